@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module layout fixed by ../shared/DESIGN.md. Pure logic (framing, tokens, rewriting,
+// folding) lives apart from I/O; see docs/ for the formats.
+let package = Package(
+    name: "clickd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "clickd", targets: ["IngestDaemon"]),
+        .library(name: "EventLog", targets: ["EventLog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Hardware CRC32C (SSE4.2) with a portable fallback, and the Linux headers
+        // (inotify, flock) the log needs that Glibc's module does not export.
+        .target(name: "CEventLog", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(
+            name: "EventLog",
+            dependencies: [
+                "CEventLog",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "LinkTracking"),
+        .target(name: "TrackerEdge", dependencies: ["EventLog", "LinkTracking"]),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(name: "Projections", dependencies: ["EventLog", "LinkTracking", "CLibPQ"]),
+        .executableTarget(
+            name: "IngestDaemon",
+            dependencies: [
+                "EventLog", "LinkTracking", "TrackerEdge", "Projections",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test-only helper: appends from many concurrent writers and prints each
+        // acknowledged LSN, so tests can kill it with SIGKILL and check durability.
+        .executableTarget(name: "LogTorture", dependencies: ["EventLog"]),
+        .target(name: "ClickdTestSupport", dependencies: ["Projections"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "ClickdTestSupport"]),
+        .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "ClickdTestSupport"]),
+    ]
+)

@@ -1,0 +1,24 @@
+#ifndef CEVENTLOG_H
+#define CEVENTLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/// CRC-32C (Castagnoli), the checksum of every log record and segment header.
+/// `crc` is the running value: start with 0, feed the result of the previous call.
+/// Uses the SSE4.2 `crc32` instruction when the CPU has it, slicing-by-8 otherwise.
+uint32_t clickd_crc32c(uint32_t crc, const void *data, size_t length);
+
+/// The portable slicing-by-8 implementation, exposed so tests can check that both
+/// paths agree and benchmarks can compare them.
+uint32_t clickd_crc32c_portable(uint32_t crc, const void *data, size_t length);
+
+/// 1 when the hardware path is in use.
+int clickd_crc32c_hardware(void);
+
+#endif

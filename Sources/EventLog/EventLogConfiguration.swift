@@ -1,0 +1,28 @@
+/// How the writer batches and syncs. Defaults suit a tracker edge on an SSD.
+public struct EventLogConfiguration: Sendable {
+    public enum SyncMode: Sendable, Equatable {
+        /// `fdatasync` after every batch: an append returns only when its record is on stable storage.
+        case fdatasync
+        /// No sync at all (tests and benchmarks only): records survive a process crash, not a power loss.
+        case none
+    }
+
+    /// A segment is sealed and a new one started when the next batch would pass this size.
+    /// A single record larger than this still gets a segment of its own.
+    public var segmentSize: Int64 = 64 << 20
+    /// How long the flusher may wait, after the first record of a batch arrives, for more
+    /// records to join it. Zero (the default) writes as soon as the previous sync is done:
+    /// appends that arrive during a sync form the next batch, which is usually the best trade.
+    public var maxBatchDelay: Duration = .zero
+    /// The most bytes written and synced as one batch; more waits for the next batch.
+    public var maxBatchBytes: Int = 4 << 20
+    public var sync: SyncMode = .fdatasync
+    /// The largest payload accepted (at most `RecordFrame.maxPayloadSize`).
+    public var maxRecordSize: Int = RecordFrame.maxPayloadSize
+
+    /// Test instrumentation: called on the flusher thread after a batch is written and before
+    /// it is synced. Lets a test hold a batch in the written-but-not-durable state.
+    public var testHookBeforeSync: (@Sendable () -> Void)? = nil
+
+    public init() {}
+}

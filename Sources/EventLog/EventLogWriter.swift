@@ -1,0 +1,327 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// The single writer of a log directory, with group commit.
+///
+/// Any number of tasks call `append` concurrently. Each record is framed and given its
+/// LSN at once, under a short lock, into the pending buffer; a dedicated flusher thread
+/// takes everything pending as one batch, writes it with one `pwrite` and makes it
+/// durable with one `fdatasync`, then publishes the new durable watermark and resumes the
+/// appenders of that batch. Appends that arrive during a sync form the next batch, so the
+/// batch size grows with the load and the sync rate stays at what the disk can do.
+///
+/// Failure rules: a failed write (a full disk) truncates the segment back to its last
+/// good length and fails that batch and everything queued behind it; the log stays valid
+/// and later appends may succeed. A failed `fdatasync` leaves the page cache in an unknown
+/// state (as PostgreSQL learned), so the writer refuses all further appends until the log
+/// is reopened and recovered.
+public final class EventLogWriter: @unchecked Sendable {
+    public let directory: String
+    public let logID: LogID
+    public let configuration: EventLogConfiguration
+    let logger: Logger
+
+    private struct Waiter {
+        var continuation: UnsafeContinuation<UInt64, Error>
+        var lsn: UInt64
+        /// Offset just past this record's frame in the pending buffer.
+        var end: Int
+    }
+
+    public struct Statistics: Sendable {
+        /// Batches written (one write and, unless sync is off, one fdatasync each).
+        public var batches: Int = 0
+        public var syncs: Int = 0
+        public var records: Int = 0
+        public var bytes: Int64 = 0
+        public var segmentsCreated: Int = 0
+        public var failedAppends: Int = 0
+    }
+
+    // Guarded by `state`.
+    private let state = ConditionLock()
+    private var pending: [UInt8] = []
+    private var pendingWaiters: [Waiter] = []
+    private var firstPendingAt: UInt64 = 0
+    private var nextLSN: UInt64
+    private var durableLSN: UInt64
+    private var failure: LogError?
+    private var closing = false
+    private var flusherIdle = false
+    private var stats = Statistics()
+
+    // Owned by the flusher thread (and by open/close, when no flusher runs).
+    private var segment: LogFile
+    private var segmentFirstLSN: UInt64
+    private var segmentLength: Int64
+    private var batch: [UInt8] = []
+    private var batchWaiters: [Waiter] = []
+    private let watermark: LogFile
+    private let lock: WriterLock
+    private var flusher: pthread_t?
+
+    /// Opens the log in `directory` for writing, creating it when the directory is
+    /// missing (its parent must exist) or empty, and recovering a torn tail.
+    public init(directory: String, configuration: EventLogConfiguration = .init(), logger: Logger = Logger(label: "clickd.log")) throws {
+        self.directory = directory
+        self.configuration = configuration
+        self.logger = logger
+        try LogDirectory.prepareForWriting(directory)
+        lock = try WriterLock(directory: directory)
+        do {
+            let metadata = try LogDirectory.ensureMetadata(directory)
+            logID = metadata.logID
+            let recovered = try LogDirectory.recover(directory, logger: logger)
+            var last = recovered.lastLSN
+            if recovered.segments.isEmpty {
+                try LogDirectory.createSegment(directory, logID: logID, firstLSN: 1)
+                last = 0
+            }
+            let names = try LogScanner.segmentNames(directory: directory)
+            let tail = names.last!
+            segment = try LogFile(path: FileSystem.join(directory, tail.name), flags: O_RDWR)
+            segmentFirstLSN = tail.firstLSN
+            segmentLength = try segment.size()
+            // Records a killed writer wrote but never synced are still in the page cache:
+            // make them durable before publishing them.
+            try segment.dataSync()
+            watermark = try DurableWatermark.openForWriting(directory: directory)
+            try DurableWatermark.publish(last, to: watermark)
+            nextLSN = last + 1
+            durableLSN = last
+        } catch {
+            lock.release()
+            throw error
+        }
+        flusher = startThread { [self] in self.flushLoop() }
+        logger.info("log opened for writing", metadata: [
+            "log.directory": "\(directory)", "log.id": "\(logID)", "log.next_lsn": "\(nextLSN)",
+        ])
+    }
+
+    /// The highest LSN that is durable (and published to readers).
+    public var durable: UInt64 { state.withLock { durableLSN } }
+
+    public var statistics: Statistics { state.withLock { stats } }
+
+    /// Appends one record and returns its LSN once it is durable.
+    /// Throws `LogError` (`.diskFull`, `.io`, `.closed`, `.invalidArgument`).
+    public func append(_ payload: [UInt8]) async throws -> UInt64 {
+        try await withUnsafeThrowingContinuation { continuation in
+            payload.withUnsafeBytes { enqueue($0, continuation) }
+        }
+    }
+
+    /// Appends one record from raw bytes, copied before this call suspends.
+    public func append(bytes payload: UnsafeRawBufferPointer) async throws -> UInt64 {
+        try await withUnsafeThrowingContinuation { continuation in
+            enqueue(payload, continuation)
+        }
+    }
+
+    /// Frames the record into the pending batch and wakes the flusher if it sleeps.
+    private func enqueue(_ payload: UnsafeRawBufferPointer, _ continuation: UnsafeContinuation<UInt64, Error>) {
+        guard payload.count > 0, payload.count <= configuration.maxRecordSize else {
+            continuation.resume(throwing: LogError(.invalidArgument, "record of \(payload.count) bytes: a record must have 1 to \(configuration.maxRecordSize) bytes"))
+            return
+        }
+        state.lock()
+        if let failure {
+            state.unlock()
+            continuation.resume(throwing: failure)
+            return
+        }
+        if closing {
+            state.unlock()
+            continuation.resume(throwing: LogError(.closed, "log \(directory) is closed"))
+            return
+        }
+        let wasEmpty = pending.isEmpty
+        let lsn = nextLSN
+        nextLSN += 1
+        RecordFrame.append(lsn: lsn, payload: payload, to: &pending)
+        pendingWaiters.append(Waiter(continuation: continuation, lsn: lsn, end: pending.count))
+        if wasEmpty { firstPendingAt = configuration.maxBatchDelay == .zero ? 0 : monotonicNanoseconds() }
+        let wake = flusherIdle && (wasEmpty || pending.count >= configuration.maxBatchBytes)
+        state.unlock()
+        if wake { state.signal() }
+    }
+
+    /// Makes every accepted append durable, stops the flusher and releases the lock.
+    /// Appends after `close` fail with `.closed`.
+    public func close() {
+        state.lock()
+        let alreadyClosing = closing
+        closing = true
+        state.unlock()
+        if alreadyClosing { return }
+        state.signal()
+        if let flusher { pthread_join(flusher, nil) }
+        flusher = nil
+        segment.close()
+        watermark.close()
+        lock.release()
+        logger.info("log closed", metadata: ["log.directory": "\(directory)", "log.durable_lsn": "\(durable)"])
+    }
+
+    // MARK: - Flusher thread
+
+    private func flushLoop() {
+        let delayNanos = UInt64(configuration.maxBatchDelay.components.seconds) * 1_000_000_000
+            + UInt64(configuration.maxBatchDelay.components.attoseconds / 1_000_000_000)
+        state.lock()
+        while true {
+            if pending.isEmpty {
+                if closing { break }
+                flusherIdle = true
+                state.wait()
+                flusherIdle = false
+                continue
+            }
+            if delayNanos > 0, !closing, pending.count < configuration.maxBatchBytes {
+                let deadline = firstPendingAt + delayNanos
+                if monotonicNanoseconds() < deadline {
+                    flusherIdle = true
+                    state.wait(untilNanoseconds: deadline)
+                    flusherIdle = false
+                    continue
+                }
+            }
+            takeBatch()
+            state.unlock()
+
+            let outcome = writeBatch()
+
+            state.lock()
+            var succeeded = batchWaiters
+            var failed: [Waiter] = []
+            if let (durableThrough, error, fatal) = outcome {
+                succeeded = batchWaiters.filter { $0.lsn <= durableThrough }
+                failed = batchWaiters.filter { $0.lsn > durableThrough } + pendingWaiters
+                pending.removeAll(keepingCapacity: true)
+                pendingWaiters.removeAll(keepingCapacity: true)
+                nextLSN = durableThrough + 1
+                durableLSN = max(durableLSN, durableThrough)
+                stats.failedAppends += failed.count
+                if fatal { failure = LogError(.closed, "log \(directory) refuses appends after a failed write or sync (\(error.message)); reopen it to recover", path: error.path) }
+                resume(succeeded, failed: failed, error: error)
+            } else {
+                if let last = batchWaiters.last { durableLSN = last.lsn }
+                resume(succeeded, failed: [], error: nil)
+            }
+            batchWaiters.removeAll(keepingCapacity: true)
+        }
+        state.unlock()
+    }
+
+    /// Resumes waiters with the state lock released, then takes it again.
+    private func resume(_ succeeded: [Waiter], failed: [Waiter], error: LogError?) {
+        state.unlock()
+        for waiter in succeeded { waiter.continuation.resume(returning: waiter.lsn) }
+        if let error {
+            logger.error("log append failed", metadata: ["log.directory": "\(directory)", "log.failed_appends": "\(failed.count)", "error": "\(error)"])
+            for waiter in failed { waiter.continuation.resume(throwing: error) }
+        }
+        state.lock()
+    }
+
+    /// Moves up to `maxBatchBytes` of whole frames from `pending` to `batch` (state locked).
+    private func takeBatch() {
+        var count = pendingWaiters.count
+        if pending.count > configuration.maxBatchBytes {
+            count = max(1, pendingWaiters.firstIndex { $0.end > configuration.maxBatchBytes } ?? count)
+        }
+        if count == pendingWaiters.count {
+            swap(&pending, &batch)
+            swap(&pendingWaiters, &batchWaiters)
+            pending.removeAll(keepingCapacity: true)
+            pendingWaiters.removeAll(keepingCapacity: true)
+        } else {
+            let cut = pendingWaiters[count - 1].end
+            batch.removeAll(keepingCapacity: true)
+            batch.append(contentsOf: pending[0..<cut])
+            batchWaiters.append(contentsOf: pendingWaiters[0..<count])
+            pending.removeFirst(cut)
+            pendingWaiters.removeFirst(count)
+            for i in pendingWaiters.indices { pendingWaiters[i].end -= cut }
+        }
+    }
+
+    /// Writes `batch` (flusher thread, state unlocked), rolling segments as needed, and
+    /// syncs. Returns nil on success, or the last durable LSN, the error, and whether the
+    /// error leaves the files in a state the writer cannot vouch for (`fatal`).
+    private func writeBatch() -> (UInt64, LogError, Bool)? {
+        var start = 0
+        var index = 0
+        var durableThrough = batchWaiters.first!.lsn - 1
+        let written = batch.count
+        do {
+            while index < batchWaiters.count {
+                let room = configuration.segmentSize - segmentLength
+                var last = index
+                while last + 1 < batchWaiters.count, Int64(batchWaiters[last + 1].end - start) <= room { last += 1 }
+                if Int64(batchWaiters[last].end - start) > room, segmentLength > Int64(SegmentHeader.size) {
+                    // Seal the full segment: sync it, and only then start the next one.
+                    if configuration.sync == .fdatasync {
+                        do { try segment.dataSync() } catch { return (durableThrough, LogError.wrap(error), true) }
+                    }
+                    durableThrough = batchWaiters[index].lsn - 1
+                    try DurableWatermark.publish(durableThrough, to: watermark)
+                    try startSegment(firstLSN: batchWaiters[index].lsn)
+                    continue
+                }
+                let end = batchWaiters[last].end
+                let before = segmentLength
+                do {
+                    try batch.withUnsafeBytes { (raw) throws in
+                        try segment.write(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: before)
+                    }
+                } catch {
+                    // Never leave a partial batch behind: cut back to the last good length.
+                    do {
+                        try segment.truncate(to: before)
+                    } catch let truncateError {
+                        return (durableThrough, LogError.wrap(truncateError), true)
+                    }
+                    throw error
+                }
+                segmentLength += Int64(end - start)
+                start = end
+                index = last + 1
+            }
+            configuration.testHookBeforeSync?()
+            do {
+                if configuration.sync == .fdatasync { try segment.dataSync() }
+                try DurableWatermark.publish(batchWaiters.last!.lsn, to: watermark)
+            } catch {
+                return (durableThrough, LogError.wrap(error), true)
+            }
+            durableThrough = batchWaiters.last!.lsn
+            state.withLock {
+                stats.batches += 1
+                if configuration.sync == .fdatasync { stats.syncs += 1 }
+                stats.records += batchWaiters.count
+                stats.bytes += Int64(written)
+            }
+            return nil
+        } catch {
+            return (durableThrough, LogError.wrap(error), false)
+        }
+    }
+
+    /// Creates the next segment (durably) and makes it the one appended to. The current
+    /// segment must already be synced.
+    private func startSegment(firstLSN: UInt64) throws {
+        try LogDirectory.createSegment(directory, logID: logID, firstLSN: firstLSN)
+        let path = FileSystem.join(directory, SegmentName.fileName(firstLSN: firstLSN))
+        let next = try LogFile(path: path, flags: O_RDWR)
+        segment.close()
+        segment = next
+        segmentFirstLSN = firstLSN
+        segmentLength = Int64(SegmentHeader.size)
+        state.withLock { stats.segmentsCreated += 1 }
+        logger.debug("segment started", metadata: ["log.segment": "\(path)"])
+    }
+}

@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A thin owner of one file descriptor: every call retries EINTR and turns failures into
+/// `LogError`s that name the file. All durability decisions live in `LogDirectory` and
+/// `EventLogWriter`; this type only carries them out.
+final class LogFile {
+    let path: String
+    private(set) var fd: Int32
+
+    init(path: String, flags: Int32, mode: mode_t = 0o644) throws {
+        self.path = path
+        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+        if fd < 0 { throw LogError.system("open", path: path) }
+        self.fd = fd
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+    }
+
+    func size() throws -> Int64 {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw LogError.system("fstat", path: path) }
+        return Int64(st.st_size)
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogError.system("write", path: path)
+            }
+            if n == 0 { throw LogError(.io, "write \(path): wrote nothing", path: path) }
+            done += n
+        }
+    }
+
+    func write(_ bytes: [UInt8], at offset: Int64) throws {
+        try bytes.withUnsafeBytes { (raw) throws in try write(raw, at: offset) }
+    }
+
+    /// Reads up to `into.count` bytes at `offset`; fewer only at end of file.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogError.system("read", path: path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    func read(count: Int, at offset: Int64) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = try bytes.withUnsafeMutableBytes { (raw) throws in try read(into: raw, at: offset) }
+        bytes.removeLast(count - n)
+        return bytes
+    }
+
+    func dataSync() throws {
+        while fdatasync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw LogError.system("fdatasync", path: path)
+        }
+    }
+
+    func sync() throws {
+        while fsync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw LogError.system("fsync", path: path)
+        }
+    }
+
+    func truncate(to size: Int64) throws {
+        while ftruncate(fd, off_t(size)) != 0 {
+            if errno == EINTR { continue }
+            throw LogError.system("ftruncate", path: path)
+        }
+    }
+}
+
+/// Filesystem helpers: paths, listing, and the one place new files are made durable.
+enum FileSystem {
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The names in `directory`, unsorted, without `.` and `..`.
+    static func list(_ directory: String) throws -> [String] {
+        guard let dir = opendir(directory) else { throw LogError.system("list", path: directory) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// fsync of a directory, so that file creations, renames and removals in it survive a crash.
+    static func syncDirectory(_ directory: String) throws {
+        let dir = try LogFile(path: directory, flags: O_RDONLY | O_DIRECTORY)
+        try dir.sync()
+    }
+
+    /// Creates `name` in `directory` holding exactly `contents`, atomically and durably:
+    /// written to a temporary file, fsynced, renamed into place, and the directory fsynced.
+    /// A crash leaves either no file or the whole file (plus, at worst, a `.tmp` to remove).
+    static func createDurably(directory: String, name: String, contents: [UInt8]) throws {
+        let final = join(directory, name)
+        let temp = final + ".tmp"
+        do {
+            let file = try LogFile(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try file.write(contents, at: 0)
+            try file.sync()
+            file.close()
+            if rename(temp, final) != 0 { throw LogError.system("rename to", path: final) }
+            try syncDirectory(directory)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/// The stable identity of one log directory: 128 random bits, written when the log is
+/// created and repeated in every segment header, so a segment copied into the wrong
+/// directory is recognised. Printed as a UUID.
+public struct LogID: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 16)
+        self.bytes = bytes
+    }
+
+    public static func random<G: RandomNumberGenerator>(using generator: inout G) -> LogID {
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = (bytes[6] & 0x0f) | 0x40  // version 4
+        bytes[8] = (bytes[8] & 0x3f) | 0x80  // RFC 4122 variant
+        return LogID(bytes: bytes)
+    }
+
+    public init?(_ text: some StringProtocol) {
+        let hex = String(text.filter { $0 != "-" })
+        guard hex.count == 32 else { return nil }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        self.init(bytes: bytes)
+    }
+
+    public var description: String {
+        let hex = bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }
+        return [0..<4, 4..<6, 6..<8, 8..<10, 10..<16].map { hex[$0].joined() }.joined(separator: "-")
+    }
+}

@@ -1,0 +1,176 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CEventLog
+
+/// One record as read back from the log.
+public struct LogRecord: Sendable, Equatable {
+    public var lsn: UInt64
+    public var payload: [UInt8]
+
+    public init(lsn: UInt64, payload: [UInt8]) {
+        self.lsn = lsn
+        self.payload = payload
+    }
+}
+
+/// Reads a log from any LSN, in batches, across segments, in this or any other process,
+/// never past the durable watermark the writer publishes. Needs no lock: many readers
+/// and the writer work on one directory at once.
+///
+/// A reader is not thread-safe: one task uses it at a time.
+public final class LogReader {
+    public let directory: String
+    public let logID: LogID
+    /// The LSN the next `read` returns first.
+    public private(set) var nextLSN: UInt64
+
+    private var segment: (file: LogFile, firstLSN: UInt64, cursor: FrameCursor)?
+    private var watch: DirectoryWatch?
+
+    public init(directory: String, from lsn: UInt64 = 1) throws {
+        guard FileSystem.isDirectory(directory) else {
+            throw LogError(.directory, "log directory \(directory) does not exist or is not a directory", path: directory)
+        }
+        self.directory = directory
+        self.logID = try LogMetadata.read(directory: directory).logID
+        self.nextLSN = max(1, lsn)
+    }
+
+    /// The highest durable LSN the writer has published.
+    public func durableWatermark() throws -> UInt64 {
+        try DurableWatermark.read(directory: directory)
+    }
+
+    /// Positions the reader so that the next record read is `lsn`.
+    public func seek(to lsn: UInt64) {
+        nextLSN = max(1, lsn)
+        segment = nil
+    }
+
+    /// Returns up to `maxRecords` records (and about `maxBytes` of payload) starting at
+    /// `nextLSN`, all at or below the durable watermark; an empty array when there are none yet.
+    public func read(maxRecords: Int = 1024, maxBytes: Int = 4 << 20) throws -> [LogRecord] {
+        var records: [LogRecord] = []
+        var bytes = 0
+        try read(maxRecords: maxRecords, maxBytes: maxBytes) { lsn, payload in
+            records.append(LogRecord(lsn: lsn, payload: Array(payload)))
+            bytes += payload.count
+        }
+        return records
+    }
+
+    /// Like `read(maxRecords:maxBytes:)`, handing each payload to `visit` without copying it.
+    /// Returns the number of records visited.
+    @discardableResult
+    public func read(maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
+                     visit: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        let watermark = try durableWatermark()
+        var count = 0
+        var bytes = 0
+        var retried = false
+        while count < maxRecords, bytes < maxBytes, nextLSN <= watermark {
+            if segment == nil { try openSegment(containing: nextLSN) }
+            let frameOffset = segment!.cursor.offset
+            let step = try segment!.cursor.step()
+            switch step {
+            case .record(let lsn, let offset, let payload):
+                if lsn < nextLSN { continue }  // seeking forward within the segment
+                guard lsn == nextLSN else {
+                    throw LogError(.corrupt, "segment \(segment!.file.path) byte \(offset): record has LSN \(lsn), expected \(nextLSN)",
+                                   path: segment!.file.path, offset: offset)
+                }
+                try segment!.cursor.bytes.withUnsafeBytes { raw in
+                    try visit(lsn, UnsafeRawBufferPointer(rebasing: raw[payload]))
+                }
+                nextLSN += 1
+                count += 1
+                bytes += payload.count
+                retried = false
+            case .end, .incomplete, .invalid:
+                // Bytes read ahead may predate a recovery that rewrote the tail: read again once.
+                segment!.cursor.reset(to: frameOffset)
+                if !retried {
+                    retried = true
+                    continue
+                }
+                let next = FileSystem.join(directory, SegmentName.fileName(firstLSN: nextLSN))
+                if case .end = step, FileSystem.exists(next) {
+                    segment = nil
+                    retried = false
+                    continue
+                }
+                var detail = "the log ends before LSN \(nextLSN) although the writer published \(watermark) as durable"
+                if case .invalid(_, let reason) = step { detail = "invalid record (\(reason))" }
+                throw LogError(.corrupt, "segment \(segment!.file.path) byte \(frameOffset): \(detail)",
+                               path: segment!.file.path, offset: frameOffset)
+            }
+        }
+        return count
+    }
+
+    /// Blocks until records past `nextLSN - 1` are durable or `timeout` passes, using
+    /// inotify (no CPU while idle). Returns whether there are new records.
+    public func waitForRecords(timeout: Duration) throws -> Bool {
+        if try durableWatermark() >= nextLSN { return true }
+        if watch == nil { watch = try DirectoryWatch(directory: directory) }
+        watch!.drain()
+        // An update between the check above and the watch being drained is caught here.
+        if try durableWatermark() >= nextLSN { return true }
+        let deadline = monotonicNanoseconds() + UInt64(max(0, timeout.components.seconds)) * 1_000_000_000
+            + UInt64(max(0, timeout.components.attoseconds) / 1_000_000_000)
+        while true {
+            let now = monotonicNanoseconds()
+            if now >= deadline { return false }
+            watch!.wait(milliseconds: Int32(min(1000, (deadline - now) / 1_000_000 + 1)))
+            if try durableWatermark() >= nextLSN { return true }
+        }
+    }
+
+    public func close() {
+        segment = nil
+        watch = nil
+    }
+
+    private func openSegment(containing lsn: UInt64) throws {
+        let names = try LogScanner.segmentNames(directory: directory)
+        guard let entry = names.last(where: { $0.firstLSN <= lsn }) else {
+            let first = names.first.map { "\($0.firstLSN)" } ?? "none"
+            throw LogError(.invalidArgument, "LSN \(lsn) is before the start of log \(directory) (first LSN \(first))")
+        }
+        let file = try LogFile(path: FileSystem.join(directory, entry.name), flags: O_RDONLY)
+        _ = try LogScanner.readHeader(file: file, nameLSN: entry.firstLSN, logID: logID)
+        segment = (file, entry.firstLSN, FrameCursor(file: file, offset: Int64(SegmentHeader.size)))
+    }
+}
+
+/// An inotify watch on a log directory: wakes a waiting reader when the writer publishes.
+final class DirectoryWatch {
+    private let fd: Int32
+
+    init(directory: String) throws {
+        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if fd < 0 { throw LogError.system("inotify_init1", path: directory) }
+        let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
+        if inotify_add_watch(fd, directory, mask) < 0 {
+            let err = errno
+            Glibc.close(fd)
+            throw LogError.system("inotify_add_watch", path: directory, errno: err)
+        }
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Discards queued events.
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while buffer.withUnsafeMutableBytes({ Glibc.read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+
+    /// Waits for an event or the timeout.
+    func wait(milliseconds: Int32) {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        _ = poll(&pfd, 1, milliseconds)
+        drain()
+    }
+}

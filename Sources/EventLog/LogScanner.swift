@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a full read of a log directory found: used by the writer's recovery, by
+/// `clickd log verify` and by `clickd log stats`.
+public struct LogScan: Sendable {
+    public struct Segment: Sendable {
+        public var fileName: String
+        public var path: String
+        public var firstLSN: UInt64
+        /// LSN of the last valid record, or `firstLSN - 1` when the segment holds none.
+        public var lastLSN: UInt64
+        public var records: Int
+        /// Offset just past the last valid record.
+        public var validEnd: Int64
+        public var fileSize: Int64
+    }
+
+    /// Bytes at the end of the last segment that do not form valid records: what a crash
+    /// mid-write leaves. Recovery cuts them off and keeps them in a `.broken` file.
+    public struct TornTail: Sendable {
+        public var path: String
+        public var offset: Int64
+        public var length: Int64
+        public var reason: String
+        /// True when records the writer had acknowledged as durable are among the cut bytes:
+        /// then this is not an ordinary torn write but lost data.
+        public var losesAcknowledged: Bool
+    }
+
+    public var directory: String
+    public var metadata: LogMetadata
+    public var segments: [Segment]
+    public var tornTail: TornTail?
+    /// The watermark as the writer last published it.
+    public var publishedDurable: UInt64
+
+    public var firstLSN: UInt64? { segments.first.map(\.firstLSN) }
+    /// The LSN of the last valid record (0 for an empty log).
+    public var lastLSN: UInt64 { segments.last.map(\.lastLSN) ?? 0 }
+    public var records: Int { segments.reduce(0) { $0 + $1.records } }
+    public var bytes: Int64 { segments.reduce(0) { $0 + $1.fileSize } }
+}
+
+public enum LogScanner {
+    /// Reads every segment of the log in `directory` and checks every record.
+    /// Throws `.corrupt` (naming the file and byte offset) for anything but a torn tail in
+    /// the last segment, which is reported in the result.
+    /// `visit` sees each valid record in order (lsn, payload, segment path, offset).
+    public static func scan(
+        directory: String,
+        visit: ((UInt64, UnsafeRawBufferPointer, String, Int64) throws -> Void)? = nil
+    ) throws -> LogScan {
+        let metadata = try LogMetadata.read(directory: directory)
+        let published = try DurableWatermark.read(directory: directory)
+        let names = try segmentNames(directory: directory)
+        var segments: [LogScan.Segment] = []
+        var tornTail: LogScan.TornTail?
+        var expected: UInt64? = nil
+        for (index, entry) in names.enumerated() {
+            let isLast = index == names.count - 1
+            let path = FileSystem.join(directory, entry.name)
+            let file = try LogFile(path: path, flags: O_RDONLY)
+            let size = try file.size()
+            let header = try readHeader(file: file, nameLSN: entry.firstLSN, logID: metadata.logID)
+            if let expected, header.firstLSN != expected {
+                throw LogError(.corrupt,
+                               "segment \(path) starts at LSN \(header.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
+                               path: path, offset: 0)
+            }
+            var segment = LogScan.Segment(fileName: entry.name, path: path, firstLSN: header.firstLSN,
+                                          lastLSN: header.firstLSN - 1, records: 0,
+                                          validEnd: Int64(SegmentHeader.size), fileSize: size)
+            var cursor = FrameCursor(file: file, offset: Int64(SegmentHeader.size))
+            scanning: while true {
+                switch try cursor.step() {
+                case .record(let lsn, let offset, let payload):
+                    guard lsn == segment.lastLSN + 1 else {
+                        throw LogError(.corrupt,
+                                       "segment \(path) byte \(offset): record has LSN \(lsn), expected \(segment.lastLSN + 1)",
+                                       path: path, offset: offset)
+                    }
+                    if let visit {
+                        try cursor.bytes.withUnsafeBytes { raw in
+                            try visit(lsn, UnsafeRawBufferPointer(rebasing: raw[payload]), path, offset)
+                        }
+                    }
+                    segment.lastLSN = lsn
+                    segment.records += 1
+                    segment.validEnd = cursor.offset
+                case .end:
+                    break scanning
+                case .incomplete(let offset, let reason), .invalid(let offset, let reason):
+                    guard isLast else {
+                        throw LogError(.corrupt,
+                                       "sealed segment \(path) is corrupt at byte \(offset): \(reason)",
+                                       path: path, offset: offset)
+                    }
+                    tornTail = LogScan.TornTail(path: path, offset: offset, length: size - offset, reason: reason,
+                                                losesAcknowledged: segment.lastLSN < published)
+                    break scanning
+                }
+            }
+            expected = segment.lastLSN + 1
+            segments.append(segment)
+        }
+        return LogScan(directory: directory, metadata: metadata, segments: segments,
+                       tornTail: tornTail, publishedDurable: published)
+    }
+
+    /// Segment files sorted by first LSN.
+    static func segmentNames(directory: String) throws -> [(name: String, firstLSN: UInt64)] {
+        try FileSystem.list(directory)
+            .compactMap { name in SegmentName.firstLSN(of: name).map { (name, $0) } }
+            .sorted { $0.1 < $1.1 }
+    }
+
+    static func readHeader(file: LogFile, nameLSN: UInt64, logID: LogID) throws -> SegmentHeader {
+        let raw = try file.read(count: SegmentHeader.size, at: 0)
+        let decoded = raw.withUnsafeBytes { SegmentHeader.decode($0) }
+        let header: SegmentHeader
+        switch decoded {
+        case .success(let h): header = h
+        case .failure(.unsupportedVersion(let v)):
+            throw LogError(.unsupportedVersion,
+                           "segment \(file.path) is segment format \(v); this clickd reads format \(SegmentHeader.currentVersion) only",
+                           path: file.path, offset: 8)
+        case .failure(let problem):
+            throw LogError(.corrupt, "segment \(file.path) has an invalid header at byte 0 (\(problem))", path: file.path, offset: 0)
+        }
+        guard header.logID == logID else {
+            throw LogError(.corrupt,
+                           "segment \(file.path) belongs to log \(header.logID), not to this log \(logID)",
+                           path: file.path, offset: 16)
+        }
+        guard header.firstLSN == nameLSN else {
+            throw LogError(.corrupt,
+                           "segment \(file.path) header says first LSN \(header.firstLSN), its name says \(nameLSN)",
+                           path: file.path, offset: 32)
+        }
+        return header
+    }
+}

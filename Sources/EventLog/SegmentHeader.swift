@@ -1,0 +1,73 @@
+/// The fixed 48-byte header at the start of every segment file (see docs/log-format.md).
+///
+///     0          8        10       12         16                32          40      44     48
+///     +----------+--------+--------+----------+-----------------+-----------+-------+------+
+///     | "CLICKDSG" | version | hdr size | reserved | log_id (16 B) | first_lsn | crc32c | zero |
+///     +----------+--------+--------+----------+-----------------+-----------+-------+------+
+public struct SegmentHeader: Equatable, Sendable {
+    public static let size = 48
+    public static let magic: [UInt8] = Array("CLICKDSG".utf8)
+    public static let currentVersion: UInt16 = 1
+
+    public var version: UInt16
+    public var logID: LogID
+    public var firstLSN: UInt64
+
+    public init(version: UInt16 = SegmentHeader.currentVersion, logID: LogID, firstLSN: UInt64) {
+        self.version = version
+        self.logID = logID
+        self.firstLSN = firstLSN
+    }
+
+    public func encoded() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: Self.size)
+        bytes.withUnsafeMutableBytes { raw in
+            for (i, byte) in Self.magic.enumerated() { raw[i] = byte }
+            raw.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt16.self)
+            raw.storeBytes(of: UInt16(Self.size).littleEndian, toByteOffset: 10, as: UInt16.self)
+            for (i, byte) in logID.bytes.enumerated() { raw[16 + i] = byte }
+            raw.storeBytes(of: firstLSN.littleEndian, toByteOffset: 32, as: UInt64.self)
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<40]))
+            raw.storeBytes(of: crc.littleEndian, toByteOffset: 40, as: UInt32.self)
+        }
+        return bytes
+    }
+
+    public enum DecodeError: Error, Equatable {
+        case tooShort
+        case badMagic
+        case badChecksum
+        case unsupportedVersion(UInt16)
+    }
+
+    public static func decode(_ raw: UnsafeRawBufferPointer) -> Result<SegmentHeader, DecodeError> {
+        guard raw.count >= size else { return .failure(.tooShort) }
+        guard raw[0..<8].elementsEqual(magic) else { return .failure(.badMagic) }
+        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 40, as: UInt32.self))
+        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<40])) else {
+            return .failure(.badChecksum)
+        }
+        let version = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
+        guard version == currentVersion else { return .failure(.unsupportedVersion(version)) }
+        let logID = LogID(bytes: Array(raw[16..<32]))
+        let first = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
+        return .success(SegmentHeader(version: version, logID: logID, firstLSN: first))
+    }
+}
+
+/// Segment files are named after the LSN of their first record: 16 lowercase hex digits
+/// and `.seg`, so that names sort in log order.
+public enum SegmentName {
+    public static let suffix = ".seg"
+
+    public static func fileName(firstLSN: UInt64) -> String {
+        let digits = String(firstLSN, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits + suffix
+    }
+
+    /// The first LSN a segment file name stands for, or nil if the name is not a segment's.
+    public static func firstLSN(of fileName: String) -> UInt64? {
+        guard fileName.hasSuffix(suffix), fileName.utf8.count == 16 + suffix.utf8.count else { return nil }
+        return UInt64(fileName.dropLast(suffix.count), radix: 16)
+    }
+}

@@ -1,0 +1,75 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A thin, synchronous libpq connection. Values are always bound parameters (text
+/// format); SQL is never built from values. Not thread-safe: one task at a time.
+public final class PostgresConnection {
+    private var connection: OpaquePointer?
+
+    /// Connects with a libpq connection string or URL (`postgresql://…`, `host=… port=…`).
+    /// An empty string uses libpq's `PG*` environment variables alone.
+    public init(_ conninfo: String) throws {
+        let conn = PQconnectdb(conninfo)
+        guard let conn, PQstatus(conn) == CONNECTION_OK else {
+            let message = conn.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            PQfinish(conn)
+            throw PostgresError(sqlState: nil, message: "cannot connect: " + message.trimmingTrailingWhitespace())
+        }
+        connection = conn
+    }
+
+    deinit { PQfinish(connection) }
+
+    public func close() {
+        PQfinish(connection)
+        connection = nil
+    }
+
+    /// Runs `sql` with `$1…$n` bound to `parameters` (nil is SQL NULL) and returns the rows
+    /// as text (nil for NULL).
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+        guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
+        let result = withCStrings(parameters) { values in
+            PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+            break
+        default:
+            throw error(from: result, statement: sql)
+        }
+        let rows = Int(PQntuples(result)), columns = Int(PQnfields(result))
+        return (0..<rows).map { row in
+            (0..<columns).map { column in
+                PQgetisnull(result, Int32(row), Int32(column)) == 1
+                    ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+            }
+        }
+    }
+
+    private func error(from result: OpaquePointer?, statement: String) -> PostgresError {
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+        let message = primary ?? String(cString: PQerrorMessage(connection)).trimmingTrailingWhitespace()
+        return PostgresError(sqlState: state, message: message, statement: statement)
+    }
+}
+
+/// Calls `body` with a C array of C strings for `values` (nil entries stay NULL).
+func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.map { strdup($0)! } }
+    defer { pointers.forEach { free($0) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}
+
+extension String {
+    func trimmingTrailingWhitespace() -> String {
+        var s = Substring(self)
+        while let last = s.last, last.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}
