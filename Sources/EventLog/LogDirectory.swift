@@ -62,13 +62,22 @@ enum LogDirectory {
         var scan = try LogScanner.scan(directory: directory)
         if let torn = scan.tornTail {
             let file = try LogFile(path: torn.path, flags: O_RDWR)
-            let cut = try file.read(count: Int(torn.length), at: torn.offset)
-            let keep = try brokenFileName(for: torn.path)
-            let kept = try LogFile(path: keep, flags: O_WRONLY | O_CREAT | O_EXCL)
-            try kept.write(cut, at: 0)
-            try kept.sync()
-            kept.close()
+            var keep = "nowhere (nothing to keep)"
+            if torn.length > 0 {
+                let cut = try file.read(count: Int(torn.length), at: torn.offset)
+                keep = try brokenFileName(for: torn.path)
+                let kept = try LogFile(path: keep, flags: O_WRONLY | O_CREAT | O_EXCL)
+                try kept.write(cut, at: 0)
+                try kept.sync()
+                kept.close()
+            }
             try file.truncate(to: torn.offset)
+            if torn.offset < Int64(SegmentHeader.size) {
+                // The header itself was torn: write it again (it holds no records yet).
+                let segment = scan.segments[scan.segments.count - 1]
+                try file.write(SegmentHeader(logID: scan.metadata.logID, firstLSN: segment.firstLSN).encoded(), at: 0)
+                scan.segments[scan.segments.count - 1].validEnd = Int64(SegmentHeader.size)
+            }
             try file.sync()
             try FileSystem.syncDirectory(directory)
             var metadata: Logger.Metadata = [
@@ -81,7 +90,7 @@ enum LogDirectory {
             } else {
                 logger.warning("torn tail cut from the last segment (an interrupted write)", metadata: metadata)
             }
-            scan.segments[scan.segments.count - 1].fileSize = torn.offset
+            scan.segments[scan.segments.count - 1].fileSize = max(torn.offset, Int64(SegmentHeader.size))
             scan.tornTail = nil
         }
         return scan

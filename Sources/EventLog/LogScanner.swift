@@ -63,6 +63,18 @@ public enum LogScanner {
             let path = FileSystem.join(directory, entry.name)
             let file = try LogFile(path: path, flags: O_RDONLY)
             let size = try file.size()
+            if isLast && size < Int64(SegmentHeader.size) {
+                // A segment whose header never fully reached the disk holds no records.
+                tornTail = LogScan.TornTail(path: path, offset: 0, length: size, reason: "incomplete segment header",
+                                            losesAcknowledged: (expected ?? entry.firstLSN) <= published)
+                segments.append(LogScan.Segment(fileName: entry.name, path: path, firstLSN: entry.firstLSN,
+                                                lastLSN: entry.firstLSN - 1, records: 0, validEnd: 0, fileSize: size))
+                if let expected, entry.firstLSN != expected {
+                    throw LogError(.corrupt, "segment \(path) starts at LSN \(entry.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
+                                   path: path, offset: 0)
+                }
+                break
+            }
             let header = try readHeader(file: file, nameLSN: entry.firstLSN, logID: metadata.logID)
             if let expected, header.firstLSN != expected {
                 throw LogError(.corrupt,

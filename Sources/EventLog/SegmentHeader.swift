@@ -1,9 +1,11 @@
 /// The fixed 48-byte header at the start of every segment file (see docs/log-format.md).
 ///
-///     0          8        10       12         16                32          40      44     48
-///     +----------+--------+--------+----------+-----------------+-----------+-------+------+
-///     | "CLICKDSG" | version | hdr size | reserved | log_id (16 B) | first_lsn | crc32c | zero |
-///     +----------+--------+--------+----------+-----------------+-----------+-------+------+
+///     0           8         10         12         16              32          40         44       48
+///     +-----------+---------+----------+----------+---------------+-----------+----------+--------+
+///     | "CLICKDSG" | version | hdr size | reserved | log_id (16 B) | first_lsn | reserved | crc32c |
+///     +-----------+---------+----------+----------+---------------+-----------+----------+--------+
+///
+/// The CRC-32C at 44 covers bytes 0..<44, so no header byte goes unchecked.
 public struct SegmentHeader: Equatable, Sendable {
     public static let size = 48
     public static let magic: [UInt8] = Array("CLICKDSG".utf8)
@@ -27,8 +29,8 @@ public struct SegmentHeader: Equatable, Sendable {
             raw.storeBytes(of: UInt16(Self.size).littleEndian, toByteOffset: 10, as: UInt16.self)
             for (i, byte) in logID.bytes.enumerated() { raw[16 + i] = byte }
             raw.storeBytes(of: firstLSN.littleEndian, toByteOffset: 32, as: UInt64.self)
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<40]))
-            raw.storeBytes(of: crc.littleEndian, toByteOffset: 40, as: UInt32.self)
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<44]))
+            raw.storeBytes(of: crc.littleEndian, toByteOffset: 44, as: UInt32.self)
         }
         return bytes
     }
@@ -43,8 +45,8 @@ public struct SegmentHeader: Equatable, Sendable {
     public static func decode(_ raw: UnsafeRawBufferPointer) -> Result<SegmentHeader, DecodeError> {
         guard raw.count >= size else { return .failure(.tooShort) }
         guard raw[0..<8].elementsEqual(magic) else { return .failure(.badMagic) }
-        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 40, as: UInt32.self))
-        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<40])) else {
+        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
+        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<44])) else {
             return .failure(.badChecksum)
         }
         let version = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))

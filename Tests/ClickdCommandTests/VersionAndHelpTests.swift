@@ -1,0 +1,25 @@
+import ClickdTestSupport
+import Testing
+
+@Suite struct VersionAndHelpTests {
+    @Test func versionPrintsOneLine() throws {
+        let result = try ChildProcess.clickd(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("clickd "))
+        #expect(result.stdout.split(separator: "\n").count == 1)
+    }
+
+    @Test func helpListsTheCommands() throws {
+        let result = try ChildProcess.clickd(["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("log"))
+        let log = try ChildProcess.clickd(["log", "--help"])
+        for sub in ["verify", "dump", "stats", "bench"] { #expect(log.stdout.contains(sub)) }
+    }
+
+    @Test func unknownCommandIsAUsageError() throws {
+        let result = try ChildProcess.clickd(["frobnicate"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("frobnicate"))
+    }
+}
