@@ -8,8 +8,9 @@ import Logging
 /// Any number of tasks call `append` concurrently. Each record is framed and given its
 /// LSN at once, under a short lock, into the pending buffer; a dedicated flusher thread
 /// takes everything pending as one batch, writes it with one `pwrite` and makes it
-/// durable with one `fdatasync`, then publishes the new durable watermark and resumes the
-/// appenders of that batch. Appends that arrive during a sync form the next batch, so the
+/// durable with one `fdatasync`, then publishes the new durable watermark and hands the
+/// appenders of that batch to a completion thread that resumes them, while the flusher
+/// goes straight on to the next batch. Appends that arrive during a sync form the next batch, so the
 /// batch size grows with the load and the sync rate stays at what the disk can do.
 ///
 /// Failure rules: a failed write (a full disk) truncates the segment back to its last
@@ -23,12 +24,9 @@ public final class EventLogWriter: @unchecked Sendable {
     public let configuration: EventLogConfiguration
     let logger: Logger
 
-    private struct Waiter {
-        var continuation: UnsafeContinuation<UInt64, Error>
-        var lsn: UInt64
-        /// Offset just past this record's frame in the pending buffer.
-        var end: Int
-    }
+    private typealias Waiter = AppendWaiter
+    /// Batches of at most this many appenders are resumed by the flusher itself.
+    static let inlineResumeLimit = 32
 
     public struct Statistics: Sendable {
         /// Batches written (one write and, unless sync is off, one fdatasync each).
@@ -61,6 +59,7 @@ public final class EventLogWriter: @unchecked Sendable {
     private let watermark: LogFile
     private let lock: WriterLock
     private var flusher: pthread_t?
+    private let completions = CompletionQueue()
 
     /// Opens the log in `directory` for writing, creating it when the directory is
     /// missing (its parent must exist) or empty, and recovering a torn tail.
@@ -92,6 +91,7 @@ public final class EventLogWriter: @unchecked Sendable {
             nextLSN = last + 1
             durableLSN = last
         } catch {
+            completions.stop()
             lock.release()
             throw error
         }
@@ -160,6 +160,7 @@ public final class EventLogWriter: @unchecked Sendable {
         state.signal()
         if let flusher { pthread_join(flusher, nil) }
         flusher = nil
+        completions.stop()
         segment.close()
         watermark.close()
         lock.release()
@@ -216,15 +217,22 @@ public final class EventLogWriter: @unchecked Sendable {
         state.unlock()
     }
 
-    /// Resumes waiters with the state lock released, then takes it again.
+    /// Resumes the waiters of a finished batch (state locked). A large batch goes to the
+    /// completion thread, so the flusher can start the next sync at once; a small one (or
+    /// any batch when there is no sync to overlap with) is resumed here, which saves the
+    /// thread hop. The threshold was measured with bench/log-append.sh.
     private func resume(_ succeeded: [Waiter], failed: [Waiter], error: LogError?) {
-        state.unlock()
-        for waiter in succeeded { waiter.continuation.resume(returning: waiter.lsn) }
+        if configuration.sync == .fdatasync, succeeded.count + failed.count > Self.inlineResumeLimit {
+            completions.complete(succeeded: succeeded, failed: failed, error: error)
+        } else {
+            state.unlock()
+            for waiter in succeeded { waiter.continuation.resume(returning: waiter.lsn) }
+            if let error { for waiter in failed { waiter.continuation.resume(throwing: error) } }
+            state.lock()
+        }
         if let error {
             logger.error("log append failed", metadata: ["log.directory": "\(directory)", "log.failed_appends": "\(failed.count)", "error": "\(error)"])
-            for waiter in failed { waiter.continuation.resume(throwing: error) }
         }
-        state.lock()
     }
 
     /// Moves up to `maxBatchBytes` of whole frames from `pending` to `batch` (state locked).

@@ -1,0 +1,34 @@
+# clickd — the two commands a newcomer needs:
+#   make run    install what is missing, build, start a private PostgreSQL and a click log
+#   make test   install what is missing, build everything and run every test
+# and for operators and developers:
+#   make bench  the benchmarks of bench/ (results: docs/benchmarks.md)
+
+SWIFT ?= swift
+
+.PHONY: all deps build release test run bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Build once (tests included), then run without rebuilding.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+run: release
+	@scripts/run-local
+
+bench: release
+	@bench/log-append.sh
+
+clean:
+	rm -rf .build
