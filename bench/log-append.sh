@@ -2,8 +2,11 @@
 # Group-commit append benchmark (issue 2). For 1, 16 and 256 concurrent writers, appends
 # 200-byte records through `clickd log bench` (the real group-commit path, fdatasync on),
 # then measures the disk's own limit in the same run: the same bytes written by a plain C
-# loop with one write + fdatasync per batch of the mean batch size clickd reached. Then the
-# write path alone with fsync off. Prints a Markdown table; raw JSON goes to bench/out/.
+# loop with one write + fdatasync per batch of the mean batch size clickd reached —
+# appending to a growing file ("append limit", the issue's baseline) and overwriting a
+# zero-filled one ("overwrite limit", the pattern of clickd's preallocated segments).
+# Then the write path alone with fsync off. Prints Markdown tables; raw JSON goes to
+# bench/out/.
 #
 #   bench/log-append.sh            (after `swift build -c release`; `make bench` does both)
 #   BENCH_DIR=/mnt/ssd bench/log-append.sh   to measure another filesystem
@@ -19,8 +22,8 @@ cc -O2 -o "$out/fsync-baseline" "$root/bench/fsync-baseline.c"
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 frame=216   # 200-byte payload + 16-byte frame header
 
-echo "| writers | clickd appends/s | mean batch | fsyncs | p50 / p99 append (µs) | disk limit at that batch (records/s) | ratio | disk p99 fdatasync (µs) | p99 ratio |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| writers | clickd appends/s | mean batch | fsyncs | p50 / p99 append (µs) | append limit (records/s) | ratio | disk p99 fdatasync (µs) | p99 ratio | overwrite limit (records/s) | ratio |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for spec in 1:2000 16:20000 256:200000; do
     writers=${spec%%:*}; events=${spec##*:}
     rm -rf "$work/log"
@@ -36,7 +39,12 @@ for spec in 1:2000 16:20000 256:200000; do
     dp99=$(field "$b" p99_us)
     ratio=$(python3 -c "print(f'{$aps / $limit:.2f}')")
     pratio=$(python3 -c "print(f'{$p99 / max(1, $dp99):.2f}')")
-    echo "| $writers | $aps | $mean | $fsyncs | $p50 / $p99 | $limit | $ratio | $dp99 | $pratio |"
+    o=$("$out/fsync-baseline" "$work/baseline" $(( batch * frame )) "$batches" prealloc)
+    echo "$o" > "$out/fsync-baseline-prealloc-w$writers.json"
+    olimit=$(python3 -c "print(round($(field "$o" batches_per_second) * $batch))")
+    oratio=$(python3 -c "print(f'{$aps / $olimit:.2f}')")
+    mean=$(python3 -c "print(f'{$mean:.1f}')")
+    echo "| $writers | $aps | $mean | $fsyncs | $p50 / $p99 | $limit | $ratio | $dp99 | $pratio | $olimit | $oratio |"
 done
 
 echo
@@ -46,5 +54,5 @@ for writers in 1 16 256; do
     rm -rf "$work/log"
     j=$("$clickd" log bench "$work/log" --events 1000000 --writers "$writers" --payload 200 --no-sync --json 2>/dev/null)
     echo "$j" > "$out/log-bench-nosync-w$writers.json"
-    echo "| $writers writers | $(field "$j" appends_per_second) | $(field "$j" mean_batch) | $(field "$j" p50_us) / $(field "$j" p99_us) |"
+    echo "| $writers writers | $(field "$j" appends_per_second) | $(python3 -c "print(f'{$(field "$j" mean_batch):.1f}')") | $(field "$j" p50_us) / $(field "$j" p99_us) |"
 done

@@ -17,6 +17,10 @@ public struct EventLogConfiguration: Sendable {
     /// The most bytes written and synced as one batch; more waits for the next batch.
     public var maxBatchBytes: Int = 4 << 20
     public var sync: SyncMode = .fdatasync
+    /// Zero-fill each segment to `segmentSize` before appending into it (the last segment
+    /// when the log opens, later ones ahead of time on a background thread), so that a
+    /// sync writes data without a file-size change. Costs the zero writes once per segment.
+    public var preallocate: Bool = true
     /// The largest payload accepted (at most `RecordFrame.maxPayloadSize`).
     public var maxRecordSize: Int = RecordFrame.maxPayloadSize
 

@@ -35,7 +35,24 @@ public final class EventLogWriter: @unchecked Sendable {
         public var records: Int = 0
         public var bytes: Int64 = 0
         public var segmentsCreated: Int = 0
+        /// Segments started from a prepared (zero-filled) file.
+        public var preparedSegmentsUsed: Int = 0
         public var failedAppends: Int = 0
+        /// `fdatasync` latencies: bucket i counts syncs that took less than 2^i µs
+        /// (the last bucket takes the rest).
+        public var syncLatencyBuckets = [Int](repeating: 0, count: 24)
+
+        /// The upper bound, in µs, of the bucket holding the `p`-quantile sync latency.
+        public func syncLatencyQuantile(_ p: Double) -> Int {
+            let total = syncLatencyBuckets.reduce(0, +)
+            guard total > 0 else { return 0 }
+            var seen = 0
+            for (i, count) in syncLatencyBuckets.enumerated() {
+                seen += count
+                if Double(seen) >= p * Double(total) { return 1 << i }
+            }
+            return 1 << (syncLatencyBuckets.count - 1)
+        }
     }
 
     // Guarded by `state`.
@@ -54,6 +71,11 @@ public final class EventLogWriter: @unchecked Sendable {
     private var segment: LogFile
     private var segmentFirstLSN: UInt64
     private var segmentLength: Int64
+    /// The segment file's size: more than `segmentLength` when it is preallocated.
+    private var segmentFileSize: Int64 = 0
+    private var preparer: SegmentPreparer?
+    /// Whether the preparer was asked for the segment after the current one.
+    private var nextSegmentRequested = false
     private var batch: [UInt8] = []
     private var batchWaiters: [Waiter] = []
     private let watermark: LogFile
@@ -82,7 +104,8 @@ public final class EventLogWriter: @unchecked Sendable {
             let tail = names.last!
             segment = try LogFile(path: FileSystem.join(directory, tail.name), flags: O_RDWR)
             segmentFirstLSN = tail.firstLSN
-            segmentLength = try segment.size()
+            segmentLength = recovered.segments.last?.validEnd ?? Int64(SegmentHeader.size)
+            segmentFileSize = try segment.size()
             // Records a killed writer wrote but never synced are still in the page cache:
             // make them durable before publishing them.
             try segment.dataSync()
@@ -94,6 +117,13 @@ public final class EventLogWriter: @unchecked Sendable {
             completions.stop()
             lock.release()
             throw error
+        }
+        if configuration.preallocate, segmentFileSize < configuration.segmentSize {
+            preallocateCurrentSegment()
+        }
+        if configuration.preallocate {
+            preparer = SegmentPreparer(directory: directory, size: configuration.segmentSize, logger: logger)
+            requestNextSegmentIfHalfFull()
         }
         flusher = startThread { [self] in self.flushLoop() }
         logger.info("log opened for writing", metadata: [
@@ -161,6 +191,7 @@ public final class EventLogWriter: @unchecked Sendable {
         if let flusher { pthread_join(flusher, nil) }
         flusher = nil
         completions.stop()
+        preparer?.stop()
         segment.close()
         watermark.close()
         lock.release()
@@ -271,9 +302,16 @@ public final class EventLogWriter: @unchecked Sendable {
                 var last = index
                 while last + 1 < batchWaiters.count, Int64(batchWaiters[last + 1].end - start) <= room { last += 1 }
                 if Int64(batchWaiters[last].end - start) > room, segmentLength > Int64(SegmentHeader.size) {
-                    // Seal the full segment: sync it, and only then start the next one.
-                    if configuration.sync == .fdatasync {
-                        do { try segment.dataSync() } catch { return (durableThrough, LogError.wrap(error), true) }
+                    // Seal the full segment: cut its unused preallocated space (a sealed
+                    // segment ends at its last record), sync it, and only then start the next.
+                    do {
+                        if segmentFileSize > segmentLength {
+                            try segment.truncate(to: segmentLength)
+                            segmentFileSize = segmentLength
+                        }
+                        if configuration.sync == .fdatasync { try segment.dataSync() }
+                    } catch {
+                        return (durableThrough, LogError.wrap(error), true)
                     }
                     durableThrough = batchWaiters[index].lsn - 1
                     try DurableWatermark.publish(durableThrough, to: watermark)
@@ -287,21 +325,30 @@ public final class EventLogWriter: @unchecked Sendable {
                         try segment.write(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: before)
                     }
                 } catch {
-                    // Never leave a partial batch behind: cut back to the last good length.
+                    // Never leave a partial batch behind: cut back to the last good length
+                    // (giving up this segment's preallocated space).
                     do {
                         try segment.truncate(to: before)
+                        segmentFileSize = before
                     } catch let truncateError {
                         return (durableThrough, LogError.wrap(truncateError), true)
                     }
                     throw error
                 }
                 segmentLength += Int64(end - start)
+                segmentFileSize = max(segmentFileSize, segmentLength)
+                requestNextSegmentIfHalfFull()
                 start = end
                 index = last + 1
             }
             configuration.testHookBeforeSync?()
+            var syncMicros = 0
             do {
-                if configuration.sync == .fdatasync { try segment.dataSync() }
+                if configuration.sync == .fdatasync {
+                    let started = monotonicNanoseconds()
+                    try segment.dataSync()
+                    syncMicros = Int((monotonicNanoseconds() - started) / 1000)
+                }
                 try DurableWatermark.publish(batchWaiters.last!.lsn, to: watermark)
             } catch {
                 return (durableThrough, LogError.wrap(error), true)
@@ -309,7 +356,11 @@ public final class EventLogWriter: @unchecked Sendable {
             durableThrough = batchWaiters.last!.lsn
             state.withLock {
                 stats.batches += 1
-                if configuration.sync == .fdatasync { stats.syncs += 1 }
+                if configuration.sync == .fdatasync {
+                    stats.syncs += 1
+                    let bucket = min(stats.syncLatencyBuckets.count - 1, Int.bitWidth - syncMicros.leadingZeroBitCount)
+                    stats.syncLatencyBuckets[bucket] += 1
+                }
                 stats.records += batchWaiters.count
                 stats.bytes += Int64(written)
             }
@@ -320,16 +371,62 @@ public final class EventLogWriter: @unchecked Sendable {
     }
 
     /// Creates the next segment (durably) and makes it the one appended to. The current
-    /// segment must already be synced.
+    /// segment must already be sealed. Uses a prepared, zero-filled file when one is ready.
     private func startSegment(firstLSN: UInt64) throws {
-        try LogDirectory.createSegment(directory, logID: logID, firstLSN: firstLSN)
         let path = FileSystem.join(directory, SegmentName.fileName(firstLSN: firstLSN))
-        let next = try LogFile(path: path, flags: O_RDWR)
+        let header = SegmentHeader(logID: logID, firstLSN: firstLSN).encoded()
+        let next: LogFile
+        var usedPrepared = false
+        if let prepared = preparer?.take() {
+            do {
+                let file = try LogFile(path: prepared, flags: O_RDWR)
+                try file.write(header, at: 0)
+                try file.dataSync()
+                if rename(prepared, path) != 0 { throw LogError.system("rename to", path: path) }
+                try FileSystem.syncDirectory(directory)
+                next = file
+                usedPrepared = true
+            } catch {
+                unlink(prepared)
+                throw error
+            }
+        } else {
+            try LogDirectory.createSegment(directory, logID: logID, firstLSN: firstLSN)
+            next = try LogFile(path: path, flags: O_RDWR)
+        }
+        nextSegmentRequested = false
         segment.close()
         segment = next
         segmentFirstLSN = firstLSN
         segmentLength = Int64(SegmentHeader.size)
-        state.withLock { stats.segmentsCreated += 1 }
+        segmentFileSize = try next.size()
+        state.withLock {
+            stats.segmentsCreated += 1
+            if usedPrepared { stats.preparedSegmentsUsed += 1 }
+        }
         logger.debug("segment started", metadata: ["log.segment": "\(path)"])
+    }
+
+    /// Asks for the next segment to be prepared once the current one is half full: early
+    /// enough to be ready at the roll under any sane load, late enough that its zero writes
+    /// do not compete with the syncs of a segment that has just started.
+    private func requestNextSegmentIfHalfFull() {
+        guard let preparer, !nextSegmentRequested, segmentLength >= configuration.segmentSize / 2 else { return }
+        nextSegmentRequested = true
+        preparer.request()
+    }
+
+    /// Zero-fills the current segment up to the segment size (at open). Failure is not
+    /// fatal: the segment then grows as it is written.
+    private func preallocateCurrentSegment() {
+        do {
+            try SegmentPreparer.zeroFill(segment, from: segmentFileSize, to: configuration.segmentSize)
+            try segment.dataSync()
+            segmentFileSize = configuration.segmentSize
+        } catch {
+            try? segment.truncate(to: segmentFileSize)
+            logger.warning("could not preallocate the last segment; it will grow as it is written",
+                           metadata: ["log.directory": "\(directory)", "error": "\(error)"])
+        }
     }
 }

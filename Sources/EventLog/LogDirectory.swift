@@ -52,8 +52,9 @@ enum LogDirectory {
         try FileSystem.createDurably(directory: directory, name: SegmentName.fileName(firstLSN: firstLSN), contents: header.encoded())
     }
 
-    /// Checks the whole log and repairs a torn tail: the bytes after the last valid record
-    /// of the last segment are copied to `<segment>.broken` (synced), then cut off.
+    /// Checks the whole log and repairs a torn tail: the damaged bytes after the last valid
+    /// record of the last segment (up to the last non-zero byte) are copied to
+    /// `<segment>.broken` (synced), then the segment is cut back to its last valid record.
     /// Corruption anywhere else throws. Call with the writer lock held.
     static func recover(_ directory: String, logger: Logger) throws -> LogScan {
         for name in try FileSystem.list(directory) where name.hasSuffix(".tmp") {
@@ -91,6 +92,7 @@ enum LogDirectory {
                 logger.warning("torn tail cut from the last segment (an interrupted write)", metadata: metadata)
             }
             scan.segments[scan.segments.count - 1].fileSize = max(torn.offset, Int64(SegmentHeader.size))
+            scan.segments[scan.segments.count - 1].validEnd = max(torn.offset, Int64(SegmentHeader.size))
             scan.tornTail = nil
         }
         return scan

@@ -88,16 +88,19 @@ public final class LogReader {
                 bytes += payload.count
                 retried = false
             case .end, .incomplete, .invalid:
-                // Bytes read ahead may predate a recovery that rewrote the tail: read again once.
+                // A segment is sealed (cut to its last record) before the next one is
+                // created, so a segment named after the next LSN means this one is done.
+                let next = FileSystem.join(directory, SegmentName.fileName(firstLSN: nextLSN))
+                if FileSystem.exists(next) {
+                    segment = nil
+                    retried = false
+                    continue
+                }
+                // Bytes read ahead may predate the writer's last write (preallocated zeros,
+                // or a tail rewritten by recovery): read the file again once.
                 segment!.cursor.reset(to: frameOffset)
                 if !retried {
                     retried = true
-                    continue
-                }
-                let next = FileSystem.join(directory, SegmentName.fileName(firstLSN: nextLSN))
-                if case .end = step, FileSystem.exists(next) {
-                    segment = nil
-                    retried = false
                     continue
                 }
                 var detail = "the log ends before LSN \(nextLSN) although the writer published \(watermark) as durable"

@@ -12,7 +12,7 @@ public struct LogScan: Sendable {
         /// LSN of the last valid record, or `firstLSN - 1` when the segment holds none.
         public var lastLSN: UInt64
         public var records: Int
-        /// Offset just past the last valid record.
+        /// Offset just past the last valid record; zeros (preallocated space) may follow.
         public var validEnd: Int64
         public var fileSize: Int64
     }
@@ -40,7 +40,10 @@ public struct LogScan: Sendable {
     /// The LSN of the last valid record (0 for an empty log).
     public var lastLSN: UInt64 { segments.last.map(\.lastLSN) ?? 0 }
     public var records: Int { segments.reduce(0) { $0 + $1.records } }
-    public var bytes: Int64 { segments.reduce(0) { $0 + $1.fileSize } }
+    /// Bytes of headers and records (what the log holds).
+    public var bytes: Int64 { segments.reduce(0) { $0 + $1.validEnd } }
+    /// Bytes the segment files take, preallocated space included.
+    public var allocatedBytes: Int64 { segments.reduce(0) { $0 + $1.fileSize } }
 }
 
 public enum LogScanner {
@@ -65,7 +68,8 @@ public enum LogScanner {
             let size = try file.size()
             if isLast && size < Int64(SegmentHeader.size) {
                 // A segment whose header never fully reached the disk holds no records.
-                tornTail = LogScan.TornTail(path: path, offset: 0, length: size, reason: "incomplete segment header",
+                let damagedEnd = try endOfNonZeroBytes(file: file, from: 0, size: size)
+                tornTail = LogScan.TornTail(path: path, offset: 0, length: damagedEnd, reason: "incomplete segment header",
                                             losesAcknowledged: (expected ?? entry.firstLSN) <= published)
                 segments.append(LogScan.Segment(fileName: entry.name, path: path, firstLSN: entry.firstLSN,
                                                 lastLSN: entry.firstLSN - 1, records: 0, validEnd: 0, fileSize: size))
@@ -109,8 +113,12 @@ public enum LogScanner {
                                        "sealed segment \(path) is corrupt at byte \(offset): \(reason)",
                                        path: path, offset: offset)
                     }
-                    tornTail = LogScan.TornTail(path: path, offset: offset, length: size - offset, reason: reason,
-                                                losesAcknowledged: segment.lastLSN < published)
+                    // Zeros to the end are preallocated space, not damage.
+                    let damagedEnd = try endOfNonZeroBytes(file: file, from: offset, size: size)
+                    if damagedEnd > offset {
+                        tornTail = LogScan.TornTail(path: path, offset: offset, length: damagedEnd - offset, reason: reason,
+                                                    losesAcknowledged: segment.lastLSN < published)
+                    }
                     break scanning
                 }
             }
@@ -119,6 +127,23 @@ public enum LogScanner {
         }
         return LogScan(directory: directory, metadata: metadata, segments: segments,
                        tornTail: tornTail, publishedDurable: published)
+    }
+
+    /// The offset just past the last non-zero byte in `[from, size)` of `file`, or `from`
+    /// when that range is all zeros.
+    static func endOfNonZeroBytes(file: LogFile, from: Int64, size: Int64) throws -> Int64 {
+        var end = from
+        var offset = from
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while offset < size {
+            let n = try chunk.withUnsafeMutableBytes { raw in
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(min(Int64(raw.count), size - offset))]), at: offset)
+            }
+            if n == 0 { break }
+            if let last = chunk[0..<n].lastIndex(where: { $0 != 0 }) { end = offset + Int64(last) + 1 }
+            offset += Int64(n)
+        }
+        return end
     }
 
     /// Segment files sorted by first LSN.

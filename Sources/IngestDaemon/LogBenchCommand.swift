@@ -69,7 +69,8 @@ struct LogBenchCommand: AsyncParsableCommand {
                     {"events":\(events),"writers":\(writers),"payload":\(payload),"sync":\(!noSync),\
                     "seconds":\(result.seconds),"appends_per_second":\(Int(Double(events) / result.seconds)),\
                     "batches":\(stats.batches),"fsyncs":\(stats.syncs),"mean_batch":\(meanBatch),\
-                    "p50_us":\(result.percentile(0.50)),"p99_us":\(result.percentile(0.99)),"max_us":\(result.percentile(1.0))}
+                    "p50_us":\(result.percentile(0.50)),"p99_us":\(result.percentile(0.99)),"max_us":\(result.percentile(1.0)),\
+                    "sync_p50_us_below":\(stats.syncLatencyQuantile(0.5)),"sync_p99_us_below":\(stats.syncLatencyQuantile(0.99))}
                     """)
             } else {
                 printOut("""
@@ -79,6 +80,7 @@ struct LogBenchCommand: AsyncParsableCommand {
                     fdatasyncs:    \(stats.syncs)
                     batches:       \(stats.batches), mean \(format3(meanBatch)) records
                     latency (µs):  p50 \(result.percentile(0.50))  p99 \(result.percentile(0.99))  max \(result.percentile(1.0))
+                    fdatasync (µs): p50 < \(stats.syncLatencyQuantile(0.5))  p99 < \(stats.syncLatencyQuantile(0.99))
                     """)
             }
         }

@@ -7,7 +7,9 @@ struct LogStatsCommand: AsyncParsableCommand {
         abstract: "Print a log's size and LSN range.",
         discussion: """
             Prints one 'key: value' line each: log id, creation time, segments, records, \
-            bytes, first and last LSN, the durable end the writer last published, and a \
+            bytes (headers and records), allocated bytes (with the zero-filled space of the \
+            segment being written), first and last LSN, the durable end the writer last \
+            published, and a \
             torn tail if there is one. Reads (and checks) every record.
             """
     )
@@ -23,6 +25,7 @@ struct LogStatsCommand: AsyncParsableCommand {
                 "segments: \(scan.segments.count)",
                 "records: \(scan.records)",
                 "bytes: \(scan.bytes)",
+                "allocated_bytes: \(scan.allocatedBytes)",
                 "first_lsn: \(scan.records == 0 ? 0 : scan.firstLSN ?? 0)",
                 "last_lsn: \(scan.lastLSN)",
                 "durable_end: \(scan.publishedDurable)",

@@ -30,16 +30,16 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = try makeLog(dir)
-        // Append half a frame of garbage, as an interrupted write leaves it — but first lower
-        // the published watermark as a crash before the sync would have left it.
+        // Half a frame after the last record, as an interrupted write leaves it (the rest of
+        // the preallocated segment stays zero).
         let seg = try segment(path)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: seg))
-        handle.seekToEndOfFile()
+        try handle.seek(toOffset: UInt64(48 + 300 * 66))
         handle.write(Data([40, 0, 0, 0, 1, 2, 3, 4, 5]))
         try handle.close()
         let result = try ChildProcess.clickd(["log", "verify", path])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("torn tail: 9 bytes at the end of \(seg) from byte"))
+        #expect(result.stdout.contains("torn tail: 9 bytes at the end of \(seg) from byte \(48 + 300 * 66)"), "\(result.stdout)")
         #expect(result.stdout.contains("ok: 300 records"))
     }
 

@@ -12,9 +12,11 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let source = dir.appending("source")
-        // Segments of ~200 bytes, then five more records in the last segment.
-        try await LogFixtures.makeLog(source, count: 14, segmentSize: 200)
-        let more = try EventLogWriter(directory: source, configuration: LogFixtures.configuration(segmentSize: 1 << 20), logger: LogFixtures.quiet)
+        // Segments of ~200 bytes, then five more records in the last segment; no
+        // preallocation, so the file ends at its last record.
+        try await LogFixtures.makeLog(source, count: 14, segmentSize: 200, preallocate: false)
+        let more = try EventLogWriter(directory: source, configuration: LogFixtures.configuration(segmentSize: 1 << 20, preallocate: false),
+                                      logger: LogFixtures.quiet)
         for i in 15...19 { _ = try await more.append(LogFixtures.payload(i)) }
         more.close()
         let lastSegment = try LogFixtures.segments(source).last!
@@ -39,7 +41,8 @@ import Testing
             #expect(ftruncate(truncate, off_t(cut)) == 0)
             close(truncate)
 
-            let writer = try EventLogWriter(directory: copy, configuration: LogFixtures.configuration(segmentSize: 1 << 20), logger: LogFixtures.quiet)
+            // The reopened segment is preallocated (zero-filled to 4 KiB) after recovery.
+            let writer = try EventLogWriter(directory: copy, configuration: LogFixtures.configuration(segmentSize: 4096), logger: LogFixtures.quiet)
             let survivors = ends.filter { $0 <= cut }.count
             let expectedLast = last.firstLSN - 1 + UInt64(survivors)
             #expect(writer.durable == expectedLast, "cut at \(cut)")
@@ -52,17 +55,21 @@ import Testing
             #expect(records.dropLast().map(\.payload) == (1...Int(expectedLast)).map(LogFixtures.payload), "cut at \(cut)")
             let broken = try FileManager.default.contentsOfDirectory(atPath: copy).filter { $0.contains(".broken") }
             let cutBytes = cut - (ends.filter { $0 <= cut }.last ?? (cut < SegmentHeader.size ? 0 : SegmentHeader.size))
-            if cutBytes > 0 {
+            // What was cut is kept, up to its last non-zero byte.
+            let from = cut < SegmentHeader.size ? 0 : cut - cutBytes
+            var damaged = Array(original[from..<cut])
+            while damaged.last == 0 { damaged.removeLast() }
+            if !damaged.isEmpty {
                 #expect(broken == [name + ".broken"], "cut at \(cut)")
                 let kept = [UInt8](try Data(contentsOf: URL(fileURLWithPath: copy + "/" + name + ".broken")))
-                let from = cut < SegmentHeader.size ? 0 : cut - cutBytes
-                #expect(kept == Array(original[from..<cut]), "cut at \(cut)")
+                #expect(kept == damaged, "cut at \(cut)")
             } else {
                 #expect(broken.isEmpty, "cut at \(cut)")
             }
             // Reopening again finds a clean log.
             let rescan = try LogScanner.scan(directory: copy)
             #expect(rescan.tornTail == nil)
+            #expect(rescan.segments.last?.fileSize == 4096)
             #expect(rescan.lastLSN == expectedLast + 1)
         }
     }

@@ -8,6 +8,11 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
+
+/// The calling thread's kernel id (glibc's gettid() is not visible to Swift here).
+static inline int clickd_gettid(void) { return (int)syscall(SYS_gettid); }
 
 /// CRC-32C (Castagnoli), the checksum of every log record and segment header.
 /// `crc` is the running value: start with 0, feed the result of the previous call.

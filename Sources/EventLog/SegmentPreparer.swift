@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// Makes the next segment file ahead of time, on a thread of its own: a temporary file
+/// zero-filled to the full segment size and synced. Appending into blocks that already
+/// exist lets `fdatasync` write data alone, without a journal commit for the growing file
+/// size — about twice as fast on ext4 here (docs/benchmarks.md), the same reason
+/// PostgreSQL zero-fills its WAL segments. The writer renames a prepared file into place
+/// when it rolls; when none is ready it starts a plain, growing segment instead.
+final class SegmentPreparer: @unchecked Sendable {
+    private let directory: String
+    private let size: Int64
+    private let logger: Logger
+    private let state = ConditionLock()
+    private var requested = false
+    private var ready: String?
+    private var stopping = false
+    private var counter = 0
+    private var thread: pthread_t?
+
+    static let zeros = [UInt8](repeating: 0, count: 1 << 20)
+
+    init(directory: String, size: Int64, logger: Logger) {
+        self.directory = directory
+        self.size = size
+        self.logger = logger
+        thread = startThread { [self] in self.run() }
+    }
+
+    /// Asks for a file to be prepared, unless one is ready or on its way.
+    func request() {
+        state.withLock { requested = true }
+        state.signal()
+    }
+
+    /// The path of a ready zero-filled file, now owned by the caller; nil if none is ready.
+    func take() -> String? {
+        state.withLock {
+            defer { ready = nil }
+            return ready
+        }
+    }
+
+    /// Stops the thread and removes an unused prepared file.
+    func stop() {
+        state.withLock { stopping = true }
+        state.signal()
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+        if let path = take() { unlink(path) }
+    }
+
+    private func run() {
+        state.lock()
+        while !stopping {
+            if !requested || ready != nil {
+                state.wait()
+                continue
+            }
+            counter += 1
+            let path = FileSystem.join(directory, "prepared-\(counter).seg.tmp")
+            state.unlock()
+            let made = make(path)
+            state.lock()
+            requested = false
+            if made {
+                if stopping { unlink(path) } else { ready = path }
+            }
+        }
+        state.unlock()
+    }
+
+    private func make(_ path: String) -> Bool {
+        do {
+            let file = try LogFile(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try Self.zeroFill(file, from: 0, to: size)
+            try file.sync()
+            return true
+        } catch {
+            unlink(path)
+            logger.warning("could not prepare the next segment; the next one will grow as it is written",
+                           metadata: ["log.directory": "\(directory)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Writes zeros over `[from, to)` of `file`.
+    static func zeroFill(_ file: LogFile, from: Int64, to: Int64) throws {
+        var offset = from
+        while offset < to {
+            let n = Int(min(Int64(zeros.count), to - offset))
+            try zeros.withUnsafeBytes { raw in try file.write(UnsafeRawBufferPointer(rebasing: raw[0..<n]), at: offset) }
+            offset += Int64(n)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import ClickdTestSupport
+import Foundation
+import Testing
+
+@testable import EventLog
+
+/// Segments are zero-filled ahead of time; zeros after the last record are free space,
+/// never damage, and sealed segments end exactly at their last record.
+@Suite struct PreallocationTests {
+    @Test func segmentsArePreparedAheadAndSealedExactly() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.appending("log")
+        let writer = try EventLogWriter(directory: path, configuration: LogFixtures.configuration(segmentSize: 1024), logger: LogFixtures.quiet)
+        for i in 1...120 {
+            _ = try await writer.append(LogFixtures.payload(i))
+            // Leave the preparer time to finish between rolls.
+            if i % 5 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let stats = writer.statistics
+        writer.close()
+        #expect(stats.segmentsCreated >= 5)
+        #expect(stats.preparedSegmentsUsed >= 1)
+        let scan = try LogScanner.scan(directory: path)
+        #expect(scan.tornTail == nil)
+        #expect(scan.lastLSN == 120)
+        for segment in scan.segments.dropLast() { #expect(segment.fileSize == segment.validEnd, "\(segment.path)") }
+        #expect(scan.segments.last!.fileSize == 1024)
+        #expect(scan.allocatedBytes > scan.bytes)
+        // No prepared file is left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".tmp") }.isEmpty)
+        #expect(try LogFixtures.readAll(path).map(\.payload) == (1...120).map(LogFixtures.payload))
+    }
+
+    @Test func damageInsidePreallocatedSpaceIsATornTailUpToTheLastNonZeroByte() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.appending("log")
+        try await LogFixtures.makeLog(path, count: 3, segmentSize: 4096)
+        let segment = try LogFixtures.segments(path)[0]
+        let end = try LogScanner.scan(directory: path).segments[0].validEnd
+        // Garbage 100 bytes into the zeros (a write that reached the disk out of order).
+        try LogFixtures.corrupt(segment) { bytes in
+            #expect(bytes.count == 4096)
+            for i in 0..<5 { bytes[Int(end) + 100 + i] = 0xee }
+        }
+        let scan = try LogScanner.scan(directory: path)
+        #expect(scan.tornTail?.offset == end)
+        #expect(scan.tornTail?.length == 105)
+        let writer = try EventLogWriter(directory: path, configuration: LogFixtures.configuration(segmentSize: 4096), logger: LogFixtures.quiet)
+        #expect(writer.durable == 3)
+        #expect(try await writer.append([1]) == 4)
+        writer.close()
+        let kept = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment + ".broken")))
+        #expect(kept.count == 105)
+        #expect(kept.suffix(5) == [0xee, 0xee, 0xee, 0xee, 0xee])
+        #expect(try LogScanner.scan(directory: path).tornTail == nil)
+    }
+}
