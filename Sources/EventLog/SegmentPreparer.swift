@@ -75,11 +75,26 @@ final class SegmentPreparer: @unchecked Sendable {
     private func make(_ path: String) -> Bool {
         do {
             let file = try LogFile(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try Self.zeroFill(file, from: 0, to: size)
+            // Gently: a megabyte at a time, each synced, then a pause three times as long as
+            // that sync took. Sixty-four megabytes of dirty pages flushed at once stalled the
+            // log's own syncs (256 writers: p99 append 0.6 ms without preparation, 1.5–3.6 ms
+            // and 24 ms stalls with it); paced like this, p99 ≈ 1 ms and no stall over 4 ms.
+            var offset: Int64 = 0
+            while offset < size {
+                if state.withLock({ stopping }) { throw LogError(.closed, "stopping") }
+                let end = min(size, offset + Int64(Self.zeros.count))
+                try Self.zeroFill(file, from: offset, to: end)
+                let started = monotonicNanoseconds()
+                try file.dataSync()
+                let took = monotonicNanoseconds() - started
+                usleep(useconds_t(min(3 * took / 1000, 50_000)))
+                offset = end
+            }
             try file.sync()
             return true
         } catch {
             unlink(path)
+            if (error as? LogError)?.code == .closed { return false }
             logger.warning("could not prepare the next segment; the next one will grow as it is written",
                            metadata: ["log.directory": "\(directory)", "error": "\(error)"])
             return false

@@ -35,6 +35,9 @@ struct LogBenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Longest wait, in microseconds, for more records to join a batch.", valueName: "us"))
     var maxBatchDelay: Int = 0
 
+    @Option(help: ArgumentHelp("Segment size in MiB.", valueName: "mib"))
+    var segmentSize: Int = 64
+
     @Flag(help: "Skip fdatasync (measures the write path alone; not durable).")
     var noSync = false
 
@@ -48,6 +51,7 @@ struct LogBenchCommand: AsyncParsableCommand {
             throw ValidationError("--payload must be between 1 and \(RecordFrame.maxPayloadSize)")
         }
         guard maxBatchDelay >= 0 else { throw ValidationError("--max-batch-delay must not be negative") }
+        guard segmentSize >= 1, segmentSize <= 4096 else { throw ValidationError("--segment-size must be between 1 and 4096 MiB") }
     }
 
     func run() async throws {
@@ -55,6 +59,7 @@ struct LogBenchCommand: AsyncParsableCommand {
             var configuration = EventLogConfiguration()
             configuration.sync = noSync ? .none : .fdatasync
             configuration.maxBatchDelay = .microseconds(maxBatchDelay)
+            configuration.segmentSize = Int64(segmentSize) << 20
             let writer = try EventLogWriter(directory: directory, configuration: configuration, logger: Logger(label: "clickd.bench"))
             if writer.durable != 0 {
                 writer.close()
