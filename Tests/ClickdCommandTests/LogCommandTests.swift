@@ -60,6 +60,29 @@ import Testing
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test func verifyFailsOnAFlippedBitInASealedSegment() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.appending("log")
+        // 1 MiB segments of 66-byte frames: 20000 records fill one and start a second.
+        let made = try ChildProcess.clickd(["log", "bench", path, "--events", "20000", "--writers", "8", "--payload", "50",
+                                            "--no-sync", "--segment-size", "1"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let segments = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".seg") }.sorted()
+        #expect(segments.count == 2)
+        let sealed = path + "/" + segments[0]
+        let offset = 48 + 5000 * 66
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: sealed)))
+        #expect(bytes.count == 48 + (bytes.count - 48) / 66 * 66, "a sealed segment ends at its last record")
+        bytes[offset + 20] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: sealed))
+        let result = try ChildProcess.clickd(["log", "verify", path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("sealed segment \(sealed) is corrupt at byte \(offset)"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stdout.isEmpty)
+    }
+
     @Test func statsAndDump() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
