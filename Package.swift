@@ -13,6 +13,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
     ],
     targets: [
         // Hardware CRC32C (SSE4.2) with a portable fallback, and the Linux headers
@@ -25,7 +27,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LinkTracking"),
+        .target(
+            name: "LinkTracking",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
+            ]
+        ),
         .target(name: "TrackerEdge", dependencies: ["EventLog", "LinkTracking"]),
         .systemLibrary(
             name: "CLibPQ",
@@ -47,6 +55,7 @@ let package = Package(
         .target(name: "ClickdTestSupport", dependencies: ["Projections"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "ClickdTestSupport"]),
-        .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "ClickdTestSupport"]),
+        .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
+        .testTarget(name: "LinkTrackingTests", dependencies: ["LinkTracking"]),
     ]
 )

@@ -1,0 +1,168 @@
+import Crypto
+import ExtrasBase64
+
+/// The signing keys of a tracking domain, read from a key-ring file (docs/link-tokens.md):
+///
+///     # clickd key ring — keep it secret; one key per line
+///     key k7f2 q8Yl…(43 chars)… 2026-11-29T04:00:00Z active
+///     key k1a9 Zx3b…            2026-05-01T00:00:00Z retired
+///
+/// New links are signed with the newest active key (by creation time, then file order);
+/// every active key verifies, so links signed before a rotation keep working until their
+/// key is marked `retired`.
+public struct KeyRing: Sendable {
+    public struct Key: Sendable {
+        public let kid: String
+        public let created: String
+        public let retired: Bool
+        let secret: [UInt8]
+        /// The HMAC state after the key pads, copied for each token.
+        let prepared: PreparedHMAC
+    }
+
+    public let keys: [Key]
+    private let index: [String: Int]
+    /// The key new links are signed with; nil when every key is retired.
+    public let signingKey: Key?
+
+    public init(keys: [Key]) throws(KeyRingError) {
+        var index: [String: Int] = [:]
+        for (i, key) in keys.enumerated() {
+            if index[key.kid] != nil { throw KeyRingError(line: nil, message: "key id '\(key.kid)' appears twice") }
+            index[key.kid] = i
+        }
+        self.keys = keys
+        self.index = index
+        signingKey = keys.enumerated().filter { !$0.element.retired }
+            .max { a, b in (a.element.created, a.offset) < (b.element.created, b.offset) }?.element
+    }
+
+    /// Parses the key-ring file's text.
+    public static func parse(_ text: String) throws(KeyRingError) -> KeyRing {
+        var keys: [Key] = []
+        for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            if fields.isEmpty { continue }
+            let lineNumber = n + 1
+            guard fields[0] == "key" else {
+                throw KeyRingError(line: lineNumber, message: "expected 'key KID SECRET CREATED active|retired', found '\(fields[0])'")
+            }
+            guard fields.count == 5 else {
+                throw KeyRingError(line: lineNumber, message: "expected 5 fields (key KID SECRET CREATED active|retired), found \(fields.count)")
+            }
+            let kid = String(fields[1])
+            guard isValidKeyID(kid) else {
+                throw KeyRingError(line: lineNumber, message: "key id '\(kid)' must be 1–\(TokenCodec.maxKeyIDLength) characters of A–Z a–z 0–9 . _ -")
+            }
+            guard let secret = try? Base64.decode(bytes: fields[2].utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter]),
+                  secret.count == 32
+            else {
+                throw KeyRingError(line: lineNumber, message: "secret of key '\(kid)' is not 32 bytes of base64url")
+            }
+            let state = fields[4]
+            guard state == "active" || state == "retired" else {
+                throw KeyRingError(line: lineNumber, message: "state of key '\(kid)' must be 'active' or 'retired', not '\(state)'")
+            }
+            keys.append(makeKey(kid: kid, secret: secret, created: String(fields[3]), retired: state == "retired"))
+        }
+        guard !keys.isEmpty else { throw KeyRingError(line: nil, message: "the key ring holds no keys (generate one with 'clickd keys generate')") }
+        return try KeyRing(keys: keys)
+    }
+
+    public static func makeKey(kid: String, secret: [UInt8], created: String, retired: Bool = false) -> Key {
+        Key(kid: kid, created: created, retired: retired, secret: secret,
+            prepared: PreparedHMAC(HMAC<SHA256>(key: SymmetricKey(data: secret))))
+    }
+
+    public static func isValidKeyID(_ kid: String) -> Bool {
+        !kid.isEmpty && kid.utf8.count <= TokenCodec.maxKeyIDLength
+            && kid.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f
+            }
+    }
+
+    /// One key-ring line for a new random 256-bit key.
+    public static func generateLine(kid: String, created: String) -> String {
+        let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+        let text = Base64.encodeToString(bytes: secret, options: [.base64UrlAlphabet, .omitPaddingCharacter])
+        return "key \(kid) \(text) \(created) active"
+    }
+
+    /// Signs `token` with the signing key and returns its text (no base URL).
+    public func sign(_ token: LinkToken) throws(KeyRingError) -> String {
+        guard let key = signingKey else { throw KeyRingError(line: nil, message: "every key in the key ring is retired: add a new one") }
+        return Self.sign(token, with: key)
+    }
+
+    static func sign(_ token: LinkToken, with key: Key) -> String {
+        var bytes = TokenCodec.body(token, kid: key.kid)
+        let mac = key.prepared.mac(bytes[...])
+        bytes.append(contentsOf: mac.prefix(TokenCodec.macSize))
+        return TokenCodec.encode(bytes)
+    }
+
+    /// Checks a token's text and returns what it carries, or exactly why it was refused.
+    public func verify(_ text: Substring) -> Result<LinkToken, TokenError> {
+        guard text.utf8.count <= TokenCodec.maxTokenLength else { return .failure(.tooLong(text.utf8.count)) }
+        guard let bytes = TokenCodec.decode(text) else { return .failure(.malformed("not base64url")) }
+        let layout: TokenCodec.Layout
+        switch TokenCodec.layout(bytes) {
+        case .success(let l): layout = l
+        case .failure(let error): return .failure(error)
+        }
+        guard let keyIndex = index[layout.kid] else { return .failure(.unknownKey(layout.kid)) }
+        let key = keys[keyIndex]
+        if key.retired { return .failure(.retiredKey(layout.kid)) }
+        let expected = key.prepared.mac(bytes[0..<layout.macStart])
+        guard constantTimeEqual(expected.prefix(TokenCodec.macSize), bytes[layout.macStart...]) else {
+            return .failure(.badSignature)
+        }
+        var strings: [String] = []
+        for range in layout.fields {
+            guard let s = String(validating: bytes[range], as: UTF8.self) else { return .failure(.invalidField("not UTF-8")) }
+            strings.append(s)
+        }
+        let linkIsDestination = layout.flags & (1 << 5) != 0
+        let destination = strings.last!
+        return .success(LinkToken(
+            destination: destination, deliveryID: strings[1], customerID: strings[2],
+            sourceKind: LinkToken.SourceKind(rawValue: (layout.flags >> 3) & 0b11)!, sourceID: strings[0],
+            messageType: LinkToken.MessageType(rawValue: layout.flags & 0b111)!,
+            linkID: linkIsDestination ? destination : strings[3], issuedAt: layout.issuedAt))
+    }
+
+    public func verify(_ text: String) -> Result<LinkToken, TokenError> { verify(text[...]) }
+}
+
+/// Compares two byte sequences of equal length in time independent of their contents.
+func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for (x, y) in zip(a, b) { difference |= x ^ y }
+    return difference == 0
+}
+
+/// An HMAC-SHA256 keyed once: each MAC copies the state instead of hashing the key pads again.
+struct PreparedHMAC: @unchecked Sendable {
+    // HMAC is a value type; the stored instance is never mutated, only copied.
+    private let initial: HMAC<SHA256>
+
+    init(_ hmac: HMAC<SHA256>) { initial = hmac }
+
+    func mac(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var h = initial
+        h.update(data: bytes)
+        return Array(h.finalize())
+    }
+}
+
+public struct KeyRingError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var line: Int?
+    public var message: String
+
+    public var description: String {
+        if let line { return "key ring line \(line): \(message)" }
+        return "key ring: \(message)"
+    }
+}

@@ -1,0 +1,235 @@
+/// Everything a rewrite needs to know about the message besides its body.
+public struct RewriteOptions: Sendable {
+    /// The tracking base, `https://t.example.com` (a trailing `/` is ignored).
+    public var baseURL: String
+    public var messageType: LinkToken.MessageType
+    public var deliveryID: String
+    public var customerID: String
+    public var sourceKind: LinkToken.SourceKind
+    public var sourceID: String
+    /// False for a message (or newsletter) with link tracking switched off.
+    public var tracking: Bool = true
+    /// Appended to each destination whose link asks for URL parameters.
+    public var urlParameters: [URLParameter] = []
+    /// Track links that look sensitive (password resets, signed downloads) too.
+    public var trackSensitive: Bool = false
+    /// Seconds since the Unix epoch, written into every token.
+    public var issuedAt: UInt64
+
+    public init(baseURL: String, messageType: LinkToken.MessageType, deliveryID: String, customerID: String,
+                sourceKind: LinkToken.SourceKind, sourceID: String, issuedAt: UInt64) {
+        self.baseURL = baseURL
+        self.messageType = messageType
+        self.deliveryID = deliveryID
+        self.customerID = customerID
+        self.sourceKind = sourceKind
+        self.sourceID = sourceID
+        self.issuedAt = issuedAt
+    }
+}
+
+public struct URLParameter: Sendable, Equatable, Codable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// One link found in a message: what it is and whether (and why not) it is tracked.
+public struct LinkSummary: Sendable, Equatable, Codable {
+    public var id: String
+    /// The destination as decoded (and, when tracked or parameterised, with URL parameters).
+    public var destination: String
+    public var tracked: Bool
+    public var trackedURL: String?
+    /// Why the link is not tracked.
+    public var reason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, destination, tracked
+        case trackedURL = "tracked_url"
+        case reason
+    }
+}
+
+public struct RewriteResult: Sendable {
+    public var body: [UInt8]
+    public var links: [LinkSummary]
+    public var warnings: [String]
+}
+
+/// Turns an outgoing message into one whose links are tracked: `cio_link` tags in every
+/// message type, and in email every `<a href>` with an http(s) URL unless opted out.
+/// Pure: no files, no clock (the issue time comes in the options).
+public struct MessageRewriter: Sendable {
+    public let keyRing: KeyRing
+
+    public init(keyRing: KeyRing) { self.keyRing = keyRing }
+
+    public func rewrite(_ body: [UInt8], options: RewriteOptions) throws(RewriteError) -> RewriteResult {
+        let base = options.baseURL.hasSuffix("/") ? String(options.baseURL.dropLast()) : options.baseURL
+        var result = RewriteResult(body: [], links: [], warnings: messageWarnings(options, base: base))
+        let tags = try body.withUnsafeBufferPointer { (raw) throws(RewriteError) in try LinkTagParser.parse(raw) }
+
+        // 1. cio_link tags, in every message type.
+        var afterTags: [UInt8] = []
+        var tagOutputs: [Range<Int>] = []
+        if tags.isEmpty {
+            afterTags = body
+        } else {
+            afterTags.reserveCapacity(body.count + tags.count * 200)
+            var copied = 0
+            for tag in tags {
+                afterTags.append(contentsOf: body[copied..<tag.range.lowerBound])
+                let raw = options.messageType == .email ? HTMLEntities.decode(Array(tag.url.utf8)[...]) : tag.url
+                let link = decide(url: raw, linkID: tag.linkID, wantsTracking: tag.track, urlParams: tag.urlParams,
+                                  force: tag.force, options: options, base: base, result: &result)
+                let output = link.trackedURL ?? link.destination
+                let text = options.messageType == .email ? HTMLEntities.escapeAttribute(output) : output
+                let start = afterTags.count
+                afterTags.append(contentsOf: text.utf8)
+                tagOutputs.append(start..<afterTags.count)
+                copied = tag.range.upperBound
+            }
+            afterTags.append(contentsOf: body[copied...])
+        }
+        guard options.messageType == .email else {
+            result.body = afterTags
+            return result
+        }
+
+        // 2. <a href> in email.
+        var edits: [(range: Range<Int>, text: [UInt8])] = []
+        afterTags.withUnsafeBufferPointer { bytes in
+            var nextTag = 0
+            HTMLScanner.anchors(bytes) { anchor in
+                guard let href = attribute("href", of: anchor, in: bytes), let valueRange = href.value else { return }
+                while nextTag < tagOutputs.count, tagOutputs[nextTag].upperBound <= valueRange.lowerBound { nextTag += 1 }
+                if nextTag < tagOutputs.count, tagOutputs[nextTag].overlaps(valueRange) || tagOutputs[nextTag] == valueRange {
+                    return  // the href came from a cio_link tag: already decided
+                }
+                let url = HTMLEntities.decode(Array(UnsafeBufferPointer(rebasing: bytes[valueRange]))[...]).trimmingASCIIWhitespace()
+                var optOut: String?
+                if let cls = attribute("class", of: anchor, in: bytes), let v = cls.value,
+                   String(decoding: UnsafeBufferPointer(rebasing: bytes[v]), as: UTF8.self).lowercased()
+                       .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).contains("untracked") {
+                    optOut = "class=\"untracked\""
+                } else if let ct = attribute("clicktracking", of: anchor, in: bytes), let v = ct.value,
+                          String(decoding: UnsafeBufferPointer(rebasing: bytes[v]), as: UTF8.self).lowercased() == "off" {
+                    optOut = "clicktracking=off"
+                } else if attribute("data-pm-no-track", of: anchor, in: bytes) != nil {
+                    optOut = "data-pm-no-track"
+                } else if attribute("ses:no-track", of: anchor, in: bytes) != nil {
+                    optOut = "ses:no-track"
+                }
+                let linkID = attribute("data-link-id", of: anchor, in: bytes)?.value.map {
+                    HTMLEntities.decode(Array(UnsafeBufferPointer(rebasing: bytes[$0]))[...])
+                }
+                let force = attribute("data-clickd-track", of: anchor, in: bytes)?.value.map {
+                    String(decoding: UnsafeBufferPointer(rebasing: bytes[$0]), as: UTF8.self).lowercased() == "force"
+                } ?? false
+                if url.hasPrefix(base + "/c/") { return }  // already a tracked link
+                let link = decide(url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
+                                  options: options, base: base, optOut: optOut, isTag: false, result: &result)
+                guard let tracked = link.trackedURL else { return }
+                let quote = href.quote ?? UInt8(ascii: "\"")
+                let escaped = HTMLEntities.escapeAttribute(tracked, quote: quote)
+                edits.append((valueRange, href.quote == nil ? [quote] + Array(escaped.utf8) + [quote] : Array(escaped.utf8)))
+            }
+        }
+        guard !edits.isEmpty else {
+            result.body = afterTags
+            return result
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(afterTags.count + edits.count * 160)
+        var copied = 0
+        for edit in edits {
+            out.append(contentsOf: afterTags[copied..<edit.range.lowerBound])
+            out.append(contentsOf: edit.text)
+            copied = edit.range.upperBound
+        }
+        out.append(contentsOf: afterTags[copied...])
+        result.body = out
+        return result
+    }
+
+    /// One link on its own (`clickd links sign`): the same rules as a link in a message,
+    /// with URL parameters appended. Returns its summary and any warnings.
+    public func link(url: String, linkID: String?, force: Bool, options: RewriteOptions) -> (LinkSummary, [String]) {
+        var result = RewriteResult(body: [], links: [], warnings: [])
+        let base = options.baseURL.hasSuffix("/") ? String(options.baseURL.dropLast()) : options.baseURL
+        let summary = decide(url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
+                             options: options, base: base, result: &result)
+        return (summary, messageWarnings(options, base: base) + result.warnings)
+    }
+
+    /// Warnings about the message as a whole: an http base, ids that look like personal data.
+    private func messageWarnings(_ options: RewriteOptions, base: String) -> [String] {
+        var warnings: [String] = []
+        if options.tracking, base.lowercased().hasPrefix("http://") {
+            warnings.append("the tracking base \(base) is http: a tracking domain whose parent sends HSTS only works over https")
+        }
+        for (name, id) in [("delivery id", options.deliveryID), ("customer id", options.customerID), ("source id", options.sourceID)] {
+            if let why = LinkPolicy.personalDataReason(id) {
+                warnings.append("\(name) '\(id)' \(why): link tokens are signed, not encrypted — anyone with the link can read it")
+            }
+        }
+        return warnings
+    }
+
+    /// Decides one link, signs it if tracked, and records it in the summary.
+    private func decide(url: String, linkID: String?, wantsTracking: Bool, urlParams: Bool, force: Bool,
+                        options: RewriteOptions, base: String, optOut: String? = nil, isTag: Bool = true,
+                        result: inout RewriteResult) -> LinkSummary {
+        let destination = urlParams ? URLParameters.append(options.urlParameters.map { ($0.key, $0.value) }, to: url) : url
+        // Without an explicit id, a link is known by the URL the person reaches, so the
+        // token stores it once.
+        var link = LinkSummary(id: linkID ?? destination, destination: destination, tracked: false, trackedURL: nil, reason: nil)
+        if let why = LinkPolicy.untrackableReason(url) {
+            link.reason = why
+            link.destination = url
+        } else if let optOut {
+            link.reason = "opted out (\(optOut))"
+            link.destination = url
+        } else if !options.tracking {
+            link.reason = "tracking is off for this message"
+        } else if !wantsTracking {
+            link.reason = "track: false"
+        } else if let why = LinkPolicy.sensitiveReason(url), !(force || options.trackSensitive) {
+            link.reason = "sensitive link: \(why)"
+            result.warnings.append("not tracking \(url): \(why); force with data-clickd-track=\"force\" or force: true")
+        } else {
+            let token = LinkToken(destination: destination, deliveryID: options.deliveryID, customerID: options.customerID,
+                                  sourceKind: options.sourceKind, sourceID: options.sourceID, messageType: options.messageType,
+                                  linkID: linkID ?? destination, issuedAt: options.issuedAt)
+            if let key = keyRing.signingKey {
+                link.tracked = true
+                link.trackedURL = base + "/c/" + KeyRing.sign(token, with: key)
+            } else {
+                link.reason = "no active key in the key ring"
+                result.warnings.append("not tracking \(url): every key in the key ring is retired")
+            }
+        }
+        if !link.tracked && !isTag {
+            // An untracked <a href> stays exactly as written.
+            link.destination = url
+            if linkID == nil { link.id = url }
+        }
+        result.links.append(link)
+        return link
+    }
+
+    /// The first attribute named `name` (ASCII case-insensitive), as browsers use the first.
+    private func attribute(_ name: StaticString, of anchor: HTMLScanner.Anchor, in bytes: UnsafeBufferPointer<UInt8>) -> HTMLScanner.Attribute? {
+        let target = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        return anchor.attributes.first { attr in
+            attr.name.count == target.count && zip(attr.name, target).allSatisfy { i, t in
+                let c = bytes[i]
+                return (c >= 0x41 && c <= 0x5a ? c | 0x20 : c) == t
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Crypto
+import ExtrasBase64
+
+/// The token format, version 1 (docs/link-tokens.md). Binary, then base64url without padding:
+///
+///     version(1) | kid length(1) | kid | flags(1) | issued_at(varint)
+///     | source_id | delivery_id | customer_id | [link_id] | destination   (each: varint length + UTF-8)
+///     | mac(16)
+///
+/// `flags`: bits 0–2 message type, bits 3–4 source kind, bit 5 "link id is the destination"
+/// (then `link_id` is left out). `mac` is HMAC-SHA256 over everything before it, keyed with
+/// the key named by `kid`, truncated to 128 bits.
+public enum TokenCodec {
+    public static let version: UInt8 = 1
+    public static let macSize = 16
+    /// The longest token accepted, in characters (an 8 KB URL and long ids fit).
+    public static let maxTokenLength = 16_384
+    public static let maxKeyIDLength = 16
+
+    /// The signed bytes (everything before the MAC) for `token` under key `kid`.
+    static func body(_ token: LinkToken, kid: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(32 + token.destination.utf8.count + token.deliveryID.utf8.count + token.customerID.utf8.count
+                            + token.sourceID.utf8.count + (token.linkID == token.destination ? 0 : token.linkID.utf8.count))
+        out.append(version)
+        out.append(UInt8(kid.utf8.count))
+        out.append(contentsOf: kid.utf8)
+        let linkIsDestination = token.linkID == token.destination
+        out.append(token.messageType.rawValue | (token.sourceKind.rawValue << 3) | (linkIsDestination ? 1 << 5 : 0))
+        appendVarint(token.issuedAt, to: &out)
+        appendField(token.sourceID, to: &out)
+        appendField(token.deliveryID, to: &out)
+        appendField(token.customerID, to: &out)
+        if !linkIsDestination { appendField(token.linkID, to: &out) }
+        appendField(token.destination, to: &out)
+        return out
+    }
+
+    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    static func appendField(_ text: String, to out: inout [UInt8]) {
+        appendVarint(UInt64(text.utf8.count), to: &out)
+        out.append(contentsOf: text.utf8)
+    }
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        Base64.encodeToString(bytes: bytes, options: [.base64UrlAlphabet, .omitPaddingCharacter])
+    }
+
+    /// Decodes base64url, refusing any text that is not the canonical encoding of its
+    /// bytes (so no two tokens decode to the same bytes).
+    static func decode(_ text: Substring) -> [UInt8]? {
+        guard let bytes = try? Base64.decode(bytes: text.utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter]) else {
+            return nil
+        }
+        // The last character may carry unused low bits; they must be zero.
+        if let last = text.utf8.last, bytes.count % 3 != 0 {
+            guard let value = base64URLValue(last) else { return nil }
+            let unusedBits = bytes.count % 3 == 1 ? 4 : 2
+            if value & ((1 << unusedBits) - 1) != 0 { return nil }
+        }
+        return bytes
+    }
+
+    static func base64URLValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): c - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): c - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "-"): 62
+        case UInt8(ascii: "_"): 63
+        default: nil
+        }
+    }
+
+    /// The parts of a token's bytes, located without trusting anything yet.
+    struct Layout {
+        var kid: String
+        var flags: UInt8
+        var issuedAt: UInt64
+        var fields: [Range<Int>]  // source, delivery, customer, [link], destination
+        var macStart: Int
+    }
+
+    /// Splits `bytes` into its parts, checking only structure (lengths, version).
+    static func layout(_ bytes: [UInt8]) -> Result<Layout, TokenError> {
+        guard bytes.count >= 3 else { return .failure(.truncated) }
+        guard bytes[0] == version else { return .failure(.unsupportedVersion(bytes[0])) }
+        let kidLength = Int(bytes[1])
+        guard kidLength >= 1, kidLength <= maxKeyIDLength else { return .failure(.malformed("key id length \(kidLength)")) }
+        var i = 2 + kidLength
+        guard i + 1 <= bytes.count else { return .failure(.truncated) }
+        guard let kid = String(validating: bytes[2..<i], as: UTF8.self) else { return .failure(.malformed("key id is not UTF-8")) }
+        let flags = bytes[i]
+        i += 1
+        guard flags & 0b1100_0000 == 0, flags & 0b111 < 5, (flags >> 3) & 0b11 < 3 else {
+            return .failure(.malformed("unknown flags \(flags)"))
+        }
+        guard let issued = readVarint(bytes, &i) else { return .failure(.truncated) }
+        let count = flags & (1 << 5) != 0 ? 4 : 5
+        var fields: [Range<Int>] = []
+        fields.reserveCapacity(count)
+        for _ in 0..<count {
+            guard let length = readVarint(bytes, &i), length <= UInt64(bytes.count) else { return .failure(.truncated) }
+            let end = i + Int(length)
+            guard end <= bytes.count - macSize else { return .failure(.truncated) }
+            fields.append(i..<end)
+            i = end
+        }
+        guard i + macSize <= bytes.count else { return .failure(.truncated) }
+        guard i + macSize == bytes.count else { return .failure(.malformed("\(bytes.count - i - macSize) trailing bytes")) }
+        return .success(Layout(kid: kid, flags: flags, issuedAt: issued, fields: fields, macStart: i))
+    }
+
+    static func readVarint(_ bytes: [UInt8], _ i: inout Int) -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < bytes.count, shift < 64 {
+            let byte = bytes[i]
+            i += 1
+            value |= UInt64(byte & 0x7f) << shift
+            if byte & 0x80 == 0 { return value }
+            shift += 7
+        }
+        return nil
+    }
+}

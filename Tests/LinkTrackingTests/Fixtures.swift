@@ -1,0 +1,47 @@
+import Foundation
+@testable import LinkTracking
+
+enum Fixtures {
+    static let secretA = [UInt8](repeating: 0xA1, count: 32)
+    static let secretB = [UInt8](repeating: 0xB2, count: 32)
+
+    /// Two active keys ("old", then "new", which signs) and a retired one.
+    static let ring = try! KeyRing(keys: [
+        KeyRing.makeKey(kid: "old", secret: secretA, created: "2026-01-01T00:00:00Z"),
+        KeyRing.makeKey(kid: "new", secret: secretB, created: "2026-06-01T00:00:00Z"),
+        KeyRing.makeKey(kid: "gone", secret: [UInt8](repeating: 0xC3, count: 32), created: "2025-01-01T00:00:00Z", retired: true),
+    ])
+
+    static func token(_ destination: String = "https://shop.example.com/p/1?a=b#top") -> LinkToken {
+        LinkToken(destination: destination, deliveryID: "dlv_01HXYZ9K2M4N6P8Q", customerID: "cust_48213",
+                  sourceKind: .campaign, sourceID: "17", messageType: .email, linkID: nil, issuedAt: 1_790_000_000)
+    }
+
+    static func options(_ type: LinkToken.MessageType = .email) -> RewriteOptions {
+        RewriteOptions(baseURL: "https://t.example.com", messageType: type, deliveryID: "d1", customerID: "c1",
+                       sourceKind: .newsletter, sourceID: "n1", issuedAt: 1_790_000_000)
+    }
+
+    static func rewrite(_ body: String, _ options: RewriteOptions = options()) throws -> RewriteResult {
+        try MessageRewriter(keyRing: ring).rewrite(Array(body.utf8), options: options)
+    }
+
+    /// The destination a tracked URL leads to.
+    static func destination(of trackedURL: String) -> String? {
+        guard let range = trackedURL.range(of: "/c/") else { return nil }
+        return try? ring.verify(trackedURL[range.upperBound...]).get().destination
+    }
+}
+
+/// Seedable randomness, so failures reproduce.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
