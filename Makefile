@@ -28,7 +28,7 @@ run: release
 	@scripts/run-local
 
 bench: release
-	@bench/log-append.sh
+	@bench/log-append.sh && bench/links.sh
 
 clean:
 	rm -rf .build

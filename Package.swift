@@ -56,6 +56,11 @@ let package = Package(
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "ClickdTestSupport"]),
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
-        .testTarget(name: "LinkTrackingTests", dependencies: ["LinkTracking"]),
+        .testTarget(name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport"]),
+        // Benchmark helper (bench/links.sh): rewrite throughput and sign/verify rates.
+        .executableTarget(
+            name: "LinkBench",
+            dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]
+        ),
     ]
 )

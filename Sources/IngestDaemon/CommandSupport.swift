@@ -20,9 +20,7 @@ func runReportingErrors<T>(_ body: () async throws -> T) async throws -> T {
 }
 
 func describe(_ error: any Error) -> String {
-    if let error = error as? LogError { return error.description }
-    if let error = error as? CustomStringConvertible { return error.description }
-    return String(describing: error)
+    String(describing: error)
 }
 
 func printError(_ message: String) {

@@ -49,6 +49,11 @@ public enum HTMLEntities {
 
     /// Escapes `text` for an attribute value quoted with `quote` (`"` or `'`).
     public static func escapeAttribute(_ text: String, quote: UInt8 = UInt8(ascii: "\"")) -> String {
+        // Tracked URLs (a base and base64url) almost never need escaping.
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'")
+            || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") }) {
+            return text
+        }
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for ch in text.unicodeScalars {

@@ -71,6 +71,7 @@ public struct MessageRewriter: Sendable {
     public func rewrite(_ body: [UInt8], options: RewriteOptions) throws(RewriteError) -> RewriteResult {
         let base = options.baseURL.hasSuffix("/") ? String(options.baseURL.dropLast()) : options.baseURL
         var result = RewriteResult(body: [], links: [], warnings: messageWarnings(options, base: base))
+        let parameters = URLParameters(options.urlParameters.map { ($0.key, $0.value) })
         let tags = try body.withUnsafeBufferPointer { (raw) throws(RewriteError) in try LinkTagParser.parse(raw) }
 
         // 1. cio_link tags, in every message type.
@@ -85,7 +86,7 @@ public struct MessageRewriter: Sendable {
                 afterTags.append(contentsOf: body[copied..<tag.range.lowerBound])
                 let raw = options.messageType == .email ? HTMLEntities.decode(Array(tag.url.utf8)[...]) : tag.url
                 let link = decide(url: raw, linkID: tag.linkID, wantsTracking: tag.track, urlParams: tag.urlParams,
-                                  force: tag.force, options: options, base: base, result: &result)
+                                  force: tag.force, options: options, parameters: parameters, base: base, result: &result)
                 let output = link.trackedURL ?? link.destination
                 let text = options.messageType == .email ? HTMLEntities.escapeAttribute(output) : output
                 let start = afterTags.count
@@ -132,7 +133,7 @@ public struct MessageRewriter: Sendable {
                 } ?? false
                 if url.hasPrefix(base + "/c/") { return }  // already a tracked link
                 let link = decide(url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
-                                  options: options, base: base, optOut: optOut, isTag: false, result: &result)
+                                  options: options, parameters: parameters, base: base, optOut: optOut, isTag: false, result: &result)
                 guard let tracked = link.trackedURL else { return }
                 let quote = href.quote ?? UInt8(ascii: "\"")
                 let escaped = HTMLEntities.escapeAttribute(tracked, quote: quote)
@@ -162,7 +163,8 @@ public struct MessageRewriter: Sendable {
         var result = RewriteResult(body: [], links: [], warnings: [])
         let base = options.baseURL.hasSuffix("/") ? String(options.baseURL.dropLast()) : options.baseURL
         let summary = decide(url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
-                             options: options, base: base, result: &result)
+                             options: options, parameters: URLParameters(options.urlParameters.map { ($0.key, $0.value) }),
+                             base: base, result: &result)
         return (summary, messageWarnings(options, base: base) + result.warnings)
     }
 
@@ -182,9 +184,9 @@ public struct MessageRewriter: Sendable {
 
     /// Decides one link, signs it if tracked, and records it in the summary.
     private func decide(url: String, linkID: String?, wantsTracking: Bool, urlParams: Bool, force: Bool,
-                        options: RewriteOptions, base: String, optOut: String? = nil, isTag: Bool = true,
+                        options: RewriteOptions, parameters: URLParameters, base: String, optOut: String? = nil, isTag: Bool = true,
                         result: inout RewriteResult) -> LinkSummary {
-        let destination = urlParams ? URLParameters.append(options.urlParameters.map { ($0.key, $0.value) }, to: url) : url
+        let destination = urlParams ? parameters.append(to: url) : url
         // Without an explicit id, a link is known by the URL the person reaches, so the
         // token stores it once.
         var link = LinkSummary(id: linkID ?? destination, destination: destination, tracked: false, trackedURL: nil, reason: nil)

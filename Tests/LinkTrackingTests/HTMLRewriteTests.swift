@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import ClickdTestSupport
 @testable import LinkTracking
 
 @Suite struct HTMLRewriteTests {
