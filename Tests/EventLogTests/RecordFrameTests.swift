@@ -1,3 +1,4 @@
+import ClickdTestSupport
 import CEventLog
 import Testing
 
@@ -123,18 +124,5 @@ import Testing
         #expect(SegmentName.firstLSN(of: "000000000000001f.seg") == 0x1f)
         #expect(SegmentName.firstLSN(of: "000000000000001f.seg.broken") == nil)
         #expect(LogID(header.logID.description) == header.logID)
-    }
-}
-
-/// A small, seedable generator so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,4 @@
+import ClickdTestSupport
 import Foundation
 @testable import LinkTracking
 
@@ -30,18 +31,5 @@ enum Fixtures {
     static func destination(of trackedURL: String) -> String? {
         guard let range = trackedURL.range(of: "/c/") else { return nil }
         return try? ring.verify(trackedURL[range.upperBound...]).get().destination
-    }
-}
-
-/// Seedable randomness, so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
