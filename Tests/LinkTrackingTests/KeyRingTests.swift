@@ -1,3 +1,4 @@
+import ClickdTestSupport
 import Foundation
 import Testing
 
