@@ -2,9 +2,31 @@
 import Glibc
 #endif
 
+/// How an appender learns that its record is durable (or why it is not).
+enum AppendCompletion {
+    /// An async caller suspended in `append`.
+    case continuation(UnsafeContinuation<UInt64, Error>)
+    /// A callback (`append(_:completion:)`), for callers on an event loop.
+    case callback(@Sendable (Result<UInt64, LogError>) -> Void)
+
+    func succeed(_ lsn: UInt64) {
+        switch self {
+        case .continuation(let c): c.resume(returning: lsn)
+        case .callback(let f): f(.success(lsn))
+        }
+    }
+
+    func fail(_ error: LogError) {
+        switch self {
+        case .continuation(let c): c.resume(throwing: error)
+        case .callback(let f): f(.failure(error))
+        }
+    }
+}
+
 /// One appender waiting for its record to become durable.
 struct AppendWaiter {
-    var continuation: UnsafeContinuation<UInt64, Error>
+    var completion: AppendCompletion
     var lsn: UInt64
     /// Offset just past this record's frame in the writer's pending buffer.
     var end: Int
@@ -57,9 +79,9 @@ final class CompletionQueue: @unchecked Sendable {
             swap(&queue, &work)
             state.unlock()
             for completion in work {
-                for waiter in completion.succeeded { waiter.continuation.resume(returning: waiter.lsn) }
+                for waiter in completion.succeeded { waiter.completion.succeed(waiter.lsn) }
                 if let error = completion.error {
-                    for waiter in completion.failed { waiter.continuation.resume(throwing: error) }
+                    for waiter in completion.failed { waiter.completion.fail(error) }
                 }
             }
             work.removeAll(keepingCapacity: true)

@@ -140,39 +140,46 @@ public final class EventLogWriter: @unchecked Sendable {
     /// Throws `LogError` (`.diskFull`, `.io`, `.closed`, `.invalidArgument`).
     public func append(_ payload: [UInt8]) async throws -> UInt64 {
         try await withUnsafeThrowingContinuation { continuation in
-            payload.withUnsafeBytes { enqueue($0, continuation) }
+            payload.withUnsafeBytes { enqueue($0, .continuation(continuation)) }
         }
     }
 
     /// Appends one record from raw bytes, copied before this call suspends.
     public func append(bytes payload: UnsafeRawBufferPointer) async throws -> UInt64 {
         try await withUnsafeThrowingContinuation { continuation in
-            enqueue(payload, continuation)
+            enqueue(payload, .continuation(continuation))
         }
     }
 
+    /// Appends one record (copied before this returns) and calls `completion` once it is
+    /// durable, or with the reason it is not, on a thread of the writer's: hop to your own
+    /// (an event loop) from there, and do not block in it.
+    public func append(bytes payload: UnsafeRawBufferPointer, completion: @escaping @Sendable (Result<UInt64, LogError>) -> Void) {
+        enqueue(payload, .callback(completion))
+    }
+
     /// Frames the record into the pending batch and wakes the flusher if it sleeps.
-    private func enqueue(_ payload: UnsafeRawBufferPointer, _ continuation: UnsafeContinuation<UInt64, Error>) {
+    private func enqueue(_ payload: UnsafeRawBufferPointer, _ completion: AppendCompletion) {
         guard payload.count > 0, payload.count <= configuration.maxRecordSize else {
-            continuation.resume(throwing: LogError(.invalidArgument, "record of \(payload.count) bytes: a record must have 1 to \(configuration.maxRecordSize) bytes"))
+            completion.fail(LogError(.invalidArgument, "record of \(payload.count) bytes: a record must have 1 to \(configuration.maxRecordSize) bytes"))
             return
         }
         state.lock()
         if let failure {
             state.unlock()
-            continuation.resume(throwing: failure)
+            completion.fail(failure)
             return
         }
         if closing {
             state.unlock()
-            continuation.resume(throwing: LogError(.closed, "log \(directory) is closed"))
+            completion.fail(LogError(.closed, "log \(directory) is closed"))
             return
         }
         let wasEmpty = pending.isEmpty
         let lsn = nextLSN
         nextLSN += 1
         RecordFrame.append(lsn: lsn, payload: payload, to: &pending)
-        pendingWaiters.append(Waiter(continuation: continuation, lsn: lsn, end: pending.count))
+        pendingWaiters.append(Waiter(completion: completion, lsn: lsn, end: pending.count))
         if wasEmpty { firstPendingAt = configuration.maxBatchDelay == .zero ? 0 : monotonicNanoseconds() }
         let wake = flusherIdle && (wasEmpty || pending.count >= configuration.maxBatchBytes)
         state.unlock()
@@ -257,8 +264,8 @@ public final class EventLogWriter: @unchecked Sendable {
             completions.complete(succeeded: succeeded, failed: failed, error: error)
         } else {
             state.unlock()
-            for waiter in succeeded { waiter.continuation.resume(returning: waiter.lsn) }
-            if let error { for waiter in failed { waiter.continuation.resume(throwing: error) } }
+            for waiter in succeeded { waiter.completion.succeed(waiter.lsn) }
+            if let error { for waiter in failed { waiter.completion.fail(error) } }
             state.lock()
         }
         if let error {

@@ -66,7 +66,9 @@ struct LinkOptions: ParsableArguments {
         }
     }
 
-    func loadKeyRing() throws -> KeyRing {
+    func loadKeyRing() throws -> KeyRing { try Self.loadKeyRing(path: keys) }
+
+    static func loadKeyRing(path keys: String) throws -> KeyRing {
         let text: String
         do {
             text = try String(contentsOfFile: keys, encoding: .utf8)

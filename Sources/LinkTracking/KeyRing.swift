@@ -104,6 +104,11 @@ public struct KeyRing: Sendable {
 
     /// Checks a token's text and returns what it carries, or exactly why it was refused.
     public func verify(_ text: Substring) -> Result<LinkToken, TokenError> {
+        verifyNamingKey(text).map(\.token)
+    }
+
+    /// `verify`, also returning the id of the key that signed the token.
+    public func verifyNamingKey(_ text: Substring) -> Result<(token: LinkToken, keyID: String), TokenError> {
         guard text.utf8.count <= TokenCodec.maxTokenLength else { return .failure(.tooLong(text.utf8.count)) }
         guard let bytes = TokenCodec.decode(text) else { return .failure(.malformed("not base64url")) }
         let layout: TokenCodec.Layout
@@ -125,11 +130,12 @@ public struct KeyRing: Sendable {
         }
         let linkIsDestination = layout.flags & (1 << 5) != 0
         let destination = strings.last!
-        return .success(LinkToken(
+        let token = LinkToken(
             destination: destination, deliveryID: strings[1], customerID: strings[2],
             sourceKind: LinkToken.SourceKind(rawValue: (layout.flags >> 3) & 0b11)!, sourceID: strings[0],
             messageType: LinkToken.MessageType(rawValue: layout.flags & 0b111)!,
-            linkID: linkIsDestination ? destination : strings[3], issuedAt: layout.issuedAt))
+            linkID: linkIsDestination ? destination : strings[3], issuedAt: layout.issuedAt)
+        return .success((token, layout.kid))
     }
 
     public func verify(_ text: String) -> Result<LinkToken, TokenError> { verify(text[...]) }

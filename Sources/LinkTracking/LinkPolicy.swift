@@ -2,6 +2,8 @@
 public enum LinkPolicy {
     /// Why a URL is not tracked at all (whatever the switches say), or nil if it may be.
     public static func untrackableReason(_ url: String) -> String? {
+        // Control characters could split the edge's Location header: never sign them.
+        if url.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) { return "contains control characters" }
         var utf8 = url.utf8
         if hasPrefixIgnoringCase(utf8, "https://") || hasPrefixIgnoringCase(utf8, "http://") {
             return utf8.count > (hasPrefixIgnoringCase(utf8, "https://") ? 8 : 7) ? nil : "no host"

@@ -1,0 +1,138 @@
+/// The binary form of a `LogEvent` in the log, version 1 (docs/log-format.md, "Payloads"):
+///
+///     version (1 byte, = 1) | kind (1 byte: 1 click, 2 delivered) | occurred_at (varint, ms)
+///     click:     flags (1 byte: bit 0 HEAD, bits 1–3 message type, bits 4–5 source kind,
+///                bit 6 link id is the destination) | issued_at (varint)
+///                | kid | source_id | delivery_id | customer_id | [link_id] | destination
+///                | user_agent | edge_id   (each: varint length + UTF-8)
+///                | ip length (1 byte: 0, 4 or 16) | ip
+///     delivered: type and source (1 byte: bits 1–3 message type, bits 4–5 source kind)
+///                | source_id | delivery_id | customer_id | tracked_links (varint)
+///
+/// Decoding checks every length before using it and throws on anything else, so a
+/// damaged or foreign record becomes a dead letter, never a crash.
+public enum EventCodec {
+    public static let version: UInt8 = 1
+
+    public static func encode(_ event: LogEvent) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        out.append(version)
+        switch event {
+        case .click(let click):
+            out.append(1)
+            TokenCodec.appendVarint(click.occurredAt, to: &out)
+            let token = click.token
+            let linkIsDestination = token.linkID == token.destination
+            out.append((click.method == .head ? 1 : 0) | (token.messageType.rawValue << 1) | (token.sourceKind.rawValue << 4)
+                       | (linkIsDestination ? 1 << 6 : 0))
+            TokenCodec.appendVarint(token.issuedAt, to: &out)
+            for field in [click.keyID, token.sourceID, token.deliveryID, token.customerID] { TokenCodec.appendField(field, to: &out) }
+            if !linkIsDestination { TokenCodec.appendField(token.linkID, to: &out) }
+            for field in [token.destination, click.userAgent, click.edgeID] { TokenCodec.appendField(field, to: &out) }
+            out.append(UInt8(click.clientIP.count))
+            out.append(contentsOf: click.clientIP)
+        case .delivered(let delivered):
+            out.append(2)
+            TokenCodec.appendVarint(delivered.occurredAt, to: &out)
+            out.append((delivered.messageType.rawValue << 1) | (delivered.sourceKind.rawValue << 4))
+            for field in [delivered.sourceID, delivered.deliveryID, delivered.customerID] { TokenCodec.appendField(field, to: &out) }
+            TokenCodec.appendVarint(UInt64(delivered.trackedLinks), to: &out)
+        }
+        return out
+    }
+
+    public struct DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> LogEvent {
+        var reader = Reader(bytes: bytes)
+        let v = try reader.byte()
+        guard v == version else { throw DecodeError(message: "unknown event version \(v)") }
+        let kind = try reader.byte()
+        let occurredAt = try reader.varint()
+        switch kind {
+        case 1:
+            let flags = try reader.byte()
+            guard flags & 0x80 == 0, let type = LinkToken.MessageType(rawValue: (flags >> 1) & 0b111),
+                  let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
+            else { throw DecodeError(message: "invalid click flags \(flags)") }
+            let issuedAt = try reader.varint()
+            let kid = try reader.string(), sourceID = try reader.string(), deliveryID = try reader.string(), customerID = try reader.string()
+            let linkID = flags & (1 << 6) != 0 ? nil : try reader.string()
+            let destination = try reader.string(), userAgent = try reader.string(), edgeID = try reader.string()
+            let ipLength = Int(try reader.byte())
+            guard ipLength == 0 || ipLength == 4 || ipLength == 16 else { throw DecodeError(message: "invalid address length \(ipLength)") }
+            let ip = try reader.bytes(ipLength)
+            try reader.end()
+            let token = LinkToken(destination: destination, deliveryID: deliveryID, customerID: customerID, sourceKind: source,
+                                  sourceID: sourceID, messageType: type, linkID: linkID, issuedAt: issuedAt)
+            return .click(ClickEvent(occurredAt: occurredAt, method: flags & 1 != 0 ? .head : .get, token: token, keyID: kid,
+                                     userAgent: userAgent, clientIP: ip, edgeID: edgeID))
+        case 2:
+            let flags = try reader.byte()
+            guard flags & 0b1100_0001 == 0, let type = LinkToken.MessageType(rawValue: (flags >> 1) & 0b111),
+                  let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
+            else { throw DecodeError(message: "invalid delivery flags \(flags)") }
+            let sourceID = try reader.string(), deliveryID = try reader.string(), customerID = try reader.string()
+            let links = try reader.varint()
+            guard links <= UInt64(UInt32.max) else { throw DecodeError(message: "invalid link count") }
+            try reader.end()
+            return .delivered(DeliveredEvent(occurredAt: occurredAt, messageType: type, sourceKind: source, sourceID: sourceID,
+                                             deliveryID: deliveryID, customerID: customerID, trackedLinks: UInt32(links)))
+        default:
+            throw DecodeError(message: "unknown event kind \(kind)")
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> LogEvent {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(DecodeError) in try decode(raw) } }
+        return try result.get()
+    }
+
+    struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var index = 0
+
+        mutating func byte() throws(DecodeError) -> UInt8 {
+            guard index < bytes.count else { throw DecodeError(message: "truncated event") }
+            defer { index += 1 }
+            return bytes[index]
+        }
+
+        mutating func varint() throws(DecodeError) -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while shift < 64 {
+                let b = try byte()
+                value |= UInt64(b & 0x7f) << shift
+                if b & 0x80 == 0 { return value }
+                shift += 7
+            }
+            throw DecodeError(message: "invalid varint")
+        }
+
+        mutating func bytes(_ count: Int) throws(DecodeError) -> [UInt8] {
+            guard count >= 0, count <= bytes.count - index else { throw DecodeError(message: "truncated event") }
+            defer { index += count }
+            return Array(bytes[index..<(index + count)])
+        }
+
+        mutating func string() throws(DecodeError) -> String {
+            let length = try varint()
+            guard length <= UInt64(bytes.count - index) else { throw DecodeError(message: "truncated event") }
+            let n = Int(length)
+            defer { index += n }
+            guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[index..<(index + n)]), as: UTF8.self) else {
+                throw DecodeError(message: "field is not UTF-8")
+            }
+            return s
+        }
+
+        func end() throws(DecodeError) {
+            guard index == bytes.count else { throw DecodeError(message: "\(bytes.count - index) trailing bytes") }
+        }
+    }
+}

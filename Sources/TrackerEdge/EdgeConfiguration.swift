@@ -1,0 +1,40 @@
+import LinkTracking
+import NIOCore
+
+/// How the edge answers clicks. Defaults suit a public tracking domain.
+public struct EdgeConfiguration: Sendable {
+    public enum IPMode: String, Sendable, CaseIterable {
+        /// The whole client address is recorded.
+        case full
+        /// IPv4 cut to its /24, IPv6 to its /48 (the default).
+        case truncated
+        /// No address is recorded.
+        case none
+    }
+
+    public enum Durability: String, Sendable, CaseIterable {
+        /// The 302 goes out once the click is on disk (group commit).
+        case durable
+        /// The 302 goes out at once; the click is appended in the background (benchmarks,
+        /// or operators who prefer latency to the durability promise).
+        case none
+    }
+
+    public var host: String = "0.0.0.0"
+    public var port: Int = 8080
+    public var ipMode: IPMode = .truncated
+    public var durability: Durability = .durable
+    /// Written into every click: which edge (and so which log) answered.
+    public var edgeID: String
+    /// Requests whose target is longer are answered 414.
+    public var maxRequestTargetBytes: Int = TokenCodec.maxTokenLength + 16
+    /// Request line and headers together are bounded by this many bytes (else 431).
+    public var maxHeaderBytes: Int = 8192
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeout: Duration = .seconds(30)
+    /// Event-loop threads (default: one per core).
+    public var threads: Int = System.coreCount
+
+    public init(edgeID: String) { self.edgeID = edgeID }
+}
+

@@ -1,0 +1,85 @@
+import EventLog
+import LinkTracking
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The tracker edge: binds the click listener and answers clicks until shut down.
+public final class EdgeServer: Sendable {
+    public let counters = EdgeCounters()
+    let edge: EdgeContext
+    let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+
+    /// The port actually bound (useful with port 0).
+    public var port: Int { channel.localAddress?.port ?? 0 }
+
+    /// Binds and starts answering. The writer must stay open until `shutdown()` returns.
+    public init(configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, logger: Logger,
+                now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds) async throws {
+        self.logger = logger
+        let counters = counters
+        let edge = EdgeContext(configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger, now: now)
+        self.edge = edge
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxHeaderBytes
+        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
+                    try sync.addHandler(ConnectionHandler(counters: counters))
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true, withOutboundHeaderValidation: true,
+                                                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+                    try sync.addHandler(ClickHandler(edge: edge))
+                }
+            }
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw EdgeError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+        }
+        logger.info("edge listening", metadata: ["edge.listen": "\(configuration.host):\(port)", "edge.id": "\(configuration.edgeID)",
+                                                 "edge.durability": "\(configuration.durability.rawValue)"])
+    }
+
+    /// Stops accepting, lets every click already accepted finish (its append and its 302),
+    /// then closes every connection. The log writer is the caller's to close afterwards.
+    public func shutdown(grace: Duration = .seconds(10)) async {
+        try? await channel.close().get()
+        let deadline = ContinuousClock.now + grace
+        while edge.inFlight.value > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        // Answers in the outbound buffers get a moment to leave.
+        try? await Task.sleep(for: .milliseconds(50))
+        try? await group.shutdownGracefully()
+        logger.info("edge stopped", metadata: ["edge.clicks_recorded": "\(counters.clicksRecorded.value)",
+                                              "edge.clicks_unrecorded": "\(counters.clicksUnrecorded.value)"])
+    }
+
+    @Sendable public static func wallClockMilliseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec / 1_000_000)
+    }
+}
+
+public struct EdgeError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

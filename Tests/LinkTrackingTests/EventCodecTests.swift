@@ -1,0 +1,54 @@
+import ClickdTestSupport
+import Foundation
+import Testing
+
+@testable import LinkTracking
+
+@Suite struct EventCodecTests {
+    static func click(_ i: Int, method: ClickEvent.Method = .get, linkID: String? = nil) -> ClickEvent {
+        ClickEvent(occurredAt: 1_790_000_000_000 + UInt64(i), method: method,
+                   token: LinkToken(destination: "https://a.com/p?i=\(i)#f", deliveryID: "d\(i)", customerID: "c\(i % 7)",
+                                    sourceKind: .campaign, sourceID: "17", messageType: .sms, linkID: linkID, issuedAt: 1_789_999_000),
+                   keyID: "k7f2", userAgent: "Mozilla/5.0 (X11) é", clientIP: [192, 0, 2, 0], edgeID: "edge-1")
+    }
+
+    @Test func roundTrips() throws {
+        var rng = SplitMix64(seed: 9)
+        for i in 0..<500 {
+            var c = Self.click(i, method: i % 3 == 0 ? .head : .get, linkID: i % 2 == 0 ? nil : "L\(i)")
+            c.clientIP = [[], [10, 0, 0], [198, 51, 100, 0], (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }][i % 4]
+            if c.clientIP.count == 3 { c.clientIP = [] }
+            c.token.messageType = LinkToken.MessageType.allCases[i % 5]
+            c.token.sourceKind = LinkToken.SourceKind.allCases[i % 3]
+            #expect(try EventCodec.decode(EventCodec.encode(.click(c))) == .click(c))
+        }
+        let delivered = DeliveredEvent(occurredAt: 5, messageType: .email, sourceKind: .newsletter, sourceID: "n1", deliveryID: "d1",
+                                       customerID: "c1", trackedLinks: 25)
+        #expect(try EventCodec.decode(EventCodec.encode(.delivered(delivered))) == .delivered(delivered))
+    }
+
+    @Test func userAgentIsCroppedOnACharacterBoundary() {
+        let long = String(repeating: "é", count: 400)  // 800 bytes
+        let cropped = ClickEvent.crop(long)
+        #expect(cropped.utf8.count == 512)
+        #expect(cropped == String(repeating: "é", count: 256))
+        let odd = "a" + String(repeating: "€", count: 200)  // 1 + 600 bytes
+        #expect(ClickEvent.crop(odd).utf8.count == 511)
+        #expect(ClickEvent.crop("short") == "short")
+    }
+
+    @Test func damagedRecordsAreErrorsNeverCrashes() {
+        let bytes = EventCodec.encode(.click(Self.click(1)))
+        for cut in 0..<bytes.count {
+            #expect(throws: EventCodec.DecodeError.self) { try EventCodec.decode(Array(bytes[0..<cut])) }
+        }
+        #expect(throws: EventCodec.DecodeError.self) { try EventCodec.decode(bytes + [0]) }
+        #expect(throws: EventCodec.DecodeError(message: "unknown event version 9")) { try EventCodec.decode([9, 1, 0]) }
+        #expect(throws: EventCodec.DecodeError(message: "unknown event kind 7")) { try EventCodec.decode([1, 7, 0]) }
+        var rng = SplitMix64(seed: 2)
+        for _ in 0..<20_000 {
+            let random = (0..<Int.random(in: 0...80, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            _ = try? EventCodec.decode([1] + random)
+        }
+    }
+}
