@@ -63,6 +63,12 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             edge.counters.rejected.increment()
             return respond(context, head, status: .uriTooLong, body: [], extra: [])
         }
+        var headerBytes = 0
+        for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count + 4 }
+        if headerBytes > edge.configuration.maxHeaderBytes {
+            edge.counters.rejected.increment()
+            return respond(context, head, status: .requestHeaderFieldsTooLarge, body: [], extra: [])
+        }
         guard uri.starts(with: "/c/".utf8) else {
             edge.counters.notFound.increment()
             return respond(context, head, status: .notFound, body: Self.notFoundBody, extra: [("Content-Type", "text/html; charset=utf-8")])

@@ -28,7 +28,8 @@ public struct EdgeConfiguration: Sendable {
     public var edgeID: String
     /// Requests whose target is longer are answered 414.
     public var maxRequestTargetBytes: Int = TokenCodec.maxTokenLength + 16
-    /// Request line and headers together are bounded by this many bytes (else 431).
+    /// Headers together are bounded by this many bytes (else 431); the request target has
+    /// its own bound (a token for an 8 KB destination is about 11 KB).
     public var maxHeaderBytes: Int = 8192
     /// A connection that sends nothing for this long is closed.
     public var idleTimeout: Duration = .seconds(30)

@@ -29,8 +29,10 @@ public final class EdgeServer: Sendable {
         self.edge = edge
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = configuration.maxHeaderBytes
-        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+        // The parser's limits also bound the request target; the handler then enforces the
+        // tighter header limit itself (431) and the target limit (414).
+        limits.maxHeaderListSize = configuration.maxHeaderBytes + configuration.maxRequestTargetBytes + 1024
+        limits.maxHeaderFieldSize = configuration.maxHeaderBytes + configuration.maxRequestTargetBytes + 1024
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)

@@ -1,0 +1,250 @@
+import ClickdTestSupport
+import EventLog
+import Foundation
+import LinkTracking
+import Testing
+
+/// `clickd edge` as a person's browser meets it: a real process, a real port, a real log.
+@Suite struct EdgeTests {
+    static let activeSecret = [UInt8](repeating: 0x5a, count: 32)
+    static let retiredSecret = [UInt8](repeating: 0x6b, count: 32)
+    static let signer = try! KeyRing(keys: [KeyRing.makeKey(kid: "live", secret: activeSecret, created: "2026-11-01T00:00:00Z")])
+    static let retiredSigner = try! KeyRing(keys: [KeyRing.makeKey(kid: "old", secret: retiredSecret, created: "2026-01-01T00:00:00Z")])
+
+    /// A directory with a key ring (one active key, one retired) and room for a log.
+    static func setUp() throws -> (TemporaryDirectory, keys: String, log: String) {
+        let dir = try TemporaryDirectory("clickd-edge")
+        let b64 = { (s: [UInt8]) in Data(s).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "") }
+        let ring = "key live \(b64(activeSecret)) 2026-11-01T00:00:00Z active\nkey old \(b64(retiredSecret)) 2026-01-01T00:00:00Z retired\n"
+        try ring.write(toFile: dir.appending("keys"), atomically: true, encoding: .utf8)
+        return (dir, dir.appending("keys"), dir.appending("log"))
+    }
+
+    static func token(_ destination: String = "https://example.com/landing", delivery: String = "d-1",
+                      signer: KeyRing = EdgeTests.signer) -> String {
+        try! signer.sign(LinkToken(destination: destination, deliveryID: delivery, customerID: "c-1", sourceKind: .campaign,
+                                   sourceID: "17", messageType: .email, linkID: "hero", issuedAt: 1_790_000_000))
+    }
+
+    static func clicks(_ log: String) throws -> [ClickEvent] {
+        try LogReaderHelper.events(log).compactMap { if case .click(let c) = $0 { return c } else { return nil } }
+    }
+
+    @Test func redirectsEveryCorpusDestinationByteExactAndRecordsTheClick() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--ip", "full"])
+        let connection = try HTTPTestConnection(port: edge.port)
+        for (i, url) in URLCorpus.destinations.enumerated() {
+            let response = try connection.request("GET", "/c/" + Self.token(url, delivery: "d\(i)"), headers: [("User-Agent", "Tester/1.0")])
+            #expect(response.status == 302, "\(url)")
+            #expect(response.header("Location").map { Array($0.utf8) } == Array(url.utf8), "\(url)")
+            #expect(response.header("Cache-Control") == "no-store")
+            #expect(response.header("Referrer-Policy") == "no-referrer")
+            #expect(response.header("X-Robots-Tag") == "noindex")
+        }
+        let head = try connection.request("HEAD", "/c/" + Self.token(delivery: "prefetch"))
+        #expect(head.status == 302 && head.body.isEmpty)
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+        let clicks = try Self.clicks(log)
+        #expect(clicks.count == URLCorpus.destinations.count + 1)
+        for (i, url) in URLCorpus.destinations.enumerated() {
+            let click = clicks[i]
+            #expect(click.token.destination == url)
+            #expect(click.token.deliveryID == "d\(i)" && click.token.customerID == "c-1" && click.token.linkID == "hero")
+            #expect(click.method == .get && click.keyID == "live" && click.userAgent == "Tester/1.0" && click.edgeID == "test-edge")
+            #expect(click.clientIP == [127, 0, 0, 1])
+            #expect(click.occurredAt > 1_700_000_000_000)
+        }
+        #expect(clicks.last?.method == .head)
+    }
+
+    @Test func tamperedUnknownRetiredAndOversizedTokensNeverRedirect() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys)
+        let connection = try HTTPTestConnection(port: edge.port)
+        let good = Self.token()
+        #expect(try connection.request("GET", "/c/" + good).status == 302)
+        var targets: [String] = []
+        let chars = Array(good)
+        for i in chars.indices {
+            var changed = chars
+            changed[i] = changed[i] == "A" ? "B" : "A"
+            targets.append("/c/" + String(changed))
+        }
+        let stranger = try KeyRing(keys: [KeyRing.makeKey(kid: "who", secret: Self.activeSecret, created: "x")])
+        targets += [
+            "/c/" + Self.token(signer: stranger),                  // unknown kid
+            "/c/" + Self.token(signer: Self.retiredSigner),        // retired key
+            "/c/" + String(good.dropLast(5)),                      // truncated
+            "/c/", "/c/%41%41", "/c/" + good + "/extra",
+        ]
+        for target in targets {
+            let response = try connection.request("GET", target)
+            #expect(response.status == 404, "\(target)")
+            #expect(response.header("Location") == nil, "\(target)")
+        }
+        let tooLong = try connection.request("GET", "/c/" + String(repeating: "A", count: 20_000))
+        #expect(tooLong.status == 414 && tooLong.header("Location") == nil)
+        let other = try HTTPTestConnection(port: edge.port)
+        #expect(try other.request("GET", "/").status == 404)
+        #expect(try other.request("POST", "/c/" + good, headers: [("Content-Length", "0")]).status == 405)
+        // Malformed requests get a 4xx (here a 400 from the parser), never a crash.
+        let garbage = try HTTPTestConnection(port: edge.port)
+        try garbage.send(Array("NOT A REQUEST\r\n\r\n".utf8))
+        #expect(try garbage.readResponse().status == 400)
+        let huge = try HTTPTestConnection(port: edge.port)
+        let rejected = try huge.request("GET", "/c/" + good, headers: [("X-Big", String(repeating: "x", count: 9000))])
+        #expect(rejected.status == 431 && rejected.header("Location") == nil)
+        let enormous = try HTTPTestConnection(port: edge.port)
+        let refused = try? enormous.request("GET", "/c/" + good, headers: [("X-Big", String(repeating: "x", count: 40_000))])
+        #expect(refused == nil || refused!.status == 400 || refused!.status == 431)
+        #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + good).status == 302, "still serving")
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+        #expect(try Self.clicks(log).count == 2, "only the two valid clicks were appended")
+    }
+
+    @Test func privacyModesAndUserAgentCrop() throws {
+        for (mode, expected) in [("truncated", [UInt8]([127, 0, 0, 0])), ("none", [])] {
+            let (dir, keys, log) = try Self.setUp()
+            defer { dir.remove() }
+            let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--ip", mode])
+            let ua = String(repeating: "Ä", count: 300)
+            #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + Self.token(), headers: [("User-Agent", ua)]).status == 302)
+            edge.signal(SIGTERM)
+            try edge.wait()
+            let click = try #require(try Self.clicks(log).first)
+            #expect(click.clientIP == expected)
+            #expect(click.userAgent.utf8.count == 512 && click.userAgent == String(repeating: "Ä", count: 256))
+        }
+    }
+
+    /// Thousands of clicks from many connections: every one answered 302 is in the log exactly once.
+    @Test func concurrentClicksAreAllRecordedExactlyOnce() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys)
+        let connections = 16, perConnection = 250
+        let tokens = (0..<connections).map { c in (0..<perConnection).map { Self.token(delivery: "c\(c)-\($0)") } }
+        let failures = Counter()
+        let port = edge.port
+        DispatchQueue.concurrentPerform(iterations: connections) { c in
+            guard let connection = try? HTTPTestConnection(port: port) else { return failures.add() }
+            for token in tokens[c] {
+                if (try? connection.request("GET", "/c/" + token))?.status != 302 { failures.add() }
+            }
+        }
+        #expect(failures.value == 0)
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+        let deliveries = try Self.clicks(log).map(\.token.deliveryID)
+        #expect(deliveries.count == connections * perConnection)
+        #expect(Set(deliveries).count == connections * perConnection)
+    }
+
+    /// SIGTERM under load, then kill -9 under load (repeated): every click answered with a
+    /// 302 before the signal is in the log, and the edge restarts on the same log.
+    @Test func everyRedirectedClickSurvivesSIGTERMAndKill9() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        var redirected: Set<String> = []
+        for round in 0..<6 {
+            let edge = try EdgeProcess(log: log, keys: keys)
+            let answered = Locked<[String]>([])
+            let stop = Locked(false)
+            let group = DispatchGroup()
+            let port = edge.port
+            for worker in 0..<8 {
+                DispatchQueue.global().async(group: group) {
+                    guard let connection = try? HTTPTestConnection(port: port, timeoutSeconds: 5) else { return }
+                    var i = 0
+                    while !stop.value {
+                        let delivery = "r\(round)-w\(worker)-\(i)"
+                        i += 1
+                        guard let response = try? connection.request("GET", "/c/" + Self.token(delivery: delivery)) else { return }
+                        if response.status == 302 { answered.mutate { $0.append(delivery) } }
+                    }
+                }
+            }
+            // Under load first: wait for answers to flow, then a little longer.
+            let loaded = Date().addingTimeInterval(10)
+            while answered.value.count < 50, Date() < loaded { usleep(2000) }
+            usleep(UInt32(20_000 + round * 30_000))
+            edge.signal(round == 0 ? SIGTERM : SIGKILL)
+            _ = try? edge.wait()
+            stop.mutate { $0 = true }
+            group.wait()
+            let got = answered.value
+            #expect(!got.isEmpty, "round \(round): no click was answered")
+            redirected.formUnion(got)
+            let logged = Set(try Self.clicks(log).map(\.token.deliveryID))
+            let missing = redirected.subtracting(logged)
+            #expect(missing.isEmpty, "round \(round): \(missing.count) redirected clicks missing from the log, e.g. \(missing.prefix(3))")
+        }
+    }
+
+    /// A full disk: the person is still redirected; the loss is logged (and counted).
+    @Test func fullDiskStillRedirects() throws {
+        let (dir, keys, _) = try Self.setUp()
+        defer { dir.remove() }
+        let mount = dir.appending("small")
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: false)
+        let unshare = getuid() == 0 ? ["-m"] : ["--user", "--map-root-user", "--mount"]
+        // Mount a 256 KiB tmpfs over `mount`, then exec the edge with its log there.
+        let wrapper = ["/usr/bin/unshare"] + unshare + ["/bin/sh", "-c", "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$@\"", mount]
+        let edge = try EdgeProcess(log: mount + "/log", keys: keys, wrapper: wrapper)
+        let connection = try HTTPTestConnection(port: edge.port)
+        var statuses: [Int] = []
+        let filler = String(repeating: "u", count: 500)
+        for i in 0..<1500 {
+            statuses.append(try connection.request("GET", "/c/" + Self.token(delivery: "full-\(i)"), headers: [("User-Agent", filler)]).status)
+        }
+        #expect(statuses.allSatisfy { $0 == 302 })
+        _ = try edge.stderrReaderWait { $0.contains("NOT recorded") }
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+    }
+}
+
+extension EdgeProcess {
+    func stderrReaderWait(_ match: (String) -> Bool) throws -> String {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let line = stderrLines.first(where: match) { return line }
+            usleep(10_000)
+        }
+        throw TestSupportError("no such line in: \(stderrLines.joined(separator: "\n"))")
+    }
+}
+
+/// Reads a whole log's events.
+enum LogReaderHelper {
+    static func events(_ log: String) throws -> [LogEvent] {
+        let reader = try LogReader(directory: log)
+        var events: [LogEvent] = []
+        while true {
+            let batch = try reader.read(maxRecords: 1000)
+            if batch.isEmpty { return events }
+            for record in batch { events.append(try EventCodec.decode(record.payload)) }
+        }
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
+final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T { lock.withLock { stored } }
+    func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&stored) } }
+}
