@@ -156,9 +156,11 @@ public final class LineCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var collected: [String] = []
     private var partial = Data()
+    private var ended = false
 
     public init(_ handle: FileHandle) {
         Thread.detachNewThread { [self] in
+            defer { lock.withLock { ended = true } }
             while true {
                 let data = handle.availableData
                 if data.isEmpty { break }
@@ -174,6 +176,16 @@ public final class LineCollector: @unchecked Sendable {
     }
 
     public var lines: [String] { lock.withLock { collected } }
+
+    /// Waits until the stream ends (the writer closed it or died); returns every line.
+    public func waitForEnd(timeout: TimeInterval = 30) throws -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !lock.withLock({ ended }) {
+            guard Date() < deadline else { throw TestSupportError("output did not end within \(timeout) s") }
+            usleep(2000)
+        }
+        return lines
+    }
 
     public func waitFor(timeout: TimeInterval = 30, _ match: (String) -> Bool) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)

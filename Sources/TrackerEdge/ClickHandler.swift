@@ -12,11 +12,14 @@ final class EdgeContext: Sendable {
     let counters: EdgeCounters
     let unrecordedLog: RateLimitedLog
     let inFlight = Counter()
+    /// One mailbox per event loop, for answers that wait on the log.
+    let mailboxes: [ObjectIdentifier: LoopMailbox]
     /// Milliseconds since the Unix epoch (injected for tests).
     let now: @Sendable () -> UInt64
 
     init(configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
-         now: @escaping @Sendable () -> UInt64) {
+         loops: [any EventLoop], now: @escaping @Sendable () -> UInt64) {
+        self.mailboxes = Dictionary(uniqueKeysWithValues: loops.map { (ObjectIdentifier($0), LoopMailbox(loop: $0)) })
         self.configuration = configuration
         self.keys = keys
         self.writer = writer
@@ -64,7 +67,11 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             return respond(context, head, status: .uriTooLong, body: [], extra: [])
         }
         var headerBytes = 0
-        for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count + 4 }
+        var userAgent = ""
+        for (name, value) in head.headers {
+            headerBytes += name.utf8.count + value.utf8.count + 4
+            if name.utf8.count == 10, name.lowercased() == "user-agent" { userAgent = value }
+        }
         if headerBytes > edge.configuration.maxHeaderBytes {
             edge.counters.rejected.increment()
             return respond(context, head, status: .requestHeaderFieldsTooLarge, body: [], extra: [])
@@ -77,9 +84,12 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             edge.counters.notFound.increment()
             return respond(context, head, status: .methodNotAllowed, body: [], extra: [("Allow", "GET, HEAD")])
         }
-        // The token ends at a query or fragment some mail clients append.
-        var token = head.uri.dropFirst(3)
-        if let cut = token.firstIndex(where: { $0 == "?" || $0 == "#" }) { token = token[..<cut] }
+        // The token ends at a query or fragment some mail clients append (UTF-8 view: no
+        // grapheme breaking on the hot path).
+        let utf8 = head.uri.utf8
+        let start = utf8.index(utf8.startIndex, offsetBy: 3)
+        let end = utf8[start...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? utf8.endIndex
+        let token = head.uri[start..<end]
         let ring = edge.keys.current
         let verified: LinkToken, keyID: String
         switch ring.verifyNamingKey(token) {
@@ -96,7 +106,7 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let event = ClickEvent(
             occurredAt: edge.now(), method: head.method == .HEAD ? .head : .get, token: verified,
-            keyID: keyID, userAgent: head.headers.first(name: "user-agent") ?? "",
+            keyID: keyID, userAgent: userAgent,
             clientIP: ClientAddress.record(context.channel.remoteAddress, mode: edge.configuration.ipMode),
             edgeID: edge.configuration.edgeID)
         if head.method == .HEAD { edge.counters.prefetches.increment() }
@@ -123,6 +133,7 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         // (a tracker must never break a person's link) and count the loss.
         edge.inFlight.increment()
         let loop = context.eventLoop
+        let mailbox = edge.mailboxes[ObjectIdentifier(loop)]
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let inFlight = edge.inFlight
         payload.withUnsafeBytes { raw in
@@ -133,11 +144,12 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
                     counters.clicksUnrecorded.increment()
                     unrecorded.note(error)
                 }
-                loop.execute {
+                let answer: @Sendable () -> Void = {
                     let (handler, context) = bound.value
                     handler.respond(context, head, status: .found, body: Self.redirectBody, extra: redirect)
                     inFlight.decrement()
                 }
+                if let mailbox { mailbox.post(answer) } else { loop.execute(answer) }
             }
         }
     }

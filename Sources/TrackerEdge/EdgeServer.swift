@@ -25,9 +25,10 @@ public final class EdgeServer: Sendable {
                 now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds) async throws {
         self.logger = logger
         let counters = counters
-        let edge = EdgeContext(configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger, now: now)
-        self.edge = edge
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        let edge = EdgeContext(configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger,
+                               loops: Array(group.makeIterator()), now: now)
+        self.edge = edge
         var limits = NIOHTTPDecoderLimitConfiguration()
         // The parser's limits also bound the request target; the handler then enforces the
         // tighter header limit itself (431) and the target limit (414).

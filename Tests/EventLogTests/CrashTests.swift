@@ -23,12 +23,12 @@ import Testing
             child.standardOutput = out
             child.standardError = FileHandle.nullDevice
             try child.run()
-            let reader = AckReader(out.fileHandleForReading)
-            try reader.waitFor("ready", timeout: 30)
+            let reader = LineCollector(out.fileHandleForReading)
+            _ = try reader.waitFor { $0 == "ready" }
             usleep(UInt32.random(in: 20_000...250_000, using: &rng))
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
-            let acked = reader.finish()
+            let acked = try reader.waitForEnd().compactMap { UInt64($0) }
             #expect(child.terminationReason == .uncaughtSignal, "round \(round)")
 
             // Reopen (recovery), check, and append once more.
@@ -49,45 +49,5 @@ import Testing
             #expect(scan.records == Int(next))
             #expect(!acked.isEmpty || round > 1, "round \(round): the child acknowledged nothing")
         }
-    }
-}
-
-/// Collects the lines a child prints, on a background thread.
-final class AckReader: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    private var partial = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                lock.lock()
-                partial.append(data)
-                while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
-                    lines.append(String(decoding: partial[partial.startIndex..<newline], as: UTF8.self))
-                    partial = Data(partial[(newline + 1)...])
-                }
-                lock.unlock()
-            }
-            done.signal()
-        }
-    }
-
-    func waitFor(_ line: String, timeout: TimeInterval) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if lock.withLock({ lines.contains(line) }) { return }
-            usleep(2000)
-        }
-        throw TestSupportError("child never printed '\(line)'")
-    }
-
-    /// Waits for end of output; returns the acknowledged LSNs (only complete lines count).
-    func finish() -> [UInt64] {
-        done.wait()
-        return lock.withLock { lines.compactMap { UInt64($0) } }
     }
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Tracker-edge benchmark (issue 4): wrk on loopback against `GET /c/<token>` on the edge
+# (durable group commit: every click on disk before its 302), against the edge with
+# --durability none, and against nginx answering `return 302` on the same machine in the
+# same run (the baseline). Reports requests/s, the ratio to nginx, latency percentiles,
+# the edge's peak RSS, and checks that the log holds at least as many clicks as wrk saw
+# 302s. Installs wrk and nginx when missing (root or sudo). Run after `swift build -c
+# release` (`make bench` does both).
+#
+#   bench/edge.sh                 30 s per run, 50 connections, 1 wrk thread
+#   DURATION=10s bench/edge.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/.build/release"
+out="$root/bench/out"
+mkdir -p "$out"
+duration=${DURATION:-30s}
+connections=${CONNECTIONS:-50}
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
+if [[ ${#need[@]} -gt 0 ]]; then
+    if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else echo "bench/edge.sh needs: apt-get install -y ${need[*]}" >&2; exit 1; fi
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+work=$(mktemp -d "$root/.build/clickd-edge-bench.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# nginx: return 302, same Location as the edge, two workers (the edge has two event loops).
+nport=$(free_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:$nport; location / { return 302 https://shop.example.com/collections/spring/blue-shoes?size=42; } }
+}
+CONF
+"$nginx_bin" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
+pids+=($!)
+
+"$bin/clickd" keys generate --kid k7f2 > "$work/keys"
+url_path() {
+    "$bin/clickd" links sign --keys "$work/keys" --base "http://127.0.0.1:$1" --type email --delivery dlv_01HXYZ9K2M4N6P8Q \
+        --customer cust_48213 --campaign 17 --url https://shop.example.com/collections/spring/blue-shoes?size=42 2>/dev/null
+}
+
+run_wrk() {  # name url
+    local result
+    result=$(wrk -t1 -c"$connections" -d"$duration" --latency "$2")
+    echo "$result" > "$out/edge-wrk-$1.txt"
+    python3 - "$result" <<'PY'
+import re, sys
+t = sys.argv[1]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", t, re.M))
+total = int(re.search(r"(\d+) requests in", t).group(1))
+non = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print(f"{rps:.0f} {lat.get('50','?')} {lat.get('99','?')} {total} {non.group(1) if non else 0}")
+PY
+}
+
+start_edge() {  # durability → sets eport, epid
+    eport=$(free_port)
+    rm -rf "$work/log-$1"
+    "$bin/clickd" edge --log "$work/log-$1" --keys "$work/keys" --listen "127.0.0.1:$eport" --durability "$1" 2>"$work/edge-$1.log" &
+    epid=$!
+    pids+=($epid)
+    for _ in $(seq 1 200); do grep -q "edge listening" "$work/edge-$1.log" 2>/dev/null && return; sleep 0.05; done
+    echo "edge did not start: $(cat "$work/edge-$1.log")" >&2; exit 1
+}
+
+sleep 0.5
+read -r n_rps n_p50 n_p99 n_total n_bad < <(run_wrk nginx "http://127.0.0.1:$nport/c/x")
+
+echo "| target (wrk -t1 -c$connections -d$duration, loopback) | requests/s | vs nginx | p50 | p99 | peak RSS | clicks in log / 302s seen |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| nginx \`return 302\` (baseline) | $n_rps | 1.00 | $n_p50 | $n_p99 | | |"
+for durability in durable none; do
+    start_edge "$durability"
+    target=$(url_path "$eport")
+    read -r rps p50 p99 total bad < <(run_wrk "$durability" "$target")
+    rss=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$epid/status")
+    kill -TERM "$epid"; wait "$epid" || true
+    records=$("$bin/clickd" log stats "$work/log-$durability" | awk '/^records:/ {print $2}')
+    ratio=$(python3 -c "print(f'{$rps / $n_rps:.2f}')")
+    echo "| clickd edge, --durability $durability | $rps | $ratio | $p50 | $p99 | $rss | $records / $((total - bad)) |"
+done
