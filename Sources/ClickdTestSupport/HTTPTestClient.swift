@@ -108,8 +108,10 @@ public final class EdgeProcess {
     private let stderrReader: LineCollector
 
     /// Starts `clickd edge --listen 127.0.0.1:0 …` and waits until it listens.
-    public init(log: String, keys: String, arguments: [String] = [], wrapper: [String] = []) throws {
+    public init(log: String, keys: String, arguments: [String] = [], wrapper: [String] = [],
+                environment: [String: String] = [:]) throws {
         process = Process()
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let clickd = RepositoryPaths.product("clickd")
         let args = ["edge", "--log", log, "--keys", keys, "--listen", "127.0.0.1:0", "--edge-id", "test-edge"] + arguments
         if wrapper.isEmpty {

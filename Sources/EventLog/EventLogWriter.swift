@@ -136,6 +136,9 @@ public final class EventLogWriter: @unchecked Sendable {
 
     public var statistics: Statistics { state.withLock { stats } }
 
+    /// False once the writer refuses appends (closed, or after a failed sync).
+    public var isAcceptingAppends: Bool { state.withLock { failure == nil && !closing } }
+
     /// Appends one record and returns its LSN once it is durable.
     /// Throws `LogError` (`.diskFull`, `.io`, `.closed`, `.invalidArgument`).
     public func append(_ payload: [UInt8]) async throws -> UInt64 {

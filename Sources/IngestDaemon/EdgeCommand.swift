@@ -24,8 +24,9 @@ struct EdgeCommand: AsyncParsableCommand {
             Signals: SIGTERM or SIGINT stop accepting, finish the clicks in flight, make them \
             durable and close the log; SIGHUP reloads the key ring from --keys.
 
-            Not yet here (issue 4 continues): the admin listener (POST /v1/messages, \
-            /healthz, /metrics), --trust-proxy, sd_notify.
+            Under systemd (Type=notify) it sends READY, WATCHDOG (while the log takes appends) \
+            and STOPPING. Not yet here (issue 4 continues): the admin listener \
+            (POST /v1/messages, /healthz, /metrics) and --trust-proxy.
             """
     )
 
@@ -82,8 +83,22 @@ struct EdgeCommand: AsyncParsableCommand {
                 writer.close()
                 throw error
             }
+            let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            systemd.notify("READY=1\nSTATUS=answering clicks on \(listen)")
+            // The watchdog is fed while the log still takes appends (a failed sync makes
+            // the writer refuse them: then systemd restarts the edge, which recovers the log).
+            let watchdog = systemd.watchdogInterval.map { interval in
+                Task {
+                    while !Task.isCancelled {
+                        if writer.isAcceptingAppends { systemd.notify("WATCHDOG=1") }
+                        try? await Task.sleep(for: interval)
+                    }
+                }
+            }
             let signal = await SignalWaiter.wait(reloading: keys, into: store, logger: logger)
             logger.info("stopping", metadata: ["signal": "\(signal)"])
+            systemd.notify("STOPPING=1")
+            watchdog?.cancel()
             await server.shutdown()
             writer.close()
         }

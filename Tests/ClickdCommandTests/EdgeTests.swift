@@ -248,3 +248,63 @@ final class Locked<T>: @unchecked Sendable {
     var value: T { lock.withLock { stored } }
     func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&stored) } }
 }
+
+@Suite struct EdgeSystemdTests {
+    /// A test stands in for systemd: it listens on the datagram socket named in
+    /// NOTIFY_SOCKET and sees READY, WATCHDOG and STOPPING.
+    @Test func sendsReadyWatchdogAndStopping() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        let path = dir.appending("notify.sock")
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        func receive() -> String? {
+            var buffer = [UInt8](repeating: 0, count: 1024)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
+        }
+        let edge = try EdgeProcess(log: log, keys: keys, environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"])
+        var seen: [String] = []
+        while seen.filter({ $0.contains("WATCHDOG=1") }).count < 2, let message = receive() { seen.append(message) }
+        #expect(seen.first?.hasPrefix("READY=1") == true, "\(seen)")
+        #expect(seen.filter { $0.contains("WATCHDOG=1") }.count >= 2, "\(seen)")
+        edge.signal(SIGTERM)
+        var stopping = false
+        while !stopping, let message = receive() { stopping = message.contains("STOPPING=1") }
+        #expect(stopping)
+        #expect(try edge.wait() == 0)
+    }
+
+    @Test func sighupReloadsTheKeyRing() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys)
+        let fresh = try KeyRing(keys: [KeyRing.makeKey(kid: "fresh", secret: [UInt8](repeating: 0x77, count: 32), created: "2026-12-01T00:00:00Z")])
+        let token = EdgeTests.token(signer: fresh)
+        #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + token).status == 404, "unknown before the reload")
+        let line = "key fresh \(Data(repeating: 0x77, count: 32).base64EncodedString().replacingOccurrences(of: "=", with: "")) 2026-12-01T00:00:00Z active\n"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: keys))
+        handle.seekToEndOfFile()
+        handle.write(Data(line.utf8))
+        try handle.close()
+        edge.signal(SIGHUP)
+        _ = try edge.stderrReaderWait { $0.contains("key ring reloaded") }
+        #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + token).status == 302, "known after the reload")
+        // A broken ring is refused and the previous one stays in use.
+        try "key broken\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        edge.signal(SIGHUP)
+        _ = try edge.stderrReaderWait { $0.contains("NOT reloaded") }
+        #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + token).status == 302)
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+    }
+}
