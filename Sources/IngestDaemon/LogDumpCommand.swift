@@ -1,16 +1,18 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LinkTracking
 
 struct LogDumpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
         abstract: "Print the records of a log, up to its durable end.",
         discussion: """
-            One line per record. Plain: 'lsn=N bytes=B payload=…' with the payload as text when \
-            it is printable, else as hex. With --json: one JSON object per line with lsn, \
-            bytes and payload_base64. Records past the durable watermark (written but not yet \
-            synced) are never shown.
+            One line per record. Plain: 'lsn=N bytes=B' and the decoded event (a click or a \
+            delivery, field=value), or, for a payload that is not a clickd event, the payload \
+            as text when printable, else as hex. With --json: one JSON object per line with \
+            lsn, bytes, the decoded "event" (or "error") and payload_base64. Records past the \
+            durable watermark (written but not yet synced) are never shown.
             """
     )
 
@@ -32,8 +34,17 @@ struct LogDumpCommand: AsyncParsableCommand {
             var out = ""
             while true {
                 let n = try reader.read(maxRecords: 4096) { lsn, payload in
+                    let event = Result { () throws(EventCodec.DecodeError) in try EventCodec.decode(payload) }
                     if json {
-                        out += "{\"lsn\":\(lsn),\"bytes\":\(payload.count),\"payload_base64\":\"\(Data(payload).base64EncodedString())\"}\n"
+                        var object: [String: Any] = ["lsn": lsn, "bytes": payload.count, "payload_base64": Data(payload).base64EncodedString()]
+                        switch event {
+                        case .success(let e): object["event"] = Self.fields(e).reduce(into: [String: String]()) { $0[$1.0] = $1.1 }
+                        case .failure(let error): object["error"] = error.message
+                        }
+                        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                        out += String(decoding: data, as: UTF8.self) + "\n"
+                    } else if case .success(let e) = event {
+                        out += "lsn=\(lsn) bytes=\(payload.count) " + Self.fields(e).map { "\($0.0)=\(Self.quote($0.1))" }.joined(separator: " ") + "\n"
                     } else {
                         out += "lsn=\(lsn) bytes=\(payload.count) payload=\(Self.render(payload))\n"
                     }
@@ -45,6 +56,41 @@ struct LogDumpCommand: AsyncParsableCommand {
                 if n == 0 { break }
             }
         }
+    }
+
+    /// An event's fields, in a stable order.
+    static func fields(_ event: LogEvent) -> [(String, String)] {
+        switch event {
+        case .click(let c):
+            return [("kind", "click"), ("at", timestamp(c.occurredAt)), ("method", c.method == .head ? "HEAD" : "GET"),
+                    ("delivery", c.token.deliveryID), ("customer", c.token.customerID),
+                    ("source", "\(c.token.sourceKind.name):\(c.token.sourceID)"), ("type", c.token.messageType.name),
+                    ("link", c.token.linkID), ("url", c.token.destination), ("issued", timestamp(c.token.issuedAt * 1000)),
+                    ("key", c.keyID), ("ua", c.userAgent), ("ip", address(c.clientIP)), ("edge", c.edgeID)]
+        case .delivered(let d):
+            return [("kind", "delivered"), ("at", timestamp(d.occurredAt)), ("delivery", d.deliveryID), ("customer", d.customerID),
+                    ("source", "\(d.sourceKind.name):\(d.sourceID)"), ("type", d.messageType.name), ("links", String(d.trackedLinks))]
+        }
+    }
+
+    static func timestamp(_ milliseconds: UInt64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
+    static func address(_ bytes: [UInt8]) -> String {
+        switch bytes.count {
+        case 4: return bytes.map(String.init).joined(separator: ".")
+        case 16: return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+        default: return ""
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        if !text.isEmpty, !text.contains(where: { $0 == " " || $0 == "\"" || $0.isNewline }) { return text }
+        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 
     static func render(_ payload: UnsafeRawBufferPointer) -> String {

@@ -59,6 +59,13 @@ import Testing
             #expect(click.occurredAt > 1_700_000_000_000)
         }
         #expect(clicks.last?.method == .head)
+        // `clickd log dump` shows the decoded clicks.
+        let dump = try ChildProcess.clickd(["log", "dump", log, "--from", "3"])
+        #expect(dump.stdout.hasPrefix("lsn=3 bytes="), "\(dump.stdout.prefix(200))")
+        #expect(dump.stdout.contains(" kind=click ") && dump.stdout.contains(" delivery=d2 ") && dump.stdout.contains(" method=HEAD "))
+        let json = try ChildProcess.clickd(["log", "dump", log, "--json"])
+        let first = try JSONSerialization.jsonObject(with: Data(json.stdout.split(separator: "\n")[0].utf8)) as? [String: Any]
+        #expect((first?["event"] as? [String: String])?["url"] == URLCorpus.destinations[0])
     }
 
     @Test func tamperedUnknownRetiredAndOversizedTokensNeverRedirect() throws {
