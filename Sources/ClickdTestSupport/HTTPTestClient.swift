@@ -52,10 +52,10 @@ public final class HTTPTestConnection {
     }
 
     /// Sends a request and reads its response.
-    public func request(_ method: String = "GET", _ target: String, headers: [(String, String)] = []) throws -> Response {
+    public func request(_ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: String = "") throws -> Response {
         var text = "\(method) \(target) HTTP/1.1\r\nHost: edge.test\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "\r\n"
+        text += "\r\n" + body
         try send(Array(text.utf8))
         return try readResponse(method: method)
     }
@@ -105,6 +105,8 @@ public final class HTTPTestConnection {
 public final class EdgeProcess {
     public let process: Process
     public let port: Int
+    /// The admin listener's port.
+    public let adminPort: Int
     private let stderrReader: LineCollector
 
     /// Starts `clickd edge --listen 127.0.0.1:0 …` and waits until it listens.
@@ -113,7 +115,8 @@ public final class EdgeProcess {
         process = Process()
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let clickd = RepositoryPaths.product("clickd")
-        let args = ["edge", "--log", log, "--keys", keys, "--listen", "127.0.0.1:0", "--edge-id", "test-edge"] + arguments
+        let args = ["edge", "--log", log, "--keys", keys, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                    "--edge-id", "test-edge"] + arguments
         if wrapper.isEmpty {
             process.executableURL = URL(fileURLWithPath: clickd)
             process.arguments = args
@@ -126,14 +129,27 @@ public final class EdgeProcess {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         stderrReader = LineCollector(err.fileHandleForReading)
-        let line = try stderrReader.waitFor { $0.contains("edge listening") }
-        guard let range = line.range(of: "edge.listen=127.0.0.1:"),
-              let port = Int(line[range.upperBound...].prefix { $0.isNumber })
-        else { throw TestSupportError("no port in: \(line)") }
-        self.port = port
+        let reader = stderrReader
+        func listening(_ message: String, _ key: String) throws -> Int {
+            let line = try reader.waitFor { $0.contains(message) }
+            guard let range = line.range(of: key + "=127.0.0.1:"), let port = Int(line[range.upperBound...].prefix { $0.isNumber })
+            else { throw TestSupportError("no port in: \(line)") }
+            return port
+        }
+        port = try listening("edge listening", "edge.listen")
+        adminPort = try listening("admin listening", "admin.listen")
     }
 
     public var stderrLines: [String] { stderrReader.lines }
+
+    /// The value of one Prometheus sample (`name{labels}`) from the admin listener's /metrics.
+    public func metric(_ sample: String) throws -> Double? {
+        let body = try HTTPTestConnection(port: adminPort).request("GET", "/metrics").body
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.dropFirst(sample.count + 1))
+        }
+        return nil
+    }
 
     public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 

@@ -24,6 +24,10 @@ public struct EventLogConfiguration: Sendable {
     /// The largest payload accepted (at most `RecordFrame.maxPayloadSize`).
     public var maxRecordSize: Int = RecordFrame.maxPayloadSize
 
+    /// Called on the flusher thread after each batch is durable, with its record count
+    /// (metrics). Must not block.
+    public var onBatchDurable: (@Sendable (Int) -> Void)? = nil
+
     /// Test instrumentation: called on the flusher thread after a batch is written and before
     /// it is synced. Lets a test hold a batch in the written-but-not-durable state.
     public var testHookBeforeSync: (@Sendable () -> Void)? = nil

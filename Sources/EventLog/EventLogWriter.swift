@@ -364,6 +364,7 @@ public final class EventLogWriter: @unchecked Sendable {
                 return (durableThrough, LogError.wrap(error), true)
             }
             durableThrough = batchWaiters.last!.lsn
+            configuration.onBatchDurable?(batchWaiters.count)
             state.withLock {
                 stats.batches += 1
                 if configuration.sync == .fdatasync {

@@ -4,6 +4,8 @@ import EventLog
 import Foundation
 import LinkTracking
 import Logging
+import Metrics
+import Prometheus
 import TrackerEdge
 
 extension EdgeConfiguration.IPMode: ExpressibleByArgument {}
@@ -24,9 +26,14 @@ struct EdgeCommand: AsyncParsableCommand {
             Signals: SIGTERM or SIGINT stop accepting, finish the clicks in flight, make them \
             durable and close the log; SIGHUP reloads the key ring from --keys.
 
+            The admin listener (--admin-listen, loopback by default) serves GET /healthz (200 \
+            while the log takes appends), GET /metrics (Prometheus text) and POST /v1/messages \
+            (bearer token from --admin-token-file): it rewrites a JSON message exactly as \
+            'clickd links rewrite --json' does, with --base as the tracking base, and records \
+            a delivered event.
+
             Under systemd (Type=notify) it sends READY, WATCHDOG (while the log takes appends) \
-            and STOPPING. Not yet here (issue 4 continues): the admin listener \
-            (POST /v1/messages, /healthz, /metrics) and --trust-proxy.
+            and STOPPING. Not yet here (issue 4 continues): --trust-proxy.
             """
     )
 
@@ -51,8 +58,19 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Longest wait, in microseconds, for more clicks to join a group commit.", valueName: "us"))
     var commitDelay: Int = 0
 
+    @Option(help: ArgumentHelp("Address of the admin listener (/v1/messages, /healthz, /metrics); keep it private.", valueName: "host:port"))
+    var adminListen: String = "127.0.0.1:8081"
+
+    @Option(help: ArgumentHelp("File holding the bearer token for POST /v1/messages (without it that route answers 403).", valueName: "file"))
+    var adminTokenFile: String?
+
+    @Option(help: ArgumentHelp("Tracking base for messages rewritten through the admin API, e.g. https://t.example.com.", valueName: "url"))
+    var base: String?
+
     func validate() throws {
         guard Self.split(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080") }
+        guard Self.split(adminListen) != nil else { throw ValidationError("--admin-listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
+        if adminTokenFile != nil, base == nil { throw ValidationError("--admin-token-file needs --base (the tracking base for rewritten messages)") }
         guard commitDelay >= 0, commitDelay <= 100_000 else { throw ValidationError("--commit-delay must be 0 to 100000 microseconds") }
     }
 
@@ -68,8 +86,19 @@ struct EdgeCommand: AsyncParsableCommand {
             let logger = Logger(label: "clickd.edge")
             let ring = try LinkOptions.loadKeyRing(path: keys)
             if ring.signingKey == nil { logger.warning("every key in the key ring is retired: no link verifies") }
+            var adminToken: String?
+            if let adminTokenFile {
+                guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8),
+                      case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16
+                else { throw ValidationFailure("cannot read an admin token of at least 16 characters from \(adminTokenFile)") }
+                adminToken = token
+            }
+            // One registry for the edge's own metrics and anything reported through swift-metrics.
+            let counters = EdgeCounters()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: counters.registry))
             var logConfiguration = EventLogConfiguration()
             logConfiguration.maxBatchDelay = .microseconds(commitDelay)
+            logConfiguration.onBatchDurable = { counters.recordBatch($0) }
             let writer = try EventLogWriter(directory: log, configuration: logConfiguration, logger: Logger(label: "clickd.log"))
             var configuration = EdgeConfiguration(edgeID: edgeId ?? ProcessInfo.processInfo.hostName)
             (configuration.host, configuration.port) = Self.split(listen)!
@@ -77,8 +106,18 @@ struct EdgeCommand: AsyncParsableCommand {
             configuration.durability = durability
             let store = KeyRingStore(ring)
             let server: EdgeServer
+            let admin: AdminServer
             do {
-                server = try await EdgeServer(configuration: configuration, keys: store, writer: writer, logger: logger)
+                server = try await EdgeServer(configuration: configuration, keys: store, writer: writer, counters: counters, logger: logger)
+                var settings = AdminServer.Settings(base: base ?? "")
+                (settings.host, settings.port) = Self.split(adminListen)!
+                settings.token = adminToken
+                do {
+                    admin = try await AdminServer(settings: settings, keys: store, writer: writer, counters: counters, logger: logger)
+                } catch {
+                    await server.shutdown()
+                    throw error
+                }
             } catch {
                 writer.close()
                 throw error
@@ -100,6 +139,7 @@ struct EdgeCommand: AsyncParsableCommand {
             systemd.notify("STOPPING=1")
             watchdog?.cancel()
             await server.shutdown()
+            await admin.shutdown()
             writer.close()
         }
     }

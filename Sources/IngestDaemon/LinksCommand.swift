@@ -121,29 +121,11 @@ struct LinksRewriteCommand: AsyncParsableCommand {
                 guard let body = String(validating: result.body, as: UTF8.self) else {
                     throw ValidationFailure("the message is not UTF-8 text, so it cannot go into JSON; rewrite it without --json")
                 }
-                writeStandardOutput(try Self.encode(Output(body: body, links: result.links, warnings: result.warnings)) + [0x0a])
+                writeStandardOutput(try Self.encode(MessageResponse(body: body, links: result.links, warnings: result.warnings)) + [0x0a])
             } else {
                 writeStandardOutput(result.body)
             }
         }
-    }
-
-    struct Output: Encodable {
-        var body: String
-        var links: [LinkSummary]
-        var warnings: [String]
-    }
-
-    struct BatchMessage: Decodable {
-        var body: String
-        var type: String?
-        var delivery: String?
-        var customer: String?
-        var campaign: String?
-        var newsletter: String?
-        var transactional: String?
-        var tracking: Bool?
-        var url_params: [String: String]?
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
@@ -168,27 +150,18 @@ struct LinksRewriteCommand: AsyncParsableCommand {
         for (n, line) in input.split(separator: 0x0a, omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x0d || $0 == 0x09 }) { continue }
             do {
-                let message = try JSONDecoder().decode(BatchMessage.self, from: Data(line))
-                let sources: [(LinkToken.SourceKind, String)] = [
-                    message.campaign.map { (.campaign, $0) }, message.newsletter.map { (.newsletter, $0) },
-                    message.transactional.map { (.transactional, $0) },
-                ].compactMap { $0 }
-                guard sources.count <= 1 else { throw ValidationFailure("give only one of campaign, newsletter, transactional") }
-                guard let typeName = message.type ?? type?.name else { throw ValidationFailure("missing type") }
-                guard let messageType = LinkToken.MessageType(name: typeName) else {
-                    throw ValidationFailure("unknown type '\(typeName)' (email, sms, push, webhook, slack)")
-                }
-                guard let delivery = message.delivery ?? link.delivery else { throw ValidationFailure("missing delivery") }
-                guard let customer = message.customer ?? link.customer else { throw ValidationFailure("missing customer") }
-                guard let source = sources.first ?? link.source else { throw ValidationFailure("missing campaign, newsletter or transactional") }
-                let commandParameters = try link.parameters()
-                let parameters = message.url_params.map { $0.sorted { $0.key < $1.key }.map { URLParameter(key: $0.key, value: $0.value) } }
-                    ?? commandParameters
-                let options = try makeOptions(type: messageType, delivery: delivery, customer: customer, source: source,
-                                              tracking: message.tracking ?? !noTracking, parameters: parameters)
+                let message = try JSONDecoder().decode(MessageRequest.self, from: Data(line))
+                var defaults = MessageRequest.Defaults()
+                defaults.type = type
+                defaults.delivery = link.delivery
+                defaults.customer = link.customer
+                defaults.source = link.source
+                defaults.tracking = !noTracking
+                defaults.parameters = try link.parameters()
+                defaults.trackSensitive = trackSensitive
+                let options = try message.options(base: link.base, defaults: defaults, issuedAt: LinkOptions.now())
                 let result = try rewriter.rewrite(Array(message.body.utf8), options: options)
-                out += try Self.encode(Output(body: String(decoding: result.body, as: UTF8.self), links: result.links,
-                                              warnings: result.warnings))
+                out += try Self.encode(MessageResponse(result))
             } catch {
                 failed += 1
                 let reason = (error as? DecodingError).map { _ in "not a valid JSON message object" } ?? describe(error)

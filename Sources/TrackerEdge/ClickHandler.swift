@@ -132,6 +132,7 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Durable: answer once the click is on disk — or, if the log fails, answer anyway
         // (a tracker must never break a person's link) and count the loss.
         edge.inFlight.increment()
+        let started = ContinuousClock.now
         let loop = context.eventLoop
         let mailbox = edge.mailboxes[ObjectIdentifier(loop)]
         let bound = NIOLoopBound((self, context), eventLoop: loop)
@@ -139,7 +140,9 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         payload.withUnsafeBytes { raw in
             edge.writer.append(bytes: raw) { result in
                 switch result {
-                case .success: counters.clicksRecorded.increment()
+                case .success:
+                    counters.clicksRecorded.increment()
+                    counters.appendLatency.record(ContinuousClock.now - started)
                 case .failure(let error):
                     counters.clicksUnrecorded.increment()
                     unrecorded.note(error)
@@ -186,12 +189,12 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(counters: EdgeCounters) { self.counters = counters }
 
     func channelActive(context: ChannelHandlerContext) {
-        counters.openConnections.increment()
+        counters.openConnections.increment(by: 1)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        counters.openConnections.decrement()
+        counters.openConnections.decrement(by: 1)
         context.fireChannelInactive()
     }
 

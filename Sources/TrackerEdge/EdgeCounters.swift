@@ -1,7 +1,8 @@
 import LinkTracking
+import Prometheus
 import Synchronization
 
-/// One monotonically increasing count, shared across event loops.
+/// A count the edge reads itself (in-flight clicks), shared across event loops.
 public final class Counter: Sendable {
     private let storage = Atomic<Int>(0)
     public init() {}
@@ -10,33 +11,52 @@ public final class Counter: Sendable {
     public var value: Int { storage.load(ordering: .relaxed) }
 }
 
-/// The edge's counters, shared by every event loop (atomics, no locks on the hot path).
-/// Exposed in `/metrics` once the admin listener exists (issue 4, second part).
+/// The edge's metrics, in a Prometheus registry served at the admin listener's `/metrics`
+/// (swift-prometheus; swift-metrics is bootstrapped onto the same registry by `clickd edge`).
+/// Every metric is an atomic: no locks on the hot path.
 public final class EdgeCounters: Sendable {
-    /// Clicks recorded in the log before (or, with durability none, around) their 302.
-    public let clicksRecorded = Counter()
-    /// Clicks redirected although the log could not take them: the loss the promise allows.
-    public let clicksUnrecorded = Counter()
-    /// HEAD requests answered with a 302 (recorded as prefetches).
-    public let prefetches = Counter()
-    /// Requests to any other path, or with another method.
-    public let notFound = Counter()
-    /// Requests that broke a limit (request target or header size).
-    public let rejected = Counter()
-    /// Tokens refused, by reason (`TokenError.reason`, and `unsafe_destination`).
-    public let invalidTokens: [String: Counter]
-    public let openConnections = Counter()
+    public let registry: PrometheusCollectorRegistry
+    let clicksRecorded: Prometheus.Counter
+    let clicksUnrecorded: Prometheus.Counter
+    let prefetches: Prometheus.Counter
+    let notFound: Prometheus.Counter
+    let rejected: Prometheus.Counter
+    let deliveries: Prometheus.Counter
+    let invalidTokens: [String: Prometheus.Counter]
+    let openConnections: Gauge
+    /// From the click's append to its durability (what a person waits for on top of the network).
+    let appendLatency: DurationHistogram
+    /// Records per group commit.
+    let batchSize: ValueHistogram
 
-    public init() {
-        var byReason: [String: Counter] = [:]
-        for reason in ["malformed", "too_long", "truncated", "unsupported_version", "unknown_key", "retired_key", "bad_signature",
-                       "invalid_field", "unsafe_destination"] {
-            byReason[reason] = Counter()
+    static let invalidReasons = ["malformed", "too_long", "truncated", "unsupported_version", "unknown_key", "retired_key",
+                                 "bad_signature", "invalid_field", "unsafe_destination"]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        clicksRecorded = registry.makeCounter(name: "clickd_clicks_total", labels: [("outcome", "recorded")],
+                                              help: "Clicks answered with a 302, by whether the log recorded them")
+        clicksUnrecorded = registry.makeCounter(name: "clickd_clicks_total", labels: [("outcome", "unrecorded")],
+                                                help: "Clicks answered with a 302, by whether the log recorded them")
+        prefetches = registry.makeCounter(name: "clickd_prefetches_total", help: "HEAD requests answered with a 302 (recorded as prefetches)")
+        notFound = registry.makeCounter(name: "clickd_requests_not_found_total", help: "Requests to other paths or with other methods")
+        rejected = registry.makeCounter(name: "clickd_requests_rejected_total", help: "Requests over the target or header limits")
+        deliveries = registry.makeCounter(name: "clickd_deliveries_total", help: "Messages rewritten through POST /v1/messages and recorded")
+        var byReason: [String: Prometheus.Counter] = [:]
+        for reason in Self.invalidReasons {
+            byReason[reason] = registry.makeCounter(name: "clickd_invalid_tokens_total", labels: [("reason", reason)],
+                                                    help: "Tokens refused (404, never a redirect), by reason")
         }
         invalidTokens = byReason
+        openConnections = registry.makeGauge(name: "clickd_open_connections", help: "Open client connections on the click listener")
+        appendLatency = registry.makeDurationHistogram(
+            name: "clickd_append_latency_seconds",
+            buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+                      .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1)],
+            help: "Time from a click's append to its durability")
+        batchSize = registry.makeValueHistogram(name: "clickd_group_commit_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+                                                help: "Records written and synced per group commit")
     }
 
-    public func invalid(_ reason: String) { invalidTokens[reason]?.increment() }
-
-    public var invalidTotal: Int { invalidTokens.values.reduce(0) { $0 + $1.value } }
+    func invalid(_ reason: String) { invalidTokens[reason]?.increment() }
 }

@@ -11,7 +11,7 @@ import Glibc
 
 /// The tracker edge: binds the click listener and answers clicks until shut down.
 public final class EdgeServer: Sendable {
-    public let counters = EdgeCounters()
+    public let counters: EdgeCounters
     let edge: EdgeContext
     let logger: Logger
     private let group: MultiThreadedEventLoopGroup
@@ -21,10 +21,10 @@ public final class EdgeServer: Sendable {
     public var port: Int { channel.localAddress?.port ?? 0 }
 
     /// Binds and starts answering. The writer must stay open until `shutdown()` returns.
-    public init(configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, logger: Logger,
+    public init(configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
                 now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds) async throws {
         self.logger = logger
-        let counters = counters
+        self.counters = counters
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let edge = EdgeContext(configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger,
                                loops: Array(group.makeIterator()), now: now)
@@ -71,8 +71,7 @@ public final class EdgeServer: Sendable {
         // Answers in the outbound buffers get a moment to leave.
         try? await Task.sleep(for: .milliseconds(50))
         try? await group.shutdownGracefully()
-        logger.info("edge stopped", metadata: ["edge.clicks_recorded": "\(counters.clicksRecorded.value)",
-                                              "edge.clicks_unrecorded": "\(counters.clicksUnrecorded.value)"])
+        logger.info("edge stopped")
     }
 
     @Sendable public static func wallClockMilliseconds() -> UInt64 {

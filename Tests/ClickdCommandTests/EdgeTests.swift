@@ -110,6 +110,11 @@ import Testing
         let refused = try? enormous.request("GET", "/c/" + good, headers: [("X-Big", String(repeating: "x", count: 40_000))])
         #expect(refused == nil || refused!.status == 400 || refused!.status == 431)
         #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + good).status == 302, "still serving")
+        #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"unknown_key\"}") ?? 0 >= 1)
+        #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"retired_key\"}") ?? 0 >= 1)
+        #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"truncated\"}") ?? 0 >= 1)
+        #expect(try edge.metric("clickd_requests_rejected_total") == 2)
+        #expect(try edge.metric("clickd_clicks_total{outcome=\"recorded\"}") == 2)
         edge.signal(SIGTERM)
         #expect(try edge.wait() == 0)
         #expect(try Self.clicks(log).count == 2, "only the two valid clicks were appended")
@@ -212,6 +217,10 @@ import Testing
         }
         #expect(statuses.allSatisfy { $0 == 302 })
         _ = try edge.stderrReaderWait { $0.contains("NOT recorded") }
+        let unrecorded = try edge.metric("clickd_clicks_total{outcome=\"unrecorded\"}") ?? 0
+        let recorded = try edge.metric("clickd_clicks_total{outcome=\"recorded\"}") ?? 0
+        #expect(unrecorded > 0 && recorded > 0 && unrecorded + recorded == 1500, "\(recorded) + \(unrecorded)")
+        #expect(try HTTPTestConnection(port: edge.adminPort).request("GET", "/healthz").status == 200 || unrecorded > 0)
         edge.signal(SIGTERM)
         #expect(try edge.wait() == 0)
     }
@@ -311,6 +320,65 @@ final class Locked<T>: @unchecked Sendable {
         edge.signal(SIGHUP)
         _ = try edge.stderrReaderWait { $0.contains("NOT reloaded") }
         #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + token).status == 302)
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+    }
+}
+
+
+@Suite struct EdgeAdminTests {
+    @Test func messagesAPIRewritesAndRecordsADelivery() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        try "  an-admin-token-of-some-length\n".write(toFile: dir.appending("token"), atomically: true, encoding: .utf8)
+        let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--admin-token-file", dir.appending("token"), "--base", "https://t.example.com"])
+        let auth = ("Authorization", "Bearer an-admin-token-of-some-length")
+        func post(_ body: String, headers: [(String, String)]) throws -> HTTPTestConnection.Response {
+            try HTTPTestConnection(port: edge.adminPort).request("POST", "/v1/messages",
+                headers: headers + [("Content-Type", "application/json"), ("Content-Length", String(body.utf8.count))], body: body)
+        }
+        let message = #"{"body": "<a href=\"https://a.com/x?y=1&amp;z\">x</a> <a class=\"untracked\" href=\"https://a.com/u\">u</a>", "type": "email", "delivery": "d1", "customer": "c1", "newsletter": "n1", "url_params": {"utm_source": "news"}}"#
+        #expect(try post(message, headers: []).status == 401)
+        #expect(try post(message, headers: [("Authorization", "Bearer wrong")]).status == 401)
+        let bad = try post("{not json", headers: [auth])
+        #expect(bad.status == 400 && String(decoding: bad.body, as: UTF8.self).contains("not a valid JSON message"))
+        let missing = try post(#"{"body": "x", "type": "sms", "customer": "c"}"#, headers: [auth])
+        #expect(missing.status == 400 && String(decoding: missing.body, as: UTF8.self).contains("missing delivery"))
+        let malformedTag = try post(#"{"body": "{% cio_link %}", "type": "sms", "delivery": "d", "customer": "c", "campaign": "1"}"#, headers: [auth])
+        #expect(malformedTag.status == 400 && String(decoding: malformedTag.body, as: UTF8.self).contains("line 1, column 1"))
+        let ok = try post(message, headers: [auth])
+        #expect(ok.status == 200)
+        let object = try JSONSerialization.jsonObject(with: Data(ok.body)) as? [String: Any]
+        let links = object?["links"] as? [[String: Any]] ?? []
+        #expect(links.count == 2)
+        #expect(links.first?["destination"] as? String == "https://a.com/x?y=1&z&utm_source=news")
+        #expect(links.last?["tracked"] as? Bool == false)
+        #expect((object?["body"] as? String)?.hasPrefix(#"<a href="https://t.example.com/c/"#) == true)
+        // The same message through `clickd links rewrite --json` gives the same summary.
+        let cli = try ChildProcess.clickd(["links", "rewrite", "--keys", keys, "--base", "https://t.example.com", "--jsonl"],
+                                          input: message + "\n")
+        let cliObject = try JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any]
+        let cliLinks = cliObject?["links"] as? [[String: Any]] ?? []
+        #expect(cliLinks.map { $0["destination"] as? String } == links.map { $0["destination"] as? String })
+        #expect(cliLinks.map { $0["tracked"] as? Bool } == links.map { $0["tracked"] as? Bool })
+        #expect(try edge.metric("clickd_deliveries_total") == 1)
+        #expect(try HTTPTestConnection(port: edge.adminPort).request("GET", "/healthz").status == 200)
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+        let events = try LogReaderHelper.events(log)
+        #expect(events.count == 1)
+        guard case .delivered(let delivered) = events.first else { Issue.record("no delivery recorded"); return }
+        #expect(delivered.deliveryID == "d1" && delivered.customerID == "c1" && delivered.sourceKind == .newsletter)
+        #expect(delivered.sourceID == "n1" && delivered.messageType == .email && delivered.trackedLinks == 1)
+    }
+
+    @Test func withoutATokenFileTheMessagesAPIIsOff() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys)
+        let response = try HTTPTestConnection(port: edge.adminPort).request("POST", "/v1/messages",
+                                                                             headers: [("Content-Length", "2")], body: "{}")
+        #expect(response.status == 403)
         edge.signal(SIGTERM)
         #expect(try edge.wait() == 0)
     }

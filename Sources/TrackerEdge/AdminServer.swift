@@ -1,0 +1,190 @@
+import EventLog
+import Foundation
+import Hummingbird
+import LinkTracking
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// The admin listener (loopback by default), on Hummingbird:
+///
+/// - `POST /v1/messages` (bearer token): rewrites a message exactly as
+///   `clickd links rewrite --json` does and records a `delivered` event — the denominator
+///   of click rates — before answering;
+/// - `GET /healthz`: 200 while the log takes appends, else 503;
+/// - `GET /metrics`: the edge's metrics in Prometheus text format.
+public final class AdminServer: Sendable {
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
+    /// The port actually bound.
+    public let port: Int
+
+    public struct Settings: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8081
+        /// `Authorization: Bearer <token>` for POST /v1/messages; nil disables that route (403).
+        public var token: String?
+        /// The tracking base used to rewrite messages, e.g. https://t.example.com.
+        public var base: String
+        public var maxBodyBytes = 4 << 20
+
+        public init(base: String) { self.base = base }
+    }
+
+    public init(settings: Settings, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
+                now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds) async throws {
+        let router = Router()
+        router.get("/healthz") { _, _ -> Response in
+            writer.isAcceptingAppends
+                ? Self.text(.ok, "ok\n")
+                : Self.text(.serviceUnavailable, "the log refuses appends\n")
+        }
+        router.get("/metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: counters.registry.emitToBuffer())))
+        }
+        router.post("/v1/messages") { request, _ -> Response in
+            guard let token = settings.token else {
+                return Self.json(.forbidden, ["error": "the message API is off: start the edge with --admin-token-file"])
+            }
+            let presented = request.headers[.authorization] ?? ""
+            guard Self.constantTimeEqual(Array(presented.utf8), Array(("Bearer " + token).utf8)) else {
+                var response = Self.json(.unauthorized, ["error": "missing or wrong bearer token"])
+                response.headers[.wwwAuthenticate] = "Bearer"
+                return response
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: settings.maxBodyBytes)
+            } catch {
+                return Self.json(.contentTooLarge, ["error": "message larger than \(settings.maxBodyBytes) bytes"])
+            }
+            let message: MessageRequest
+            do {
+                message = try JSONDecoder().decode(MessageRequest.self, from: Data(buffer: body))
+            } catch {
+                return Self.json(.badRequest, ["error": "not a valid JSON message: \(Self.reason(error))"])
+            }
+            let occurredAt = now()
+            let options: RewriteOptions
+            let result: RewriteResult
+            do {
+                options = try message.options(base: settings.base, issuedAt: occurredAt / 1000)
+                result = try MessageRewriter(keyRing: keys.current).rewrite(Array(message.body.utf8), options: options)
+            } catch let error as MessageRequestError {
+                return Self.json(.badRequest, ["error": error.description])
+            } catch {
+                return Self.json(.badRequest, ["error": "\(error)"])
+            }
+            do {
+                _ = try await writer.append(EventCodec.encode(.delivered(DeliveredEvent(options, result: result, occurredAt: occurredAt))))
+                counters.deliveries.increment()
+            } catch {
+                return Self.json(.serviceUnavailable, ["error": "the delivery could not be recorded: \(error)"])
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            let data = try encoder.encode(MessageResponse(result))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+
+        let bound = OneShot<Int>()
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "clickd-admin"),
+            onServerRunning: { channel in
+                bound.fulfil(.success(channel.localAddress?.port ?? 0))
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        self.group = group
+        // Run the listener, and wait until it is bound (or has failed).
+        let running = Task {
+            do {
+                try await group.run()
+            } catch {
+                bound.fulfil(.failure(error))
+                throw error
+            }
+            bound.fulfil(.failure(EdgeError("admin listener stopped before it started")))
+        }
+        self.running = running
+        do {
+            port = try await bound.value()
+        } catch {
+            throw EdgeError("cannot listen on \(settings.host):\(settings.port) (admin): \(error)")
+        }
+        logger.info("admin listening", metadata: ["admin.listen": "\(settings.host):\(port)"])
+    }
+
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.dataCorrupted: return "malformed JSON"
+        default: return "\(error)"
+        }
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in a.indices { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}
+
+extension EdgeCounters {
+    /// For the log writer's `onBatchDurable` hook.
+    public func recordBatch(_ records: Int) { batchSize.record(Double(records)) }
+}
+
+/// A value delivered once, by whichever side comes first: the producer (`fulfil`) or the
+/// consumer (`value()`).
+final class OneShot<T: Sendable>: Sendable {
+    private let state = Mutex<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
+
+    func fulfil(_ result: Result<T, any Error>) {
+        let waiter: CheckedContinuation<T, any Error>? = state.withLock { s in
+            guard s.result == nil else { return nil }
+            s.result = result
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<T, any Error>? = state.withLock { s in
+                if let result = s.result { return result }
+                s.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}
