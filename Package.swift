@@ -78,6 +78,7 @@ let package = Package(
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "ClickdTestSupport"]),
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
         .testTarget(name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport"]),
+        .testTarget(name: "TrackerEdgeTests", dependencies: ["TrackerEdge", .product(name: "NIOCore", package: "swift-nio")]),
         // Benchmark helper (bench/links.sh): rewrite throughput and sign/verify rates.
         .executableTarget(
             name: "LinkBench",

@@ -33,7 +33,7 @@ struct EdgeCommand: AsyncParsableCommand {
             a delivered event.
 
             Under systemd (Type=notify) it sends READY, WATCHDOG (while the log takes appends) \
-            and STOPPING. Not yet here (issue 4 continues): --trust-proxy.
+            and STOPPING.
             """
     )
 
@@ -48,6 +48,10 @@ struct EdgeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Client address recorded: full, truncated (IPv4 /24, IPv6 /48) or none.", valueName: "mode"))
     var ip: EdgeConfiguration.IPMode = .truncated
+
+    @Option(name: .customLong("trust-proxy"), parsing: .upToNextOption,
+            help: ArgumentHelp("Proxies (CIDR) whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 ::1.", valueName: "cidr"))
+    var trustProxy: [String] = []
 
     @Option(help: ArgumentHelp("durable: 302 after the click is on disk; none: 302 at once, click appended behind it.", valueName: "mode"))
     var durability: EdgeConfiguration.Durability = .durable
@@ -71,6 +75,9 @@ struct EdgeCommand: AsyncParsableCommand {
         guard Self.split(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080") }
         guard Self.split(adminListen) != nil else { throw ValidationError("--admin-listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         if adminTokenFile != nil, base == nil { throw ValidationError("--admin-token-file needs --base (the tracking base for rewritten messages)") }
+        for cidr in trustProxy where CIDR(cidr) == nil {
+            throw ValidationError("--trust-proxy: '\(cidr)' is not an address or CIDR range")
+        }
         guard commitDelay >= 0, commitDelay <= 100_000 else { throw ValidationError("--commit-delay must be 0 to 100000 microseconds") }
     }
 
@@ -103,6 +110,7 @@ struct EdgeCommand: AsyncParsableCommand {
             var configuration = EdgeConfiguration(edgeID: edgeId ?? ProcessInfo.processInfo.hostName)
             (configuration.host, configuration.port) = Self.split(listen)!
             configuration.ipMode = ip
+            configuration.trustedProxies = trustProxy.compactMap(CIDR.init)
             configuration.durability = durability
             let store = KeyRingStore(ring)
             let server: EdgeServer

@@ -68,9 +68,13 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         var headerBytes = 0
         var userAgent = ""
+        var forwardedFor: String?
         for (name, value) in head.headers {
             headerBytes += name.utf8.count + value.utf8.count + 4
             if name.utf8.count == 10, name.lowercased() == "user-agent" { userAgent = value }
+            if name.utf8.count == 15, name.lowercased() == "x-forwarded-for" {
+                forwardedFor = forwardedFor.map { $0 + "," + value } ?? value
+            }
         }
         if headerBytes > edge.configuration.maxHeaderBytes {
             edge.counters.rejected.increment()
@@ -107,7 +111,10 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         let event = ClickEvent(
             occurredAt: edge.now(), method: head.method == .HEAD ? .head : .get, token: verified,
             keyID: keyID, userAgent: userAgent,
-            clientIP: ClientAddress.record(context.channel.remoteAddress, mode: edge.configuration.ipMode),
+            clientIP: edge.configuration.ipMode == .none ? [] : ClientAddress.truncate(
+                ClientAddress.client(peer: context.channel.remoteAddress, forwardedFor: forwardedFor,
+                                     trusted: edge.configuration.trustedProxies),
+                mode: edge.configuration.ipMode),
             edgeID: edge.configuration.edgeID)
         if head.method == .HEAD { edge.counters.prefetches.increment() }
         let payload = EventCodec.encode(.click(event))

@@ -23,6 +23,8 @@ public struct EdgeConfiguration: Sendable {
     public var host: String = "0.0.0.0"
     public var port: Int = 8080
     public var ipMode: IPMode = .truncated
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
+    public var trustedProxies: [CIDR] = []
     public var durability: Durability = .durable
     /// Written into every click: which edge (and so which log) answered.
     public var edgeID: String

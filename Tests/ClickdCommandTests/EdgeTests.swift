@@ -135,6 +135,20 @@ import Testing
         }
     }
 
+    @Test func forwardedForFromATrustedProxy() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--ip", "full", "--trust-proxy", "127.0.0.0/8", "10.0.0.0/8"])
+        let connection = try HTTPTestConnection(port: edge.port)
+        #expect(try connection.request("GET", "/c/" + Self.token(delivery: "a"), headers: [("X-Forwarded-For", "203.0.113.9, 10.2.3.4")]).status == 302)
+        #expect(try connection.request("GET", "/c/" + Self.token(delivery: "b")).status == 302)
+        edge.signal(SIGTERM)
+        try edge.wait()
+        #expect(try Self.clicks(log).map(\.clientIP) == [[203, 0, 113, 9], [127, 0, 0, 1]])
+        let untrusted = try ChildProcess.clickd(["edge", "--log", log, "--keys", keys, "--trust-proxy", "10.0.0.0/99"])
+        #expect(untrusted.status == 64 && untrusted.stderr.contains("--trust-proxy"))
+    }
+
     /// Thousands of clicks from many connections: every one answered 302 is in the log exactly once.
     @Test func concurrentClicksAreAllRecordedExactlyOnce() throws {
         let (dir, keys, log) = try Self.setUp()
