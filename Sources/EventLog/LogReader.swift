@@ -112,6 +112,13 @@ public final class LogReader {
         return count
     }
 
+    /// Every durable record from `nextLSN` on (tools and tests; a large log wants `read` in batches).
+    public func readToEnd() throws -> [LogRecord] {
+        var all: [LogRecord] = []
+        while case let batch = try read(maxRecords: 4096), !batch.isEmpty { all += batch }
+        return all
+    }
+
     /// Blocks until records past `nextLSN - 1` are durable or `timeout` passes, using
     /// inotify (no CPU while idle). Returns whether there are new records.
     public func waitForRecords(timeout: Duration) throws -> Bool {

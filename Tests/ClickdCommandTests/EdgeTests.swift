@@ -254,13 +254,7 @@ extension EdgeProcess {
 /// Reads a whole log's events.
 enum LogReaderHelper {
     static func events(_ log: String) throws -> [LogEvent] {
-        let reader = try LogReader(directory: log)
-        var events: [LogEvent] = []
-        while true {
-            let batch = try reader.read(maxRecords: 1000)
-            if batch.isEmpty { return events }
-            for record in batch { events.append(try EventCodec.decode(record.payload)) }
-        }
+        try LogReader(directory: log).readToEnd().map { try EventCodec.decode($0.payload) }
     }
 }
 

@@ -36,13 +36,7 @@ enum LogFixtures {
 
     /// Every durable record, read with a fresh reader.
     static func readAll(_ directory: String) throws -> [LogRecord] {
-        let reader = try LogReader(directory: directory)
-        var all: [LogRecord] = []
-        while true {
-            let batch = try reader.read(maxRecords: 500)
-            if batch.isEmpty { return all }
-            all += batch
-        }
+        try LogReader(directory: directory).readToEnd()
     }
 
     static func segments(_ directory: String) throws -> [String] {
