@@ -58,9 +58,9 @@ url_path() {
         --customer cust_48213 --campaign 17 --url https://shop.example.com/collections/spring/blue-shoes?size=42 2>/dev/null
 }
 
-run_wrk() {  # name url
+run_wrk() {  # name url [lua script]
     local result
-    result=$(wrk -t1 -c"$connections" -d"$duration" --latency "$2")
+    result=$(wrk -t1 -c"$connections" -d"$duration" --latency ${3:+-s "$3"} "$2")
     echo "$result" > "$out/edge-wrk-$1.txt"
     python3 - "$result" <<'PY'
 import re, sys
@@ -98,4 +98,17 @@ for durability in durable none; do
     records=$("$bin/clickd" log stats "$work/log-$durability" | awk '/^records:/ {print $2}')
     ratio=$(python3 -c "print(f'{$rps / $n_rps:.2f}')")
     echo "| clickd edge, --durability $durability | $rps | $ratio | $p50 | $p99 | $rss | $records / $((total - bad)) |"
+    [[ $durability == durable ]] && half=$(( rps / 2 ))
 done
+
+# Latency at half the durable rate: each connection paces itself with wrk's delay() so the
+# total offered load is about half of what the edge sustained above.
+start_edge durable
+target=$(url_path "$eport")
+pace_ms=$(python3 -c "print(max(1, round($connections * 1000 / $half)))")
+echo "function delay() return $pace_ms end" > "$work/pace.lua"
+read -r rps p50 p99 total bad < <(run_wrk paced "$target" "$work/pace.lua")
+kill -TERM "$epid"; wait "$epid" || true
+echo
+echo "At about half the durable rate ($half requests/s offered, $connections connections each pausing ${pace_ms} ms): $rps requests/s served, p50 $p50, p99 $p99."
+
