@@ -61,7 +61,14 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
-        .target(name: "Projections", dependencies: ["EventLog", "LinkTracking", "CLibPQ"]),
+        .target(
+            name: "Projections",
+            dependencies: [
+                "EventLog", "LinkTracking", "CLibPQ",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "IngestDaemon",
             dependencies: [

@@ -18,6 +18,6 @@ struct Clickd: AsyncParsableCommand {
             64 for a usage error.
             """,
         version: "clickd \(version)",
-        subcommands: [EdgeCommand.self, KeysCommand.self, LinksCommand.self, LogCommand.self]
+        subcommands: [EdgeCommand.self, KeysCommand.self, LinksCommand.self, LogCommand.self, MigrateCommand.self]
     )
 }

@@ -17,6 +17,8 @@ public final class PostgresConnection {
             PQfinish(conn)
             throw PostgresError(sqlState: nil, message: "cannot connect: " + message.trimmingTrailingWhitespace())
         }
+        // Server NOTICEs ("already exists, skipping") are not errors and not for stderr.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
         connection = conn
     }
 
@@ -48,6 +50,20 @@ public final class PostgresConnection {
                 PQgetisnull(result, Int32(row), Int32(column)) == 1
                     ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
             }
+        }
+    }
+
+    /// Runs SQL text that may hold several statements and no parameters (migrations,
+    /// transaction control). Never pass values in it: use `query` with bound parameters.
+    public func execute(_ sql: String) throws {
+        guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
+        let result = PQexec(connection, sql)
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return
+        default:
+            throw error(from: result, statement: sql.count > 200 ? String(sql.prefix(200)) + "…" : sql)
         }
     }
 
