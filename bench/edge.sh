@@ -76,7 +76,8 @@ PY
 start_edge() {  # durability → sets eport, epid
     eport=$(free_port)
     rm -rf "$work/log-$1"
-    "$bin/clickd" edge --log "$work/log-$1" --keys "$work/keys" --listen "127.0.0.1:$eport" --durability "$1" 2>"$work/edge-$1.log" &
+    "$bin/clickd" edge --log "$work/log-$1" --keys "$work/keys" --listen "127.0.0.1:$eport" --admin-listen 127.0.0.1:0 \
+        --durability "$1" ${EDGE_THREADS:+--threads "$EDGE_THREADS"} 2>"$work/edge-$1.log" &
     epid=$!
     pids+=($epid)
     for _ in $(seq 1 200); do grep -q "edge listening" "$work/edge-$1.log" 2>/dev/null && return; sleep 0.05; done

@@ -62,6 +62,9 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Longest wait, in microseconds, for more clicks to join a group commit.", valueName: "us"))
     var commitDelay: Int = 0
 
+    @Option(help: ArgumentHelp("Event-loop threads for the click listener (default: one per core).", valueName: "n"))
+    var threads: Int?
+
     @Option(help: ArgumentHelp("Address of the admin listener (/v1/messages, /healthz, /metrics); keep it private.", valueName: "host:port"))
     var adminListen: String = "127.0.0.1:8081"
 
@@ -78,6 +81,7 @@ struct EdgeCommand: AsyncParsableCommand {
         for cidr in trustProxy where CIDR(cidr) == nil {
             throw ValidationError("--trust-proxy: '\(cidr)' is not an address or CIDR range")
         }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1 to 256") }
         guard commitDelay >= 0, commitDelay <= 100_000 else { throw ValidationError("--commit-delay must be 0 to 100000 microseconds") }
     }
 
@@ -110,6 +114,7 @@ struct EdgeCommand: AsyncParsableCommand {
             var configuration = EdgeConfiguration(edgeID: edgeId ?? ProcessInfo.processInfo.hostName)
             (configuration.host, configuration.port) = Self.split(listen)!
             configuration.ipMode = ip
+            if let threads { configuration.threads = threads }
             configuration.trustedProxies = trustProxy.compactMap(CIDR.init)
             configuration.durability = durability
             let store = KeyRingStore(ring)
