@@ -1,0 +1,111 @@
+/// Human or bot: a pure, deterministic function of the log (docs/design/ingest.md).
+///
+/// Clicks are fed in log order. The first three rules look at one click; the burst rule
+/// looks at the same delivery's clicks of the last second, so a later click can turn
+/// earlier, already-classified clicks into bot clicks: those come back as `corrections`.
+/// The state is only that one-second window; `oldestOpenLSN` says where to start
+/// re-reading the log to rebuild it after a restart: feed the clicks from there up to the
+/// checkpoint again and ignore what they return (it was applied before), then go on.
+public struct ClickClassifier: Sendable {
+    public enum BotReason: String, Sendable, Equatable, CaseIterable {
+        case prefetch
+        case scannerUserAgent = "scanner_user_agent"
+        case tooSoon = "too_soon"
+        case burst
+    }
+
+    public struct Verdict: Sendable, Equatable {
+        public var lsn: UInt64
+        /// nil for a human click.
+        public var botReason: BotReason?
+        public var isHuman: Bool { botReason == nil }
+    }
+
+    public struct Rules: Sendable {
+        /// Clicks this soon after the link was signed are a scanner's.
+        public var tooSoonSeconds: UInt64 = 3
+        /// A delivery with clicks on this many distinct links within `burstWindowMilliseconds`.
+        public var burstDistinctLinks = 3
+        public var burstWindowMilliseconds: UInt64 = 1000
+        public init() {}
+    }
+
+    private struct Recent: Sendable {
+        var lsn: UInt64
+        /// The oldest click held when this one was classified: replaying from there
+        /// rebuilds this click's window exactly.
+        var windowStart: UInt64
+        var at: UInt64
+        var deliveryID: String
+        var linkID: String
+        var botReason: BotReason?
+    }
+
+    public let rules: Rules
+    /// Clicks of the last window, in log order.
+    private var recent: [Recent] = []
+    private var head = 0
+
+    public init(rules: Rules = Rules()) { self.rules = rules }
+
+    /// Where a replay must start to rebuild the state after the last click fed (nil when
+    /// no window is open).
+    public var oldestOpenLSN: UInt64? { head < recent.count ? recent[head].windowStart : nil }
+
+    /// Classifies one click; `corrections` are earlier clicks this one turned into bot clicks.
+    public mutating func classify(lsn: UInt64, _ click: ClickEvent) -> (verdict: Verdict, corrections: [Verdict]) {
+        // Forget clicks that have left every window.
+        while head < recent.count, recent[head].at + rules.burstWindowMilliseconds < click.occurredAt { head += 1 }
+        if head > 1024, head * 2 > recent.count {
+            recent.removeFirst(head)
+            head = 0
+        }
+        var reason = Self.staticReason(click, rules: rules)
+        var corrections: [Verdict] = []
+        recent.append(Recent(lsn: lsn, windowStart: head < recent.count ? recent[head].lsn : lsn, at: click.occurredAt, deliveryID: click.token.deliveryID, linkID: click.token.linkID,
+                             botReason: reason))
+        // The burst rule: distinct links of this delivery within the window ending now.
+        var links: Set<String> = []
+        var members: [Int] = []
+        for i in head..<recent.count where recent[i].deliveryID == click.token.deliveryID
+            && recent[i].at + rules.burstWindowMilliseconds >= click.occurredAt {
+            links.insert(recent[i].linkID)
+            members.append(i)
+        }
+        if links.count >= rules.burstDistinctLinks {
+            for i in members where i != recent.count - 1 && recent[i].botReason == nil {
+                recent[i].botReason = .burst
+                corrections.append(Verdict(lsn: recent[i].lsn, botReason: .burst))
+            }
+            if reason == nil {
+                reason = .burst
+                recent[recent.count - 1].botReason = .burst
+            }
+        }
+        return (Verdict(lsn: lsn, botReason: reason), corrections)
+    }
+
+    /// The rules that need no other click.
+    public static func staticReason(_ click: ClickEvent, rules: Rules = Rules()) -> BotReason? {
+        if click.method == .head { return .prefetch }
+        if isScanner(userAgent: click.userAgent) { return .scannerUserAgent }
+        if click.occurredAt < (click.token.issuedAt + rules.tooSoonSeconds) * 1000 { return .tooSoon }
+        return nil
+    }
+
+    /// Link scanners, previewers, crawlers and HTTP libraries, matched case-insensitively.
+    static let scannerMarkers: [String] = [
+        "bot", "crawler", "spider", "slurp", "preview", "fetcher", "scanner", "headless",
+        "facebookexternalhit", "whatsapp", "telegram", "skypeuripreview", "embedly", "quora link",
+        "barracuda", "mimecast", "proofpoint", "ironport", "symantec", "trend micro", "sophos", "fortiguard",
+        "zscaler", "forcepoint", "microsoft office", "ms-office", "msoffice", "safelinks",
+        "python-requests", "python-urllib", "aiohttp", "curl/", "wget/", "go-http-client", "java/", "okhttp",
+        "apache-httpclient", "libwww-perl", "node-fetch", "axios/",
+    ]
+
+    public static func isScanner(userAgent: String) -> Bool {
+        let ua = userAgent.lowercased()
+        if ua.trimmingASCIIWhitespace().isEmpty { return true }
+        return scannerMarkers.contains { ua.contains($0) }
+    }
+}
