@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(name: "LogTorture", dependencies: ["EventLog"]),
         .target(name: "ClickdTestSupport", dependencies: ["Projections"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "ClickdTestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventLog", "LinkTracking", "ClickdTestSupport"]),
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
         .testTarget(name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport"]),
         .testTarget(name: "TrackerEdgeTests", dependencies: ["TrackerEdge", .product(name: "NIOCore", package: "swift-nio")]),

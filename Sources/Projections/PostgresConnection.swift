@@ -67,6 +67,33 @@ public final class PostgresConnection {
         }
     }
 
+    /// `COPY … FROM STDIN` with `data` in COPY's text format (rows end with `\n`, columns
+    /// separated by tabs, `\N` for NULL; see `CopyText`).
+    public func copy(_ sql: String, data: [UInt8]) throws {
+        guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
+        let start = PQexec(connection, sql)
+        let status = PQresultStatus(start)
+        if status != PGRES_COPY_IN {
+            defer { PQclear(start) }
+            throw error(from: start, statement: sql)
+        }
+        PQclear(start)
+        var ok = true
+        if !data.isEmpty {
+            ok = data.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) == 1 }
+            }
+        }
+        ok = PQputCopyEnd(connection, nil) == 1 && ok
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK, failure == nil { failure = error(from: result, statement: sql) }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        if !ok { throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingWhitespace(), statement: sql) }
+    }
+
     private func error(from result: OpaquePointer?, statement: String) -> PostgresError {
         let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }

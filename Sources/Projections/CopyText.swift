@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Rows in PostgreSQL's COPY text format, built without interpolating values into SQL.
+struct CopyText {
+    private(set) var bytes: [UInt8] = []
+    private var columns = 0
+
+    mutating func field(_ text: String?) {
+        if columns > 0 { bytes.append(0x09) }
+        columns += 1
+        guard let text else {
+            bytes += [0x5c, 0x4e]  // \N
+            return
+        }
+        for byte in text.utf8 {
+            switch byte {
+            case 0x5c: bytes += [0x5c, 0x5c]
+            case 0x09: bytes += [0x5c, 0x74]
+            case 0x0a: bytes += [0x5c, 0x6e]
+            case 0x0d: bytes += [0x5c, 0x72]
+            default: bytes.append(byte)
+            }
+        }
+    }
+
+    mutating func field(_ value: Int64) { field(String(value)) }
+
+    /// A timestamptz from milliseconds since the epoch, or NULL.
+    mutating func timestamp(_ ms: UInt64?) { field(ms.map(Self.timestamp)) }
+
+    mutating func endRow() {
+        bytes.append(0x0a)
+        columns = 0
+    }
+
+    static func timestamp(_ ms: UInt64) -> String {
+        var t = time_t(ms / 1000)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let millis = Int(ms % 1000)
+        let frac = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(frac)+00"
+    }
+
+    static func inet(_ bytes: [UInt8]) -> String? {
+        switch bytes.count {
+        case 4: return bytes.map(String.init).joined(separator: ".")
+        case 16: return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import EventLog
+import LinkTracking
+
+/// The deltas one batch of one log adds to the projections — computed in memory, pure,
+/// so that each table gets one upsert per key (docs/design/ingest.md).
+public struct ProjectionBatch: Sendable {
+    public struct ActivityRow: Sendable, Equatable {
+        public var lsn: UInt64
+        public var customerID: String
+        public var occurredAt: UInt64  // ms
+        public var kind: String  // clicked_link | delivered
+        public var deliveryID: String
+        public var sourceKind: String
+        public var sourceID: String
+        public var messageType: String
+        public var linkID: String?
+        public var url: String?
+        public var human: Bool?
+        public var botReason: String?
+        public var userAgent: String?
+        public var ip: [UInt8]
+    }
+
+    public struct LinkKey: Hashable, Comparable, Sendable {
+        public var sourceKind: String, sourceID: String, linkID: String
+        public static func < (a: Self, b: Self) -> Bool { (a.sourceKind, a.sourceID, a.linkID) < (b.sourceKind, b.sourceID, b.linkID) }
+    }
+    public struct ClickerKey: Hashable, Comparable, Sendable {
+        public var link: LinkKey, customerID: String
+        public static func < (a: Self, b: Self) -> Bool { (a.link, a.customerID) < (b.link, b.customerID) }
+    }
+    public struct SourceKey: Hashable, Comparable, Sendable {
+        public var sourceKind: String, sourceID: String
+        public static func < (a: Self, b: Self) -> Bool { (a.sourceKind, a.sourceID) < (b.sourceKind, b.sourceID) }
+    }
+    public struct SourceClickerKey: Hashable, Comparable, Sendable {
+        public var source: SourceKey, customerID: String
+        public static func < (a: Self, b: Self) -> Bool { (a.source, a.customerID) < (b.source, b.customerID) }
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public var total: Int64 = 0
+        public var human: Int64 = 0
+        public var first: UInt64? = nil
+        public var last: UInt64? = nil
+        public var url: String? = nil
+
+        mutating func add(total: Int64, human: Int64, at: UInt64?) {
+            self.total += total
+            self.human += human
+            if let at {
+                first = min(first ?? at, at)
+                last = max(last ?? at, at)
+            }
+        }
+    }
+
+    public var activity: [ActivityRow] = []
+    /// Clicks of earlier batches that this batch turned into bot clicks.
+    public var corrections: [(lsn: UInt64, reason: String)] = []
+    public var links: [LinkKey: Counts] = [:]
+    public var clickers: [ClickerKey: Counts] = [:]
+    public var sources: [SourceKey: (delivered: Int64, clicks: Int64)] = [:]
+    public var sourceClickers: [SourceClickerKey: Counts] = [:]
+    public var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
+    /// The last LSN folded.
+    public var lastLSN: UInt64 = 0
+}
+
+/// Folds a log's records, in order, into `ProjectionBatch`es, classifying clicks on the way.
+/// One fold per log; its classifier state carries across batches.
+public struct ProjectionFold: Sendable {
+    public private(set) var classifier = ClickClassifier()
+    /// Clicks still inside the classifier's window, for corrections.
+    private var window: [UInt64: ClickEvent] = [:]
+
+    public init() {}
+
+    /// Where a restarted fold must start re-reading (see `ClickClassifier.oldestOpenLSN`).
+    public var replayStart: UInt64? { classifier.oldestOpenLSN }
+
+    /// Feeds a record that was already projected (rebuilding state after a restart).
+    public mutating func replay(lsn: UInt64, payload: UnsafeRawBufferPointer) {
+        var ignored = ProjectionBatch()
+        fold(lsn: lsn, payload: payload, into: &ignored)
+    }
+
+    public mutating func fold(lsn: UInt64, payload: UnsafeRawBufferPointer, into batch: inout ProjectionBatch) {
+        batch.lastLSN = lsn
+        let event: LogEvent
+        do {
+            event = try EventCodec.decode(payload)
+        } catch {
+            batch.deadLetters.append((lsn, error.message, Array(payload)))
+            return
+        }
+        switch event {
+        case .delivered(let d):
+            batch.activity.append(.init(lsn: lsn, customerID: d.customerID, occurredAt: d.occurredAt, kind: "delivered",
+                                        deliveryID: d.deliveryID, sourceKind: d.sourceKind.name, sourceID: d.sourceID,
+                                        messageType: d.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
+                                        userAgent: nil, ip: []))
+            batch.sources[.init(sourceKind: d.sourceKind.name, sourceID: d.sourceID), default: (0, 0)].delivered += 1
+        case .click(let c):
+            let (verdict, corrections) = classifier.classify(lsn: lsn, c)
+            window[lsn] = c
+            for correction in corrections {
+                guard let earlier = window[correction.lsn] else { continue }
+                let reason = correction.botReason?.rawValue ?? "burst"
+                if let row = batch.activity.firstIndex(where: { $0.lsn == correction.lsn }) {
+                    batch.activity[row].human = false
+                    batch.activity[row].botReason = reason
+                } else {
+                    batch.corrections.append((correction.lsn, reason))
+                }
+                count(earlier, total: 0, human: -1, at: nil, into: &batch)
+            }
+            let human = verdict.isHuman
+            batch.activity.append(.init(lsn: lsn, customerID: c.token.customerID, occurredAt: c.occurredAt, kind: "clicked_link",
+                                        deliveryID: c.token.deliveryID, sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID,
+                                        messageType: c.token.messageType.name, linkID: c.token.linkID, url: c.token.destination,
+                                        human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP))
+            count(c, total: 1, human: human ? 1 : 0, at: c.occurredAt, into: &batch)
+            if let start = classifier.oldestOpenLSN { window = window.filter { $0.key >= start } } else { window.removeAll() }
+        }
+    }
+
+    private func count(_ c: ClickEvent, total: Int64, human: Int64, at: UInt64?, into batch: inout ProjectionBatch) {
+        let source = ProjectionBatch.SourceKey(sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID)
+        let link = ProjectionBatch.LinkKey(sourceKind: source.sourceKind, sourceID: source.sourceID, linkID: c.token.linkID)
+        batch.links[link, default: .init()].add(total: total, human: human, at: at)
+        batch.links[link]!.url = c.token.destination
+        batch.clickers[.init(link: link, customerID: c.token.customerID), default: .init()].add(total: total, human: human, at: at)
+        batch.sourceClickers[.init(source: source, customerID: c.token.customerID), default: .init()].add(total: total, human: human, at: nil)
+        batch.sources[source, default: (0, 0)].clicks += total
+    }
+}

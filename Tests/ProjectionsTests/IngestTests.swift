@@ -1,0 +1,187 @@
+import ClickdTestSupport
+import EventLog
+import Foundation
+import LinkTracking
+import Logging
+import Testing
+
+@testable import Projections
+
+/// `clickd ingest` end to end: a real log, a real PostgreSQL, the analysts' views.
+@Suite struct IngestTests {
+    static let migrations = RepositoryPaths.root.appendingPathComponent("migrations").path
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    static func database() throws -> String {
+        let url = try ThrowawayPostgres.shared.get().createDatabase("i_\(UInt32.random(in: 0...UInt32.max))")
+        let migrated = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", migrations])
+        guard migrated.status == 0 else { throw TestSupportError("migrate failed: \(migrated.stderr)") }
+        return url
+    }
+
+    static let t0: UInt64 = 1_790_000_000_000  // ms
+
+    static func click(_ ms: UInt64, customer: String, delivery: String, link: String, source: LinkToken.SourceKind = .campaign,
+                      sourceID: String = "17", ua: String = "Mozilla/5.0 (iPhone)", method: ClickEvent.Method = .get) -> LinkTracking.LogEvent {
+        .click(ClickEvent(occurredAt: t0 + ms, method: method,
+                          token: LinkToken(destination: "https://shop.example.com/\(link)", deliveryID: delivery, customerID: customer,
+                                           sourceKind: source, sourceID: sourceID, messageType: .email, linkID: link,
+                                           issuedAt: (t0 - 3_600_000) / 1000),
+                          keyID: "k", userAgent: ua, clientIP: [203, 0, 113, 0], edgeID: "e1"))
+    }
+
+    static func delivered(_ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign,
+                          sourceID: String = "17") -> LinkTracking.LogEvent {
+        .delivered(DeliveredEvent(occurredAt: t0 + ms, messageType: .email, sourceKind: source, sourceID: sourceID,
+                                  deliveryID: delivery, customerID: customer, trackedLinks: 3))
+    }
+
+    static func write(_ records: [[UInt8]], to path: String) async throws {
+        var configuration = EventLogConfiguration()
+        configuration.sync = .none
+        configuration.segmentSize = 1 << 20
+        let writer = try EventLogWriter(directory: path, configuration: configuration, logger: quiet)
+        for record in records { _ = try await writer.append(record) }
+        writer.close()
+    }
+
+    static func rows(_ url: String, _ sql: String) throws -> [[String?]] {
+        let db = try PostgresConnection(url)
+        defer { db.close() }
+        return try db.query(sql)
+    }
+
+    @Test func knownEventsGiveExactViews() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let events: [LinkTracking.LogEvent] = [
+            Self.delivered(0, customer: "c1", delivery: "d1"), Self.delivered(0, customer: "c2", delivery: "d2"),
+            Self.delivered(0, customer: "c3", delivery: "d3"), Self.delivered(0, customer: "c4", delivery: "d4"),
+            Self.delivered(0, customer: "c5", delivery: "n-d5", source: .newsletter, sourceID: "n1"),
+            Self.delivered(0, customer: "c6", delivery: "n-d6", source: .newsletter, sourceID: "n1"),
+            Self.click(60_000, customer: "c1", delivery: "d1", link: "A"),
+            Self.click(90_000, customer: "c1", delivery: "d1", link: "A"),
+            Self.click(95_000, customer: "c2", delivery: "d2", link: "A", method: .head),
+            Self.click(96_000, customer: "c3", delivery: "d3", link: "A", ua: "python-requests/2.31"),
+            Self.click(120_000, customer: "c1", delivery: "d1", link: "B"),
+            // A scanner opening every link of c4's message within a second.
+            Self.click(200_000, customer: "c4", delivery: "d4", link: "A"),
+            Self.click(200_200, customer: "c4", delivery: "d4", link: "B"),
+            Self.click(200_400, customer: "c4", delivery: "d4", link: "C"),
+            Self.click(300_000, customer: "c5", delivery: "n-d5", link: "N", source: .newsletter, sourceID: "n1"),
+        ]
+        // A poison record (valid checksum, not an event) between good ones.
+        var records = events.map { EventCodec.encode($0) }
+        records.insert(Array("not a clickd event".utf8), at: 7)
+        let log = dir.appending("log")
+        try await Self.write(records, to: log)
+        let url = try Self.database()
+        let ingest = try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(ingest.stderr.contains("dead-letter"))
+
+        #expect(try Self.rows(url, """
+            SELECT source_id, link_id, url, total_clicks, human_clicks, unique_clickers FROM clickd.link_clicks ORDER BY 1, 2
+            """) == [
+                ["17", "A", "https://shop.example.com/A", "5", "2", "1"],
+                ["17", "B", "https://shop.example.com/B", "2", "1", "1"],
+                ["17", "C", "https://shop.example.com/C", "1", "0", "0"],
+                ["n1", "N", "https://shop.example.com/N", "1", "1", "1"],
+            ])
+        #expect(try Self.rows(url, "SELECT source_kind, source_id, delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats ORDER BY 2") == [
+            ["campaign", "17", "4", "1", "8", "0.250000"],
+            ["newsletter", "n1", "2", "1", "1", "0.500000"],
+        ])
+        #expect(try Self.rows(url, "SELECT customer_id, clicks, human_clicks FROM clickd.link_clickers WHERE link_id = 'A' ORDER BY 1") == [
+            ["c1", "2", "2"], ["c2", "1", "0"], ["c3", "1", "0"], ["c4", "1", "0"],
+        ])
+        #expect(try Self.rows(url, """
+            SELECT customer_id, kind, link_id, human, bot_reason FROM clickd.activity WHERE kind = 'clicked_link' ORDER BY occurred_at
+            """) == [
+                ["c1", "clicked_link", "A", "t", nil], ["c1", "clicked_link", "A", "t", nil],
+                ["c2", "clicked_link", "A", "f", "prefetch"], ["c3", "clicked_link", "A", "f", "scanner_user_agent"],
+                ["c1", "clicked_link", "B", "t", nil],
+                ["c4", "clicked_link", "A", "f", "burst"], ["c4", "clicked_link", "B", "f", "burst"], ["c4", "clicked_link", "C", "f", "burst"],
+                ["c5", "clicked_link", "N", "t", nil],
+            ])
+        #expect(try Self.rows(url, "SELECT count(*) FROM clickd.activity WHERE kind = 'delivered'") == [["6"]])
+        #expect(try Self.rows(url, "SELECT lsn, error FROM clickd_internal.dead_letters") == [["8", "unknown event version 110"]])
+        // Again: nothing changes.
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
+        #expect(try Self.rows(url, "SELECT sum(total_clicks) FROM clickd.link_clicks") == [["9"]])
+        #expect(try Self.rows(url, "SELECT lsn FROM clickd_internal.checkpoints") == [["\(records.count)"]])
+    }
+
+    /// The views, in a canonical order, for comparing two databases.
+    static func snapshot(_ url: String) throws -> [[String?]] {
+        try rows(url, "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3")
+            + rows(url, "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4")
+            + rows(url, "SELECT * FROM clickd.message_stats ORDER BY 1, 2")
+            + rows(url, "SELECT customer_id, occurred_at, kind, delivery_id, link_id, human, bot_reason FROM clickd.activity ORDER BY 2, 1, 3, 4, 5")
+    }
+
+    static func generatedLog(_ path: String, events: Int, seed: UInt64) async throws {
+        var rng = SplitMix64(seed: seed)
+        var time: UInt64 = 0
+        var records: [[UInt8]] = []
+        for i in 0..<events {
+            time += UInt64.random(in: 0...300, using: &rng)
+            let customer = "c\(Int.random(in: 0..<300, using: &rng))"
+            let delivery = "d-\(customer)-\(Int.random(in: 0..<3, using: &rng))"
+            let source = "s\(Int.random(in: 0..<5, using: &rng))"
+            if i % 5 == 0 {
+                records.append(EventCodec.encode(Self.delivered(time, customer: customer, delivery: delivery, sourceID: source)))
+            } else {
+                records.append(EventCodec.encode(Self.click(time, customer: customer, delivery: delivery, link: "L\(Int.random(in: 0..<6, using: &rng))",
+                                                            sourceID: source, ua: Int.random(in: 0..<12, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",
+                                                            method: Int.random(in: 0..<20, using: &rng) == 0 ? .head : .get)))
+            }
+            if i % 997 == 500 { records.append([0xde, 0xad]) }
+        }
+        try await write(records, to: path)
+    }
+
+    /// kill -9 at random moments while ingesting, then --once: the same views as one run.
+    @Test func kill9AnywhereEqualsOneRun() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let log = dir.appending("log")
+        try await Self.generatedLog(log, events: 30_000, seed: 5)
+        let reference = try Self.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
+        let victim = try Self.database()
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+            child.arguments = ["ingest", "--log", log, "--database", victim, "--batch-size", "700"]
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            usleep(UInt32.random(in: 20_000...200_000, using: &rng))
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", victim]).status == 0)
+        let expected = try Self.snapshot(reference), got = try Self.snapshot(victim)
+        #expect(expected.count > 1000)
+        #expect(got == expected)
+    }
+
+    /// Two daemons on the same log at once: the same views as one run.
+    @Test func twoDaemonsAtOnceEqualOneRun() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let log = dir.appending("log")
+        try await Self.generatedLog(log, events: 20_000, seed: 8)
+        let reference = try Self.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
+        let shared = try Self.database()
+        let results = Locked<[Int32]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let r = try? ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", shared, "--batch-size", "500"])
+            results.mutate { $0.append(r?.status ?? -1) }
+        }
+        #expect(results.value == [0, 0])
+        #expect(try Self.snapshot(shared) == Self.snapshot(reference))
+    }
+}
