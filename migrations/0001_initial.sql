@@ -130,12 +130,13 @@ CROSS JOIN LATERAL (
      WHERE sc.source_kind = s.source_kind AND sc.source_id = s.source_id AND sc.human_clicks > 0
 ) c;
 
--- The read-only analyst role (cluster-wide: created once, kept if it exists).
+-- The read-only analyst role (cluster-wide: created once, kept if it exists — also when
+-- another database of the cluster creates it at the same moment).
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'clickd_analyst') THEN
-        CREATE ROLE clickd_analyst NOLOGIN;
-    END IF;
+    CREATE ROLE clickd_analyst NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 REVOKE ALL ON SCHEMA clickd_internal FROM PUBLIC;
