@@ -110,6 +110,10 @@ import Testing
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
         #expect(try Self.rows(url, "SELECT sum(total_clicks) FROM clickd.link_clicks") == [["9"]])
         #expect(try Self.rows(url, "SELECT lsn FROM clickd_internal.checkpoints") == [["\(records.count)"]])
+        let status = try ChildProcess.clickd(["status", "--log", log, "--database", url])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("durable_end=\(records.count) checkpoint=\(records.count) lag_events=0"), "\(status.stdout)")
+        #expect(status.stdout.contains("dead_letters=1"))
     }
 
     /// The views, in a canonical order, for comparing two databases.
@@ -150,6 +154,8 @@ import Testing
         let reference = try Self.database()
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
         let victim = try Self.database()
+        let before = try ChildProcess.clickd(["status", "--log", log, "--database", victim])
+        #expect(before.stdout.contains("checkpoint=0 lag_events="), "\(before.stdout)")
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<20 {
             let child = Process()

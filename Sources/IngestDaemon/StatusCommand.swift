@@ -1,0 +1,52 @@
+import ArgumentParser
+import EventLog
+import Foundation
+import LinkTracking
+import Logging
+import Projections
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show, per log, how far ingestion has projected it.",
+        discussion: """
+            One line per log: its id, durable end (the last LSN the edge has on disk), the \
+            projected checkpoint, the lag in events and in seconds (the age of the oldest \
+            event not yet projected), and the dead letters (records that did not decode).
+            """
+    )
+
+    @Option(help: ArgumentHelp("A log directory (repeat for each edge's log).", valueName: "dir"))
+    var log: [String] = []
+
+    @OptionGroup var db: DatabaseOptions
+
+    func validate() throws {
+        if log.isEmpty { throw ValidationError("give at least one --log DIR") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let database = db
+            let ingestor = try Ingestor(logDirectories: log, logger: Logger(label: "clickd.status")) { try database.connect() }
+            let now = Date().timeIntervalSince1970
+            for entry in try ingestor.status() {
+                let lag = entry.durable > entry.checkpoint ? entry.durable - entry.checkpoint : 0
+                var seconds = 0.0
+                if lag > 0 {
+                    let reader = try LogReader(directory: entry.directory, from: entry.checkpoint + 1)
+                    if let first = try reader.read(maxRecords: 1).first, case .success(let event) = Result(catching: { try EventCodec.decode(first.payload) }) {
+                        let at: UInt64
+                        switch event {
+                        case .click(let c): at = c.occurredAt
+                        case .delivered(let d): at = d.occurredAt
+                        }
+                        seconds = max(0, now - Double(at) / 1000)
+                    }
+                }
+                printOut("\(entry.directory) log_id=\(entry.logID) durable_end=\(entry.durable) checkpoint=\(entry.checkpoint) "
+                         + "lag_events=\(lag) lag_seconds=\(String(format: "%.1f", seconds)) dead_letters=\(entry.deadLetters)")
+            }
+        }
+    }
+}
