@@ -89,7 +89,7 @@ let package = Package(
         // Benchmark helper (bench/links.sh): rewrite throughput and sign/verify rates.
         .executableTarget(
             name: "LinkBench",
-            dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["LinkTracking", "EventLog", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

@@ -8,6 +8,7 @@
 import ClickdTestSupport
 import Crypto
 import Foundation
+import EventLog
 import LinkTracking
 
 func seconds(_ body: () -> Void) -> Double {
@@ -37,6 +38,46 @@ let check = try rewriter.rewrite(email, options: options)
 let links = check.links.count, tracked = check.links.filter(\.tracked).count
 
 var sink = 0
+if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.arguments.count == 4, let count = Int(CommandLine.arguments[3]) {
+    // A realistic log for bench/ingest.sh: 100,000 customers, 500 sources of 20 links each,
+    // one delivery per five events, a few prefetches and scanner user agents.
+    var configuration = EventLogConfiguration()
+    configuration.sync = .none
+    let writer = try EventLogWriter(directory: CommandLine.arguments[2], configuration: configuration)
+    var rng = SplitMix64(seed: 42)
+    var time: UInt64 = 1_790_000_000_000
+    var pending: [[UInt8]] = []
+    for i in 0..<count {
+        time += UInt64.random(in: 0...20, using: &rng)
+        let customer = "cust_\(Int.random(in: 0..<100_000, using: &rng))"
+        let source = Int.random(in: 0..<500, using: &rng)
+        let delivery = "dlv_\(customer)_\(source)"
+        let kind = LinkToken.SourceKind.allCases[source % 3]
+        if i % 5 == 0 {
+            pending.append(EventCodec.encode(.delivered(DeliveredEvent(occurredAt: time, messageType: .email, sourceKind: kind,
+                sourceID: "src_\(source)", deliveryID: delivery, customerID: customer, trackedLinks: 20))))
+        } else {
+            let link = Int.random(in: 0..<20, using: &rng)
+            let click = ClickEvent(occurredAt: time, method: Int.random(in: 0..<50, using: &rng) == 0 ? .head : .get,
+                token: LinkToken(destination: "https://shop.example.com/collections/spring/item-\(link)?ref=email", deliveryID: delivery,
+                                 customerID: customer, sourceKind: kind, sourceID: "src_\(source)", messageType: .email,
+                                 linkID: "link-\(link)", issuedAt: (time - 3_600_000) / 1000),
+                keyID: "k7f2", userAgent: Int.random(in: 0..<20, using: &rng) == 0 ? "Barracuda Sentinel" : "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
+                clientIP: [203, 0, 113, 0], edgeID: "edge-1")
+            pending.append(EventCodec.encode(.click(click)))
+        }
+        if pending.count == 4096 || i == count - 1 {
+            try await withThrowingTaskGroup(of: UInt64.self) { group in
+                for record in pending { group.addTask { try await writer.append(record) } }
+                try await group.waitForAll()
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+    writer.close()
+    print(count)
+    exit(0)
+}
 if CommandLine.arguments.dropFirst().first == "profile-rewrite" {
     // For `perf record`: the rewrite alone.
     for _ in 0..<3000 { sink &+= (try? rewriter.rewrite(email, options: options))?.body.count ?? 0 }

@@ -14,6 +14,10 @@ struct CopyText {
             bytes += [0x5c, 0x4e]  // \N
             return
         }
+        if !text.utf8.contains(where: { $0 == 0x5c || $0 == 0x09 || $0 == 0x0a || $0 == 0x0d }) {
+            bytes.append(contentsOf: text.utf8)
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case 0x5c: bytes += [0x5c, 0x5c]
@@ -27,8 +31,23 @@ struct CopyText {
 
     mutating func field(_ value: Int64) { field(String(value)) }
 
+    /// The formatted second last used (timestamps of a batch share most of their seconds).
+    private var lastSecond: (UInt64, [UInt8]) = (UInt64.max, [])
+
     /// A timestamptz from milliseconds since the epoch, or NULL.
-    mutating func timestamp(_ ms: UInt64?) { field(ms.map(Self.timestamp)) }
+    mutating func timestamp(_ ms: UInt64?) {
+        guard let ms else { return field(nil) }
+        if columns > 0 { bytes.append(0x09) }
+        columns += 1
+        let second = ms / 1000
+        if lastSecond.0 != second {
+            let text = Self.timestamp(second * 1000)
+            lastSecond = (second, Array(text.utf8.prefix(19)))  // "YYYY-MM-DD HH:MM:SS"
+        }
+        bytes.append(contentsOf: lastSecond.1)
+        let millis = Int(ms % 1000)
+        bytes += [0x2e, UInt8(48 + millis / 100), UInt8(48 + millis / 10 % 10), UInt8(48 + millis % 10), 0x2b, 0x30, 0x30]  // .mmm+00
+    }
 
     mutating func endRow() {
         bytes.append(0x0a)

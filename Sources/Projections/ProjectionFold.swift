@@ -121,7 +121,10 @@ public struct ProjectionFold: Sendable {
                                         messageType: c.token.messageType.name, linkID: c.token.linkID, url: c.token.destination,
                                         human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP))
             count(c, total: 1, human: human ? 1 : 0, at: c.occurredAt, into: &batch)
-            if let start = classifier.oldestOpenLSN { window = window.filter { $0.key >= start } } else { window.removeAll() }
+            // Forget clicks that left the window, now and then (corrections only name clicks inside it).
+            if window.count > 4096 {
+                if let start = classifier.oldestOpenLSN { window = window.filter { $0.key >= start } } else { window.removeAll() }
+            }
         }
     }
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Ingest benchmark (issue 5): a log of EVENTS realistic events (100,000 customers, 500
+# sources x 20 links; 1 in 5 a delivery) projected by `clickd ingest --once` into a fresh,
+# migrated database on a private PostgreSQL with fsync on — against, in the same run on the
+# same cluster: (a) plain COPY of the same activity rows into an unindexed table (the
+# ceiling) and (b) one INSERT transaction per event, as synchronous trackers do (measured
+# on a sample, as a rate). Also the daemon's peak RSS. Run after `swift build -c release`.
+#
+#   EVENTS=1000000 bench/ingest.sh        (default 1,000,000)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/.build/release"
+events=${EVENTS:-1000000}
+sample=${SAMPLE:-5000}
+work=$(mktemp -d "$root/.build/clickd-ingest-bench.XXXXXX")
+chmod 755 "$work"
+cleanup() { [[ -n "${PG_PID:-}" ]] && kill "$PG_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+coproc PG { exec "$root/scripts/throwaway-pg" serve-dir "$work/pg"; }
+read -r ready <&"${PG[0]}"
+conninfo=${ready#ready }
+psql_() { psql "$conninfo" -X -q -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+
+"$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
+"$bin/clickd" migrate --database "$conninfo" --migrations "$root/migrations" >/dev/null
+
+t0=$(now)
+/usr/bin/time -f "%M" -o "$work/rss" "$bin/clickd" ingest --once --log "$work/log" --database "$conninfo" 2>/dev/null
+t1=$(now)
+ingest_s=$(secs "$t0" "$t1")
+rss_kb=$(tail -1 "$work/rss")
+
+# (a) the ceiling: COPY the same activity rows into an unindexed table.
+psql_ -c "COPY (SELECT * FROM clickd_internal.activity) TO '$work/activity.copy'" 2>/dev/null || \
+    psql_ -c "\\copy (SELECT * FROM clickd_internal.activity) TO '$work/activity.copy'"
+psql_ -c "CREATE TABLE plain (LIKE clickd_internal.activity)"
+t0=$(now)
+psql_ -c "\\copy plain FROM '$work/activity.copy'"
+t1=$(now)
+copy_s=$(secs "$t0" "$t1")
+
+# (b) one INSERT transaction per event, on a sample.
+psql_ -c "CREATE TABLE per_row (LIKE clickd_internal.activity INCLUDING INDEXES)"
+psql_ -At -c "SELECT format('INSERT INTO per_row VALUES (%L,%s,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L);',
+    log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id, message_type, link_id, url, human, bot_reason, user_agent, ip)
+    FROM clickd_internal.activity LIMIT $sample" > "$work/inserts.sql"
+t0=$(now)
+psql_ -f "$work/inserts.sql"
+t1=$(now)
+row_s=$(secs "$t0" "$t1")
+
+python3 - "$events" "$ingest_s" "$copy_s" "$row_s" "$sample" "$rss_kb" <<'PY'
+import sys
+events, ingest_s, copy_s, row_s, sample, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+ingest = events / ingest_s
+copy = events / copy_s
+row = sample / row_s
+print("| measure | events/s | vs clickd ingest |")
+print("|---|---:|---:|")
+print(f"| clickd ingest --once, all projections ({events:,} events, {ingest_s:.1f} s) | {ingest:,.0f} | 1.00 |")
+print(f"| (a) COPY of the same activity rows into an unindexed table | {copy:,.0f} | ingest = {ingest / copy:.2f} of it |")
+print(f"| (b) one INSERT transaction per event (sample of {sample:,}) | {row:,.0f} | ingest = {ingest / row:.1f}x it |")
+print(f"\nclickd ingest peak RSS: {rss / 1024:.0f} MB")
+PY
