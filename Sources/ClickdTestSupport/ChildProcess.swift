@@ -29,11 +29,12 @@ public enum ChildProcess {
         try? inp.fileHandleForWriting.close()
         // Drain both pipes concurrently so a chatty child never blocks.
         let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
+        nonisolated(unsafe) var outData: [UInt8] = [], errData: [UInt8] = []
+        let outReader = DescriptorReader(out.fileHandleForReading), errReader = DescriptorReader(err.fileHandleForReading)
         group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async { outData = outReader.readToEnd(); group.leave() }
         group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async { errData = errReader.readToEnd(); group.leave() }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { usleep(2_000) }
         if process.isRunning {

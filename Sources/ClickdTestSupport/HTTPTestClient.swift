@@ -177,10 +177,11 @@ public final class LineCollector: @unchecked Sendable {
     private var ended = false
 
     public init(_ handle: FileHandle) {
+        let reader = DescriptorReader(handle)
         Thread.detachNewThread { [self] in
             defer { lock.withLock { ended = true } }
             while true {
-                let data = handle.availableData
+                let data = Data(reader.next())
                 if data.isEmpty { break }
                 lock.lock()
                 partial.append(data)

@@ -27,13 +27,8 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         try process.run()
         // Read the "ready …" line (the script fails fast and prints why on stderr otherwise).
         var line = Data()
-        let handle = stdout.fileHandleForReading
-        while true {
-            let byte = handle.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            if byte.first == UInt8(ascii: "\n") { break }
-            line.append(byte)
-        }
+        let reader = DescriptorReader(stdout.fileHandleForReading)
+        while let byte = reader.byte(), byte != UInt8(ascii: "\n") { line.append(byte) }
         let text = String(decoding: line, as: UTF8.self)
         guard text.hasPrefix("ready ") else {
             process.terminate()
