@@ -50,7 +50,7 @@ struct LogDumpCommand: AsyncParsableCommand {
                     }
                 }
                 if !out.isEmpty {
-                    FileHandle.standardOutput.write(Data(out.utf8))
+                    writeStandardOutput(Array(out.utf8))
                     out.removeAll(keepingCapacity: true)
                 }
                 if n == 0 { break }
