@@ -79,13 +79,7 @@ struct LogDumpCommand: AsyncParsableCommand {
         return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
-    static func address(_ bytes: [UInt8]) -> String {
-        switch bytes.count {
-        case 4: return bytes.map(String.init).joined(separator: ".")
-        case 16: return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
-        default: return ""
-        }
-    }
+    static func address(_ bytes: [UInt8]) -> String { ClientAddressText.format(bytes) ?? "" }
 
     static func quote(_ text: String) -> String {
         if !text.isEmpty, !text.contains(where: { $0 == " " || $0 == "\"" || $0.isNewline }) { return text }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LinkTracking
 
 /// Rows in PostgreSQL's COPY text format, built without interpolating values into SQL.
 struct CopyText {
@@ -64,11 +65,5 @@ struct CopyText {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(frac)+00"
     }
 
-    static func inet(_ bytes: [UInt8]) -> String? {
-        switch bytes.count {
-        case 4: return bytes.map(String.init).joined(separator: ".")
-        case 16: return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
-        default: return nil
-        }
-    }
+    static func inet(_ bytes: [UInt8]) -> String? { ClientAddressText.format(bytes) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LinkTracking
 import NIOCore
 
 #if canImport(Glibc)
@@ -101,11 +102,5 @@ extension ClientAddress {
         return nil
     }
 
-    public static func format(_ bytes: [UInt8]) -> String {
-        switch bytes.count {
-        case 4: return bytes.map(String.init).joined(separator: ".")
-        case 16: return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
-        default: return ""
-        }
-    }
+    public static func format(_ bytes: [UInt8]) -> String { ClientAddressText.format(bytes) ?? "" }
 }
