@@ -17,7 +17,7 @@ struct IngestCommand: AsyncParsableCommand {
             it drains every log to its current end and exits 0. SIGTERM finishes the batch \
             in flight and exits. Run 'clickd migrate' first.
 
-            Not yet here (issue 5 continues): sd_notify and the benchmark.
+            Not yet here (issue 5 continues): sd_notify.
             """
     )
 
