@@ -83,11 +83,6 @@ public enum RecordFrame {
         return .record(lsn: lsn, payload: headerSize..<frameSize, frameSize: frameSize)
     }
 
-    /// Reads only the LSN and size of a frame whose checksum is already known good.
-    static func peekLength(_ bytes: UnsafeRawBufferPointer) -> Int {
-        Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
-    }
-
     static func hex(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)
         return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits

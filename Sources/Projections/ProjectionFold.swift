@@ -63,6 +63,8 @@ public struct ProjectionBatch: Sendable {
     public var sources: [SourceKey: (delivered: Int64, clicks: Int64)] = [:]
     public var sourceClickers: [SourceClickerKey: Counts] = [:]
     public var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
+    /// Where each click's row is in `activity`, for corrections within the batch.
+    var rowOfLSN: [UInt64: Int] = [:]
     /// The last LSN folded.
     public var lastLSN: UInt64 = 0
 }
@@ -107,7 +109,7 @@ public struct ProjectionFold: Sendable {
             for correction in corrections {
                 guard let earlier = window[correction.lsn] else { continue }
                 let reason = correction.botReason?.rawValue ?? "burst"
-                if let row = batch.activity.firstIndex(where: { $0.lsn == correction.lsn }) {
+                if let row = batch.rowOfLSN[correction.lsn] {
                     batch.activity[row].human = false
                     batch.activity[row].botReason = reason
                 } else {
@@ -116,6 +118,7 @@ public struct ProjectionFold: Sendable {
                 count(earlier, total: 0, human: -1, at: nil, into: &batch)
             }
             let human = verdict.isHuman
+            batch.rowOfLSN[lsn] = batch.activity.count
             batch.activity.append(.init(lsn: lsn, customerID: c.token.customerID, occurredAt: c.occurredAt, kind: "clicked_link",
                                         deliveryID: c.token.deliveryID, sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID,
                                         messageType: c.token.messageType.name, linkID: c.token.linkID, url: c.token.destination,

@@ -8,12 +8,6 @@ import Glibc
 
 /// The client address of a request, as the privacy mode allows it to be recorded.
 public enum ClientAddress {
-    /// The address bytes of `address` (4 or 16), cut as `mode` says.
-    public static func record(_ address: SocketAddress?, mode: EdgeConfiguration.IPMode) -> [UInt8] {
-        guard mode != .none, let bytes = bytes(of: address) else { return [] }
-        return truncate(bytes, mode: mode)
-    }
-
     /// IPv4 keeps its first 3 bytes (/24), IPv6 its first 6 (/48), in `.truncated` mode.
     public static func truncate(_ bytes: [UInt8], mode: EdgeConfiguration.IPMode) -> [UInt8] {
         switch mode {

@@ -25,8 +25,6 @@ public struct SystemdNotifier: Sendable {
         }
     }
 
-    public var isActive: Bool { path != nil }
-
     /// Sends one notification; failures are ignored (systemd may be gone at shutdown).
     public func notify(_ state: String) {
         guard let path, path.count < 108 else { return }

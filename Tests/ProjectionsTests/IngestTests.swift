@@ -145,14 +145,20 @@ import Testing
         try await write(records, to: path)
     }
 
+    /// A generated log and a database that ingested it in one uninterrupted run.
+    static func logAndReference(_ dir: TemporaryDirectory, events: Int, seed: UInt64) async throws -> (log: String, reference: String) {
+        let log = dir.appending("log")
+        try await generatedLog(log, events: events, seed: seed)
+        let reference = try database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
+        return (log, reference)
+    }
+
     /// kill -9 at random moments while ingesting, then --once: the same views as one run.
     @Test func kill9AnywhereEqualsOneRun() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let log = dir.appending("log")
-        try await Self.generatedLog(log, events: 30_000, seed: 5)
-        let reference = try Self.database()
-        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
+        let (log, reference) = try await Self.logAndReference(dir, events: 30_000, seed: 5)
         let victim = try Self.database()
         let before = try ChildProcess.clickd(["status", "--log", log, "--database", victim])
         #expect(before.stdout.contains("checkpoint=0 lag_events="), "\(before.stdout)")
@@ -177,10 +183,7 @@ import Testing
     @Test func twoDaemonsAtOnceEqualOneRun() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let log = dir.appending("log")
-        try await Self.generatedLog(log, events: 20_000, seed: 8)
-        let reference = try Self.database()
-        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
+        let (log, reference) = try await Self.logAndReference(dir, events: 20_000, seed: 8)
         let shared = try Self.database()
         let results = Locked<[Int32]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { _ in
