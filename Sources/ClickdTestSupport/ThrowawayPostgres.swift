@@ -49,6 +49,26 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         return conninfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=\(name)")
     }
 
+    /// The cluster's directory (above its socket directory).
+    public var directory: String {
+        let host = conninfo.split(separator: " ").first { $0.hasPrefix("host=") }.map { String($0.dropFirst(5)) } ?? ""
+        return (host as NSString).deletingLastPathComponent
+    }
+
+    /// Takes the server down — cleanly (`immediate: false`, connections are closed) or as a
+    /// crash — while the cluster stays; `startServer` brings it back on the same socket.
+    public func stopServer(immediate: Bool) throws {
+        try control(["stop", directory, immediate ? "immediate" : "fast"])
+    }
+
+    public func startServer() throws { try control(["start", directory]) }
+
+    private func control(_ arguments: [String]) throws {
+        let script = RepositoryPaths.root.appendingPathComponent("scripts/throwaway-pg").path
+        let result = try ChildProcess.run("/bin/bash", [script] + arguments)
+        guard result.status == 0 else { throw TestSupportError("throwaway-pg \(arguments.joined(separator: " ")): \(result.stderr)") }
+    }
+
     public func stop() {
         try? stdin.fileHandleForWriting.close()
         process.waitUntilExit()

@@ -29,8 +29,8 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Drain every log to its current durable end, then exit.")
     var once = false
 
-    @Option(help: "Records per batch (one transaction each).")
-    var batchSize: Int = 5000
+    @Option(help: "Most records per batch (one transaction each; a batch takes what is durable, up to this).")
+    var batchSize: Int = 20000
 
     func validate() throws {
         if log.isEmpty { throw ValidationError("give at least one --log DIR") }

@@ -24,8 +24,11 @@ public final class Ingestor {
     private var store: ProjectionStore?
     private let batchSize: Int
     private let logger: Logger
+    /// The batch whose upserts and COMMIT the server is running while the next batch is
+    /// read and folded (the two overlap: one core folds, the other runs PostgreSQL).
+    private var inFlight: (log: LogState, lastLSN: UInt64, deadLetters: Int, firstError: String?)?
 
-    public init(logDirectories: [String], batchSize: Int = 5000, logger: Logger, connect: @escaping () throws -> PostgresConnection) throws {
+    public init(logDirectories: [String], batchSize: Int = 20000, logger: Logger, connect: @escaping () throws -> PostgresConnection) throws {
         logs = try logDirectories.map { try LogState(directory: $0) }
         self.batchSize = batchSize
         self.logger = logger
@@ -35,12 +38,37 @@ public final class Ingestor {
     /// Projects every log up to its current durable end; returns the records applied.
     @discardableResult
     public func drain() throws -> Int {
-        var total = 0
-        while true {
-            var round = 0
-            for log in logs { round += try step(log) }
-            total += round
-            if round == 0 { return total }
+        do {
+            var total = 0
+            while true {
+                var round = 0
+                for log in logs { round += try step(log) }
+                total += round
+                if round == 0 {
+                    try settle()
+                    return total
+                }
+            }
+        } catch {
+            // Whatever failed (a read, a statement, the commit of the batch in flight), every
+            // log's state is rebuilt from the database's checkpoints before going on.
+            inFlight = nil
+            for log in logs { log.synced = false }
+            throw error
+        }
+    }
+
+    /// Waits for the batch in flight to commit; only then does its log's checkpoint move.
+    private func settle() throws {
+        guard let done = inFlight, let store else { return }
+        inFlight = nil
+        try store.finish()
+        done.log.checkpoint = done.lastLSN
+        if done.deadLetters > 0 {
+            logger.warning("records that do not decode were put in the dead-letter table", metadata: [
+                "log.directory": "\(done.log.directory)", "log.dead_letters": "\(done.deadLetters)",
+                "error": "\(done.firstError ?? "")",
+            ])
         }
     }
 
@@ -64,7 +92,6 @@ public final class Ingestor {
                     failing = true
                 }
                 store = nil
-                for log in logs { log.synced = false }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
@@ -73,6 +100,7 @@ public final class Ingestor {
 
     /// Per log: durable end, projected checkpoint, dead letters.
     public func status() throws -> [(directory: String, logID: LogID, durable: UInt64, checkpoint: UInt64, deadLetters: Int)] {
+        try settle()
         let store = try currentStore()
         return try logs.map { log in
             let durable = try log.reader.durableWatermark()
@@ -93,6 +121,7 @@ public final class Ingestor {
     /// Rebuilds a log's fold from the database: replays the classifier's window up to the
     /// checkpoint (without applying it) and positions the reader after the checkpoint.
     private func sync(_ log: LogState) throws {
+        try settle()
         let (checkpoint, windowStart) = try currentStore().checkpoint(log.reader.logID)
         log.fold = ProjectionFold()
         if let windowStart, windowStart >= 1, windowStart <= checkpoint {
@@ -110,36 +139,25 @@ public final class Ingestor {
         log.synced = true
     }
 
+    /// Reads and folds the next batch of `log` (while the previous batch commits), then
+    /// starts applying it. Returns the records applied (0 at the log's durable end).
     private func step(_ log: LogState) throws -> Int {
-        if !log.synced { try sync(log) }
-        var batch = ProjectionBatch()
-        let n: Int
-        do {
-            n = try log.reader.read(maxRecords: batchSize) { lsn, payload in log.fold.fold(lsn: lsn, payload: payload, into: &batch) }
-        } catch {
-            log.synced = false
-            throw error
-        }
-        guard n > 0 else { return 0 }
-        do {
-            switch try currentStore().apply(batch, log: log.reader.logID, expected: log.checkpoint, windowStart: log.fold.replayStart) {
+        while true {
+            if !log.synced { try sync(log) }
+            var batch = ProjectionBatch()
+            let n = try log.reader.read(maxRecords: batchSize) { lsn, payload in log.fold.fold(lsn: lsn, payload: payload, into: &batch) }
+            guard n > 0 else { return 0 }
+            let store = try currentStore()
+            let prepared = store.prepare(batch, log: log.reader.logID)
+            try settle()
+            switch try store.begin(prepared, log: log.reader.logID, expected: log.checkpoint, windowStart: log.fold.replayStart) {
             case .applied:
-                log.checkpoint = batch.lastLSN
-                if !batch.deadLetters.isEmpty {
-                    logger.warning("records that do not decode were put in the dead-letter table", metadata: [
-                        "log.directory": "\(log.directory)", "log.dead_letters": "\(batch.deadLetters.count)",
-                        "error": "\(batch.deadLetters[0].error)",
-                    ])
-                }
+                inFlight = (log, batch.lastLSN, batch.deadLetters.count, batch.deadLetters.first?.error)
                 return n
             case .checkpointMoved:
-                // Another daemon projected these records: take its checkpoint and go on.
+                // Another daemon projected these records: take its checkpoint and go on from there.
                 log.synced = false
-                return 0
             }
-        } catch {
-            log.synced = false
-            throw error
         }
     }
 }

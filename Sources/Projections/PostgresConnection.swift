@@ -7,6 +7,8 @@ import Glibc
 /// format); SQL is never built from values. Not thread-safe: one task at a time.
 public final class PostgresConnection {
     private var connection: OpaquePointer?
+    /// The SQL sent by `send` whose results `finish` has not collected yet.
+    private var inFlight: String?
 
     /// Connects with a libpq connection string or URL (`postgresql://…`, `host=… port=…`).
     /// An empty string uses libpq's `PG*` environment variables alone.
@@ -34,6 +36,7 @@ public final class PostgresConnection {
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
         guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
+        try finish()
         let result = withCStrings(parameters) { values in
             PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
@@ -57,6 +60,7 @@ public final class PostgresConnection {
     /// transaction control). Never pass values in it: use `query` with bound parameters.
     public func execute(_ sql: String) throws {
         guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
+        try finish()
         let result = PQexec(connection, sql)
         defer { PQclear(result) }
         switch PQresultStatus(result) {
@@ -71,6 +75,7 @@ public final class PostgresConnection {
     /// separated by tabs, `\N` for NULL; see `CopyText`).
     public func copy(_ sql: String, data: [UInt8]) throws {
         guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
+        try finish()
         let start = PQexec(connection, sql)
         let status = PQresultStatus(start)
         if status != PGRES_COPY_IN {
@@ -92,6 +97,33 @@ public final class PostgresConnection {
         }
         if let failure { throw failure }
         if !ok { throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingWhitespace(), statement: sql) }
+    }
+
+    /// Sends SQL text like `execute` takes (no parameters, no values in it) without waiting:
+    /// the server runs it while the caller does other work; `finish` collects the outcome.
+    /// Any other call on the connection finishes it first.
+    public func send(_ sql: String) throws {
+        guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
+        try finish()
+        guard PQsendQuery(connection, sql) == 1 else {
+            throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingWhitespace(), statement: sql)
+        }
+        inFlight = sql
+    }
+
+    /// Waits for what `send` sent; throws the first error among its statements.
+    public func finish() throws {
+        guard let sql = inFlight, let connection else { return }
+        inFlight = nil
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: break
+            default: if failure == nil { failure = error(from: result, statement: sql.count > 200 ? String(sql.prefix(200)) + "…" : sql) }
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
     }
 
     private func error(from result: OpaquePointer?, statement: String) -> PostgresError {

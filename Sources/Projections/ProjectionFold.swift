@@ -33,10 +33,6 @@ public struct ProjectionBatch: Sendable {
         public var sourceKind: String, sourceID: String
         public static func < (a: Self, b: Self) -> Bool { (a.sourceKind, a.sourceID) < (b.sourceKind, b.sourceID) }
     }
-    public struct SourceClickerKey: Hashable, Comparable, Sendable {
-        public var source: SourceKey, customerID: String
-        public static func < (a: Self, b: Self) -> Bool { (a.source, a.customerID) < (b.source, b.customerID) }
-    }
 
     public struct Counts: Sendable, Equatable {
         public var total: Int64 = 0
@@ -61,7 +57,6 @@ public struct ProjectionBatch: Sendable {
     public var links: [LinkKey: Counts] = [:]
     public var clickers: [ClickerKey: Counts] = [:]
     public var sources: [SourceKey: (delivered: Int64, clicks: Int64)] = [:]
-    public var sourceClickers: [SourceClickerKey: Counts] = [:]
     public var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
     /// Where each click's row is in `activity`, for corrections within the batch.
     var rowOfLSN: [UInt64: Int] = [:]
@@ -137,7 +132,6 @@ public struct ProjectionFold: Sendable {
         batch.links[link, default: .init()].add(total: total, human: human, at: at)
         batch.links[link]!.url = c.token.destination
         batch.clickers[.init(link: link, customerID: c.token.customerID), default: .init()].add(total: total, human: human, at: at)
-        batch.sourceClickers[.init(source: source, customerID: c.token.customerID), default: .init()].add(total: total, human: human, at: nil)
         batch.sources[source, default: (0, 0)].clicks += total
     }
 }

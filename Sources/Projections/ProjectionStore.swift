@@ -5,46 +5,110 @@ import LinkTracking
 /// log's checkpoint in one transaction, with a compare-and-set on the checkpoint.
 public struct ProjectionStore {
     public let db: PostgresConnection
+    /// The schema of the projection tables: `clickd_internal`, or a rebuild's shadow schema.
+    /// An identifier chosen by clickd, never by input.
+    public let schema: String
 
-    public init(_ db: PostgresConnection) { self.db = db }
+    public init(_ db: PostgresConnection, schema: String = "clickd_internal") {
+        self.db = db
+        self.schema = schema
+    }
 
     /// The projected LSN and the classifier's replay start for a log (0 and nil when new).
     public func checkpoint(_ log: LogID) throws -> (lsn: UInt64, windowStart: UInt64?) {
-        try db.query("INSERT INTO clickd_internal.checkpoints (log_id, lsn) VALUES ($1, 0) ON CONFLICT DO NOTHING", ["\(log)"])
-        let row = try db.query("SELECT lsn, window_start FROM clickd_internal.checkpoints WHERE log_id = $1", ["\(log)"])[0]
+        try db.query("INSERT INTO \(schema).checkpoints (log_id, lsn) VALUES ($1, 0) ON CONFLICT DO NOTHING", ["\(log)"])
+        let row = try db.query("SELECT lsn, window_start FROM \(schema).checkpoints WHERE log_id = $1", ["\(log)"])[0]
         return (UInt64(row[0]!)!, row[1].flatMap { UInt64($0) })
     }
 
     public enum Outcome: Equatable { case applied, checkpointMoved(UInt64) }
 
+    /// A batch encoded for the database (pure; done while the previous batch commits).
+    public struct PreparedBatch {
+        var activity = CopyText(), links = CopyText(), clickers = CopyText(), sources = CopyText()
+        var corrections: [(reason: String, lsns: String)] = []
+        var deadLetters: [(lsn: String, error: String, payload: String)] = []
+        public var lastLSN: UInt64
+    }
+
+    public func prepare(_ batch: ProjectionBatch, log: LogID) -> PreparedBatch {
+        var p = PreparedBatch(lastLSN: batch.lastLSN)
+        let id = "\(log)"
+        for row in batch.activity {
+            p.activity.field(id); p.activity.field(Int64(row.lsn)); p.activity.field(row.customerID); p.activity.timestamp(row.occurredAt)
+            p.activity.field(row.kind); p.activity.field(row.deliveryID); p.activity.field(row.sourceKind); p.activity.field(row.sourceID)
+            p.activity.field(row.messageType); p.activity.field(row.linkID); p.activity.field(row.url)
+            p.activity.field(row.human.map { $0 ? "t" : "f" }); p.activity.field(row.botReason); p.activity.field(row.userAgent)
+            p.activity.field(CopyText.inet(row.ip))
+            p.activity.endRow()
+        }
+        for reason in Set(batch.corrections.map(\.reason)).sorted() {
+            let lsns = batch.corrections.filter { $0.reason == reason }.map { String($0.lsn) }
+            p.corrections.append((reason, "{" + lsns.joined(separator: ",") + "}"))
+        }
+        for (key, c) in batch.links {
+            p.links.field(key.sourceKind); p.links.field(key.sourceID); p.links.field(key.linkID); p.links.field(c.url ?? "")
+            p.links.field(c.total); p.links.field(c.human); p.links.timestamp(c.first); p.links.timestamp(c.last)
+            p.links.endRow()
+        }
+        for (key, c) in batch.clickers {
+            p.clickers.field(key.link.sourceKind); p.clickers.field(key.link.sourceID); p.clickers.field(key.link.linkID); p.clickers.field(key.customerID)
+            p.clickers.field(c.total); p.clickers.field(c.human); p.clickers.timestamp(c.first); p.clickers.timestamp(c.last)
+            p.clickers.endRow()
+        }
+        for (key, c) in batch.sources {
+            p.sources.field(key.sourceKind); p.sources.field(key.sourceID); p.sources.field(c.delivered); p.sources.field(c.clicks)
+            p.sources.endRow()
+        }
+        p.deadLetters = batch.deadLetters.map { dead in
+            (String(dead.lsn), dead.error, dead.payload.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+        }
+        return p
+    }
+
     /// Applies `batch` if the log's checkpoint is still `expected`; else changes nothing.
     public func apply(_ batch: ProjectionBatch, log: LogID, expected: UInt64, windowStart: UInt64?) throws -> Outcome {
+        let outcome = try begin(prepare(batch, log: log), log: log, expected: expected, windowStart: windowStart)
+        if outcome == .applied { try finish() }
+        return outcome
+    }
+
+    /// Starts applying `batch`: checks the checkpoint, writes the rows, moves the checkpoint,
+    /// and sends the counter upserts and the COMMIT without waiting for them — `finish`
+    /// waits (any other use of the connection waits first). `.applied` means "sent".
+    public func begin(_ batch: PreparedBatch, log: LogID, expected: UInt64, windowStart: UInt64?) throws -> Outcome {
         let id = "\(log)"
         try db.execute("BEGIN")
         do {
-            let current = UInt64(try db.query("SELECT lsn FROM clickd_internal.checkpoints WHERE log_id = $1 FOR UPDATE", [id])[0][0]!)!
+            let rows = try db.query("SELECT lsn FROM \(schema).checkpoints WHERE log_id = $1 FOR UPDATE", [id])
+            guard let value = rows.first?[0], let current = UInt64(value) else {
+                throw PostgresError(sqlState: nil, message: "log \(id) has no checkpoint row in \(schema).checkpoints")
+            }
             guard current == expected else {
                 try db.execute("ROLLBACK")
                 return .checkpointMoved(current)
             }
-            try writeActivity(batch, id)
-            for reason in Set(batch.corrections.map(\.reason)).sorted() {
-                let lsns = batch.corrections.filter { $0.reason == reason }.map { String($0.lsn) }
-                try db.query("""
-                    UPDATE clickd_internal.activity SET human = false, bot_reason = $3
-                    WHERE log_id = $1 AND lsn = ANY($2::bigint[])
-                    """, [id, "{" + lsns.joined(separator: ",") + "}", reason])
+            if !batch.activity.bytes.isEmpty {
+                try db.copy("""
+                    COPY \(schema).activity (log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
+                                              message_type, link_id, url, human, bot_reason, user_agent, ip) FROM STDIN
+                    """, data: batch.activity.bytes)
             }
-            try writeCounts(batch)
+            for (reason, lsns) in batch.corrections {
+                try db.query("""
+                    UPDATE \(schema).activity SET human = false, bot_reason = $3
+                    WHERE log_id = $1 AND lsn = ANY($2::bigint[])
+                    """, [id, lsns, reason])
+            }
             for dead in batch.deadLetters {
                 try db.query("""
-                    INSERT INTO clickd_internal.dead_letters (log_id, lsn, error, payload) VALUES ($1, $2, $3, decode($4, 'hex'))
+                    INSERT INTO \(schema).dead_letters (log_id, lsn, error, payload) VALUES ($1, $2, $3, decode($4, 'hex'))
                     ON CONFLICT DO NOTHING
-                    """, [id, String(dead.lsn), dead.error, dead.payload.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()])
+                    """, [id, dead.lsn, dead.error, dead.payload])
             }
-            try db.query("UPDATE clickd_internal.checkpoints SET lsn = $2, window_start = $3, updated_at = now() WHERE log_id = $1",
+            try db.query("UPDATE \(schema).checkpoints SET lsn = $2, window_start = $3, updated_at = now() WHERE log_id = $1",
                          [id, String(batch.lastLSN), windowStart.map(String.init)])
-            try db.execute("COMMIT")
+            try db.send(try writeCounts(batch) + "COMMIT;")
             return .applied
         } catch {
             _ = try? db.execute("ROLLBACK")
@@ -52,99 +116,56 @@ public struct ProjectionStore {
         }
     }
 
-    private func writeActivity(_ batch: ProjectionBatch, _ id: String) throws {
-        guard !batch.activity.isEmpty else { return }
-        var copy = CopyText()
-        for row in batch.activity {
-            copy.field(id); copy.field(Int64(row.lsn)); copy.field(row.customerID); copy.timestamp(row.occurredAt)
-            copy.field(row.kind); copy.field(row.deliveryID); copy.field(row.sourceKind); copy.field(row.sourceID)
-            copy.field(row.messageType); copy.field(row.linkID); copy.field(row.url)
-            copy.field(row.human.map { $0 ? "t" : "f" }); copy.field(row.botReason); copy.field(row.userAgent)
-            copy.field(CopyText.inet(row.ip))
-            copy.endRow()
-        }
-        try db.copy("""
-            COPY clickd_internal.activity (log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
-                                           message_type, link_id, url, human, bot_reason, user_agent, ip) FROM STDIN
-            """, data: copy.bytes)
-    }
-
-    /// One upsert per key per table. The `ORDER BY` of each upsert makes every daemon lock
-    /// keys in the same order (no deadlocks between daemons); sorting in Swift as well was
-    /// measured to cost 45 % of ingestion's CPU (String comparison), so it is left to SQL.
-    private func writeCounts(_ batch: ProjectionBatch) throws {
-        if !batch.links.isEmpty {
-            var copy = CopyText()
-            for (key, c) in batch.links {
-                copy.field(key.sourceKind); copy.field(key.sourceID); copy.field(key.linkID); copy.field(c.url ?? "")
-                copy.field(c.total); copy.field(c.human); copy.timestamp(c.first); copy.timestamp(c.last)
-                copy.endRow()
-            }
-            try upsert(copy, temp: "(source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)",
-                       sql: """
-                INSERT INTO clickd_internal.link_totals AS t
-                    (source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
-                SELECT * FROM delta ORDER BY 1, 2, 3
-                ON CONFLICT (source_kind, source_id, link_id) DO UPDATE SET
-                    url = EXCLUDED.url,
-                    total_clicks = t.total_clicks + EXCLUDED.total_clicks,
-                    human_clicks = t.human_clicks + EXCLUDED.human_clicks,
-                    first_click_at = LEAST(t.first_click_at, EXCLUDED.first_click_at),
-                    last_click_at = GREATEST(t.last_click_at, EXCLUDED.last_click_at)
-                """)
-        }
-        if !batch.clickers.isEmpty {
-            var copy = CopyText()
-            for (key, c) in batch.clickers {
-                copy.field(key.link.sourceKind); copy.field(key.link.sourceID); copy.field(key.link.linkID); copy.field(key.customerID)
-                copy.field(c.total); copy.field(c.human); copy.timestamp(c.first); copy.timestamp(c.last)
-                copy.endRow()
-            }
-            try upsert(copy, temp: "(source_kind text, source_id text, link_id text, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)",
-                       sql: """
-                INSERT INTO clickd_internal.link_clickers AS t
-                    (source_kind, source_id, link_id, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
-                SELECT * FROM delta ORDER BY 1, 2, 3, 4
-                ON CONFLICT (source_kind, source_id, link_id, customer_id) DO UPDATE SET
-                    clicks = t.clicks + EXCLUDED.clicks,
-                    human_clicks = t.human_clicks + EXCLUDED.human_clicks,
-                    first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
-                    last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
-                """)
-        }
-        if !batch.sources.isEmpty {
-            var copy = CopyText()
-            for (key, c) in batch.sources {
-                copy.field(key.sourceKind); copy.field(key.sourceID); copy.field(c.delivered); copy.field(c.clicks)
-                copy.endRow()
-            }
-            try upsert(copy, temp: "(source_kind text, source_id text, delivered bigint, clicks bigint)", sql: """
-                INSERT INTO clickd_internal.source_totals AS t (source_kind, source_id, delivered, total_clicks)
-                SELECT * FROM delta ORDER BY 1, 2
-                ON CONFLICT (source_kind, source_id) DO UPDATE SET
-                    delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks
-                """)
-        }
-        if !batch.sourceClickers.isEmpty {
-            var copy = CopyText()
-            for (key, c) in batch.sourceClickers {
-                copy.field(key.source.sourceKind); copy.field(key.source.sourceID); copy.field(key.customerID)
-                copy.field(c.total); copy.field(c.human)
-                copy.endRow()
-            }
-            try upsert(copy, temp: "(source_kind text, source_id text, customer_id text, clicks bigint, human bigint)", sql: """
-                INSERT INTO clickd_internal.source_clickers AS t (source_kind, source_id, customer_id, clicks, human_clicks)
-                SELECT * FROM delta ORDER BY 1, 2, 3
-                ON CONFLICT (source_kind, source_id, customer_id) DO UPDATE SET
-                    clicks = t.clicks + EXCLUDED.clicks, human_clicks = t.human_clicks + EXCLUDED.human_clicks
-                """)
+    /// Waits for the upserts and the COMMIT that `begin` sent.
+    public func finish() throws {
+        do {
+            try db.finish()
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw error
         }
     }
 
-    private func upsert(_ rows: CopyText, temp columns: String, sql: String) throws {
-        try db.execute("CREATE TEMP TABLE delta \(columns) ON COMMIT DROP")
-        try db.copy("COPY delta FROM STDIN", data: rows.bytes)
-        try db.execute(sql)
-        try db.execute("DROP TABLE delta")
+    /// COPYs the counter deltas into the session's temporary tables (made on first use,
+    /// emptied by every commit — no catalog writes per batch) and returns the upserts that
+    /// fold them in: one per key per table. The `ORDER BY` of each upsert makes every daemon
+    /// lock keys in the same order (no deadlocks between daemons); sorting in Swift as well
+    /// was measured to cost 45 % of ingestion's CPU (String comparison), so it is left to SQL.
+    private func writeCounts(_ batch: PreparedBatch) throws -> String {
+        var upserts = ""
+        func delta(_ rows: CopyText, _ name: String, _ columns: String, upsert: String) throws {
+            guard !rows.bytes.isEmpty else { return }
+            try db.execute("CREATE TEMP TABLE IF NOT EXISTS \(name) \(columns) ON COMMIT DELETE ROWS")
+            try db.copy("COPY \(name) FROM STDIN", data: rows.bytes)
+            upserts += upsert + ";\n"
+        }
+        try delta(batch.links, "delta_links", "(source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
+            INSERT INTO \(schema).link_totals AS t
+                (source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
+            SELECT * FROM delta_links ORDER BY 1, 2, 3
+            ON CONFLICT (source_kind, source_id, link_id) DO UPDATE SET
+                url = EXCLUDED.url,
+                total_clicks = t.total_clicks + EXCLUDED.total_clicks,
+                human_clicks = t.human_clicks + EXCLUDED.human_clicks,
+                first_click_at = LEAST(t.first_click_at, EXCLUDED.first_click_at),
+                last_click_at = GREATEST(t.last_click_at, EXCLUDED.last_click_at)
+            """)
+        try delta(batch.clickers, "delta_clickers", "(source_kind text, source_id text, link_id text, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
+            INSERT INTO \(schema).link_clickers AS t
+                (source_kind, source_id, link_id, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
+            SELECT * FROM delta_clickers ORDER BY 1, 2, 3, 4
+            ON CONFLICT (source_kind, source_id, link_id, customer_id) DO UPDATE SET
+                clicks = t.clicks + EXCLUDED.clicks,
+                human_clicks = t.human_clicks + EXCLUDED.human_clicks,
+                first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
+                last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
+            """)
+        try delta(batch.sources, "delta_sources", "(source_kind text, source_id text, delivered bigint, clicks bigint)", upsert: """
+            INSERT INTO \(schema).source_totals AS t (source_kind, source_id, delivered, total_clicks)
+            SELECT * FROM delta_sources ORDER BY 1, 2
+            ON CONFLICT (source_kind, source_id) DO UPDATE SET
+                delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks
+            """)
+        return upserts
     }
 }

@@ -193,4 +193,46 @@ import Testing
         #expect(results.value == [0, 0])
         #expect(try Self.snapshot(shared) == Self.snapshot(reference))
     }
+
+    /// PostgreSQL taken down while the daemon ingests — cleanly and as a crash, three times —
+    /// and brought back: the daemon retries with backoff, says so once per change of state,
+    /// resumes, and the views equal one run.
+    @Test func postgresOutagesEqualOneRun() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (log, reference) = try await Self.logAndReference(dir, events: 100_000, seed: 13)
+        let cluster = try ThrowawayPostgres()
+        defer { cluster.stop() }
+        let victim = try cluster.createDatabase("outage")
+        #expect(try ChildProcess.clickd(["migrate", "--database", victim, "--migrations", Self.migrations]).status == 0)
+        let errors = dir.appending("ingest.err")
+        FileManager.default.createFile(atPath: errors, contents: nil)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        child.arguments = ["ingest", "--log", log, "--database", victim, "--batch-size", "100"]
+        child.standardError = FileHandle(forWritingAtPath: errors)
+        try child.run()
+        for round in 0..<3 {
+            usleep(UInt32.random(in: 100_000...300_000))
+            try cluster.stopServer(immediate: round == 1)
+            usleep(700_000)
+            try cluster.startServer()
+        }
+        let deadline = Date().addingTimeInterval(120)
+        var caughtUp = false
+        while !caughtUp, Date() < deadline {
+            let status = try ChildProcess.clickd(["status", "--log", log, "--database", victim])
+            caughtUp = status.stdout.contains("lag_events=0")
+            if !caughtUp { usleep(200_000) }
+        }
+        #expect(caughtUp)
+        kill(child.processIdentifier, SIGTERM)
+        child.waitUntilExit()
+        #expect(child.terminationStatus == 0)
+        #expect(try Self.snapshot(victim) == Self.snapshot(reference))
+        let said = try String(contentsOfFile: errors, encoding: .utf8)
+        let failing = said.components(separatedBy: "ingestion failing").count - 1
+        let resumed = said.components(separatedBy: "ingestion resumed").count - 1
+        #expect(failing >= 1 && failing == resumed, "\(said)")
+    }
 }

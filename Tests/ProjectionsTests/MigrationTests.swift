@@ -59,8 +59,8 @@ import Testing
             VALUES ('campaign', '17', 4, 3)
             """)
         try db.query("""
-            INSERT INTO clickd_internal.source_clickers (source_kind, source_id, customer_id, clicks, human_clicks)
-            VALUES ('campaign', '17', 'a', 2, 2), ('campaign', '17', 'b', 1, 0)
+            INSERT INTO clickd_internal.link_clickers (source_kind, source_id, link_id, customer_id, clicks, human_clicks)
+            VALUES ('campaign', '17', 'l1', 'a', 1, 1), ('campaign', '17', 'l2', 'a', 1, 1), ('campaign', '17', 'l1', 'b', 1, 0)
             """)
         try db.execute("SET ROLE clickd_analyst")
         #expect(try db.query("SELECT delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats")
