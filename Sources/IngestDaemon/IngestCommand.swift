@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Projections
 import Synchronization
+import TrackerEdge
 
 struct IngestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,9 +16,9 @@ struct IngestCommand: AsyncParsableCommand {
             checkpoint, so that crashes and a second daemon can neither lose nor double a \
             click. Records that do not decode go to clickd_internal.dead_letters. With --once \
             it drains every log to its current end and exits 0. SIGTERM finishes the batch \
-            in flight and exits. Run 'clickd migrate' first.
-
-            Not yet here (issue 5 continues): sd_notify.
+            in flight and exits. Under systemd (Type=notify) it sends READY, WATCHDOG, \
+            STATUS and STOPPING. PostgreSQL unavailable: it retries with backoff and logs \
+            once per change of state. Run 'clickd migrate' first.
             """
     )
 
@@ -55,8 +56,20 @@ struct IngestCommand: AsyncParsableCommand {
                 source.resume()
                 return source
             }
+            // Under systemd (Type=notify): READY once the logs are open, WATCHDOG while the loop
+            // turns (also while PostgreSQL is down: the daemon is alive and retrying; a
+            // restart would not help), STATUS on each change of state, STOPPING on SIGTERM.
+            let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            var lastWatchdog = ContinuousClock.now
             logger.info("ingesting", metadata: ["ingest.logs": "\(log.joined(separator: ","))"])
-            await ingestor.run { stop.load(ordering: .relaxed) }
+            systemd.notify("READY=1\nSTATUS=ingesting")
+            await ingestor.run(shouldStop: { stop.load(ordering: .relaxed) }, heartbeat: {
+                if let interval = systemd.watchdogInterval, ContinuousClock.now - lastWatchdog >= interval {
+                    systemd.notify("WATCHDOG=1")
+                    lastWatchdog = .now
+                }
+            }, state: { systemd.notify("STATUS=\($0)") })
+            systemd.notify("STOPPING=1")
             sources.forEach { $0.cancel() }
             logger.info("stopped")
         }

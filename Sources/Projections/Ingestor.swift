@@ -36,15 +36,20 @@ public final class Ingestor {
     }
 
     /// Projects every log up to its current durable end; returns the records applied.
+    /// Stops early, after the batch in flight commits, when `shouldStop` says so; calls
+    /// `heartbeat` after every batch (the systemd watchdog is fed from it).
     @discardableResult
-    public func drain() throws -> Int {
+    public func drain(shouldStop: () -> Bool = { false }, heartbeat: () -> Void = {}) throws -> Int {
         do {
             var total = 0
             while true {
                 var round = 0
-                for log in logs { round += try step(log) }
+                for log in logs where !shouldStop() {
+                    round += try step(log)
+                    heartbeat()
+                }
                 total += round
-                if round == 0 {
+                if round == 0 || shouldStop() {
                     try settle()
                     return total
                 }
@@ -72,15 +77,20 @@ public final class Ingestor {
         }
     }
 
-    /// Follows the logs until `shouldStop` says so, retrying with backoff while PostgreSQL
-    /// is unavailable (one log line per change of state).
-    public func run(shouldStop: @Sendable () -> Bool) async {
+    /// Follows the logs until `shouldStop` says so (the batch in flight is committed first),
+    /// retrying with backoff while PostgreSQL is unavailable (one log line per change of
+    /// state, also told to `state`). `heartbeat` is called at least every 100 ms of
+    /// following and after every batch — also while retrying: the daemon is alive.
+    public func run(shouldStop: @Sendable () -> Bool, heartbeat: () -> Void = {}, state: (String) -> Void = { _ in }) async {
         var failing = false
         var backoff: Duration = .milliseconds(100)
+        state("ingesting")
         while !shouldStop() {
+            heartbeat()
             do {
-                let applied = try drain()
+                let applied = try drain(shouldStop: shouldStop, heartbeat: heartbeat)
                 if failing {
+                    state("ingesting")
                     logger.info("ingestion resumed")
                     failing = false
                     backoff = .milliseconds(100)
@@ -88,6 +98,7 @@ public final class Ingestor {
                 if applied == 0 { try? await Task.sleep(for: .milliseconds(100)) }
             } catch {
                 if !failing {
+                    state("failing, retrying with backoff: \(error)")
                     logger.error("ingestion failing; retrying with backoff", metadata: ["error": "\(error)"])
                     failing = true
                 }

@@ -272,24 +272,9 @@ final class Counter: @unchecked Sendable {
     @Test func sendsReadyWatchdogAndStopping() throws {
         let (dir, keys, log) = try EdgeTests.setUp()
         defer { dir.remove() }
-        let path = dir.appending("notify.sock")
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        func receive() -> String? {
-            var buffer = [UInt8](repeating: 0, count: 1024)
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
-        }
-        let edge = try EdgeProcess(log: log, keys: keys, environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"])
+        let systemd = try NotifyListener(path: dir.appending("notify.sock"))
+        func receive() -> String? { systemd.receive() }
+        let edge = try EdgeProcess(log: log, keys: keys, environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "200000"])
         var seen: [String] = []
         while seen.filter({ $0.contains("WATCHDOG=1") }).count < 2, let message = receive() { seen.append(message) }
         #expect(seen.first?.hasPrefix("READY=1") == true, "\(seen)")

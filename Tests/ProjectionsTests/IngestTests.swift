@@ -235,4 +235,35 @@ import Testing
         let resumed = said.components(separatedBy: "ingestion resumed").count - 1
         #expect(failing >= 1 && failing == resumed, "\(said)")
     }
+
+    /// Under systemd: READY, WATCHDOG while it works, STOPPING on SIGTERM — which takes
+    /// effect after the batch in flight, not at the end of the log; what is left is
+    /// projected by the next run as if nothing had happened.
+    @Test func systemdNotificationsAndPromptStop() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (log, reference) = try await Self.logAndReference(dir, events: 30_000, seed: 21)
+        let victim = try Self.database()
+        let systemd = try NotifyListener(path: dir.appending("notify.sock"))
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        child.arguments = ["ingest", "--log", log, "--database", victim, "--batch-size", "20"]
+        child.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "100000"]) { $1 }
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        var seen: [String] = []
+        while seen.filter({ $0.contains("WATCHDOG=1") }).count < 3, let message = systemd.receive() { seen.append(message) }
+        #expect(seen.first?.hasPrefix("READY=1") == true, "\(seen)")
+        #expect(seen.filter { $0.contains("WATCHDOG=1") }.count == 3, "\(seen)")
+        kill(child.processIdentifier, SIGTERM)
+        var stopping = false
+        while !stopping, let message = systemd.receive() { stopping = message.contains("STOPPING=1") }
+        #expect(stopping)
+        child.waitUntilExit()
+        #expect(child.terminationStatus == 0)
+        let status = try ChildProcess.clickd(["status", "--log", log, "--database", victim])
+        #expect(!status.stdout.contains("lag_events=0"), "stopped before the end of the log: \(status.stdout)")
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", victim]).status == 0)
+        #expect(try Self.snapshot(victim) == Self.snapshot(reference))
+    }
 }
