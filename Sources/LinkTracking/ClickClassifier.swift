@@ -44,9 +44,13 @@ public struct ClickClassifier: Sendable {
     public let rules: Rules
     /// User agents seen recently and whether they are scanners (they repeat a lot).
     private var scannerCache: [String: Bool] = [:]
-    /// Clicks of the last window, in log order.
+    /// Clicks of the last window, in log order; `recent[i]` is click number `base + i`.
     private var recent: [Recent] = []
     private var head = 0
+    private var base = 0
+    /// The numbers of each delivery's clicks still in `recent[head...]`, oldest first, so
+    /// that the burst rule looks at one delivery's clicks, not at every click of the window.
+    private var byDelivery: [String: [Int]] = [:]
 
     public init(rules: Rules = Rules()) { self.rules = rules }
 
@@ -57,9 +61,15 @@ public struct ClickClassifier: Sendable {
     /// Classifies one click; `corrections` are earlier clicks this one turned into bot clicks.
     public mutating func classify(lsn: UInt64, _ click: ClickEvent) -> (verdict: Verdict, corrections: [Verdict]) {
         // Forget clicks that have left every window.
-        while head < recent.count, recent[head].at + rules.burstWindowMilliseconds < click.occurredAt { head += 1 }
+        while head < recent.count, recent[head].at + rules.burstWindowMilliseconds < click.occurredAt {
+            // Each delivery's clicks leave in log order: this one is first in its list.
+            let delivery = recent[head].deliveryID
+            if byDelivery[delivery]!.count == 1 { byDelivery[delivery] = nil } else { byDelivery[delivery]!.removeFirst() }
+            head += 1
+        }
         if head > 1024, head * 2 > recent.count {
             recent.removeFirst(head)
+            base += head
             head = 0
         }
         var reason: BotReason?
@@ -80,12 +90,12 @@ public struct ClickClassifier: Sendable {
         recent.append(Recent(lsn: lsn, windowStart: head < recent.count ? recent[head].lsn : lsn, at: click.occurredAt, deliveryID: click.token.deliveryID, linkID: click.token.linkID,
                              botReason: reason))
         // The burst rule: distinct links of this delivery within the window ending now.
+        byDelivery[click.token.deliveryID, default: []].append(base + recent.count - 1)
         var links: Set<String> = []
         var members: [Int] = []
-        for i in head..<recent.count where recent[i].deliveryID == click.token.deliveryID
-            && recent[i].at + rules.burstWindowMilliseconds >= click.occurredAt {
-            links.insert(recent[i].linkID)
-            members.append(i)
+        for number in byDelivery[click.token.deliveryID]! where recent[number - base].at + rules.burstWindowMilliseconds >= click.occurredAt {
+            links.insert(recent[number - base].linkID)
+            members.append(number - base)
         }
         if links.count >= rules.burstDistinctLinks {
             for i in members where i != recent.count - 1 && recent[i].botReason == nil {

@@ -24,13 +24,22 @@ public final class Ingestor {
     private var store: ProjectionStore?
     private let batchSize: Int
     private let logger: Logger
+    /// Where the projection tables are: `clickd_internal`, or a rebuild's shadow schema.
+    public let schema: String
+    /// False while a rebuild holds its swap transaction open on the connection: batches are
+    /// applied inside it (no BEGIN/COMMIT of their own).
+    public var ownsTransactions = true
+    /// Per log, the LSN not to read past (a rebuild catching up to the live checkpoints).
+    public var stopAt: [LogID: UInt64] = [:]
     /// The batch whose upserts and COMMIT the server is running while the next batch is
     /// read and folded (the two overlap: one core folds, the other runs PostgreSQL).
     private var inFlight: (log: LogState, lastLSN: UInt64, deadLetters: Int, firstError: String?)?
 
-    public init(logDirectories: [String], batchSize: Int = 20000, logger: Logger, connect: @escaping () throws -> PostgresConnection) throws {
+    public init(logDirectories: [String], batchSize: Int = 20000, logger: Logger, schema: String = "clickd_internal",
+                connect: @escaping () throws -> PostgresConnection) throws {
         logs = try logDirectories.map { try LogState(directory: $0) }
         self.batchSize = batchSize
+        self.schema = schema
         self.logger = logger
         self.connect = connect
     }
@@ -63,11 +72,18 @@ public final class Ingestor {
         }
     }
 
+    /// Forgets what this process knows of the projections (after a transaction it did not
+    /// own was rolled back): every log is re-read from the database's checkpoints.
+    public func forgetPositions() {
+        inFlight = nil
+        for log in logs { log.synced = false }
+    }
+
     /// Waits for the batch in flight to commit; only then does its log's checkpoint move.
     private func settle() throws {
         guard let done = inFlight, let store else { return }
         inFlight = nil
-        try store.finish()
+        try store.finish(ownTransaction: ownsTransactions)
         done.log.checkpoint = done.lastLSN
         if done.deadLetters > 0 {
             logger.warning("records that do not decode were put in the dead-letter table", metadata: [
@@ -109,6 +125,12 @@ public final class Ingestor {
         }
     }
 
+    /// Per log: its directory and ID, how far it is projected (as this process knows it),
+    /// and its durable end.
+    public func positions() throws -> [(directory: String, logID: LogID, projected: UInt64, durable: UInt64)] {
+        try logs.map { ($0.directory, $0.reader.logID, $0.checkpoint, try $0.reader.durableWatermark()) }
+    }
+
     /// Per log: durable end, projected checkpoint, dead letters.
     public func status() throws -> [(directory: String, logID: LogID, durable: UInt64, checkpoint: UInt64, deadLetters: Int)] {
         try settle()
@@ -124,7 +146,7 @@ public final class Ingestor {
 
     private func currentStore() throws -> ProjectionStore {
         if let store { return store }
-        let made = ProjectionStore(try connect())
+        let made = ProjectionStore(try connect(), schema: schema)
         store = made
         return made
     }
@@ -156,12 +178,19 @@ public final class Ingestor {
         while true {
             if !log.synced { try sync(log) }
             var batch = ProjectionBatch()
-            let n = try log.reader.read(maxRecords: batchSize) { lsn, payload in log.fold.fold(lsn: lsn, payload: payload, into: &batch) }
+            var limit = batchSize
+            if let stop = stopAt[log.reader.logID] {
+                let read = log.reader.nextLSN - 1
+                guard stop > read else { return 0 }
+                limit = Int(min(UInt64(limit), stop - read))
+            }
+            let n = try log.reader.read(maxRecords: limit) { lsn, payload in log.fold.fold(lsn: lsn, payload: payload, into: &batch) }
             guard n > 0 else { return 0 }
             let store = try currentStore()
             let prepared = store.prepare(batch, log: log.reader.logID)
             try settle()
-            switch try store.begin(prepared, log: log.reader.logID, expected: log.checkpoint, windowStart: log.fold.replayStart) {
+            switch try store.begin(prepared, log: log.reader.logID, expected: log.checkpoint, windowStart: log.fold.replayStart,
+                                   ownTransaction: ownsTransactions) {
             case .applied:
                 inFlight = (log, batch.lastLSN, batch.deadLetters.count, batch.deadLetters.first?.error)
                 return n

@@ -70,6 +70,7 @@ public struct ProjectionFold: Sendable {
     public private(set) var classifier = ClickClassifier()
     /// Clicks still inside the classifier's window, for corrections.
     private var window: [UInt64: ClickEvent] = [:]
+    private var windowLimit = 4096
 
     public init() {}
 
@@ -120,8 +121,11 @@ public struct ProjectionFold: Sendable {
                                         human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP))
             count(c, total: 1, human: human ? 1 : 0, at: c.occurredAt, into: &batch)
             // Forget clicks that left the window, now and then (corrections only name clicks inside it).
-            if window.count > 4096 {
+            // The limit doubles with what stays, so that a window held open for long (the
+            // edge's clock stepped back) costs amortised O(1) per click, not a filter each.
+            if window.count > windowLimit {
                 if let start = classifier.oldestOpenLSN { window = window.filter { $0.key >= start } } else { window.removeAll() }
+                windowLimit = max(4096, window.count * 2)
             }
         }
     }

@@ -76,16 +76,18 @@ public struct ProjectionStore {
     /// Starts applying `batch`: checks the checkpoint, writes the rows, moves the checkpoint,
     /// and sends the counter upserts and the COMMIT without waiting for them — `finish`
     /// waits (any other use of the connection waits first). `.applied` means "sent".
-    public func begin(_ batch: PreparedBatch, log: LogID, expected: UInt64, windowStart: UInt64?) throws -> Outcome {
+    /// With `ownTransaction: false` the caller holds a transaction open (a rebuild's swap):
+    /// no BEGIN, no COMMIT, and on failure the caller rolls back.
+    public func begin(_ batch: PreparedBatch, log: LogID, expected: UInt64, windowStart: UInt64?, ownTransaction: Bool = true) throws -> Outcome {
         let id = "\(log)"
-        try db.execute("BEGIN")
+        if ownTransaction { try db.execute("BEGIN") }
         do {
             let rows = try db.query("SELECT lsn FROM \(schema).checkpoints WHERE log_id = $1 FOR UPDATE", [id])
             guard let value = rows.first?[0], let current = UInt64(value) else {
                 throw PostgresError(sqlState: nil, message: "log \(id) has no checkpoint row in \(schema).checkpoints")
             }
             guard current == expected else {
-                try db.execute("ROLLBACK")
+                if ownTransaction { try db.execute("ROLLBACK") }
                 return .checkpointMoved(current)
             }
             if !batch.activity.bytes.isEmpty {
@@ -106,22 +108,28 @@ public struct ProjectionStore {
                     ON CONFLICT DO NOTHING
                     """, [id, dead.lsn, dead.error, dead.payload])
             }
-            try db.query("UPDATE \(schema).checkpoints SET lsn = $2, window_start = $3, updated_at = now() WHERE log_id = $1",
-                         [id, String(batch.lastLSN), windowStart.map(String.init)])
-            try db.send(try writeCounts(batch) + "COMMIT;")
+            // A compare-and-set again: the row locked above may belong to tables a rebuild
+            // swapped out while this transaction waited for it.
+            let moved = try db.query("""
+                UPDATE \(schema).checkpoints SET lsn = $2, window_start = $3, updated_at = now() WHERE log_id = $1 AND lsn = $4 RETURNING lsn
+                """, [id, String(batch.lastLSN), windowStart.map(String.init), String(expected)])
+            guard moved.count == 1 else {
+                throw PostgresError(sqlState: nil, message: "the checkpoint of log \(id) moved during the batch; it will be retried")
+            }
+            try db.send(try writeCounts(batch) + (ownTransaction ? "COMMIT;" : ""))
             return .applied
         } catch {
-            _ = try? db.execute("ROLLBACK")
+            if ownTransaction { _ = try? db.execute("ROLLBACK") }
             throw error
         }
     }
 
-    /// Waits for the upserts and the COMMIT that `begin` sent.
-    public func finish() throws {
+    /// Waits for the upserts (and the COMMIT) that `begin` sent.
+    public func finish(ownTransaction: Bool = true) throws {
         do {
             try db.finish()
         } catch {
-            _ = try? db.execute("ROLLBACK")
+            if ownTransaction { _ = try? db.execute("ROLLBACK") }
             throw error
         }
     }

@@ -125,6 +125,12 @@ import Testing
     }
 
     static func generatedLog(_ path: String, events: Int, seed: UInt64) async throws {
+        try await write(generatedRecords(events: events, seed: seed), to: path)
+    }
+
+    /// Clicks and deliveries of 300 customers in 5 sources, with prefetches, scanners,
+    /// bursts, repeats, and a poison record every 997.
+    static func generatedRecords(events: Int, seed: UInt64) -> [[UInt8]] {
         var rng = SplitMix64(seed: seed)
         var time: UInt64 = 0
         var records: [[UInt8]] = []
@@ -142,7 +148,7 @@ import Testing
             }
             if i % 997 == 500 { records.append([0xde, 0xad]) }
         }
-        try await write(records, to: path)
+        return records
     }
 
     /// A generated log and a database that ingested it in one uninterrupted run.

@@ -1,0 +1,147 @@
+import ArgumentParser
+import EventLog
+import Foundation
+import Logging
+import Projections
+import Synchronization
+
+struct RebuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Replay every log from its start into fresh projections and swap them in, without downtime.",
+        discussion: """
+            Builds new projection tables beside the live ones (schema clickd_rebuild) from \
+            LSN 1 of every --log, while 'clickd ingest' goes on; then, in one short \
+            transaction that holds the live checkpoints (ingest daemons wait for it), \
+            catches up to them and swaps the new tables in; the analysts' views follow. \
+            Queries see the old projections or the new ones, complete, never a half-built \
+            one. Give every log the live projections hold. Progress: a bar per log on a \
+            terminal, otherwise a line every 5 seconds. Ctrl-C or SIGTERM abandons the \
+            rebuild: the new tables are dropped and the live ones are untouched (exit 1).
+
+            --verify rebuilds the same way, then compares the new tables with the live \
+            ones, prints each differing row (table=… only_in=live|rebuilt row=…), swaps \
+            nothing, and exits 0 when they are equal, 1 when they differ.
+            """
+    )
+
+    @Option(help: ArgumentHelp("A log directory (repeat for each edge's log).", valueName: "dir"))
+    var log: [String] = []
+
+    @OptionGroup var db: DatabaseOptions
+
+    @Flag(help: "Compare the rebuilt tables with the live ones and report differences; swap nothing.")
+    var verify = false
+
+    @Option(help: "Most records per batch.")
+    var batchSize: Int = 20000
+
+    func validate() throws {
+        if log.isEmpty { throw ValidationError("give at least one --log DIR") }
+        if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be 1 to 1000000") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let logger = Logger(label: "clickd.rebuild")
+            let connection = try db.connect()
+            let rebuilder = try Rebuilder(logDirectories: log, db: connection, batchSize: batchSize, logger: logger)
+            let stop = Atomic<Bool>(false)
+            for number in [SIGTERM, SIGINT] { signal(number, SIG_IGN) }
+            let sources = [SIGTERM, SIGINT].map { number in
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { stop.store(true, ordering: .relaxed) }
+                source.resume()
+                return source
+            }
+            defer { sources.forEach { $0.cancel() } }
+            let shouldStop = { stop.load(ordering: .relaxed) }
+
+            try rebuilder.prepare()
+            var progress = RebuildProgress(terminal: isatty(2) == 1, logger: logger)
+            // --verify compares at the live checkpoints, so it replays only up to them.
+            let limits = verify ? try rebuilder.liveCheckpoints() : [:]
+            let finished: Bool
+            do {
+                finished = try rebuilder.replay(limits: limits, shouldStop: shouldStop) {
+                    if let positions = try? rebuilder.ingestor.positions() { progress.update(positions, limits: limits) }
+                }
+            } catch {
+                rebuilder.discard()
+                throw error
+            }
+            guard finished else {
+                rebuilder.discard()
+                throw RebuildError("rebuild abandoned; the live projections are untouched")
+            }
+            if verify {
+                let differences: [String]
+                do { differences = try rebuilder.verify() } catch {
+                    rebuilder.discard()
+                    throw error
+                }
+                rebuilder.discard()
+                for line in differences { printOut(line) }
+                guard differences.isEmpty else { throw RebuildError("the rebuilt projections differ from the live ones (lines above)") }
+                printOut("the rebuilt projections equal the live ones")
+                return
+            }
+            do { try rebuilder.swap() } catch {
+                rebuilder.discard()
+                throw error
+            }
+            let total = try rebuilder.ingestor.positions().reduce(UInt64(0)) { $0 + $1.projected }
+            logger.info("rebuilt projections swapped in", metadata: ["rebuild.records": "\(total)", "rebuild.seconds": "\(progress.elapsed)"])
+        }
+    }
+}
+
+/// Progress of a rebuild: a bar per log, redrawn in place, on a terminal; a log line every
+/// 5 seconds otherwise.
+struct RebuildProgress {
+    let terminal: Bool
+    let logger: Logger
+    let started = ContinuousClock.now
+    var lastShown = ContinuousClock.now
+    var drawn = false
+
+    init(terminal: Bool, logger: Logger) {
+        self.terminal = terminal
+        self.logger = logger
+    }
+
+    var elapsed: String { String(format: "%.1f", seconds(ContinuousClock.now - started)) }
+
+    mutating func update(_ positions: [(directory: String, logID: LogID, projected: UInt64, durable: UInt64)], limits: [LogID: UInt64]) {
+        let now = ContinuousClock.now
+        guard now - lastShown >= (terminal ? .milliseconds(250) : .seconds(5)) else { return }
+        lastShown = now
+        let time = max(seconds(now - started), 0.001)
+        var lines: [String] = []
+        for p in positions {
+            let end = max(limits[p.logID] ?? p.durable, 1)
+            let done = min(p.projected, end)
+            let rate = Double(done) / time
+            let eta = rate > 0 ? Double(end - done) / rate : 0
+            if terminal {
+                let width = 30, filled = Int(Double(width) * Double(done) / Double(end))
+                lines.append("\(p.directory) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] "
+                             + "\(done)/\(end) \(Int(rate)) events/s ETA \(Int(eta)) s")
+            } else {
+                logger.info("rebuilding", metadata: ["log.directory": "\(p.directory)", "rebuild.done": "\(done)", "rebuild.end": "\(end)",
+                                                     "rebuild.events_per_second": "\(Int(rate))", "rebuild.eta_seconds": "\(Int(eta))"])
+            }
+        }
+        if terminal {
+            // Move back over the previous drawing, then redraw each line.
+            var text = drawn ? "\u{1b}[\(lines.count)F" : ""
+            for line in lines { text += "\u{1b}[2K" + line + "\n" }
+            writeStandardError(text)
+            drawn = true
+        }
+    }
+
+    private func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,233 @@
+import EventLog
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// `clickd rebuild` (docs/design/rebuild.md): replays the logs from their start into shadow
+/// tables in schema `clickd_rebuild`, beside the live ones in `clickd_internal`, while live
+/// ingestion goes on; then, in one short transaction that holds the live checkpoints
+/// (ingest daemons wait), catches up to them and swaps the schemas, repointing the
+/// analysts' views. With `verify` it compares instead of swapping.
+public final class Rebuilder {
+    public static let shadow = "clickd_rebuild"
+    static let live = "clickd_internal"
+    static let retired = "clickd_retired"
+    /// Serialises rebuilds (pg_try_advisory_lock key; the migrator uses another).
+    static let lockKey = "7355608001"
+    /// Tables whose rows are not projections: copied into the shadow schema at the swap.
+    static let copiedTables = ["schema_migrations"]
+    /// The projection tables a verification compares, with the bookkeeping columns it ignores.
+    static let comparedTables = ["activity", "link_totals", "link_clickers", "source_totals", "dead_letters", "checkpoints"]
+    static let ignoredColumns: Set<String> = ["updated_at", "recorded_at"]
+
+    public let db: PostgresConnection
+    public let ingestor: Ingestor
+    private let logger: Logger
+
+    /// `db` is the rebuild's own connection (the ingestor applies batches through it too).
+    public init(logDirectories: [String], db: PostgresConnection, batchSize: Int = 20000, logger: Logger) throws {
+        self.db = db
+        self.logger = logger
+        ingestor = try Ingestor(logDirectories: logDirectories, batchSize: batchSize, logger: logger, schema: Self.shadow) { db }
+    }
+
+    /// Takes the rebuild lock and makes empty shadow tables shaped like the live ones.
+    /// Refuses when the live projections hold a log that is not being rebuilt (swapping
+    /// would lose it) or another rebuild runs.
+    public func prepare() throws {
+        guard try db.query("SELECT pg_try_advisory_lock($1::bigint)", [Self.lockKey]) == [["t"]] else {
+            throw RebuildError("another clickd rebuild is running on this database")
+        }
+        let given = Set(try ingestor.positions().map { "\($0.logID)" })
+        let live = try db.query("SELECT log_id::text FROM clickd_internal.checkpoints WHERE lsn > 0 ORDER BY 1").compactMap { $0[0] }
+        if let missing = live.first(where: { !given.contains($0) }) {
+            throw RebuildError("the live projections include log \(missing), which is not among the --log directories: give every log, or the swap would lose it")
+        }
+        let tables = try db.query("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", [Self.live]).compactMap { $0[0] }
+        guard tables.contains("checkpoints"), tables.contains("activity") else {
+            throw RebuildError("the database is not migrated (no clickd_internal.checkpoints); run clickd migrate first")
+        }
+        try db.execute("BEGIN")
+        do {
+            try db.execute("DROP SCHEMA IF EXISTS \(Self.shadow) CASCADE; DROP SCHEMA IF EXISTS \(Self.retired) CASCADE; CREATE SCHEMA \(Self.shadow)")
+            for table in tables {
+                // Table names come from the catalog of our own schema; quote them anyway.
+                let name = quoteIdentifier(table)
+                try db.execute("CREATE TABLE \(Self.shadow).\(name) (LIKE \(Self.live).\(name) INCLUDING ALL)")
+                let options = try db.query("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1::regclass",
+                                           ["\(Self.live).\(name)"])
+                if let list = options.first?[0] ?? nil, !list.isEmpty, list.allSatisfy({ $0.isLetter || $0.isNumber || "_=,.".contains($0) }) {
+                    try db.execute("ALTER TABLE \(Self.shadow).\(name) SET (\(list))")
+                }
+            }
+            try db.execute("COMMIT")
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Replays every log into the shadow tables up to `limits` (per log; default: its
+    /// durable end). Returns false if `shouldStop` stopped it first.
+    public func replay(limits: [LogID: UInt64] = [:], shouldStop: () -> Bool, progress: () -> Void) throws -> Bool {
+        ingestor.stopAt = limits
+        try ingestor.drain(shouldStop: shouldStop, heartbeat: progress)
+        return !shouldStop()
+    }
+
+    /// The live checkpoints of the logs being rebuilt.
+    public func liveCheckpoints() throws -> [LogID: UInt64] {
+        var result: [LogID: UInt64] = [:]
+        for position in try ingestor.positions() {
+            let rows = try db.query("SELECT lsn FROM clickd_internal.checkpoints WHERE log_id = $1", ["\(position.logID)"])
+            result[position.logID] = rows.first.flatMap { $0[0] }.flatMap { UInt64($0) } ?? 0
+        }
+        return result
+    }
+
+    /// In one transaction: holds the live checkpoints (ingest daemons wait), brings the
+    /// shadow tables up to them, and swaps them in; the analysts' views follow. Then, in a
+    /// transaction of its own (it waits for queries still reading them), drops the old tables.
+    ///
+    /// Should the swap still meet a deadlock or a lock timeout, it asks to be the side
+    /// PostgreSQL fails (a short deadlock_timeout, when the role may set it) and retries.
+    public func swap(attempts: Int = 20) throws {
+        _ = try? db.execute("""
+            DO $$ BEGIN SET deadlock_timeout = '20ms'; EXCEPTION WHEN insufficient_privilege THEN NULL; END $$
+            """)
+        var attempt = 1
+        while true {
+            do {
+                try swapOnce()
+                break
+            } catch let error as PostgresError where ["40P01", "55P03"].contains(error.sqlState ?? "") && attempt < attempts {
+                logger.info("swap gave way to a query; retrying", metadata: ["rebuild.attempt": "\(attempt)"])
+                ingestor.forgetPositions()
+                attempt += 1
+                usleep(UInt32(50_000 * attempt))
+            }
+        }
+        _ = try? db.execute("RESET deadlock_timeout")
+        ingestor.ownsTransactions = true
+        try db.execute("DROP SCHEMA \(Self.retired) CASCADE")
+    }
+
+    private func swapOnce() throws {
+        try db.execute("BEGIN")
+        do {
+            try db.execute("SET LOCAL lock_timeout = '30s'")
+            try db.execute("LOCK TABLE clickd_internal.checkpoints IN ACCESS EXCLUSIVE MODE")
+            try catchUpInTransaction()
+            // With only pg_catalog on the path, the definitions name every table with its
+            // schema: read now, `clickd_internal.…` will mean the rebuilt tables.
+            try db.execute("SET LOCAL search_path = pg_catalog")
+            let views = try db.query("""
+                SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'clickd' AND c.relkind = 'v' ORDER BY 1
+                """)
+            for table in Self.copiedTables {
+                try db.execute("INSERT INTO \(Self.shadow).\(table) SELECT * FROM \(Self.live).\(table)")
+            }
+            try lockViews(views.compactMap { $0[0] })
+            try db.execute("""
+                ALTER SCHEMA \(Self.live) RENAME TO \(Self.retired);
+                ALTER SCHEMA \(Self.shadow) RENAME TO \(Self.live);
+                REVOKE ALL ON SCHEMA \(Self.live) FROM PUBLIC;
+                """)
+            for view in views {
+                guard let name = view[0], let definition = view[1] else { continue }
+                try db.execute("CREATE OR REPLACE VIEW clickd.\(quoteIdentifier(name)) AS \(definition)")
+            }
+            try db.execute("COMMIT")
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Takes every view's lock at once, between analysts' queries: a query holds the locks
+    /// of the views it has opened while it opens the next, so taking them one by one while
+    /// queries run makes deadlocks. `NOWAIT` under a savepoint, retried every few
+    /// milliseconds, takes them all in a moment no query holds any (at most 30 s).
+    private func lockViews(_ names: [String]) throws {
+        guard !names.isEmpty else { return }
+        let list = names.map { "clickd." + quoteIdentifier($0) }.joined(separator: ", ")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            try db.execute("SAVEPOINT lock_views")
+            do {
+                try db.execute("LOCK TABLE \(list) IN ACCESS EXCLUSIVE MODE NOWAIT")
+                try db.execute("RELEASE SAVEPOINT lock_views")
+                return
+            } catch let error as PostgresError where error.sqlState == "55P03" && ContinuousClock.now < deadline {
+                try db.execute("ROLLBACK TO SAVEPOINT lock_views")
+                usleep(UInt32.random(in: 1_000...5_000))
+            }
+        }
+    }
+
+    /// In one transaction that holds the live checkpoints, brings the shadow tables up to
+    /// them and compares table by table; returns one line per differing row (at most
+    /// `limit` per table and side) and rolls back. The live tables are never changed.
+    public func verify(limit: Int = 20) throws -> [String] {
+        var differences: [String] = []
+        try db.execute("BEGIN")
+        do {
+            try db.execute("SET LOCAL lock_timeout = '60s'")
+            try db.execute("LOCK TABLE clickd_internal.checkpoints IN EXCLUSIVE MODE")
+            try catchUpInTransaction()
+            for table in Self.comparedTables {
+                let columns = try db.query("""
+                    SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position
+                    """, [Self.live, table]).compactMap { $0[0] }.filter { !Self.ignoredColumns.contains($0) }.map(quoteIdentifier)
+                let list = columns.joined(separator: ", ")
+                for (only, other) in [(Self.live, Self.shadow), (Self.shadow, Self.live)] {
+                    let rows = try db.query("""
+                        SELECT count(*) OVER (), d::text FROM (SELECT \(list) FROM \(only).\(table) EXCEPT ALL SELECT \(list) FROM \(other).\(table)) d
+                        ORDER BY 2 LIMIT \(limit)
+                        """)
+                    let side = only == Self.live ? "live" : "rebuilt"
+                    for row in rows { differences.append("table=\(table) only_in=\(side) row=\(row[1] ?? "")") }
+                    if let total = rows.first.flatMap({ $0[0] }).flatMap({ Int($0) }), total > rows.count {
+                        differences.append("table=\(table) only_in=\(side) and \(total - rows.count) more rows")
+                    }
+                }
+            }
+            try db.execute("ROLLBACK")
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw error
+        }
+        ingestor.ownsTransactions = true
+        return differences
+    }
+
+    /// Drops the shadow tables (after a verification, or when abandoning).
+    public func discard() {
+        ingestor.ownsTransactions = true
+        _ = try? db.execute("DROP SCHEMA IF EXISTS \(Self.shadow) CASCADE")
+    }
+
+    /// Inside the caller's transaction: replays each log up to its live checkpoint. A shadow
+    /// already past it (live ingestion lags the logs) stays where it is.
+    private func catchUpInTransaction() throws {
+        let targets = try liveCheckpoints()
+        ingestor.ownsTransactions = false
+        ingestor.stopAt = targets
+        try ingestor.drain()
+        for position in try ingestor.positions() where position.projected < targets[position.logID] ?? 0 {
+            throw RebuildError("log \(position.directory) ends at LSN \(position.projected), before its live checkpoint \(targets[position.logID] ?? 0): is this the log the live projections were made from?")
+        }
+    }
+}
+
+public struct RebuildError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A SQL identifier in double quotes (for names read from the catalog).
+func quoteIdentifier(_ name: String) -> String {
+    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

@@ -1,0 +1,166 @@
+import ClickdTestSupport
+import EventLog
+import Foundation
+import Testing
+
+@testable import Projections
+
+/// `clickd rebuild`: fresh projections from the logs, swapped in without downtime.
+@Suite struct RebuildTests {
+    static func rebuild(_ arguments: [String]) throws -> CommandResult {
+        try ChildProcess.clickd(["rebuild"] + arguments)
+    }
+
+    /// On a generated stream (clicks, deliveries, bots, repeats, poison records) ingested in
+    /// small batches: --verify finds nothing; a tampered row is reported row by row and
+    /// nothing is swapped; a rebuild restores exactly what incremental ingestion made, keeps
+    /// the applied migrations and the analysts' rights.
+    @Test func rebuildEqualsIncrementalAndVerifyReportsDifferences() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let log = dir.appending("log")
+        try await IngestTests.generatedLog(log, events: 20_000, seed: 31)
+        let url = try IngestTests.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url, "--batch-size", "333"]).status == 0)
+        let incremental = try IngestTests.snapshot(url)
+        #expect(incremental.count > 1000)
+
+        let clean = try Self.rebuild(["--verify", "--log", log, "--database", url])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(clean.stdout.contains("the rebuilt projections equal the live ones"))
+
+        let db = try PostgresConnection(url)
+        defer { db.close() }
+        try db.query("UPDATE clickd_internal.link_totals SET total_clicks = total_clicks + 5 WHERE source_id = 's1' AND link_id = 'L2'")
+        let tampered = try Self.rebuild(["--verify", "--log", log, "--database", url])
+        #expect(tampered.status == 1)
+        let lines = tampered.stdout.split(separator: "\n")
+        #expect(lines.count == 2, "\(tampered.stdout)")
+        #expect(lines.contains { $0.hasPrefix("table=link_totals only_in=live row=(campaign,s1,L2,") })
+        #expect(lines.contains { $0.hasPrefix("table=link_totals only_in=rebuilt row=(campaign,s1,L2,") })
+        #expect(tampered.stderr.hasSuffix("clickd: error: the rebuilt projections differ from the live ones (lines above)\n"), "\(tampered.stderr)")
+        #expect(try db.query("SELECT count(*) FROM pg_namespace WHERE nspname IN ('clickd_rebuild', 'clickd_retired')") == [["0"]])
+
+        let rebuilt = try Self.rebuild(["--log", log, "--database", url])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(try IngestTests.snapshot(url) == incremental)
+        #expect(try db.query("SELECT count(*) FROM pg_namespace WHERE nspname IN ('clickd_rebuild', 'clickd_retired')") == [["0"]])
+        let migrate = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", IngestTests.migrations])
+        #expect(migrate.status == 0 && !migrate.stderr.contains("applied:"), "\(migrate.stderr)")
+        try db.execute("SET ROLE clickd_analyst")
+        #expect(try db.query("SELECT count(*) > 0 FROM clickd.link_clicks") == [["t"]])
+        do {
+            try db.query("SELECT count(*) FROM clickd_internal.activity")
+            Issue.record("the analyst could read the rebuilt internal tables")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "42501")
+        }
+        try db.execute("RESET ROLE")
+    }
+
+    /// While `clickd ingest` follows a growing log and a query loop reads the views, a
+    /// rebuild swaps new projections in: every query sees a complete, consistent state
+    /// (clicks in link totals = click rows in activity, never fewer than before), and the
+    /// end state equals one run over the whole log.
+    @Test func rebuildWhileIngestingAndQuerying() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let log = dir.appending("log")
+        let records = IngestTests.generatedRecords(events: 40_000, seed: 37)
+        try await IngestTests.write(Array(records[..<20_000]), to: log)
+        let url = try IngestTests.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
+
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        daemon.arguments = ["ingest", "--log", log, "--database", url, "--batch-size", "200"]
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+
+        let stop = Locked(false)
+        let seen = Locked<(queries: Int, problems: [String])>((0, []))
+        let reader = Thread {
+            guard let db = try? PostgresConnection(url) else { return seen.mutate { $0.problems.append("cannot connect") } }
+            var last = 0
+            while !stop.value {
+                do {
+                    let row = try db.query("""
+                        SELECT (SELECT coalesce(sum(total_clicks), 0) FROM clickd.link_clicks),
+                               (SELECT count(*) FROM clickd.activity WHERE kind = 'clicked_link')
+                        """)[0]
+                    let totals = Int(row[0]!)!, clicks = Int(row[1]!)!
+                    seen.mutate { s in
+                        s.queries += 1
+                        if totals != clicks { s.problems.append("link totals \(totals) but \(clicks) click rows") }
+                        if clicks < last { s.problems.append("clicks went back from \(last) to \(clicks)") }
+                    }
+                    last = clicks
+                } catch {
+                    seen.mutate { $0.problems.append("query failed: \(error)") }
+                }
+            }
+            db.close()
+        }
+        reader.start()
+
+        let more = Task { try await IngestTests.write(Array(records[20_000...]), to: log) }
+        let rebuilt = try Self.rebuild(["--log", log, "--database", url, "--batch-size", "2000"])
+        try await more.value
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+
+        let deadline = Date().addingTimeInterval(60)
+        var caughtUp = false
+        while !caughtUp, Date() < deadline {
+            caughtUp = try ChildProcess.clickd(["status", "--log", log, "--database", url]).stdout.contains("lag_events=0")
+            if !caughtUp { usleep(100_000) }
+        }
+        #expect(caughtUp)
+        stop.mutate { $0 = true }
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        #expect(daemon.terminationStatus == 0)
+        while !reader.isFinished { usleep(10_000) }
+        #expect(seen.value.queries > 10)
+        #expect(seen.value.problems.isEmpty, "\(seen.value.problems.prefix(5))")
+
+        let reference = try IngestTests.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
+        #expect(try IngestTests.snapshot(url) == IngestTests.snapshot(reference))
+    }
+
+    /// SIGTERM during the replay abandons it: exit 1 with one line, no shadow schema left,
+    /// the live projections untouched. A log missing from --log is refused before anything.
+    @Test func abandonAndRefusals() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let log = dir.appending("log"), other = dir.appending("other")
+        try await IngestTests.generatedLog(log, events: 30_000, seed: 41)
+        try await IngestTests.generatedLog(other, events: 100, seed: 43)
+        let url = try IngestTests.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--log", other, "--database", url]).status == 0)
+        let before = try IngestTests.snapshot(url)
+
+        let refused = try Self.rebuild(["--log", log, "--database", url])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("not among the --log directories"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1)
+
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        child.arguments = ["rebuild", "--log", log, "--log", other, "--database", url, "--batch-size", "10"]
+        let errors = Pipe()
+        child.standardError = errors
+        try child.run()
+        let reader = DescriptorReader(errors.fileHandleForReading)
+        usleep(1_500_000)
+        kill(child.processIdentifier, SIGTERM)
+        child.waitUntilExit()
+        let said = String(decoding: reader.readToEnd(), as: UTF8.self)
+        #expect(child.terminationStatus == 1)
+        #expect(said.contains("rebuild abandoned; the live projections are untouched"), "\(said)")
+        let db = try PostgresConnection(url)
+        defer { db.close() }
+        #expect(try db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'clickd_rebuild'") == [["0"]])
+        #expect(try IngestTests.snapshot(url) == before)
+    }
+}
