@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Rebuild benchmark (issue 6): on a log of EVENTS realistic events (as bench/ingest.sh),
+# the time of `clickd ingest --once` into a fresh, migrated database against, in the same
+# run on the same private PostgreSQL (fsync on), the time of `clickd rebuild` of the same
+# log over those live projections (replay into shadow tables, build, swap) — and the peak
+# RSS of both (memory must stay flat with the log's size). Run after
+# `swift build -c release`.
+#
+#   EVENTS=1000000 bench/rebuild.sh        (default 1,000,000)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/.build/release"
+events=${EVENTS:-1000000}
+work=$(mktemp -d "$root/.build/clickd-rebuild-bench.XXXXXX")
+chmod 755 "$work"
+cleanup() { [[ -n "${PG_PID:-}" ]] && kill "$PG_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+coproc PG { exec "$root/scripts/throwaway-pg" serve-dir "$work/pg"; }
+read -r ready <&"${PG[0]}"
+conninfo=${ready#ready }
+now() { date +%s.%N; }
+
+"$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
+"$bin/clickd" migrate --database "$conninfo" --migrations "$root/migrations" >/dev/null 2>&1
+
+t0=$(now)
+/usr/bin/time -f "%M" -o "$work/ingest.rss" "$bin/clickd" ingest --once --log "$work/log" --database "$conninfo" 2>/dev/null
+t1=$(now)
+/usr/bin/time -f "%M" -o "$work/rebuild.rss" "$bin/clickd" rebuild --log "$work/log" --database "$conninfo" 2>/dev/null
+t2=$(now)
+
+python3 - "$events" "$t0" "$t1" "$t2" "$(tail -1 "$work/ingest.rss")" "$(tail -1 "$work/rebuild.rss")" <<'PY'
+import sys
+events = int(sys.argv[1]); t0, t1, t2 = map(float, sys.argv[2:5]); ingest_rss, rebuild_rss = int(sys.argv[5]), int(sys.argv[6])
+ingest, rebuild = t1 - t0, t2 - t1
+print("| measure | seconds | events/s | peak RSS |")
+print("|---|---:|---:|---:|")
+print(f"| clickd ingest --once from scratch ({events:,} events) | {ingest:.1f} | {events / ingest:,.0f} | {ingest_rss / 1024:.0f} MB |")
+print(f"| clickd rebuild of the same log over it | {rebuild:.1f} | {events / rebuild:,.0f} | {rebuild_rss / 1024:.0f} MB |")
+print(f"\nrebuild / ingest = {rebuild / ingest:.2f}x the time")
+PY
