@@ -28,7 +28,7 @@ run: release
 	@scripts/run-local
 
 bench: release
-	@bench/log-append.sh && bench/links.sh
+	@bench/log-append.sh && bench/links.sh && bench/edge.sh && bench/ingest.sh && bench/rebuild.sh
 
 clean:
 	rm -rf .build

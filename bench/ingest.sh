@@ -4,7 +4,8 @@
 # migrated database on a private PostgreSQL with fsync on — against, in the same run on the
 # same cluster: (a) plain COPY of the same activity rows into an unindexed table (the
 # ceiling) and (b) one INSERT transaction per event, as synchronous trackers do (measured
-# on a sample, as a rate). Also the daemon's peak RSS. Run after `swift build -c release`.
+# on a sample, as a rate) and (c) COPY of the same rows into a table with activity's indexes
+# (the floor of the activity projection alone). Also the daemon's peak RSS. Run after `swift build -c release`.
 #
 #   EVENTS=1000000 bench/ingest.sh        (default 1,000,000)
 set -euo pipefail
@@ -42,6 +43,14 @@ psql_ -c "\\copy plain FROM '$work/activity.copy'"
 t1=$(now)
 copy_s=$(secs "$t0" "$t1")
 
+# (c) COPY of the same rows into a table with activity's indexes: the floor of writing the
+# activity projection alone, before any counter.
+psql_ -c "CREATE TABLE indexed (LIKE clickd_internal.activity INCLUDING INDEXES)"
+t0=$(now)
+psql_ -c "\\copy indexed FROM '$work/activity.copy'"
+t1=$(now)
+indexed_s=$(secs "$t0" "$t1")
+
 # (b) one INSERT transaction per event, on a sample.
 psql_ -c "CREATE TABLE per_row (LIKE clickd_internal.activity INCLUDING INDEXES)"
 psql_ -At -c "SELECT format('INSERT INTO per_row VALUES (%L,%s,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L);',
@@ -52,9 +61,10 @@ psql_ -f "$work/inserts.sql"
 t1=$(now)
 row_s=$(secs "$t0" "$t1")
 
-python3 - "$events" "$ingest_s" "$copy_s" "$row_s" "$sample" "$rss_kb" <<'PY'
+python3 - "$events" "$ingest_s" "$copy_s" "$row_s" "$sample" "$rss_kb" "$indexed_s" <<'PY'
 import sys
 events, ingest_s, copy_s, row_s, sample, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+indexed = events / float(sys.argv[7])
 ingest = events / ingest_s
 copy = events / copy_s
 row = sample / row_s
@@ -62,6 +72,7 @@ print("| measure | events/s | vs clickd ingest |")
 print("|---|---:|---:|")
 print(f"| clickd ingest --once, all projections ({events:,} events, {ingest_s:.1f} s) | {ingest:,.0f} | 1.00 |")
 print(f"| (a) COPY of the same activity rows into an unindexed table | {copy:,.0f} | ingest = {ingest / copy:.2f} of it |")
+print(f"| (c) COPY of the same rows into a table with activity's indexes | {indexed:,.0f} | ingest = {ingest / indexed:.2f} of it |")
 print(f"| (b) one INSERT transaction per event (sample of {sample:,}) | {row:,.0f} | ingest = {ingest / row:.1f}x it |")
 print(f"\nclickd ingest peak RSS: {rss / 1024:.0f} MB")
 PY

@@ -22,55 +22,38 @@ struct IngestCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("A log directory (repeat for each edge's log).", valueName: "dir"))
-    var log: [String] = []
+    @OptionGroup var logs: LogsOptions
 
     @OptionGroup var db: DatabaseOptions
 
     @Flag(help: "Drain every log to its current durable end, then exit.")
     var once = false
 
-    @Option(help: "Most records per batch (one transaction each; a batch takes what is durable, up to this).")
-    var batchSize: Int = 20000
-
-    func validate() throws {
-        if log.isEmpty { throw ValidationError("give at least one --log DIR") }
-        if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be 1 to 1000000") }
-    }
-
     func run() async throws {
         try await runReportingErrors {
             let logger = Logger(label: "clickd.ingest")
             let database = db
-            let ingestor = try Ingestor(logDirectories: log, batchSize: batchSize, logger: logger) { try database.connect() }
+            let ingestor = try Ingestor(logDirectories: logs.log, batchSize: logs.batchSize, logger: logger) { try database.connect() }
             if once {
                 let n = try ingestor.drain()
                 logger.info("drained", metadata: ["ingest.records": "\(n)"])
                 return
             }
-            let stop = Atomic<Bool>(false)
-            for number in [SIGTERM, SIGINT] { signal(number, SIG_IGN) }
-            let sources = [SIGTERM, SIGINT].map { number in
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { stop.store(true, ordering: .relaxed) }
-                source.resume()
-                return source
-            }
+            let stop = StopRequest()
             // Under systemd (Type=notify): READY once the logs are open, WATCHDOG while the loop
             // turns (also while PostgreSQL is down: the daemon is alive and retrying; a
             // restart would not help), STATUS on each change of state, STOPPING on SIGTERM.
             let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
             var lastWatchdog = ContinuousClock.now
-            logger.info("ingesting", metadata: ["ingest.logs": "\(log.joined(separator: ","))"])
+            logger.info("ingesting", metadata: ["ingest.logs": "\(logs.log.joined(separator: ","))"])
             systemd.notify("READY=1\nSTATUS=ingesting")
-            await ingestor.run(shouldStop: { stop.load(ordering: .relaxed) }, heartbeat: {
+            await ingestor.run(shouldStop: { stop.requested }, heartbeat: {
                 if let interval = systemd.watchdogInterval, ContinuousClock.now - lastWatchdog >= interval {
                     systemd.notify("WATCHDOG=1")
                     lastWatchdog = .now
                 }
             }, state: { systemd.notify("STATUS=\($0)") })
             systemd.notify("STOPPING=1")
-            sources.forEach { $0.cancel() }
             logger.info("stopped")
         }
     }

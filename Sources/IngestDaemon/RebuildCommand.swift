@@ -25,37 +25,20 @@ struct RebuildCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("A log directory (repeat for each edge's log).", valueName: "dir"))
-    var log: [String] = []
+    @OptionGroup var logs: LogsOptions
 
     @OptionGroup var db: DatabaseOptions
 
     @Flag(help: "Compare the rebuilt tables with the live ones and report differences; swap nothing.")
     var verify = false
 
-    @Option(help: "Most records per batch.")
-    var batchSize: Int = 20000
-
-    func validate() throws {
-        if log.isEmpty { throw ValidationError("give at least one --log DIR") }
-        if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be 1 to 1000000") }
-    }
-
     func run() async throws {
         try await runReportingErrors {
             let logger = Logger(label: "clickd.rebuild")
             let connection = try db.connect()
-            let rebuilder = try Rebuilder(logDirectories: log, db: connection, batchSize: batchSize, logger: logger)
-            let stop = Atomic<Bool>(false)
-            for number in [SIGTERM, SIGINT] { signal(number, SIG_IGN) }
-            let sources = [SIGTERM, SIGINT].map { number in
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { stop.store(true, ordering: .relaxed) }
-                source.resume()
-                return source
-            }
-            defer { sources.forEach { $0.cancel() } }
-            let shouldStop = { stop.load(ordering: .relaxed) }
+            let rebuilder = try Rebuilder(logDirectories: logs.log, db: connection, batchSize: logs.batchSize, logger: logger)
+            let stop = StopRequest()
+            let shouldStop = { stop.requested }
 
             try rebuilder.prepare()
             var progress = RebuildProgress(terminal: isatty(2) == 1, logger: logger)

@@ -30,13 +30,21 @@ final class EdgeContext: Sendable {
 }
 
 /// The click route, `GET|HEAD /c/<token>`: verify, append, 302 — the hot path, as a lean
-/// NIO handler (one per connection; NIO's pipelining handler feeds it one request at a time).
+/// NIO handler (one per connection). NIO's decoder parses requests; answers are written as
+/// bytes (the 302's fixed headers pre-encoded), in request order even when a durable 302
+/// waits for the log while a pipelined request behind it could be answered at once.
 final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = ByteBuffer
 
     private let edge: EdgeContext
     private var head: HTTPRequestHead?
+    /// Answers not yet written, oldest first; `pending[0]` answers request number `written`.
+    private var pending = CircularBuffer<ByteBuffer?>(initialCapacity: 4)
+    private var written = 0
+    private var requests = 0
+    /// The request after whose answer the connection closes.
+    private var closeAfter: Int?
 
     static let notFoundBody = Array("""
         <!doctype html><meta charset="utf-8"><title>Link not found</title>\
@@ -44,6 +52,11 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
 
         """.utf8)
     static let redirectBody = Array("Redirecting\n".utf8)
+    static let redirectHeaders = Array("""
+        Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nX-Robots-Tag: noindex\r\n\
+        Content-Type: text/plain; charset=utf-8\r\nContent-Length: \(redirectBody.count)\r\n
+        """.utf8)
+    static let notFoundHeaders: [(String, String)] = [("Content-Type", "text/html; charset=utf-8")]
 
     init(edge: EdgeContext) { self.edge = edge }
 
@@ -54,39 +67,56 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .body:
             break  // GET and HEAD carry none; anything else is answered without reading it
         case .end:
-            guard let head else { return }
+            guard let head, closeAfter == nil else { return }
             self.head = nil
-            handle(head, context: context)
+            let number = requests
+            requests += 1
+            pending.append(nil)
+            handle(head, number: number, context: context)
         }
     }
 
-    private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    /// A request the parser refuses gets a 400 (431 when its headers overflow the limits),
+    /// after the answers owed to the requests before it, and the connection closes.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, closeAfter == nil else {
+            context.close(promise: nil)
+            return
+        }
+        edge.counters.rejected.increment()
+        let number = requests
+        requests += 1
+        pending.append(nil)
+        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        answer(number, Self.encode(status: status, version: .http1_1, keepAlive: false, headOnly: false, headers: [], body: [],
+                                   allocator: context.channel.allocator), keepAlive: false, context: context)
+    }
+
+    private func handle(_ head: HTTPRequestHead, number: Int, context: ChannelHandlerContext) {
         let uri = head.uri.utf8
         if uri.count > edge.configuration.maxRequestTargetBytes {
             edge.counters.rejected.increment()
-            return respond(context, head, status: .uriTooLong, body: [], extra: [])
+            return respond(context, number, head, status: .uriTooLong)
         }
         var headerBytes = 0
         var userAgent = ""
         var forwardedFor: String?
         for (name, value) in head.headers {
             headerBytes += name.utf8.count + value.utf8.count + 4
-            if name.utf8.count == 10, name.lowercased() == "user-agent" { userAgent = value }
-            if name.utf8.count == 15, name.lowercased() == "x-forwarded-for" {
-                forwardedFor = forwardedFor.map { $0 + "," + value } ?? value
-            }
+            if Self.named(name, "user-agent") { userAgent = value }
+            if Self.named(name, "x-forwarded-for") { forwardedFor = forwardedFor.map { $0 + "," + value } ?? value }
         }
         if headerBytes > edge.configuration.maxHeaderBytes {
             edge.counters.rejected.increment()
-            return respond(context, head, status: .requestHeaderFieldsTooLarge, body: [], extra: [])
+            return respond(context, number, head, status: .requestHeaderFieldsTooLarge)
         }
         guard uri.starts(with: "/c/".utf8) else {
             edge.counters.notFound.increment()
-            return respond(context, head, status: .notFound, body: Self.notFoundBody, extra: [("Content-Type", "text/html; charset=utf-8")])
+            return respond(context, number, head, status: .notFound, headers: Self.notFoundHeaders, body: Self.notFoundBody)
         }
         guard head.method == .GET || head.method == .HEAD else {
             edge.counters.notFound.increment()
-            return respond(context, head, status: .methodNotAllowed, body: [], extra: [("Allow", "GET, HEAD")])
+            return respond(context, number, head, status: .methodNotAllowed, headers: [("Allow", "GET, HEAD")])
         }
         // The token ends at a query or fragment some mail clients append (UTF-8 view: no
         // grapheme breaking on the hot path).
@@ -101,12 +131,12 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             (verified, keyID) = t
         case .failure(let error):
             edge.counters.invalid(error.reason)
-            return respond(context, head, status: .notFound, body: Self.notFoundBody, extra: [("Content-Type", "text/html; charset=utf-8")])
+            return respond(context, number, head, status: .notFound, headers: Self.notFoundHeaders, body: Self.notFoundBody)
         }
         // Defence in depth: a signed destination with control characters never reaches a header.
         if verified.destination.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) {
             edge.counters.invalid("unsafe_destination")
-            return respond(context, head, status: .notFound, body: Self.notFoundBody, extra: [("Content-Type", "text/html; charset=utf-8")])
+            return respond(context, number, head, status: .notFound, headers: Self.notFoundHeaders, body: Self.notFoundBody)
         }
         let event = ClickEvent(
             occurredAt: edge.now(), method: head.method == .HEAD ? .head : .get, token: verified,
@@ -118,10 +148,9 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             edgeID: edge.configuration.edgeID)
         if head.method == .HEAD { edge.counters.prefetches.increment() }
         let payload = EventCodec.encode(.click(event))
-        let redirect: [(String, String)] = [
-            ("Location", verified.destination), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
-            ("X-Robots-Tag", "noindex"), ("Content-Type", "text/plain; charset=utf-8"),
-        ]
+        let keepAlive = head.isKeepAlive
+        let redirect = Self.encodeRedirect(to: verified.destination, version: head.version, keepAlive: keepAlive,
+                                           headOnly: head.method == .HEAD, allocator: context.channel.allocator)
         let counters = edge.counters, unrecorded = edge.unrecordedLog
         if edge.configuration.durability == .none {
             payload.withUnsafeBytes { raw in
@@ -134,7 +163,7 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
                     }
                 }
             }
-            return respond(context, head, status: .found, body: Self.redirectBody, extra: redirect)
+            return answer(number, redirect, keepAlive: keepAlive, context: context)
         }
         // Durable: answer once the click is on disk — or, if the log fails, answer anyway
         // (a tracker must never break a person's link) and count the loss.
@@ -154,35 +183,99 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
                     counters.clicksUnrecorded.increment()
                     unrecorded.note(error)
                 }
-                let answer: @Sendable () -> Void = {
+                let deliver: @Sendable () -> Void = {
                     let (handler, context) = bound.value
-                    handler.respond(context, head, status: .found, body: Self.redirectBody, extra: redirect)
+                    handler.answer(number, redirect, keepAlive: keepAlive, context: context)
                     inFlight.decrement()
                 }
-                if let mailbox { mailbox.post(answer) } else { loop.execute(answer) }
+                if let mailbox { mailbox.post(deliver) } else { loop.execute(deliver) }
             }
         }
     }
 
-    private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
-                         extra: [(String, String)]) {
+    private func respond(_ context: ChannelHandlerContext, _ number: Int, _ request: HTTPRequestHead, status: HTTPResponseStatus,
+                         headers: [(String, String)] = [], body: [UInt8] = []) {
         let keepAlive = request.isKeepAlive
-        var headers = HTTPHeaders(extra)
-        if status != .found {
-            headers.add(name: "Cache-Control", value: "no-store")
-            headers.add(name: "X-Robots-Tag", value: "noindex")
+        let bytes = Self.encode(status: status, version: request.version, keepAlive: keepAlive, headOnly: request.method == .HEAD,
+                                headers: headers + [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")], body: body,
+                                allocator: context.channel.allocator)
+        answer(number, bytes, keepAlive: keepAlive, context: context)
+    }
+
+    /// Files the answer to request `number`, then writes every answer now due, in order.
+    private func answer(_ number: Int, _ bytes: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
+        let index = number - written
+        guard index >= 0, index < pending.count else { return }  // the connection was reset meanwhile
+        pending[pending.index(pending.startIndex, offsetBy: index)] = bytes
+        if !keepAlive, closeAfter.map({ number < $0 }) ?? true { closeAfter = number }
+        var wrote = false
+        while let first = pending.first, let ready = first {
+            _ = pending.removeFirst()
+            context.write(wrapOutboundOut(ready), promise: nil)
+            wrote = true
+            if written == closeAfter {
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+                pending.removeAll()
+                written += 1
+                return
+            }
+            written += 1
         }
-        headers.add(name: "Content-Length", value: String(body.count))
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
-        if request.method != .HEAD, !body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        if wrote { context.flush() }
+    }
+
+    /// `name` equals `lowercase` (ASCII, any case), without allocating.
+    static func named(_ name: String, _ lowercase: StaticString) -> Bool {
+        let n = name.utf8
+        guard n.count == lowercase.utf8CodeUnitCount else { return false }
+        return lowercase.withUTF8Buffer { expected in
+            zip(n, expected).allSatisfy { a, b in (a | 0x20) == b || a == b }
         }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+    }
+
+    static func statusLine(_ version: HTTPVersion, _ status: HTTPResponseStatus, into buffer: inout ByteBuffer) {
+        buffer.writeString(version.minor == 0 && version.major == 1 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeString("\(status.code) \(status.reasonPhrase)\r\n")
+    }
+
+    static func connectionHeader(_ version: HTTPVersion, keepAlive: Bool, into buffer: inout ByteBuffer) {
         if !keepAlive {
-            let channel = context.channel
-            done.whenComplete { _ in channel.close(promise: nil) }
+            buffer.writeString("Connection: close\r\n")
+        } else if version.major == 1, version.minor == 0 {
+            buffer.writeString("Connection: keep-alive\r\n")
         }
+    }
+
+    /// The 302: status line, Location, the pre-encoded fixed headers, the body unless HEAD.
+    static func encodeRedirect(to destination: String, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
+                               allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 200 + destination.utf8.count)
+        if version.major == 1, version.minor == 1 {
+            buffer.writeStaticString("HTTP/1.1 302 Found\r\n")
+        } else {
+            statusLine(version, .found, into: &buffer)
+        }
+        buffer.writeStaticString("Location: ")
+        buffer.writeString(destination)
+        buffer.writeStaticString("\r\n")
+        buffer.writeBytes(redirectHeaders)
+        connectionHeader(version, keepAlive: keepAlive, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        if !headOnly { buffer.writeBytes(redirectBody) }
+        return buffer
+    }
+
+    static func encode(status: HTTPResponseStatus, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
+                       headers: [(String, String)], body: [UInt8], allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 256 + body.count)
+        statusLine(version, status, into: &buffer)
+        for (name, value) in headers { buffer.writeString("\(name): \(value)\r\n") }
+        buffer.writeString("Content-Length: \(body.count)\r\n")
+        connectionHeader(version, keepAlive: keepAlive, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        if !headOnly { buffer.writeBytes(body) }
+        return buffer
     }
 }
 

@@ -40,7 +40,7 @@ public final class EdgeCounters: Sendable {
                                                 help: "Clicks answered with a 302, by whether the log recorded them")
         prefetches = registry.makeCounter(name: "clickd_prefetches_total", help: "HEAD requests answered with a 302 (recorded as prefetches)")
         notFound = registry.makeCounter(name: "clickd_requests_not_found_total", help: "Requests to other paths or with other methods")
-        rejected = registry.makeCounter(name: "clickd_requests_rejected_total", help: "Requests over the target or header limits")
+        rejected = registry.makeCounter(name: "clickd_requests_rejected_total", help: "Requests over the target or header limits, or that do not parse")
         deliveries = registry.makeCounter(name: "clickd_deliveries_total", help: "Messages rewritten through POST /v1/messages and recorded")
         var byReason: [String: Prometheus.Counter] = [:]
         for reason in Self.invalidReasons {

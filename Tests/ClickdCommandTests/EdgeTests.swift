@@ -113,11 +113,39 @@ import Testing
         #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"unknown_key\"}") ?? 0 >= 1)
         #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"retired_key\"}") ?? 0 >= 1)
         #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"truncated\"}") ?? 0 >= 1)
-        #expect(try edge.metric("clickd_requests_rejected_total") == 2)
+        // 414, 431, and the two the parser refused (400 or 431).
+        #expect(try edge.metric("clickd_requests_rejected_total") == 4)
         #expect(try edge.metric("clickd_clicks_total{outcome=\"recorded\"}") == 2)
         edge.signal(SIGTERM)
         #expect(try edge.wait() == 0)
         #expect(try Self.clicks(log).count == 2, "only the two valid clicks were appended")
+    }
+
+    /// Pipelined requests (several in one write) are answered in their order — a durable
+    /// 302 that waits for the log comes before a 404 behind it that needs no wait — and
+    /// HTTP/1.0 and `Connection: close` are honoured.
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys)
+        let good = Self.token()
+        let connection = try HTTPTestConnection(port: edge.port)
+        var batch = ""
+        for target in ["/c/" + good, "/nothing", "/c/" + good, "/c/forged", "/c/" + good] {
+            batch += "GET \(target) HTTP/1.1\r\nHost: t\r\nUser-Agent: pipelined\r\n\r\n"
+        }
+        batch += "HEAD /c/\(good) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        try connection.send(Array(batch.utf8))
+        var statuses: [Int] = []
+        for method in ["GET", "GET", "GET", "GET", "GET", "HEAD"] { statuses.append(try connection.readResponse(method: method).status) }
+        #expect(statuses == [302, 404, 302, 404, 302, 302])
+        let old = try HTTPTestConnection(port: edge.port)
+        try old.send(Array("GET /c/\(good) HTTP/1.0\r\n\r\n".utf8))
+        let response = try old.readResponse()
+        #expect(response.status == 302 && response.header("Location") != nil && response.header("Connection") == "close")
+        edge.signal(SIGTERM)
+        try edge.wait()
+        #expect(try Self.clicks(log).count == 5)
     }
 
     @Test func privacyModesAndUserAgentCrop() throws {

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+
+/// The logs a projection command reads, and its batch size (ingest, rebuild).
+struct LogsOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A log directory (repeat for each edge's log).", valueName: "dir"))
+    var log: [String] = []
+
+    @Option(help: "Most records per batch (one transaction each; a batch takes what is durable, up to this).")
+    var batchSize: Int = 20000
+
+    func validate() throws {
+        if log.isEmpty { throw ValidationError("give at least one --log DIR") }
+        if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be 1 to 1000000") }
+    }
+}
+
+/// SIGTERM and SIGINT ask a long command to stop at its next safe point (after the batch
+/// in flight) instead of ending the process.
+// @unchecked: `sources` is set once in init and only cancelled in deinit.
+final class StopRequest: @unchecked Sendable {
+    private final class Flag: Sendable { let value = Atomic<Bool>(false) }
+    private let flag = Flag()
+    private let sources: [any DispatchSourceSignal]
+
+    init() {
+        for number in [SIGTERM, SIGINT] { signal(number, SIG_IGN) }
+        let flag = self.flag
+        sources = [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { flag.value.store(true, ordering: .relaxed) }
+            source.resume()
+            return source
+        }
+    }
+
+    deinit { sources.forEach { $0.cancel() } }
+
+    var requested: Bool { flag.value.load(ordering: .relaxed) }
+}
