@@ -9,20 +9,10 @@
 #
 #   EVENTS=1000000 bench/ingest.sh        (default 1,000,000)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/.build/release"
 events=${EVENTS:-1000000}
 sample=${SAMPLE:-5000}
-work=$(mktemp -d "$root/.build/clickd-ingest-bench.XXXXXX")
-chmod 755 "$work"
-cleanup() { [[ -n "${PG_PID:-}" ]] && kill "$PG_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-coproc PG { exec "$root/scripts/throwaway-pg" serve-dir "$work/pg"; }
-read -r ready <&"${PG[0]}"
-conninfo=${ready#ready }
+source "$(dirname "$0")/pg.sh"
 psql_() { psql "$conninfo" -X -q -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
 "$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1

@@ -8,18 +8,8 @@
 #
 #   EVENTS=1000000 bench/rebuild.sh        (default 1,000,000)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/.build/release"
 events=${EVENTS:-1000000}
-work=$(mktemp -d "$root/.build/clickd-rebuild-bench.XXXXXX")
-chmod 755 "$work"
-cleanup() { [[ -n "${PG_PID:-}" ]] && kill "$PG_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-coproc PG { exec "$root/scripts/throwaway-pg" serve-dir "$work/pg"; }
-read -r ready <&"${PG[0]}"
-conninfo=${ready#ready }
-now() { date +%s.%N; }
+source "$(dirname "$0")/pg.sh"
 
 "$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
 "$bin/clickd" migrate --database "$conninfo" --migrations "$root/migrations" >/dev/null 2>&1

@@ -110,7 +110,12 @@ public final class Rebuilder {
         }
         _ = try? db.execute("RESET deadlock_timeout")
         ingestor.ownsTransactions = true
-        try db.execute("DROP SCHEMA \(Self.retired) CASCADE")
+        do {
+            try db.execute("DROP SCHEMA \(Self.retired) CASCADE")
+        } catch {
+            // The swap is done; the next rebuild drops what is left.
+            logger.warning("the old projection tables could not be dropped", metadata: ["error": "\(error)", "schema": "\(Self.retired)"])
+        }
     }
 
     private func swapOnce() throws {

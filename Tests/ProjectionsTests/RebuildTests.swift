@@ -147,12 +147,20 @@ import Testing
 
         let child = Process()
         child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
-        child.arguments = ["rebuild", "--log", log, "--log", other, "--database", url, "--batch-size", "10"]
+        // Batches of 2 records: the replay takes many seconds, so SIGTERM lands in it.
+        child.arguments = ["rebuild", "--log", log, "--log", other, "--database", url, "--batch-size", "2"]
         let errors = Pipe()
         child.standardError = errors
         try child.run()
         let reader = DescriptorReader(errors.fileHandleForReading)
-        usleep(1_500_000)
+        let watcher = try PostgresConnection(url)
+        defer { watcher.close() }
+        var replaying = false
+        for _ in 0..<300 where !replaying {
+            replaying = (try? watcher.query("SELECT count(*) > 0 FROM clickd_rebuild.checkpoints WHERE lsn > 100")) == [["t"]]
+            if !replaying { usleep(20_000) }
+        }
+        #expect(replaying, "the rebuild was seen replaying before SIGTERM")
         kill(child.processIdentifier, SIGTERM)
         child.waitUntilExit()
         let said = String(decoding: reader.readToEnd(), as: UTF8.self)
