@@ -47,7 +47,8 @@ struct RebuildCommand: AsyncParsableCommand {
             let finished: Bool
             do {
                 finished = try rebuilder.replay(limits: limits, shouldStop: shouldStop) {
-                    if let positions = try? rebuilder.ingestor.positions() { progress.update(positions, limits: limits) }
+                    // Called after every batch; reads the logs' durable ends only when a line is due.
+                    if progress.due(), let positions = try? rebuilder.ingestor.positions() { progress.show(positions, limits: limits) }
                 }
             } catch {
                 rebuilder.discard()
@@ -95,11 +96,16 @@ struct RebuildProgress {
 
     var elapsed: String { String(format: "%.1f", seconds(ContinuousClock.now - started)) }
 
-    mutating func update(_ positions: [(directory: String, logID: LogID, projected: UInt64, durable: UInt64)], limits: [LogID: UInt64]) {
+    /// True, once per 250 ms on a terminal and per 5 s otherwise, when a line is due.
+    mutating func due() -> Bool {
         let now = ContinuousClock.now
-        guard now - lastShown >= (terminal ? .milliseconds(250) : .seconds(5)) else { return }
+        guard now - lastShown >= (terminal ? .milliseconds(250) : .seconds(5)) else { return false }
         lastShown = now
-        let time = max(seconds(now - started), 0.001)
+        return true
+    }
+
+    mutating func show(_ positions: [(directory: String, logID: LogID, projected: UInt64, durable: UInt64)], limits: [LogID: UInt64]) {
+        let time = max(seconds(ContinuousClock.now - started), 0.001)
         var lines: [String] = []
         for p in positions {
             let end = max(limits[p.logID] ?? p.durable, 1)

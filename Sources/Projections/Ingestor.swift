@@ -66,14 +66,14 @@ public final class Ingestor {
         } catch {
             // Whatever failed (a read, a statement, the commit of the batch in flight), every
             // log's state is rebuilt from the database's checkpoints before going on.
-            inFlight = nil
-            for log in logs { log.synced = false }
+            forgetPositions()
             throw error
         }
     }
 
-    /// Forgets what this process knows of the projections (after a transaction it did not
-    /// own was rolled back): every log is re-read from the database's checkpoints.
+    /// Forgets what this process knows of the projections (after a failure, or after a
+    /// transaction it did not own was rolled back): every log is re-read from the
+    /// database's checkpoints.
     public func forgetPositions() {
         inFlight = nil
         for log in logs { log.synced = false }
@@ -138,7 +138,7 @@ public final class Ingestor {
         return try logs.map { log in
             let durable = try log.reader.durableWatermark()
             let checkpoint = try store.checkpoint(log.reader.logID).lsn
-            let dead = Int(try store.db.query("SELECT count(*) FROM clickd_internal.dead_letters WHERE log_id = $1",
+            let dead = Int(try store.db.query("SELECT count(*) FROM \(schema).dead_letters WHERE log_id = $1",
                                               ["\(log.reader.logID)"])[0][0]!)!
             return (log.directory, log.reader.logID, durable, checkpoint, dead)
         }

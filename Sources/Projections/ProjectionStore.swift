@@ -66,14 +66,8 @@ public struct ProjectionStore {
         return p
     }
 
-    /// Applies `batch` if the log's checkpoint is still `expected`; else changes nothing.
-    public func apply(_ batch: ProjectionBatch, log: LogID, expected: UInt64, windowStart: UInt64?) throws -> Outcome {
-        let outcome = try begin(prepare(batch, log: log), log: log, expected: expected, windowStart: windowStart)
-        if outcome == .applied { try finish() }
-        return outcome
-    }
-
-    /// Starts applying `batch`: checks the checkpoint, writes the rows, moves the checkpoint,
+    /// Starts applying `batch` if the log's checkpoint is still `expected` (else changes
+    /// nothing): checks the checkpoint, writes the rows, moves the checkpoint,
     /// and sends the counter upserts and the COMMIT without waiting for them — `finish`
     /// waits (any other use of the connection waits first). `.applied` means "sent".
     /// With `ownTransaction: false` the caller holds a transaction open (a rebuild's swap):

@@ -40,7 +40,7 @@ public final class Rebuilder {
             throw RebuildError("another clickd rebuild is running on this database")
         }
         let given = Set(try ingestor.positions().map { "\($0.logID)" })
-        let live = try db.query("SELECT log_id::text FROM clickd_internal.checkpoints WHERE lsn > 0 ORDER BY 1").compactMap { $0[0] }
+        let live = try db.query("SELECT log_id::text FROM \(Self.live).checkpoints WHERE lsn > 0 ORDER BY 1").compactMap { $0[0] }
         if let missing = live.first(where: { !given.contains($0) }) {
             throw RebuildError("the live projections include log \(missing), which is not among the --log directories: give every log, or the swap would lose it")
         }
@@ -80,7 +80,7 @@ public final class Rebuilder {
     public func liveCheckpoints() throws -> [LogID: UInt64] {
         var result: [LogID: UInt64] = [:]
         for position in try ingestor.positions() {
-            let rows = try db.query("SELECT lsn FROM clickd_internal.checkpoints WHERE log_id = $1", ["\(position.logID)"])
+            let rows = try db.query("SELECT lsn FROM \(Self.live).checkpoints WHERE log_id = $1", ["\(position.logID)"])
             result[position.logID] = rows.first.flatMap { $0[0] }.flatMap { UInt64($0) } ?? 0
         }
         return result
@@ -122,7 +122,7 @@ public final class Rebuilder {
         try db.execute("BEGIN")
         do {
             try db.execute("SET LOCAL lock_timeout = '30s'")
-            try db.execute("LOCK TABLE clickd_internal.checkpoints IN ACCESS EXCLUSIVE MODE")
+            try db.execute("LOCK TABLE \(Self.live).checkpoints IN ACCESS EXCLUSIVE MODE")
             try catchUpInTransaction()
             // With only pg_catalog on the path, the definitions name every table with its
             // schema: read now, `clickd_internal.…` will mean the rebuilt tables.
@@ -180,7 +180,7 @@ public final class Rebuilder {
         try db.execute("BEGIN")
         do {
             try db.execute("SET LOCAL lock_timeout = '60s'")
-            try db.execute("LOCK TABLE clickd_internal.checkpoints IN EXCLUSIVE MODE")
+            try db.execute("LOCK TABLE \(Self.live).checkpoints IN EXCLUSIVE MODE")
             try catchUpInTransaction()
             for table in Self.comparedTables {
                 let columns = try db.query("""
