@@ -157,12 +157,27 @@ public final class EventLogWriter: @unchecked Sendable {
     /// Appends one record (copied before this returns) and calls `completion` once it is
     /// durable, or with the reason it is not, on a thread of the writer's: hop to your own
     /// (an event loop) from there, and do not block in it.
-    public func append(bytes payload: UnsafeRawBufferPointer, completion: @escaping @Sendable (Result<UInt64, LogError>) -> Void) {
-        enqueue(payload, .callback(completion))
+    ///
+    /// With `wakeLater`, the flusher is not woken for this record: the caller promises to
+    /// call `wakeFlusher()` soon (an event loop does it once at the end of its burst of
+    /// reads). A flusher woken by the first click of a burst syncs that one click while the
+    /// loop is still parsing the rest; woken at the end, it takes the whole burst in one
+    /// sync, sooner for all but the first (measured: bench/edge.sh, docs/benchmarks.md).
+    public func append(bytes payload: UnsafeRawBufferPointer, wakeLater: Bool = false,
+                       completion: @escaping @Sendable (Result<UInt64, LogError>) -> Void) {
+        enqueue(payload, .callback(completion), wakeLater: wakeLater)
+    }
+
+    /// Wakes the flusher if it sleeps with records pending (see `append(bytes:wakeLater:completion:)`).
+    public func wakeFlusher() {
+        state.lock()
+        let wake = flusherIdle && !pending.isEmpty
+        state.unlock()
+        if wake { state.signal() }
     }
 
     /// Frames the record into the pending batch and wakes the flusher if it sleeps.
-    private func enqueue(_ payload: UnsafeRawBufferPointer, _ completion: AppendCompletion) {
+    private func enqueue(_ payload: UnsafeRawBufferPointer, _ completion: AppendCompletion, wakeLater: Bool = false) {
         guard payload.count > 0, payload.count <= configuration.maxRecordSize else {
             completion.fail(LogError(.invalidArgument, "record of \(payload.count) bytes: a record must have 1 to \(configuration.maxRecordSize) bytes"))
             return
@@ -184,7 +199,7 @@ public final class EventLogWriter: @unchecked Sendable {
         RecordFrame.append(lsn: lsn, payload: payload, to: &pending)
         pendingWaiters.append(Waiter(completion: completion, lsn: lsn, end: pending.count))
         if wasEmpty { firstPendingAt = configuration.maxBatchDelay == .zero ? 0 : monotonicNanoseconds() }
-        let wake = flusherIdle && (wasEmpty || pending.count >= configuration.maxBatchBytes)
+        let wake = flusherIdle && ((wasEmpty && !wakeLater) || pending.count >= configuration.maxBatchBytes)
         state.unlock()
         if wake { state.signal() }
     }
@@ -263,7 +278,7 @@ public final class EventLogWriter: @unchecked Sendable {
     /// any batch when there is no sync to overlap with) is resumed here, which saves the
     /// thread hop. The threshold was measured with bench/log-append.sh.
     private func resume(_ succeeded: [Waiter], failed: [Waiter], error: LogError?) {
-        if configuration.sync == .fdatasync, succeeded.count + failed.count > Self.inlineResumeLimit {
+        if configuration.sync == .fdatasync, Self.resumeCost(succeeded) + Self.resumeCost(failed) > Self.inlineResumeLimit {
             completions.complete(succeeded: succeeded, failed: failed, error: error)
         } else {
             state.unlock()
@@ -274,6 +289,16 @@ public final class EventLogWriter: @unchecked Sendable {
         if let error {
             logger.error("log append failed", metadata: ["log.directory": "\(directory)", "log.failed_appends": "\(failed.count)", "error": "\(error)"])
         }
+    }
+
+    /// How many of `waiters` are suspended tasks, whose resumption is the costly part. Callbacks
+    /// promise not to block and are cheap to call (the edge posts them to its event loops in
+    /// bulk), so they never justify the hop to the completion thread: measured with
+    /// bench/edge.sh, that hop cost a thread wake-up per group commit on a two-core machine.
+    private static func resumeCost(_ waiters: [Waiter]) -> Int {
+        var count = 0
+        for waiter in waiters { if case .continuation = waiter.completion { count += 1 } }
+        return count
     }
 
     /// Moves up to `maxBatchBytes` of whole frames from `pending` to `batch` (state locked).

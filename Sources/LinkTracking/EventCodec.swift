@@ -125,7 +125,7 @@ public enum EventCodec {
             guard length <= UInt64(bytes.count - index) else { throw DecodeError(message: "truncated event") }
             let n = Int(length)
             defer { index += n }
-            guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[index..<(index + n)]), as: UTF8.self) else {
+            guard let s = TokenCodec.utf8String(UnsafeRawBufferPointer(rebasing: bytes[index..<(index + n)])) else {
                 throw DecodeError(message: "field is not UTF-8")
             }
             return s

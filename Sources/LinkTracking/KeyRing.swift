@@ -72,7 +72,7 @@ public struct KeyRing: Sendable {
 
     public static func makeKey(kid: String, secret: [UInt8], created: String, retired: Bool = false) -> Key {
         Key(kid: kid, created: created, retired: retired, secret: secret,
-            prepared: PreparedHMAC(HMAC<SHA256>(key: SymmetricKey(data: secret))))
+            prepared: PreparedHMAC(key: secret))
     }
 
     public static func isValidKeyID(_ kid: String) -> Bool {
@@ -117,24 +117,34 @@ public struct KeyRing: Sendable {
         case .failure(let error): return .failure(error)
         }
         guard let keyIndex = index[layout.kid] else { return .failure(.unknownKey(layout.kid)) }
-        let key = keys[keyIndex]
-        if key.retired { return .failure(.retiredKey(layout.kid)) }
-        let expected = key.prepared.mac(bytes[0..<layout.macStart])
-        guard constantTimeEqual(expected.prefix(TokenCodec.macSize), bytes[layout.macStart...]) else {
-            return .failure(.badSignature)
+        if keys[keyIndex].retired { return .failure(.retiredKey(layout.kid)) }
+        let signed = bytes.withUnsafeBytes { raw in
+            keys[keyIndex].prepared.verify(UnsafeRawBufferPointer(rebasing: raw[..<layout.macStart]),
+                                truncatedMAC: UnsafeRawBufferPointer(rebasing: raw[layout.macStart...]))
         }
-        var strings: [String] = []
-        for range in layout.fields {
-            guard let s = String(validating: bytes[range], as: UTF8.self) else { return .failure(.invalidField("not UTF-8")) }
-            strings.append(s)
+        guard signed else { return .failure(.badSignature) }
+        // The fields are read only after the signature holds. One buffer for all of them, no
+        // array of strings: this runs for every click the edge answers.
+        let token: LinkToken? = bytes.withUnsafeBytes { raw in
+            var strings = (source: "", delivery: "", customer: "", link: "", destination: "")
+            for (n, range) in layout.fields.enumerated() {
+                guard let s = TokenCodec.utf8String(UnsafeRawBufferPointer(rebasing: raw[range])) else { return nil }
+                switch n {
+                case 0: strings.source = s
+                case 1: strings.delivery = s
+                case 2: strings.customer = s
+                case 3 where layout.fields.count == 5: strings.link = s
+                default: strings.destination = s
+                }
+            }
+            let linkIsDestination = layout.flags & (1 << 5) != 0
+            return LinkToken(
+                destination: strings.destination, deliveryID: strings.delivery, customerID: strings.customer,
+                sourceKind: LinkToken.SourceKind(rawValue: (layout.flags >> 3) & 0b11)!, sourceID: strings.source,
+                messageType: LinkToken.MessageType(rawValue: layout.flags & 0b111)!,
+                linkID: linkIsDestination ? strings.destination : strings.link, issuedAt: layout.issuedAt)
         }
-        let linkIsDestination = layout.flags & (1 << 5) != 0
-        let destination = strings.last!
-        let token = LinkToken(
-            destination: destination, deliveryID: strings[1], customerID: strings[2],
-            sourceKind: LinkToken.SourceKind(rawValue: (layout.flags >> 3) & 0b11)!, sourceID: strings[0],
-            messageType: LinkToken.MessageType(rawValue: layout.flags & 0b111)!,
-            linkID: linkIsDestination ? destination : strings[3], issuedAt: layout.issuedAt)
+        guard let token else { return .failure(.invalidField("not UTF-8")) }
         return .success((token, layout.kid))
     }
 
@@ -149,17 +159,48 @@ func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>)
     return difference == 0
 }
 
-/// An HMAC-SHA256 keyed once: each MAC copies the state instead of hashing the key pads again.
-struct PreparedHMAC: @unchecked Sendable {
-    // HMAC is a value type; the stored instance is never mutated, only copied.
-    private let initial: HMAC<SHA256>
+/// An HMAC-SHA256 (RFC 2104) keyed once: each MAC copies the two hash states left by the
+/// key pads instead of hashing the pads again.
+///
+/// Built from swift-crypto's `SHA256` rather than its `HMAC<SHA256>`, whose methods are
+/// generic over `DataProtocol` and not inlinable: every call looked up generic metadata at
+/// run time, which was most of the edge's token verification in a profile of
+/// bench/edge.sh. `SHA256.update(bufferPointer:)` is concrete. A test checks that the two
+/// agree on keys and messages of many lengths (`PreparedHMACTests`).
+struct PreparedHMAC: Sendable {
+    /// The states after hashing the key XOR ipad and the key XOR opad; copied, never mutated.
+    private let inner: SHA256
+    private let outer: SHA256
 
-    init(_ hmac: HMAC<SHA256>) { initial = hmac }
+    init(key: [UInt8]) {
+        var block = key.count > SHA256.blockByteCount ? SHA256.hash(data: key).withUnsafeBytes { Array($0) } : key
+        block += [UInt8](repeating: 0, count: SHA256.blockByteCount - block.count)
+        var inner = SHA256(), outer = SHA256()
+        block.map { $0 ^ 0x36 }.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        block.map { $0 ^ 0x5c }.withUnsafeBytes { outer.update(bufferPointer: $0) }
+        self.inner = inner
+        self.outer = outer
+    }
+
+    func code(_ message: UnsafeRawBufferPointer) -> SHA256Digest {
+        var inner = self.inner
+        inner.update(bufferPointer: message)
+        var outer = self.outer
+        inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
+        return outer.finalize()
+    }
 
     func mac(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
-        var h = initial
-        h.update(data: bytes)
-        return Array(h.finalize())
+        bytes.withUnsafeBytes { code($0) }.withUnsafeBytes { Array($0) }
+    }
+
+    /// Whether `truncatedMAC` is the leading bytes of the MAC of `message`, compared in
+    /// constant time, on raw buffers (no arrays on the edge's hot path).
+    func verify(_ message: UnsafeRawBufferPointer, truncatedMAC: UnsafeRawBufferPointer) -> Bool {
+        code(message).withUnsafeBytes { code in
+            truncatedMAC.count <= code.count
+                && constantTimeEqual(UnsafeRawBufferPointer(rebasing: code[..<truncatedMAC.count]), truncatedMAC)
+        }
     }
 }
 

@@ -1,6 +1,10 @@
 import Crypto
 import ExtrasBase64
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The token format, version 1 (docs/link-tokens.md). Binary, then base64url without padding:
 ///
 ///     version(1) | kid length(1) | kid | flags(1) | issued_at(varint)
@@ -69,6 +73,16 @@ public enum TokenCodec {
         return bytes
     }
 
+    /// The bytes as a string if they are valid UTF-8. `String(decoding:)` has a fast,
+    /// non-generic path for buffers and repairs invalid input, so the result is valid exactly
+    /// when it holds the same bytes; `String(validating:)` went through generic code that
+    /// looked up type metadata on every call (profile of bench/edge.sh).
+    static func utf8String(_ bytes: UnsafeRawBufferPointer) -> String? {
+        var text = String(decoding: bytes, as: UTF8.self)
+        let same = text.withUTF8 { $0.count == bytes.count && (bytes.isEmpty || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0) }
+        return same ? text : nil
+    }
+
     static func base64URLValue(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"): c - UInt8(ascii: "A")
@@ -97,7 +111,9 @@ public enum TokenCodec {
         guard kidLength >= 1, kidLength <= maxKeyIDLength else { return .failure(.malformed("key id length \(kidLength)")) }
         var i = 2 + kidLength
         guard i + 1 <= bytes.count else { return .failure(.truncated) }
-        guard let kid = String(validating: bytes[2..<i], as: UTF8.self) else { return .failure(.malformed("key id is not UTF-8")) }
+        guard let kid = bytes.withUnsafeBytes({ utf8String(UnsafeRawBufferPointer(rebasing: $0[2..<i])) }) else {
+            return .failure(.malformed("key id is not UTF-8"))
+        }
         let flags = bytes[i]
         i += 1
         guard flags & 0b1100_0000 == 0, flags & 0b111 < 5, (flags >> 3) & 0b11 < 3 else {

@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import Crypto
 import Foundation
 import Testing
 
@@ -18,6 +19,31 @@ import Testing
             let signed = try Fixtures.ring.sign(token)
             #expect(signed.utf8.allSatisfy { TokenCodec.base64URLValue($0) != nil }, "URL-safe")
             #expect(try Fixtures.ring.verify(signed).get() == token)
+        }
+    }
+
+    /// The hand-assembled HMAC (PreparedHMAC) equals swift-crypto's HMAC<SHA256> for keys
+    /// shorter than, equal to and longer than the block, and messages of many lengths.
+    @Test func preparedHMACEqualsSwiftCryptoHMAC() {
+        var rng = SplitMix64(seed: 11)
+        for keyLength in [0, 1, 16, 32, 63, 64, 65, 100, 200] {
+            let key = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let prepared = PreparedHMAC(key: key)
+            for messageLength in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 300, 1000] {
+                let message = (0..<messageLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+                #expect(prepared.mac(message[...]) == expected, "key \(keyLength) bytes, message \(messageLength) bytes")
+                let verified = message.withUnsafeBytes { m in
+                    expected.withUnsafeBytes { prepared.verify(m, truncatedMAC: UnsafeRawBufferPointer(rebasing: $0[..<16])) }
+                }
+                #expect(verified)
+                var wrong = expected
+                wrong[Int.random(in: 0..<16, using: &rng)] ^= 1
+                let refused = message.withUnsafeBytes { m in
+                    wrong.withUnsafeBytes { prepared.verify(m, truncatedMAC: UnsafeRawBufferPointer(rebasing: $0[..<16])) }
+                }
+                #expect(!refused)
+            }
         }
     }
 
