@@ -99,17 +99,24 @@ for durability in durable none; do
     records=$("$bin/clickd" log stats "$work/log-$durability" | awk '/^records:/ {print $2}')
     ratio=$(python3 -c "print(f'{$rps / $n_rps:.2f}')")
     echo "| clickd edge, --durability $durability | $rps | $ratio | $p50 | $p99 | $rss | $records / $((total - bad)) |"
-    [[ $durability == durable ]] && half=$(( rps / 2 ))
+    [[ $durability == durable ]] && half=$(( rps / 2 )) && durable_p50=$p50
 done
 
-# Latency at half the durable rate: each connection paces itself with wrk's delay() so the
-# total offered load is about half of what the edge sustained above.
+# Latency at half the durable rate: each connection pauses 10 ms (wrk's delay()) between a
+# response and its next request, and there are as many connections as make the offered
+# load half of what the edge sustained above: half x (10 ms + the durable p50).
 start_edge durable
 target=$(url_path "$eport")
-pace_ms=$(python3 -c "print(max(1, round($connections * 1000 / $half)))")
+pace_ms=10
+paced_connections=$(python3 -c "
+import re
+v, unit = re.match(r'([\d.]+)(\w+)', '$durable_p50').groups()
+p50_ms = float(v) * {'us': 0.001, 'ms': 1.0, 's': 1000.0}[unit]
+print(max(1, round($half * ($pace_ms + p50_ms) / 1000)))")
 echo "function delay() return $pace_ms end" > "$work/pace.lua"
+connections=$paced_connections
 read -r rps p50 p99 total bad < <(run_wrk paced "$target" "$work/pace.lua")
 kill -TERM "$epid"; wait "$epid" || true
 echo
-echo "At about half the durable rate ($half requests/s offered, $connections connections each pausing ${pace_ms} ms): $rps requests/s served, p50 $p50, p99 $p99."
+echo "At about half the durable rate ($half requests/s wanted: $paced_connections connections each pausing ${pace_ms} ms): $rps requests/s served, p50 $p50, p99 $p99."
 

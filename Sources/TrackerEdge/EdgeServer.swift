@@ -29,11 +29,6 @@ public final class EdgeServer: Sendable {
         let edge = EdgeContext(configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger,
                                loops: Array(group.makeIterator()), now: now)
         self.edge = edge
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        // The parser's limits also bound the request target; the handler then enforces the
-        // tighter header limit itself (431) and the target limit (414).
-        limits.maxHeaderListSize = configuration.maxHeaderBytes + configuration.maxRequestTargetBytes + 1024
-        limits.maxHeaderFieldSize = configuration.maxHeaderBytes + configuration.maxRequestTargetBytes + 1024
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -45,12 +40,9 @@ public final class EdgeServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: idle))
                     try sync.addHandler(ConnectionHandler(counters: counters))
-                    // NIO parses requests; ClickHandler writes its answers as bytes itself and
-                    // keeps them in request order (no response encoder, no pipelining handler:
+                    // ClickHandler parses request heads and writes its answers as bytes itself,
+                    // in request order (no NIO HTTP decoder, encoder or pipelining handler:
                     // measured, docs/benchmarks.md).
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes,
-                                                                                informationalResponseStrategy: .drop,
-                                                                                limitConfiguration: limits)))
                     try sync.addHandler(ClickHandler(edge: edge))
                 }
             }

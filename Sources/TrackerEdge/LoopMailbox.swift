@@ -1,3 +1,4 @@
+import EventLog
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -11,7 +12,24 @@ final class LoopMailbox: @unchecked Sendable {
     private var pending: [@Sendable () -> Void] = []
     private var scheduled = false
 
+    /// Whether a wake-up of the log's flusher is already scheduled on this loop. Touched only
+    /// on the loop's own thread.
+    private var flusherWakeScheduled = false
+
     init(loop: any EventLoop) { self.loop = loop }
+
+    /// Wakes `writer`'s flusher once, after this loop has handled every request of the
+    /// current burst of reads (a task executed from the loop runs after its I/O). Call on
+    /// the loop, after appending with `wakeLater`.
+    func wakeFlusherAfterBurst(_ writer: EventLogWriter) {
+        loop.preconditionInEventLoop()
+        guard !flusherWakeScheduled else { return }
+        flusherWakeScheduled = true
+        loop.execute {
+            self.flusherWakeScheduled = false
+            writer.wakeFlusher()
+        }
+    }
 
     /// Runs `work` on the loop soon, in order with everything else posted.
     func post(_ work: @escaping @Sendable () -> Void) {

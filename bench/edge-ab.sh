@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Interleaved A/B of edge builds (issue 4): for each round, nginx `return 302` once, then
+# every given clickd binary in turn, each under wrk for the same time. Prints each
+# binary's requests/s, its ratio to that round's nginx, and the edge's CPU time per
+# request (user + system of all its threads over the run, divided by the requests wrk
+# completed) — steadier than requests/s on a shared machine. Copy a build aside
+# (`cp .build/release/clickd /tmp/clickd-before`) before a change to compare against it.
+#
+#   bench/edge-ab.sh [--durability durable|none] [--rounds N] BINARY [BINARY ...]
+#   DURATION=5s CONNECTIONS=50 EDGE_ARGS="--threads 1" bench/edge-ab.sh /tmp/clickd-before .build/release/clickd
+set -euo pipefail
+durability=durable
+rounds=3
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --durability) durability=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        -*) echo "edge-ab.sh: unknown option $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[[ $# -ge 1 ]] || { echo "usage: bench/edge-ab.sh [--durability durable|none] [--rounds N] BINARY [BINARY ...]" >&2; exit 2; }
+for b in "$@"; do [[ -x $b ]] || { echo "edge-ab.sh: $b is not an executable" >&2; exit 2; }; done
+command -v wrk >/dev/null && { command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; } \
+    || { echo "edge-ab.sh needs wrk and nginx (bench/edge.sh installs them)" >&2; exit 1; }
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+duration=${DURATION:-5s}
+connections=${CONNECTIONS:-50}
+work=$(mktemp -d "${TMPDIR:-/tmp}/clickd-edge-ab.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+nport=$(free_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:$nport; location / { return 302 https://shop.example.com/collections/spring/blue-shoes?size=42; } }
+}
+CONF
+"$nginx_bin" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
+pids+=($!)
+
+"$1" keys generate --kid k7f2 > "$work/keys"
+eport=$(free_port)
+target=$("$1" links sign --keys "$work/keys" --base "http://127.0.0.1:$eport" --type email --delivery dlv_01HXYZ9K2M4N6P8Q \
+    --customer cust_48213 --campaign 17 --url https://shop.example.com/collections/spring/blue-shoes?size=42 2>/dev/null)
+cpu_ticks() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{s += $14 + $15} END {print s + 0}'; }
+hz=$(getconf CLK_TCK)
+sleep 0.5
+for round in $(seq 1 "$rounds"); do
+    n_rps=$(wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:$nport/c/x" | awk '/Requests\/sec/ {print $2}')
+    line="round $round: nginx $n_rps"
+    for binary in "$@"; do
+        rm -rf "$work/log"
+        # shellcheck disable=SC2086
+        "$binary" edge --log "$work/log" --keys "$work/keys" --listen "127.0.0.1:$eport" --admin-listen 127.0.0.1:0 \
+            --durability "$durability" ${EDGE_ARGS:-} 2>"$work/edge.log" &
+        epid=$!
+        for _ in $(seq 1 200); do grep -q "edge listening" "$work/edge.log" 2>/dev/null && break; sleep 0.05; done
+        before=$(cpu_ticks "$epid")
+        result=$(wrk -t1 -c"$connections" -d"$duration" "$target")
+        after=$(cpu_ticks "$epid")
+        kill -TERM "$epid"; wait "$epid" || true
+        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$result")
+        total=$(awk '/requests in/ {print $1}' <<<"$result")
+        line+=$(python3 -c "print(f' | {\"$binary\"}: {$rps:.0f} ({$rps / $n_rps:.2f}x, {($after - $before) * 1e6 / $hz / $total:.1f} us CPU/request)')")
+    done
+    echo "$line"
+done
