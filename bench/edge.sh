@@ -102,12 +102,12 @@ for durability in durable none; do
     [[ $durability == durable ]] && half=$(( rps / 2 )) && durable_p50=$p50
 done
 
-# Latency at half the durable rate: each connection pauses 10 ms (wrk's delay()) between a
+# Latency at half the durable rate: each connection pauses 2 ms (wrk's delay()) between a
 # response and its next request, and there are as many connections as make the offered
-# load half of what the edge sustained above: half x (10 ms + the durable p50).
+# load half of what the edge sustained above: half x (2 ms + the durable p50).
 start_edge durable
 target=$(url_path "$eport")
-pace_ms=10
+pace_ms=2
 paced_connections=$(python3 -c "
 import re
 v, unit = re.match(r'([\d.]+)(\w+)', '$durable_p50').groups()
