@@ -21,33 +21,12 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $# -ge 1 ]] || { echo "usage: bench/edge-ab.sh [--durability durable|none] [--rounds N] BINARY [BINARY ...]" >&2; exit 2; }
 for b in "$@"; do [[ -x $b ]] || { echo "edge-ab.sh: $b is not an executable" >&2; exit 2; }; done
-command -v wrk >/dev/null && { command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; } \
-    || { echo "edge-ab.sh needs wrk and nginx (bench/edge.sh installs them)" >&2; exit 1; }
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+root=$(cd "$(dirname "$0")/.." && pwd)
 duration=${DURATION:-5s}
 connections=${CONNECTIONS:-50}
 work=$(mktemp -d "${TMPDIR:-/tmp}/clickd-edge-ab.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-nport=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:$nport; location / { return 302 https://shop.example.com/collections/spring/blue-shoes?size=42; } }
-}
-CONF
-"$nginx_bin" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
-pids+=($!)
+# shellcheck source=bench/http.sh
+source "$root/bench/http.sh"
 
 "$1" keys generate --kid k7f2 > "$work/keys"
 eport=$(free_port)

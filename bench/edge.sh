@@ -17,40 +17,9 @@ mkdir -p "$out"
 duration=${DURATION:-30s}
 connections=${CONNECTIONS:-50}
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
-if [[ ${#need[@]} -gt 0 ]]; then
-    if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    else echo "bench/edge.sh needs: apt-get install -y ${need[*]}" >&2; exit 1; fi
-fi
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-
 work=$(mktemp -d "$root/.build/clickd-edge-bench.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# nginx: return 302, same Location as the edge, two workers (the edge has two event loops).
-nport=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:$nport; location / { return 302 https://shop.example.com/collections/spring/blue-shoes?size=42; } }
-}
-CONF
-"$nginx_bin" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
-pids+=($!)
+# shellcheck source=bench/http.sh
+source "$root/bench/http.sh"
 
 "$bin/clickd" keys generate --kid k7f2 > "$work/keys"
 url_path() {
