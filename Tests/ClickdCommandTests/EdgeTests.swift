@@ -148,6 +148,36 @@ import Testing
         #expect(try Self.clicks(log).count == 5)
     }
 
+    /// The click handler parses request heads itself: a head that arrives a few bytes at a
+    /// time is answered once whole, the connection then serves the next request; a request
+    /// that announces a body is answered and its connection closed (the body is never read).
+    @Test func splitHeadsAndBodiesOverARealSocket() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys)
+        let good = Self.token()
+        let slow = try HTTPTestConnection(port: edge.port)
+        let head = Array("GET /c/\(good) HTTP/1.1\r\nHost: t\r\nUser-Agent: slow client\r\n\r\n".utf8)
+        var offset = 0
+        while offset < head.count {
+            let end = min(head.count, offset + 7)
+            try slow.send(Array(head[offset..<end]))
+            offset = end
+            usleep(2_000)
+        }
+        #expect(try slow.readResponse().status == 302)
+        #expect(try slow.request("GET", "/c/" + good).status == 302, "the connection is kept alive after a split head")
+        let withBody = try HTTPTestConnection(port: edge.port)
+        try withBody.send(Array("GET /c/\(good) HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello".utf8))
+        let answered = try withBody.readResponse()
+        #expect(answered.status == 302 && answered.header("Connection") == "close")
+        #expect(withBody.isClosedByPeer())
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+        let clicks = try Self.clicks(log)
+        #expect(clicks.count == 3 && clicks[0].userAgent == "slow client")
+    }
+
     @Test func privacyModesAndUserAgentCrop() throws {
         for (mode, expected) in [("truncated", [UInt8]([127, 0, 0, 0])), ("none", [])] {
             let (dir, keys, log) = try Self.setUp()
