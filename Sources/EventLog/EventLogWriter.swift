@@ -10,7 +10,7 @@ import Logging
 /// takes everything pending as one batch, writes it with one `pwrite` and makes it
 /// durable with one `fdatasync`, then publishes the new durable watermark and hands the
 /// appenders of that batch to a completion thread that resumes them, while the flusher
-/// goes straight on to the next batch. Appends that arrive during a sync form the next batch, so the
+/// goes straight on to the next batch (callbacks, which are cheap, it calls itself). Appends that arrive during a sync form the next batch, so the
 /// batch size grows with the load and the sync rate stays at what the disk can do.
 ///
 /// Failure rules: a failed write (a full disk) truncates the segment back to its last
@@ -273,10 +273,11 @@ public final class EventLogWriter: @unchecked Sendable {
         state.unlock()
     }
 
-    /// Resumes the waiters of a finished batch (state locked). A large batch goes to the
-    /// completion thread, so the flusher can start the next sync at once; a small one (or
-    /// any batch when there is no sync to overlap with) is resumed here, which saves the
-    /// thread hop. The threshold was measured with bench/log-append.sh.
+    /// Resumes the waiters of a finished batch (state locked). A batch with many suspended
+    /// tasks goes to the completion thread, so the flusher can start the next sync at once;
+    /// callbacks and a few tasks (or any batch when there is no sync to overlap with) are
+    /// resumed here, which saves the thread hop. The threshold was measured with
+    /// bench/log-append.sh.
     private func resume(_ succeeded: [Waiter], failed: [Waiter], error: LogError?) {
         if configuration.sync == .fdatasync, Self.resumeCost(succeeded) + Self.resumeCost(failed) > Self.inlineResumeLimit {
             completions.complete(succeeded: succeeded, failed: failed, error: error)
