@@ -97,6 +97,8 @@ struct EdgeCommand: AsyncParsableCommand {
             let logger = Logger(label: "clickd.edge")
             let ring = try LinkOptions.loadKeyRing(path: keys)
             if ring.signingKey == nil { logger.warning("every key in the key ring is retired: no link verifies") }
+            let store = KeyRingStore(ring)
+            let signals = SignalWaiter(reloading: keys, into: store, logger: logger)
             var adminToken: String?
             if let adminTokenFile {
                 guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8),
@@ -117,7 +119,6 @@ struct EdgeCommand: AsyncParsableCommand {
             if let threads { configuration.threads = threads }
             configuration.trustedProxies = trustProxy.compactMap(CIDR.init)
             configuration.durability = durability
-            let store = KeyRingStore(ring)
             let server: EdgeServer
             let admin: AdminServer
             do {
@@ -147,7 +148,7 @@ struct EdgeCommand: AsyncParsableCommand {
                     }
                 }
             }
-            let signal = await SignalWaiter.wait(reloading: keys, into: store, logger: logger)
+            let signal = await signals.wait()
             logger.info("stopping", metadata: ["signal": "\(signal)"])
             systemd.notify("STOPPING=1")
             watchdog?.cancel()
@@ -158,43 +159,63 @@ struct EdgeCommand: AsyncParsableCommand {
     }
 }
 
-/// Waits for SIGTERM or SIGINT (returned), reloading the key ring on every SIGHUP meanwhile.
-enum SignalWaiter {
-    static func wait(reloading keysPath: String, into store: KeyRingStore, logger: Logger) async -> String {
-        await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-            let queue = DispatchQueue(label: "clickd.signals")
-            var sources: [DispatchSourceSignal] = []
-            let resumed = NSLock()
-            nonisolated(unsafe) var done = false
-            for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT"), (SIGHUP, "SIGHUP")] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler {
-                    if number == SIGHUP {
-                        do {
-                            store.replace(with: try LinkOptions.loadKeyRing(path: keysPath))
-                            logger.info("key ring reloaded", metadata: ["keys.path": "\(keysPath)"])
-                        } catch {
-                            logger.error("key ring NOT reloaded; the previous one stays in use", metadata: ["error": "\(error)"])
-                        }
-                        return
+/// Catches SIGTERM, SIGINT and SIGHUP from the moment it is made — before the edge listens
+/// and says READY, so that a signal sent as soon as the edge answers (a reload right after
+/// start, a quick stop) is never met by the default action, which kills the process.
+/// SIGHUP reloads the key ring; `wait()` returns the first stop signal, also one that came
+/// before it was called.
+final class SignalWaiter: @unchecked Sendable {
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var received: String?
+    private var waiter: CheckedContinuation<String, Never>?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(reloading keysPath: String, into store: KeyRingStore, logger: Logger) {
+        let queue = DispatchQueue(label: "clickd.signals")
+        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT"), (SIGHUP, "SIGHUP")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [weak self] in
+                if number == SIGHUP {
+                    do {
+                        store.replace(with: try LinkOptions.loadKeyRing(path: keysPath))
+                        logger.info("key ring reloaded", metadata: ["keys.path": "\(keysPath)"])
+                    } catch {
+                        logger.error("key ring NOT reloaded; the previous one stays in use", metadata: ["error": "\(error)"])
                     }
-                    resumed.lock()
-                    defer { resumed.unlock() }
-                    if !done {
-                        done = true
-                        continuation.resume(returning: name)
-                    }
+                } else {
+                    self?.stop(name)
                 }
-                source.resume()
-                sources.append(source)
             }
-            // Keep the sources alive for the life of the process.
-            nonisolated(unsafe) let keep = sources
-            queue.async { _ = keep }
-            SignalWaiter.retained = keep
+            source.resume()
+            sources.append(source)
         }
     }
 
-    nonisolated(unsafe) static var retained: [DispatchSourceSignal] = []
+    deinit { sources.forEach { $0.cancel() } }
+
+    private func stop(_ name: String) {
+        lock.lock()
+        guard received == nil else { return lock.unlock() }
+        received = name
+        let waiter = waiter
+        self.waiter = nil
+        lock.unlock()
+        waiter?.resume(returning: name)
+    }
+
+    /// The first stop signal (SIGTERM or SIGINT), waiting for one if none came yet.
+    func wait() async -> String {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if let received {
+                lock.unlock()
+                continuation.resume(returning: received)
+            } else {
+                waiter = continuation
+                lock.unlock()
+            }
+        }
+    }
 }
