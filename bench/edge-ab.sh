@@ -28,10 +28,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/clickd-edge-ab.XXXXXX")
 # shellcheck source=bench/http.sh
 source "$root/bench/http.sh"
 
-"$1" keys generate --kid k7f2 > "$work/keys"
 eport=$(free_port)
-target=$("$1" links sign --keys "$work/keys" --base "http://127.0.0.1:$eport" --type email --delivery dlv_01HXYZ9K2M4N6P8Q \
-    --customer cust_48213 --campaign 17 --url https://shop.example.com/collections/spring/blue-shoes?size=42 2>/dev/null)
+target=$(sign_url "$1" "$eport")
 cpu_ticks() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{s += $14 + $15} END {print s + 0}'; }
 hz=$(getconf CLK_TCK)
 sleep 0.5
@@ -39,12 +37,8 @@ for round in $(seq 1 "$rounds"); do
     n_rps=$(wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:$nport/c/x" | awk '/Requests\/sec/ {print $2}')
     line="round $round: nginx $n_rps"
     for binary in "$@"; do
-        rm -rf "$work/log"
         # shellcheck disable=SC2086
-        "$binary" edge --log "$work/log" --keys "$work/keys" --listen "127.0.0.1:$eport" --admin-listen 127.0.0.1:0 \
-            --durability "$durability" ${EDGE_ARGS:-} 2>"$work/edge.log" &
-        epid=$!
-        for _ in $(seq 1 200); do grep -q "edge listening" "$work/edge.log" 2>/dev/null && break; sleep 0.05; done
+        start_edge "$binary" "$eport" "$durability" ${EDGE_ARGS:-}
         before=$(cpu_ticks "$epid")
         result=$(wrk -t1 -c"$connections" -d"$duration" "$target")
         after=$(cpu_ticks "$epid")

@@ -21,12 +21,6 @@ work=$(mktemp -d "$root/.build/clickd-edge-bench.XXXXXX")
 # shellcheck source=bench/http.sh
 source "$root/bench/http.sh"
 
-"$bin/clickd" keys generate --kid k7f2 > "$work/keys"
-url_path() {
-    "$bin/clickd" links sign --keys "$work/keys" --base "http://127.0.0.1:$1" --type email --delivery dlv_01HXYZ9K2M4N6P8Q \
-        --customer cust_48213 --campaign 17 --url https://shop.example.com/collections/spring/blue-shoes?size=42 2>/dev/null
-}
-
 run_wrk() {  # name url [lua script]
     local result
     result=$(wrk -t1 -c"$connections" -d"$duration" --latency ${3:+-s "$3"} "$2")
@@ -42,17 +36,6 @@ print(f"{rps:.0f} {lat.get('50','?')} {lat.get('99','?')} {total} {non.group(1) 
 PY
 }
 
-start_edge() {  # durability → sets eport, epid
-    eport=$(free_port)
-    rm -rf "$work/log-$1"
-    "$bin/clickd" edge --log "$work/log-$1" --keys "$work/keys" --listen "127.0.0.1:$eport" --admin-listen 127.0.0.1:0 \
-        --durability "$1" ${EDGE_THREADS:+--threads "$EDGE_THREADS"} 2>"$work/edge-$1.log" &
-    epid=$!
-    pids+=($epid)
-    for _ in $(seq 1 200); do grep -q "edge listening" "$work/edge-$1.log" 2>/dev/null && return; sleep 0.05; done
-    echo "edge did not start: $(cat "$work/edge-$1.log")" >&2; exit 1
-}
-
 sleep 0.5
 read -r n_rps n_p50 n_p99 n_total n_bad < <(run_wrk nginx "http://127.0.0.1:$nport/c/x")
 
@@ -60,8 +43,9 @@ echo "| target (wrk -t1 -c$connections -d$duration, loopback) | requests/s | vs 
 echo "|---|---:|---:|---:|---:|---:|---:|"
 echo "| nginx \`return 302\` (baseline) | $n_rps | 1.00 | $n_p50 | $n_p99 | | |"
 for durability in durable none; do
-    start_edge "$durability"
-    target=$(url_path "$eport")
+    eport=$(free_port)
+    start_edge "$bin/clickd" "$eport" "$durability" ${EDGE_THREADS:+--threads "$EDGE_THREADS"}
+    target=$(sign_url "$bin/clickd" "$eport")
     read -r rps p50 p99 total bad < <(run_wrk "$durability" "$target")
     rss=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$epid/status")
     kill -TERM "$epid"; wait "$epid" || true
@@ -74,8 +58,9 @@ done
 # Latency at half the durable rate: each connection pauses 2 ms (wrk's delay()) between a
 # response and its next request, and there are as many connections as make the offered
 # load half of what the edge sustained above: half x (2 ms + the durable p50).
-start_edge durable
-target=$(url_path "$eport")
+eport=$(free_port)
+start_edge "$bin/clickd" "$eport" durable ${EDGE_THREADS:+--threads "$EDGE_THREADS"}
+target=$(sign_url "$bin/clickd" "$eport")
 pace_ms=2
 paced_connections=$(python3 -c "
 import re

@@ -35,3 +35,27 @@ http {
 CONF
 "$nginx_bin" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
 pids+=($!)
+
+# The key ring of the edges under test, made once by the first binary that needs it.
+need_keys() { [[ -f $work/keys ]] || "$1" keys generate --kid k7f2 > "$work/keys"; }
+
+# A tracked URL for the edge on 127.0.0.1:PORT, signed with $work/keys.
+sign_url() {  # binary port
+    need_keys "$1"
+    "$1" links sign --keys "$work/keys" --base "http://127.0.0.1:$2" --type email --delivery dlv_01HXYZ9K2M4N6P8Q \
+        --customer cust_48213 --campaign 17 --url https://shop.example.com/collections/spring/blue-shoes?size=42 2>/dev/null
+}
+
+# Starts `BINARY edge` on 127.0.0.1:PORT with a fresh log and waits until it listens; sets epid.
+start_edge() {  # binary port durability [more edge arguments]
+    local binary=$1 port=$2 durability=$3
+    shift 3
+    need_keys "$binary"
+    rm -rf "$work/log-$durability"
+    "$binary" edge --log "$work/log-$durability" --keys "$work/keys" --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 \
+        --durability "$durability" "$@" 2>"$work/edge-$durability.log" &
+    epid=$!
+    pids+=($epid)
+    for _ in $(seq 1 200); do grep -q "edge listening" "$work/edge-$durability.log" 2>/dev/null && return; sleep 0.05; done
+    echo "edge did not start: $(cat "$work/edge-$durability.log")" >&2; exit 1
+}

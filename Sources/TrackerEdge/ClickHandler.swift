@@ -87,12 +87,12 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func parseRequests(context: ChannelHandlerContext) {
         let maxLine = edge.configuration.maxRequestTargetBytes + 64
         let maxHead = edge.configuration.maxRequestTargetBytes + edge.configuration.maxHeaderBytes + 1024
-        while closeAfter == nil, let buffer = received, buffer.readableBytes > 0 {
-            let parse = buffer.withUnsafeReadableBytes { RequestHead.parse($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
+        while closeAfter == nil, let readable = received?.readableBytes, readable > 0 {
+            let parse = received!.withUnsafeReadableBytes { RequestHead.parse($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
             let number = requests
             switch parse {
             case .incomplete:
-                if buffer.readerIndex > 0 { received!.discardReadBytes() }
+                received!.discardReadBytes()  // keeps the partial head at the front; nothing to move when it already is
                 return
             case .complete(var head, let length):
                 received!.moveReaderIndex(forwardBy: length)

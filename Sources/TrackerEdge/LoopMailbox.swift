@@ -22,7 +22,7 @@ final class LoopMailbox: @unchecked Sendable {
     /// current burst of reads (a task executed from the loop runs after its I/O). Call on
     /// the loop, after appending with `wakeLater`.
     func wakeFlusherAfterBurst(_ writer: EventLogWriter) {
-        loop.preconditionInEventLoop()
+        loop.assertInEventLoop()
         guard !flusherWakeScheduled else { return }
         flusherWakeScheduled = true
         loop.execute {
