@@ -1,3 +1,4 @@
+import Crypto
 import EventLog
 import LinkTracking
 
@@ -24,6 +25,31 @@ public struct ProjectionBatch: Sendable {
     public struct LinkKey: Hashable, Comparable, Sendable {
         public var sourceKind: String, sourceID: String, linkID: String
         public static func < (a: Self, b: Self) -> Bool { (a.sourceKind, a.sourceID, a.linkID) < (b.sourceKind, b.sourceID, b.linkID) }
+
+        /// The link's number, `link_key` in `link_totals` and `link_clickers` (migration
+        /// 0004): the first 16 bytes of SHA-256 over the three fields as netstrings
+        /// (`8:campaign,5:src_1,6:link-4,`, lengths in UTF-8 bytes), written as a UUID. A
+        /// function of the key alone, so every daemon and every rebuild numbers a link the
+        /// same way without asking the database; 128 bits make two links sharing a number
+        /// as unlikely as two git objects sharing a name.
+        public var number: String {
+            var hash = SHA256()
+            for field in [sourceKind, sourceID, linkID] {
+                var bytes = Array("\(field.utf8.count):".utf8)
+                bytes += field.utf8
+                bytes.append(UInt8(ascii: ","))
+                hash.update(data: bytes)
+            }
+            let hex = "0123456789abcdef".utf8.map { $0 }
+            var text: [UInt8] = []
+            text.reserveCapacity(36)
+            for (i, byte) in hash.finalize().prefix(16).enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
+                text.append(hex[Int(byte >> 4)])
+                text.append(hex[Int(byte & 15)])
+            }
+            return String(decoding: text, as: UTF8.self)
+        }
     }
     public struct ClickerKey: Hashable, Comparable, Sendable {
         public var link: LinkKey, customerID: String

@@ -46,13 +46,18 @@ public struct ProjectionStore {
             let lsns = batch.corrections.filter { $0.reason == reason }.map { String($0.lsn) }
             p.corrections.append((reason, "{" + lsns.joined(separator: ",") + "}"))
         }
+        var numbers: [ProjectionBatch.LinkKey: String] = [:]
+        numbers.reserveCapacity(batch.links.count)
         for (key, c) in batch.links {
-            p.links.field(key.sourceKind); p.links.field(key.sourceID); p.links.field(key.linkID); p.links.field(c.url ?? "")
+            let number = key.number
+            numbers[key] = number
+            p.links.field(number); p.links.field(key.sourceKind); p.links.field(key.sourceID); p.links.field(key.linkID); p.links.field(c.url ?? "")
             p.links.field(c.total); p.links.field(c.human); p.links.timestamp(c.first); p.links.timestamp(c.last)
             p.links.endRow()
         }
         for (key, c) in batch.clickers {
-            p.clickers.field(key.link.sourceKind); p.clickers.field(key.link.sourceID); p.clickers.field(key.link.linkID); p.clickers.field(key.customerID)
+            // Every clicker delta has its link's delta in the same batch (`ProjectionFold.count`).
+            p.clickers.field(numbers[key.link] ?? key.link.number); p.clickers.field(key.customerID)
             p.clickers.field(c.total); p.clickers.field(c.human); p.clickers.timestamp(c.first); p.clickers.timestamp(c.last)
             p.clickers.endRow()
         }
@@ -141,10 +146,10 @@ public struct ProjectionStore {
             try db.copy("COPY \(name) FROM STDIN", data: rows.bytes)
             upserts += upsert + ";\n"
         }
-        try delta(batch.links, "delta_links", "(source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
+        try delta(batch.links, "delta_links", "(link_key uuid, source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
             INSERT INTO \(schema).link_totals AS t
-                (source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
-            SELECT * FROM delta_links ORDER BY 1, 2, 3
+                (link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
+            SELECT * FROM delta_links ORDER BY 2, 3, 4
             ON CONFLICT (source_kind, source_id, link_id) DO UPDATE SET
                 url = EXCLUDED.url,
                 total_clicks = t.total_clicks + EXCLUDED.total_clicks,
@@ -152,11 +157,12 @@ public struct ProjectionStore {
                 first_click_at = LEAST(t.first_click_at, EXCLUDED.first_click_at),
                 last_click_at = GREATEST(t.last_click_at, EXCLUDED.last_click_at)
             """)
-        try delta(batch.clickers, "delta_clickers", "(source_kind text, source_id text, link_id text, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
+        // Keyed by the link's number (migration 0004): its link_totals row is upserted first, in the same transaction.
+        try delta(batch.clickers, "delta_clickers", "(link_key uuid, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
             INSERT INTO \(schema).link_clickers AS t
-                (source_kind, source_id, link_id, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
-            SELECT * FROM delta_clickers ORDER BY 1, 2, 3, 4
-            ON CONFLICT (source_kind, source_id, link_id, customer_id) DO UPDATE SET
+                (link_key, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
+            SELECT * FROM delta_clickers ORDER BY 1, 2
+            ON CONFLICT (link_key, customer_id) DO UPDATE SET
                 clicks = t.clicks + EXCLUDED.clicks,
                 human_clicks = t.human_clicks + EXCLUDED.human_clicks,
                 first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),

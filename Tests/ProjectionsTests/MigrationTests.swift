@@ -35,6 +35,47 @@ import Testing
         #expect(tampered.stderr.split(separator: "\n").count == 1)
     }
 
+    /// 0004 re-keys the clicker rows by link number: a database projected under 0003 keeps
+    /// every clicker row and the same views, and the numbers SQL gave the carried-over links
+    /// are the ones the daemon computes (so its next upserts land on the same rows).
+    @Test func clickerRowsSurviveTheLinkKeyMigration() throws {
+        let url = try freshDatabase()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.appending("m"), withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.migrations) where name < "0004" && name.hasSuffix(".sql") {
+            try FileManager.default.copyItem(atPath: Self.migrations + "/" + name, toPath: dir.appending("m/" + name))
+        }
+        #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", dir.appending("m")]).status == 0)
+        let db = try PostgresConnection(url)
+        defer { db.close() }
+        let links = [("campaign", "17", "l1"), ("newsletter", "é,1:x", ""), ("campaign", "a", "bc"), ("campaign", "ab", "c")]
+        for (kind, source, link) in links {
+            try db.query("""
+                INSERT INTO clickd_internal.link_totals (source_kind, source_id, link_id, url, total_clicks, human_clicks)
+                VALUES ($1, $2, $3, 'https://a.example/' || $3, 2, 1)
+                """, [kind, source, link])
+            try db.query("""
+                INSERT INTO clickd_internal.link_clickers (source_kind, source_id, link_id, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
+                VALUES ($1, $2, $3, 'a', 1, 1, '2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z'), ($1, $2, $3, 'b', 1, 0, NULL, NULL)
+                """, [kind, source, link])
+        }
+        try db.query("INSERT INTO clickd_internal.source_totals VALUES ('campaign', '17', 4, 2), ('campaign', 'a', 1, 2)")
+        let queries = ["SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4", "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3",
+                       "SELECT * FROM clickd.message_stats ORDER BY 1, 2"]
+        let before = try queries.map { try db.query($0) }
+        #expect(before[0].count == 8 && before[2].count == 2)
+        let upgraded = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", Self.migrations])
+        #expect(upgraded.status == 0 && upgraded.stdout.contains("0004_clicker_link_keys.sql"), "\(upgraded.stderr)")
+        #expect(try queries.map { try db.query($0) } == before)
+        for (kind, source, link) in links {
+            let number = ProjectionBatch.LinkKey(sourceKind: kind, sourceID: source, linkID: link).number
+            #expect(try db.query("SELECT link_key::text FROM clickd_internal.link_totals WHERE (source_kind, source_id, link_id) = ($1, $2, $3)",
+                                 [kind, source, link]) == [[number]])
+            #expect(try db.query("SELECT count(*) FROM clickd_internal.link_clickers WHERE link_key = $1", [number]) == [["2"]])
+        }
+    }
+
     @Test func concurrentRunsDoNotRace() throws {
         let url = try freshDatabase()
         let results = Locked<[Int32]>([])
@@ -58,13 +99,22 @@ import Testing
             INSERT INTO clickd_internal.source_totals (source_kind, source_id, delivered, total_clicks)
             VALUES ('campaign', '17', 4, 3)
             """)
+        let l1 = ProjectionBatch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "l1").number
+        let l2 = ProjectionBatch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "l2").number
         try db.query("""
-            INSERT INTO clickd_internal.link_clickers (source_kind, source_id, link_id, customer_id, clicks, human_clicks)
-            VALUES ('campaign', '17', 'l1', 'a', 1, 1), ('campaign', '17', 'l2', 'a', 1, 1), ('campaign', '17', 'l1', 'b', 1, 0)
-            """)
+            INSERT INTO clickd_internal.link_totals (link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks)
+            VALUES ($1, 'campaign', '17', 'l1', 'https://a.example/1', 2, 1), ($2, 'campaign', '17', 'l2', 'https://a.example/2', 1, 1)
+            """, [l1, l2])
+        try db.query("""
+            INSERT INTO clickd_internal.link_clickers (link_key, customer_id, clicks, human_clicks)
+            VALUES ($1, 'a', 1, 1), ($2, 'a', 1, 1), ($1, 'b', 1, 0)
+            """, [l1, l2])
         try db.execute("SET ROLE clickd_analyst")
         #expect(try db.query("SELECT delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats")
                 == [["4", "1", "3", "0.250000"]])
+        #expect(try db.query("SELECT link_id, total_clicks, unique_clickers FROM clickd.link_clicks ORDER BY 1") == [["l1", "2", "1"], ["l2", "1", "1"]])
+        #expect(try db.query("SELECT link_id, customer_id, human_clicks FROM clickd.link_clickers ORDER BY 1, 2")
+                == [["l1", "a", "1"], ["l1", "b", "0"], ["l2", "a", "1"]])
         for forbidden in ["SELECT * FROM clickd_internal.activity", "SELECT * FROM clickd_internal.checkpoints",
                           "INSERT INTO clickd.activity (customer_id) VALUES ('x')", "DELETE FROM clickd.link_clicks",
                           "CREATE TABLE clickd.mine (x int)"] {
