@@ -33,22 +33,28 @@ public struct ProjectionBatch: Sendable {
         /// same way without asking the database; 128 bits make two links sharing a number
         /// as unlikely as two git objects sharing a name.
         public var number: String {
-            var hash = SHA256()
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(sourceKind.utf8.count + sourceID.utf8.count + linkID.utf8.count + 24)
             for field in [sourceKind, sourceID, linkID] {
-                var bytes = Array("\(field.utf8.count):".utf8)
+                bytes += String(field.utf8.count).utf8
+                bytes.append(UInt8(ascii: ":"))
                 bytes += field.utf8
                 bytes.append(UInt8(ascii: ","))
-                hash.update(data: bytes)
             }
-            let hex = "0123456789abcdef".utf8.map { $0 }
-            var text: [UInt8] = []
-            text.reserveCapacity(36)
-            for (i, byte) in hash.finalize().prefix(16).enumerated() {
-                if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
-                text.append(hex[Int(byte >> 4)])
-                text.append(hex[Int(byte & 15)])
+            let digest = SHA256.hash(data: bytes)
+            return digest.withUnsafeBytes { raw in
+                String(unsafeUninitializedCapacity: 36) { text in
+                    let hex: StaticString = "0123456789abcdef"
+                    var at = 0
+                    for i in 0..<16 {
+                        if i == 4 || i == 6 || i == 8 || i == 10 { text[at] = UInt8(ascii: "-"); at += 1 }
+                        text[at] = hex.utf8Start[Int(raw[i] >> 4)]
+                        text[at + 1] = hex.utf8Start[Int(raw[i] & 15)]
+                        at += 2
+                    }
+                    return at
+                }
             }
-            return String(decoding: text, as: UTF8.self)
         }
     }
     public struct ClickerKey: Hashable, Comparable, Sendable {

@@ -149,8 +149,8 @@ public struct ProjectionStore {
         try delta(batch.links, "delta_links", "(link_key uuid, source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
             INSERT INTO \(schema).link_totals AS t
                 (link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
-            SELECT * FROM delta_links ORDER BY 2, 3, 4
-            ON CONFLICT (source_kind, source_id, link_id) DO UPDATE SET
+            SELECT * FROM delta_links ORDER BY 1
+            ON CONFLICT (link_key) DO UPDATE SET
                 url = EXCLUDED.url,
                 total_clicks = t.total_clicks + EXCLUDED.total_clicks,
                 human_clicks = t.human_clicks + EXCLUDED.human_clicks,
