@@ -71,8 +71,8 @@ public final class PostgresConnection {
         }
     }
 
-    /// `COPY … FROM STDIN` with `data` in COPY's text format (rows end with `\n`, columns
-    /// separated by tabs, `\N` for NULL; see `CopyText`).
+    /// `COPY … FROM STDIN` with `data` in the format the statement names (clickd sends
+    /// binary rows: `CopyBinary`).
     public func copy(_ sql: String, data: [UInt8]) throws {
         guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
         try finish()

@@ -32,7 +32,7 @@ public struct ProjectionBatch: Sendable {
         /// function of the key alone, so every daemon and every rebuild numbers a link the
         /// same way without asking the database; 128 bits make two links sharing a number
         /// as unlikely as two git objects sharing a name.
-        public var number: String {
+        public var numberBytes: [UInt8] {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(sourceKind.utf8.count + sourceID.utf8.count + linkID.utf8.count + 24)
             for field in [sourceKind, sourceID, linkID] {
@@ -41,20 +41,18 @@ public struct ProjectionBatch: Sendable {
                 bytes += field.utf8
                 bytes.append(UInt8(ascii: ","))
             }
-            let digest = SHA256.hash(data: bytes)
-            return digest.withUnsafeBytes { raw in
-                String(unsafeUninitializedCapacity: 36) { text in
-                    let hex: StaticString = "0123456789abcdef"
-                    var at = 0
-                    for i in 0..<16 {
-                        if i == 4 || i == 6 || i == 8 || i == 10 { text[at] = UInt8(ascii: "-"); at += 1 }
-                        text[at] = hex.utf8Start[Int(raw[i] >> 4)]
-                        text[at + 1] = hex.utf8Start[Int(raw[i] & 15)]
-                        at += 2
-                    }
-                    return at
-                }
+            return Array(SHA256.hash(data: bytes).prefix(16))
+        }
+
+        /// `numberBytes` as PostgreSQL writes a uuid.
+        public var number: String {
+            let hex = Array("0123456789abcdef".utf8)
+            var text: [UInt8] = []
+            for (i, byte) in numberBytes.enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
+                text += [hex[Int(byte >> 4)], hex[Int(byte & 15)]]
             }
+            return String(decoding: text, as: UTF8.self)
         }
     }
     public struct ClickerKey: Hashable, Comparable, Sendable {

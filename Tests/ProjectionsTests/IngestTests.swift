@@ -22,12 +22,13 @@ import Testing
     static let t0: UInt64 = 1_790_000_000_000  // ms
 
     static func click(_ ms: UInt64, customer: String, delivery: String, link: String, source: LinkToken.SourceKind = .campaign,
-                      sourceID: String = "17", ua: String = "Mozilla/5.0 (iPhone)", method: ClickEvent.Method = .get) -> LinkTracking.LogEvent {
+                      sourceID: String = "17", ua: String = "Mozilla/5.0 (iPhone)", method: ClickEvent.Method = .get,
+                      ip: [UInt8] = [203, 0, 113, 0]) -> LinkTracking.LogEvent {
         .click(ClickEvent(occurredAt: t0 + ms, method: method,
                           token: LinkToken(destination: "https://shop.example.com/\(link)", deliveryID: delivery, customerID: customer,
                                            sourceKind: source, sourceID: sourceID, messageType: .email, linkID: link,
                                            issuedAt: (t0 - 3_600_000) / 1000),
-                          keyID: "k", userAgent: ua, clientIP: [203, 0, 113, 0], edgeID: "e1"))
+                          keyID: "k", userAgent: ua, clientIP: ip, edgeID: "e1"))
     }
 
     static func delivered(_ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign,
@@ -117,6 +118,43 @@ import Testing
     }
 
     /// The views, in a canonical order, for comparing two databases.
+    /// Every column of `activity` arrives as the event said: binary COPY's timestamps,
+    /// addresses of both families, NULLs, and text that text COPY would have escaped.
+    @Test func activityRowsKeepEveryValue() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let v6: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34]
+        let events: [LinkTracking.LogEvent] = [
+            Self.delivered(1, customer: "ann", delivery: "d1"),
+            Self.click(60_999, customer: "ann", delivery: "d1", link: "A", ua: "tab\there, back\\slash, new\nline, é 🙂"),
+            Self.click(61_000, customer: "bob\tby", delivery: "d2", link: "A", ua: "Mozilla/5.0", ip: v6),
+            Self.click(62_005, customer: "cy", delivery: "d3", link: "A", ip: []),
+        ]
+        let log = dir.appending("log")
+        try await Self.write(events.map { EventCodec.encode($0) }, to: log)
+        let url = try Self.database()
+        let ingest = try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let rows = try Self.rows(url, """
+            SELECT lsn, customer_id, (extract(epoch FROM occurred_at) * 1000)::bigint, kind, delivery_id, source_kind, source_id,
+                   message_type, link_id, url, human, bot_reason, user_agent, ip::text
+            FROM clickd_internal.activity ORDER BY lsn
+            """)
+        let t = IngestTests.t0
+        #expect(rows == [
+            ["1", "ann", "\(t + 1)", "delivered", "d1", "campaign", "17", "email", nil, nil, nil, nil, nil, nil],
+            ["2", "ann", "\(t + 60_999)", "clicked_link", "d1", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
+             "tab\there, back\\slash, new\nline, é 🙂", "203.0.113.0/32"],
+            ["3", "bob\tby", "\(t + 61_000)", "clicked_link", "d2", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
+             "Mozilla/5.0", "2001:db8::1234/128"],
+            ["4", "cy", "\(t + 62_005)", "clicked_link", "d3", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
+             "Mozilla/5.0 (iPhone)", nil],
+        ])
+        #expect(try Self.rows(url, "SELECT link_id, total_clicks, first_click_at = to_timestamp(\(t + 60_999) / 1000.0) FROM clickd.link_clicks")
+                == [["A", "3", "t"]])
+        #expect(try Self.rows(url, "SELECT customer_id, clicks FROM clickd.link_clickers ORDER BY 1") == [["ann", "1"], ["bob\tby", "1"], ["cy", "1"]])
+    }
+
     static func snapshot(_ url: String) throws -> [[String?]] {
         try rows(url, "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3")
             + rows(url, "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4")

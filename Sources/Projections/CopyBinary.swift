@@ -1,0 +1,82 @@
+/// Rows in PostgreSQL's binary COPY format (`COPY … FROM STDIN (FORMAT binary)`): each
+/// value as its length and its bytes, so the server parses no text (numbers, timestamps,
+/// UUIDs and addresses were a sixth of its work under text COPY) and nothing needs escaping.
+/// libpq only transports COPY data; the format is specified in PostgreSQL's COPY
+/// documentation ("Binary Format"), hence this encoder.
+struct CopyBinary {
+    private(set) var rows = 0
+    /// The signature `PGCOPY\n\377\r\n\0`, no flags, no header extension; then the rows.
+    private var data: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
+    private var ended = false
+
+    /// The rows and the format's trailer, once `end()` has been called.
+    var bytes: [UInt8] {
+        precondition(ended, "CopyBinary.end() not called")
+        return data
+    }
+
+    /// Starts a row of `fields` values.
+    mutating func row(_ fields: Int16) {
+        precondition(!ended)
+        rows += 1
+        append(UInt16(bitPattern: fields))
+    }
+
+    /// Appends the trailer: no more rows.
+    mutating func end() {
+        if !ended { append(UInt16.max) }
+        ended = true
+    }
+
+    mutating func text(_ value: String?) {
+        guard let value else { return null() }
+        append(UInt32(value.utf8.count))
+        data.append(contentsOf: value.utf8)
+    }
+
+    mutating func int64(_ value: Int64) {
+        append(UInt32(8))
+        append(UInt64(bitPattern: value))
+    }
+
+    mutating func bool(_ value: Bool?) {
+        guard let value else { return null() }
+        append(UInt32(1))
+        data.append(value ? 1 : 0)
+    }
+
+    /// A uuid from its 16 bytes.
+    mutating func uuid(_ bytes: [UInt8]) {
+        precondition(bytes.count == 16)
+        append(UInt32(16))
+        data.append(contentsOf: bytes)
+    }
+
+    /// The microseconds since 2000-01-01 UTC of PostgreSQL's timestamptz, from milliseconds
+    /// since 1970.
+    static let postgresEpochMs: Int64 = 946_684_800_000
+
+    /// A timestamptz from milliseconds since the epoch, or NULL.
+    mutating func timestamp(_ ms: UInt64?) {
+        guard let ms else { return null() }
+        int64((Int64(ms) - Self.postgresEpochMs) * 1000)
+    }
+
+    /// An inet from 4 (IPv4) or 16 (IPv6) address bytes; any other length is NULL. The
+    /// header is the server's: family (PGSQL_AF_INET 2, PGSQL_AF_INET6 3), prefix bits,
+    /// is-cidr, address length.
+    mutating func inet(_ address: [UInt8]) {
+        switch address.count {
+        case 4: append(UInt32(8)); data += [2, 32, 0, 4]
+        case 16: append(UInt32(20)); data += [3, 128, 0, 16]
+        default: return null()
+        }
+        data.append(contentsOf: address)
+    }
+
+    private mutating func null() { append(UInt32.max) }
+
+    private mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.bigEndian) { data.append(contentsOf: $0) }
+    }
+}
