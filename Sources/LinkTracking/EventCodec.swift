@@ -47,12 +47,18 @@ public enum EventCodec {
         public var description: String { message }
     }
 
+    /// 9999-12-31T23:59:59.999Z in milliseconds since the epoch.
+    public static let latestOccurredAt: UInt64 = 253_402_300_799_999
+
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> LogEvent {
         var reader = Reader(bytes: bytes)
         let v = try reader.byte()
         guard v == version else { throw DecodeError(message: "unknown event version \(v)") }
         let kind = try reader.byte()
         let occurredAt = try reader.varint()
+        // No edge clock reads past the year 9999, and neither PostgreSQL's timestamptz nor
+        // the projections' arithmetic could hold it: such a record is a dead letter.
+        guard occurredAt <= latestOccurredAt else { throw DecodeError(message: "occurred_at \(occurredAt) ms is after the year 9999") }
         switch kind {
         case 1:
             let flags = try reader.byte()

@@ -8,6 +8,8 @@ struct CopyBinary {
     /// The signature `PGCOPY\n\377\r\n\0`, no flags, no header extension; then the rows.
     private var data: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
     private var ended = false
+    /// Fields still owed to the current row (checked in debug builds).
+    private var owed = 0
 
     /// The rows and the format's trailer, once `end()` has been called.
     var bytes: [UInt8] {
@@ -18,37 +20,40 @@ struct CopyBinary {
     /// Starts a row of `fields` values.
     mutating func row(_ fields: Int16) {
         precondition(!ended)
+        assert(owed == 0, "the previous row lacks \(owed) fields")
+        owed = Int(fields)
         rows += 1
         append(UInt16(bitPattern: fields))
     }
 
     /// Appends the trailer: no more rows.
     mutating func end() {
+        assert(owed == 0, "the last row lacks \(owed) fields")
         if !ended { append(UInt16.max) }
         ended = true
     }
 
     mutating func text(_ value: String?) {
         guard let value else { return null() }
-        append(UInt32(value.utf8.count))
+        length(UInt32(value.utf8.count))
         data.append(contentsOf: value.utf8)
     }
 
     mutating func int64(_ value: Int64) {
-        append(UInt32(8))
+        length(8)
         append(UInt64(bitPattern: value))
     }
 
     mutating func bool(_ value: Bool?) {
         guard let value else { return null() }
-        append(UInt32(1))
+        length(1)
         data.append(value ? 1 : 0)
     }
 
     /// A uuid from its 16 bytes.
     mutating func uuid(_ bytes: [UInt8]) {
         precondition(bytes.count == 16)
-        append(UInt32(16))
+        length(16)
         data.append(contentsOf: bytes)
     }
 
@@ -67,14 +72,20 @@ struct CopyBinary {
     /// is-cidr, address length.
     mutating func inet(_ address: [UInt8]) {
         switch address.count {
-        case 4: append(UInt32(8)); data += [2, 32, 0, 4]
-        case 16: append(UInt32(20)); data += [3, 128, 0, 16]
+        case 4: length(8); data += [2, 32, 0, 4]
+        case 16: length(20); data += [3, 128, 0, 16]
         default: return null()
         }
         data.append(contentsOf: address)
     }
 
-    private mutating func null() { append(UInt32.max) }
+    private mutating func null() { length(UInt32.max) }
+
+    /// A field's length word (`UInt32.max`: NULL); its bytes follow.
+    private mutating func length(_ count: UInt32) {
+        owed -= 1
+        append(count)
+    }
 
     private mutating func append<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.bigEndian) { data.append(contentsOf: $0) }

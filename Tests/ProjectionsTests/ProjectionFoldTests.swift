@@ -87,10 +87,14 @@ import Testing
         let garbage: [UInt8] = [0xFF, 0x00, 0x13]
         garbage.withUnsafeBytes { f.fold(lsn: 7, payload: $0, into: &batch) }
         EventCodec.encode(IngestTests.delivered(0, customer: "ann", delivery: "d1")).withUnsafeBytes { f.fold(lsn: 8, payload: $0, into: &batch) }
-        #expect(batch.deadLetters.map(\.lsn) == [7])
+        // A time no timestamptz holds (an edge's clock gone wild) is not projected either.
+        let farFuture = IngestTests.click(UInt64.max - IngestTests.t0, customer: "ann", delivery: "d1", link: "A")
+        EventCodec.encode(farFuture).withUnsafeBytes { f.fold(lsn: 9, payload: $0, into: &batch) }
+        #expect(batch.deadLetters.map(\.lsn) == [7, 9])
         #expect(batch.deadLetters.first?.payload == garbage)
         #expect(batch.deadLetters.first?.error.isEmpty == false)
-        #expect(batch.activity.map(\.lsn) == [8] && batch.lastLSN == 8)
+        #expect(batch.deadLetters.last?.error == "occurred_at \(UInt64.max) ms is after the year 9999")
+        #expect(batch.activity.map(\.lsn) == [8] && batch.lastLSN == 9)
     }
 
     /// `link_key` (migration 0004 computes the same function in SQL for rows it carries over;
