@@ -40,6 +40,7 @@ struct RebuildCommand: AsyncParsableCommand {
             let stop = StopRequest()
             let shouldStop = { stop.requested }
 
+            defer { rebuilder.release() }
             try rebuilder.prepare()
             var progress = RebuildProgress(terminal: isatty(2) == 1, logger: logger)
             // --verify compares at the live checkpoints, so it replays only up to them.

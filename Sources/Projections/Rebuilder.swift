@@ -23,6 +23,7 @@ public final class Rebuilder {
 
     public let db: PostgresConnection
     public let ingestor: Ingestor
+    private var holdsLock = false
     private let logger: Logger
 
     /// `db` is the rebuild's own connection (the ingestor applies batches through it too).
@@ -34,11 +35,15 @@ public final class Rebuilder {
 
     /// Takes the rebuild lock and makes empty shadow tables shaped like the live ones.
     /// Refuses when the live projections hold a log that is not being rebuilt (swapping
-    /// would lose it) or another rebuild runs.
+    /// would lose it) or another rebuild runs. A rebuild that was killed holds the lock
+    /// until its server process notices, a moment after: the lock is tried for 2 s.
     public func prepare() throws {
-        guard try db.query("SELECT pg_try_advisory_lock($1::bigint)", [Self.lockKey]) == [["t"]] else {
-            throw RebuildError("another clickd rebuild is running on this database")
+        let deadline = ContinuousClock.now + .seconds(2)
+        while try db.query("SELECT pg_try_advisory_lock($1::bigint)", [Self.lockKey]) != [["t"]] {
+            guard ContinuousClock.now < deadline else { throw RebuildError("another clickd rebuild is running on this database") }
+            usleep(50_000)
         }
+        holdsLock = true
         let given = Set(try ingestor.positions().map { "\($0.logID)" })
         let live = try db.query("SELECT log_id::text FROM \(Self.live).checkpoints WHERE lsn > 0 ORDER BY 1").compactMap { $0[0] }
         if let missing = live.first(where: { !given.contains($0) }) {
@@ -209,6 +214,14 @@ public final class Rebuilder {
     }
 
     /// Drops the shadow tables (after a verification, or when abandoning).
+    /// Gives the rebuild lock back (a rebuild that ends must not leave the next one to
+    /// find it held until this session's server process has exited).
+    public func release() {
+        guard holdsLock else { return }
+        holdsLock = false
+        _ = try? db.query("SELECT pg_advisory_unlock($1::bigint)", [Self.lockKey])
+    }
+
     public func discard() {
         ingestor.ownsTransactions = true
         _ = try? db.execute("DROP SCHEMA IF EXISTS \(Self.shadow) CASCADE")

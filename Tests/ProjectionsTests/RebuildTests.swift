@@ -11,6 +11,27 @@ import Testing
         try ChildProcess.clickd(["rebuild"] + arguments)
     }
 
+    /// A rebuild gives its lock back when it ends, not when its server process exits after
+    /// the client has gone: a `rebuild` started right after a `rebuild --verify` was once
+    /// refused as "another clickd rebuild is running" (seen in a CI dry run).
+    @Test func theLockIsGivenBackWhenARebuildEnds() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let log = dir.appending("log")
+        try await IngestTests.generatedLog(log, events: 200, seed: 5)
+        let url = try IngestTests.database()
+        let first = try PostgresConnection(url)
+        defer { first.close() }
+        let rebuilder = try Rebuilder(logDirectories: [log], db: first, logger: IngestTests.quiet)
+        try rebuilder.prepare()
+        let other = try PostgresConnection(url)
+        defer { other.close() }
+        #expect(try other.query("SELECT pg_try_advisory_lock($1::bigint)", [Rebuilder.lockKey]) == [["f"]])
+        rebuilder.discard()
+        rebuilder.release()
+        #expect(try other.query("SELECT pg_try_advisory_lock($1::bigint)", [Rebuilder.lockKey]) == [["t"]])
+    }
+
     /// On a generated stream (clicks, deliveries, bots, repeats, poison records) ingested in
     /// small batches: --verify finds nothing; a tampered row is reported row by row and
     /// nothing is swapped; a rebuild restores exactly what incremental ingestion made, keeps
