@@ -45,15 +45,7 @@ public struct ProjectionBatch: Sendable {
         }
 
         /// `numberBytes` as PostgreSQL writes a uuid.
-        public var number: String {
-            let hex = Array("0123456789abcdef".utf8)
-            var text: [UInt8] = []
-            for (i, byte) in numberBytes.enumerated() {
-                if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
-                text += [hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-            }
-            return String(decoding: text, as: UTF8.self)
-        }
+        public var number: String { LogID.uuidText(numberBytes) }
     }
     public struct ClickerKey: Hashable, Comparable, Sendable {
         public var link: LinkKey, customerID: String
