@@ -89,9 +89,11 @@ public final class LogReader {
                 retried = false
             case .end, .incomplete, .invalid:
                 // A segment is sealed (cut to its last record) before the next one is
-                // created, so a segment named after the next LSN means this one is done.
+                // created, so a segment named after the next LSN means this one is done —
+                // unless that is this very segment, whose first record is then missing or
+                // damaged (reopening it would loop forever).
                 let next = FileSystem.join(directory, SegmentName.fileName(firstLSN: nextLSN))
-                if FileSystem.exists(next) {
+                if nextLSN != segment!.firstLSN, FileSystem.exists(next) {
                     segment = nil
                     retried = false
                     continue

@@ -146,11 +146,21 @@ public enum LogScanner {
         return end
     }
 
-    /// Segment files sorted by first LSN.
+    /// Segment files sorted by first LSN. A file that ends in `.seg` but is not named as a
+    /// segment is (16 lowercase hex digits, LSN 1 or more) is an error that names it: it
+    /// is not ignored, since it may be a segment renamed by hand, and not trusted.
     static func segmentNames(directory: String) throws -> [(name: String, firstLSN: UInt64)] {
-        try FileSystem.list(directory)
-            .compactMap { name in SegmentName.firstLSN(of: name).map { (name, $0) } }
-            .sorted { $0.1 < $1.1 }
+        var names: [(name: String, firstLSN: UInt64)] = []
+        for name in try FileSystem.list(directory) where name.hasSuffix(SegmentName.suffix) {
+            guard let lsn = SegmentName.firstLSN(of: name) else {
+                let path = FileSystem.join(directory, name)
+                throw LogError(.corrupt,
+                               "\(path) is not a segment name (16 lowercase hex digits of a first LSN of 1 or more, then .seg): move it out of the log directory",
+                               path: path)
+            }
+            names.append((name, lsn))
+        }
+        return names.sorted { $0.firstLSN < $1.firstLSN }
     }
 
     static func readHeader(file: LogFile, nameLSN: UInt64, logID: LogID) throws -> SegmentHeader {

@@ -67,9 +67,21 @@ public enum SegmentName {
         return String(repeating: "0", count: 16 - digits.count) + digits + suffix
     }
 
-    /// The first LSN a segment file name stands for, or nil if the name is not a segment's.
+    /// The first LSN a segment file name stands for, or nil if the name is not a segment's:
+    /// exactly 16 lowercase hex digits (no sign, no upper case: `UInt64(_:radix:)` alone
+    /// takes `+…`) naming an LSN of 1 or more (LSNs start at 1; a stray `0000000000000000.seg`
+    /// would otherwise make `firstLSN - 1` trap).
     public static func firstLSN(of fileName: String) -> UInt64? {
-        guard fileName.hasSuffix(suffix), fileName.utf8.count == 16 + suffix.utf8.count else { return nil }
-        return UInt64(fileName.dropLast(suffix.count), radix: 16)
+        let utf8 = fileName.utf8
+        guard fileName.hasSuffix(suffix), utf8.count == 16 + suffix.utf8.count else { return nil }
+        var value: UInt64 = 0
+        for c in utf8.prefix(16) {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = value << 4 | UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = value << 4 | UInt64(c - UInt8(ascii: "a") + 10)
+            default: return nil
+            }
+        }
+        return value == 0 ? nil : value
     }
 }

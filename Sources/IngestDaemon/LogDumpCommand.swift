@@ -65,12 +65,17 @@ struct LogDumpCommand: AsyncParsableCommand {
             return [("kind", "click"), ("at", timestamp(c.occurredAt)), ("method", c.method == .head ? "HEAD" : "GET"),
                     ("delivery", c.token.deliveryID), ("customer", c.token.customerID),
                     ("source", "\(c.token.sourceKind.name):\(c.token.sourceID)"), ("type", c.token.messageType.name),
-                    ("link", c.token.linkID), ("url", c.token.destination), ("issued", timestamp(c.token.issuedAt * 1000)),
+                    ("link", c.token.linkID), ("url", c.token.destination), ("issued", timestamp(seconds: c.token.issuedAt)),
                     ("key", c.keyID), ("ua", c.userAgent), ("ip", address(c.clientIP)), ("edge", c.edgeID)]
         case .delivered(let d):
             return [("kind", "delivered"), ("at", timestamp(d.occurredAt)), ("delivery", d.deliveryID), ("customer", d.customerID),
                     ("source", "\(d.sourceKind.name):\(d.sourceID)"), ("type", d.messageType.name), ("links", String(d.trackedLinks))]
         }
+    }
+
+    static func timestamp(seconds: UInt64) -> String {
+        let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        return overflow ? "\(seconds)s" : timestamp(milliseconds)
     }
 
     static func timestamp(_ milliseconds: UInt64) -> String {

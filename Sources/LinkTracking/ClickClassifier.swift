@@ -114,7 +114,10 @@ public struct ClickClassifier: Sendable {
     public static func staticReason(_ click: ClickEvent, rules: Rules = Rules(), skipUserAgent: Bool = false) -> BotReason? {
         if click.method == .head { return .prefetch }
         if !skipUserAgent, isScanner(userAgent: click.userAgent) { return .scannerUserAgent }
-        if click.occurredAt < (click.token.issuedAt + rules.tooSoonSeconds) * 1000 { return .tooSoon }
+        // Checked: a decoded issued_at is bounded (EventCodec), an event built in memory may not be.
+        let (soonest, overflow) = click.token.issuedAt.addingReportingOverflow(rules.tooSoonSeconds)
+        let (soonestMilliseconds, overflowMs) = soonest.multipliedReportingOverflow(by: 1000)
+        if overflow || overflowMs || click.occurredAt < soonestMilliseconds { return .tooSoon }
         return nil
     }
 

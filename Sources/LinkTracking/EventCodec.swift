@@ -49,6 +49,8 @@ public enum EventCodec {
 
     /// 9999-12-31T23:59:59.999Z in milliseconds since the epoch.
     public static let latestOccurredAt: UInt64 = 253_402_300_799_999
+    /// 9999-12-31T23:59:59Z in seconds since the epoch: the latest `issued_at` decoded.
+    public static let latestIssuedAt: UInt64 = latestOccurredAt / 1000
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> LogEvent {
         var reader = Reader(bytes: bytes)
@@ -66,6 +68,8 @@ public enum EventCodec {
                   let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
             else { throw DecodeError(message: "invalid click flags \(flags)") }
             let issuedAt = try reader.varint()
+            // In seconds: bounded like occurred_at, so `issued_at * 1000` cannot overflow.
+            guard issuedAt <= latestIssuedAt else { throw DecodeError(message: "issued_at \(issuedAt) s is after the year 9999") }
             let kid = try reader.string(), sourceID = try reader.string(), deliveryID = try reader.string(), customerID = try reader.string()
             let linkID = flags & (1 << 6) != 0 ? nil : try reader.string()
             let destination = try reader.string(), userAgent = try reader.string(), edgeID = try reader.string()

@@ -14,6 +14,8 @@ public enum ClientAddress {
         case .none: return []
         case .full: return bytes
         case .truncated:
+            // No address (a peer without one, as a Unix socket has) or a length no address has.
+            guard bytes.count == 4 || bytes.count == 16 else { return [] }
             var cut = bytes
             let keep = bytes.count == 4 ? 3 : 6
             for i in keep..<cut.count { cut[i] = 0 }

@@ -63,14 +63,9 @@ import Testing
     @Test func verifyFailsOnAFlippedBitInASealedSegment() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.appending("log")
         // 1 MiB segments of 66-byte frames: 20000 records fill one and start a second.
-        let made = try ChildProcess.clickd(["log", "bench", path, "--events", "20000", "--writers", "8", "--payload", "50",
-                                            "--no-sync", "--segment-size", "1"])
-        #expect(made.status == 0, "\(made.stderr)")
-        let segments = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".seg") }.sorted()
-        #expect(segments.count == 2)
-        let sealed = path + "/" + segments[0]
+        let (path, segments) = try makeTwoSegmentLog(dir)
+        let sealed = segments[0]
         let offset = 48 + 5000 * 66
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: sealed)))
         #expect(bytes.count == 48 + (bytes.count - 48) / 66 * 66, "a sealed segment ends at its last record")
@@ -81,6 +76,60 @@ import Testing
         #expect(result.stderr.contains("sealed segment \(sealed) is corrupt at byte \(offset)"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(result.stdout.isEmpty)
+    }
+
+    /// Two 1 MiB segments made by the real write path (20,000 records of 50 bytes).
+    func makeTwoSegmentLog(_ dir: TemporaryDirectory) throws -> (path: String, segments: [String]) {
+        let path = dir.appending("log")
+        let made = try ChildProcess.clickd(["log", "bench", path, "--events", "20000", "--writers", "8", "--payload", "50",
+                                            "--no-sync", "--segment-size", "1"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let segments = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".seg") }.sorted()
+        #expect(segments.count == 2)
+        return (path, segments.map { path + "/" + $0 })
+    }
+
+    /// Issue 12, item 8: the first record of a segment damaged (or the segment cut to its
+    /// header) made `log dump` reopen the same segment forever. Now every reader stops with
+    /// one line naming the segment and the offset, as `verify` does.
+    @Test(arguments: ["damaged", "missing"]) func aSegmentWithoutItsFirstRecordIsAnErrorNotALoop(_ how: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (path, segments) = try makeTwoSegmentLog(dir)
+        try FileDamage.corrupt(segments[1]) { bytes in
+            if how == "damaged" { bytes[48 + 20] ^= 0x40 } else { bytes.removeSubrange(48...) }
+        }
+        for args in [["log", "dump", path], ["log", "dump", path, "--json"]] {
+            let result = try ChildProcess.clickd(args, timeout: 30)
+            #expect(result.status == 1, "\(args): \(result.stderr)")
+            #expect(result.stderr.contains(segments[1]), "\(result.stderr)")
+            #expect(result.stderr.contains("byte 48"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        }
+        let verify = try ChildProcess.clickd(["log", "verify", path], timeout: 30)
+        #expect(verify.status == 1, "\(verify.stdout)")
+    }
+
+    /// Issue 12, item 9: a stray file named like a segment of LSN 0 (or with a sign, which
+    /// `UInt64(_:radix:)` accepted) trapped `verify`, `stats` and the writer's recovery. It is
+    /// an error naming the file; a file with upper-case hex is not a segment name either.
+    @Test(arguments: ["0000000000000000.seg", "+000000000000000.seg", "00000000000000A1.seg", "-000000000000001.seg"])
+    func aStrayFileNamedLikeASegmentIsRefusedByName(_ name: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = try makeLog(dir, events: 10)
+        let stray = path + "/" + name
+        #expect(FileManager.default.createFile(atPath: stray, contents: Data(repeating: 0, count: 48)))
+        for args in [["log", "verify", path], ["log", "stats", path], ["log", "dump", path],
+                     ["log", "bench", path, "--events", "1"]] {
+            let result = try ChildProcess.clickd(args, timeout: 30)
+            #expect(!result.signalled, "\(args) crashed: \(result.stderr)")
+            #expect(result.status == 1, "\(args): \(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains(stray) && result.stderr.contains("is not a segment name"), "\(args): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(args): \(result.stderr)")
+        }
+        try FileManager.default.removeItem(atPath: stray)
+        #expect(try ChildProcess.clickd(["log", "verify", path]).status == 0)
     }
 
     @Test func statsAndDump() throws {

@@ -46,9 +46,7 @@ enum LogFixtures {
 
     /// Damages a file in place: `corrupt` gets the file's bytes and changes them.
     static func corrupt(_ path: String, _ corrupt: (inout [UInt8]) -> Void) throws {
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        corrupt(&bytes)
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try FileDamage.corrupt(path, corrupt)
     }
 
     static func copyDirectory(_ from: String, to: String) throws {

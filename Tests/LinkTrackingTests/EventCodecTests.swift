@@ -51,4 +51,22 @@ import Testing
             _ = try? EventCodec.decode([1] + random)
         }
     }
+
+    /// Issue 12, item 7: an `issued_at` near 2^64 trapped the classifier's `(issuedAt + 3) * 1000`
+    /// and `log dump`, on the same record, forever. Past the year 9999 it does not decode (a
+    /// dead letter, as `occurred_at` is), and the classifier's arithmetic is checked anyway.
+    @Test(arguments: [UInt64.max, UInt64.max - 2, EventCodec.latestIssuedAt + 1])
+    func anIssuedAtPastTheYear9999IsADeadLetter(_ issuedAt: UInt64) throws {
+        var c = Self.click(1)
+        c.token.issuedAt = issuedAt
+        #expect(throws: EventCodec.DecodeError(message: "issued_at \(issuedAt) s is after the year 9999")) {
+            try EventCodec.decode(EventCodec.encode(.click(c)))
+        }
+        // An event built in memory is not bounded by the decoder: the rule still cannot trap.
+        #expect(ClickClassifier.staticReason(c) == .tooSoon)
+        var latest = Self.click(2)
+        latest.token.issuedAt = EventCodec.latestIssuedAt
+        #expect(try EventCodec.decode(EventCodec.encode(.click(latest))) == .click(latest))
+        #expect(ClickClassifier.staticReason(latest) == .tooSoon)
+    }
 }

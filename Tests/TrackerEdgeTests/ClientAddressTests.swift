@@ -15,6 +15,13 @@ import Testing
         #expect(ClientAddress.parse("not an address") == nil)
     }
 
+    /// Issue 12, item 10: an empty address (a peer with none) trapped in truncated mode.
+    @Test func truncatingNoAddressOrAnOddLengthGivesNone() {
+        for bytes: [UInt8] in [[], [1], [1, 2, 3, 4, 5], [UInt8](repeating: 7, count: 15)] {
+            #expect(ClientAddress.truncate(bytes, mode: .truncated) == [], "\(bytes.count) bytes")
+        }
+    }
+
     @Test func cidrRanges() {
         let ten = CIDR("10.0.0.0/8")!
         #expect(ten.contains([10, 200, 1, 1]) && !ten.contains([11, 0, 0, 1]))
