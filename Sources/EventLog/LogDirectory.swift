@@ -9,14 +9,19 @@ enum LogDirectory {
     /// Files a log directory may hold before its `LOG` file exists (a creation that crashed).
     private static let creationLeftovers: Set<String> = [WriterLock.fileName, LogMetadata.fileName + ".tmp", DurableWatermark.fileName]
 
+    /// The mode of a log directory clickd creates (an existing one keeps its mode).
+    static let directoryMode: mode_t = 0o750
+
     /// Makes sure `directory` can hold a log: creates it if missing (its parent must
     /// exist), and refuses a non-empty directory that is not a log.
     static func prepareForWriting(_ directory: String) throws {
         if !FileSystem.exists(directory) {
-            if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            if mkdir(directory, directoryMode) != 0 && errno != EEXIST {
                 let err = errno
                 throw LogError(.directory, "cannot create log directory \(directory): \(String(cString: strerror(err)))", path: directory, errno: err)
             }
+            // Exactly 0750 whatever the umask: the writer and its group (the ingest daemon).
+            _ = chmod(directory, directoryMode)
             let parent = directory.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
             try FileSystem.syncDirectory(parent.isEmpty ? (directory.hasPrefix("/") ? "/" : ".") : parent)
         }

@@ -9,10 +9,19 @@ final class LogFile {
     let path: String
     private(set) var fd: Int32
 
-    init(path: String, flags: Int32, mode: mode_t = 0o644) throws {
+    /// The mode of every file a log creates: the files hold customer ids, addresses and user
+    /// agents, so they are for the writer and its group (the ingest daemon) only.
+    static let fileMode: mode_t = 0o640
+
+    /// Opens `path`; with `O_CREAT` the file gets exactly `mode`, whatever the umask (a umask
+    /// of 0 would otherwise leave it readable by everyone; one of 077 would shut out the
+    /// ingest daemon's group).
+    init(path: String, flags: Int32, mode: mode_t = LogFile.fileMode) throws {
         self.path = path
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
         if fd < 0 { throw LogError.system("open", path: path) }
+        // An existing file owned by another user keeps its mode (EPERM is ignored).
+        if flags & O_CREAT != 0 { _ = fchmod(fd, mode) }
         self.fd = fd
     }
 

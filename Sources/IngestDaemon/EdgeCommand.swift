@@ -85,6 +85,15 @@ struct EdgeCommand: AsyncParsableCommand {
         guard commitDelay >= 0, commitDelay <= 100_000 else { throw ValidationError("--commit-delay must be 0 to 100000 microseconds") }
     }
 
+    /// Secrets readable by every user of the machine are worth a loud line at start (the
+    /// edge still starts: refusing would break every link of a working installation).
+    static func warnIfReadableByOthers(_ path: String, what: String, logger: Logger) {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & 0o004 != 0 else { return }
+        logger.warning("\(what) is readable by every user of this machine: chmod o-r it (600, or 640 for a group)",
+                       metadata: ["file.path": "\(path)", "file.mode": "\(String(st.st_mode & 0o777, radix: 8))"])
+    }
+
     static func split(_ text: String) -> (String, Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
         var host = String(text[..<colon])
@@ -97,6 +106,8 @@ struct EdgeCommand: AsyncParsableCommand {
             let logger = Logger(label: "clickd.edge")
             let ring = try LinkOptions.loadKeyRing(path: keys)
             if ring.signingKey == nil { logger.warning("every key in the key ring is retired: no link verifies") }
+            Self.warnIfReadableByOthers(keys, what: "the key ring", logger: logger)
+            if let adminTokenFile { Self.warnIfReadableByOthers(adminTokenFile, what: "the admin token file", logger: logger) }
             let store = KeyRingStore(ring)
             let signals = SignalWaiter(reloading: keys, into: store, logger: logger)
             var adminToken: String?

@@ -52,7 +52,11 @@ struct LinksSignCommand: AsyncParsableCommand {
                                          sourceKind: link.source!.0, sourceID: link.source!.1, issuedAt: LinkOptions.now())
             options.urlParameters = try link.parameters()
             options.trackSensitive = force
+            if let why = options.idProblem ?? linkId.flatMap({ LinkToken.idProblem($0, name: "link id") }) { throw ValidationFailure(why) }
             let (summary, warnings) = MessageRewriter(keyRing: ring).link(url: url, linkID: linkId, force: force, options: options)
+            if !summary.tracked, let why = summary.reason, why.hasPrefix(MessageRewriter.tooLongReason) {
+                throw ValidationFailure("cannot track a destination of \(url.utf8.count) bytes: \(why)")
+            }
             for warning in warnings { writeStandardError("clickd: warning: \(warning)\n") }
             printOut(summary.trackedURL ?? summary.destination)
         }
@@ -141,6 +145,7 @@ struct LinksRewriteCommand: AsyncParsableCommand {
         options.tracking = tracking
         options.urlParameters = parameters
         options.trackSensitive = trackSensitive
+        if let why = options.idProblem { throw ValidationFailure(why) }
         return options
     }
 

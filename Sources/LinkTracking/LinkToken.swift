@@ -61,3 +61,36 @@ public struct LinkToken: Equatable, Sendable, Codable {
         self.issuedAt = issuedAt
     }
 }
+
+extension LinkToken {
+    /// Whether `bytes` (UTF-8) hold a control character: C0 (U+0000–U+001F), DEL or C1
+    /// (U+0080–U+009F). An id never needs one, and a NUL in an id is refused by PostgreSQL
+    /// (`22021`) for the whole batch it is in (issue 12): so ids holding one are refused when
+    /// signing and when verifying. Bytes, not scalars: this runs for every click.
+    @inline(__always) static func hasControlCharacter(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
+            if c < 0x20 || c == 0x7f { return true }
+            if c == 0xc2, i + 1 < bytes.count, bytes[i + 1] >= 0x80, bytes[i + 1] <= 0x9f { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// Why `id` (named `name`: "customer id") cannot go into a token, or nil when it can.
+    public static func idProblem(_ id: String, name: String) -> String? {
+        var copy = id
+        let control = copy.withUTF8 { hasControlCharacter(UnsafeRawBufferPointer($0)) }
+        guard control, let scalar = id.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) else { return nil }
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        return "\(name) contains the control character U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex); ids may not hold control characters"
+    }
+
+    /// The first problem of this token's ids (source, delivery, customer, link), or nil.
+    public var idProblem: String? {
+        Self.idProblem(sourceID, name: "source id") ?? Self.idProblem(deliveryID, name: "delivery id")
+            ?? Self.idProblem(customerID, name: "customer id") ?? (linkID == destination ? nil : Self.idProblem(linkID, name: "link id"))
+    }
+}
+

@@ -59,6 +59,7 @@ public struct MessageRequest: Decodable, Sendable {
         options.urlParameters = urlParams.map { $0.sorted { $0.key < $1.key }.map { URLParameter(key: $0.key, value: $0.value) } }
             ?? defaults.parameters
         options.trackSensitive = defaults.trackSensitive
+        if let why = options.idProblem { throw MessageRequestError(why) }
         return options
     }
 }

@@ -26,6 +26,13 @@ public struct RewriteOptions: Sendable {
         self.sourceID = sourceID
         self.issuedAt = issuedAt
     }
+
+    /// Why the message's ids cannot be signed (a control character in one), or nil. Callers
+    /// refuse such a message with this line; the rewriter itself signs none of its links.
+    public var idProblem: String? {
+        LinkToken.idProblem(deliveryID, name: "delivery id") ?? LinkToken.idProblem(customerID, name: "customer id")
+            ?? LinkToken.idProblem(sourceID, name: "source id")
+    }
 }
 
 public struct URLParameter: Sendable, Equatable, Codable {
@@ -157,6 +164,9 @@ public struct MessageRewriter: Sendable {
         return result
     }
 
+    /// How the reason of a link too long to track begins.
+    public static let tooLongReason = "too long to track"
+
     /// One link on its own (`clickd links sign`): the same rules as a link in a message,
     /// with URL parameters appended. Returns its summary and any warnings.
     public func link(url: String, linkID: String?, force: Bool, options: RewriteOptions) -> (LinkSummary, [String]) {
@@ -200,6 +210,9 @@ public struct MessageRewriter: Sendable {
             link.reason = "tracking is off for this message"
         } else if !wantsTracking {
             link.reason = "track: false"
+        } else if let why = options.idProblem ?? linkID.flatMap({ LinkToken.idProblem($0, name: "its link id") }) {
+            link.reason = why
+            result.warnings.append("not tracking \(url): \(why)")
         } else if let why = LinkPolicy.sensitiveReason(url), !(force || options.trackSensitive) {
             link.reason = "sensitive link: \(why)"
             result.warnings.append("not tracking \(url): \(why); force with data-clickd-track=\"force\" or force: true")
@@ -207,7 +220,13 @@ public struct MessageRewriter: Sendable {
             let token = LinkToken(destination: destination, deliveryID: options.deliveryID, customerID: options.customerID,
                                   sourceKind: options.sourceKind, sourceID: options.sourceID, messageType: options.messageType,
                                   linkID: linkID ?? destination, issuedAt: options.issuedAt)
-            if let key = keyRing.signingKey {
+            if let key = keyRing.signingKey, case let length = TokenCodec.textLength(of: token, kid: key.kid),
+               length > TokenCodec.maxTokenLength {
+                // The edge refuses such a token (414, or 404 as too long): a tracked link
+                // would be a dead one, so the link stays as written.
+                link.reason = Self.tooLongReason + ": its token would be \(length) characters, the edge accepts \(TokenCodec.maxTokenLength)"
+                result.warnings.append("not tracking \(url.utf8.count > 200 ? String(url.prefix(200)) + "…" : url): \(link.reason!)")
+            } else if let key = keyRing.signingKey {
                 link.tracked = true
                 link.trackedURL = base + "/c/" + KeyRing.sign(token, with: key)
             } else {

@@ -40,6 +40,12 @@ public enum TokenCodec {
         return out
     }
 
+    /// The length in characters of `token`'s text when signed with key `kid`.
+    public static func textLength(of token: LinkToken, kid: String) -> Int {
+        let n = body(token, kid: kid).count + macSize
+        return (n * 4 + 2) / 3  // base64 without padding
+    }
+
     static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
@@ -60,10 +66,22 @@ public enum TokenCodec {
 
     /// Decodes base64url, refusing any text that is not the canonical encoding of its
     /// bytes (so no two tokens decode to the same bytes).
+    ///
+    /// Canonical means `encode(decode(t)) == t`. ExtrasBase64 takes an `=` inside the last
+    /// group of four as padding even with `.omitPaddingCharacter`, so about one token in 16
+    /// had 16 other spellings that verified (issue 12). Refusing every byte outside the
+    /// base64url alphabet, a length of 1 mod 4 (no byte count encodes to it) and non-zero
+    /// unused bits of the last character leaves exactly the canonical text: checked here as
+    /// bytes, without encoding the token again on the edge's hot path
+    /// (`KeyRingTests.onlyTheCanonicalSpellingVerifies` and the token fuzz target assert the identity).
     static func decode(_ text: Substring) -> [UInt8]? {
-        guard let bytes = try? Base64.decode(bytes: text.utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter]) else {
-            return nil
-        }
+        let utf8 = text.utf8
+        guard utf8.count % 4 != 1 else { return nil }
+        let alphabetOnly = utf8.withContiguousStorageIfAvailable { $0.allSatisfy(isBase64URLByte) }
+            ?? utf8.allSatisfy(isBase64URLByte)
+        guard alphabetOnly,
+              let bytes = try? Base64.decode(bytes: utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter])
+        else { return nil }
         // The last character may carry unused low bits; they must be zero.
         if let last = text.utf8.last, bytes.count % 3 != 0 {
             guard let value = base64URLValue(last) else { return nil }
@@ -81,6 +99,11 @@ public enum TokenCodec {
         var text = String(decoding: bytes, as: UTF8.self)
         let same = text.withUTF8 { $0.count == bytes.count && (bytes.isEmpty || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0) }
         return same ? text : nil
+    }
+
+    @inline(__always) static func isBase64URLByte(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z"))
+            || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
     }
 
     static func base64URLValue(_ c: UInt8) -> UInt8? {
@@ -120,6 +143,7 @@ public enum TokenCodec {
             return .failure(.malformed("unknown flags \(flags)"))
         }
         guard let issued = readVarint(bytes, &i) else { return .failure(.truncated) }
+        guard issued <= EventCodec.latestIssuedAt else { return .failure(.malformed("issued_at \(issued) is after the year 9999")) }
         let count = flags & (1 << 5) != 0 ? 4 : 5
         var fields: [Range<Int>] = []
         fields.reserveCapacity(count)

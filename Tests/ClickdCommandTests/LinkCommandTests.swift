@@ -36,6 +36,34 @@ import Testing
         #expect(token.issuedAt > 1_700_000_000)
     }
 
+    /// Issue 12, items 6a and 11: an id with a control character, or a destination whose
+    /// token the edge would refuse, is one error line and exit 1 — never a signed link.
+    @Test func signRefusesControlCharactersInIDsAndDestinationsTooLongToTrack() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let keys = try keyRing(dir)
+        let base = ["links", "sign", "--keys", keys, "--base", "https://t.example.com", "--campaign", "17"]
+        let cases: [([String], String)] = [
+            (["--delivery", "d-1", "--customer", "c\u{1}1", "--url", "https://a.com/"], "customer id contains the control character U+0001"),
+            (["--delivery", "d\t1", "--customer", "c-1", "--url", "https://a.com/"], "delivery id contains the control character U+0009"),
+            (["--delivery", "d-1", "--customer", "c-1", "--link-id", "hero\u{7f}", "--url", "https://a.com/"],
+             "link id contains the control character U+007F"),
+            (["--delivery", "d-1", "--customer", "c-1", "--url", "https://a.com/" + String(repeating: "x", count: 13_000)],
+             "too long to track"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try ChildProcess.clickd(base + arguments)
+            #expect(result.status == 1, "\(arguments.prefix(6))")
+            #expect(result.stdout.isEmpty)
+            #expect(result.stderr.hasPrefix("clickd: error: ") && result.stderr.contains(expected), "\(result.stderr.prefix(300))")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+        let rewrite = try ChildProcess.clickd(["links", "rewrite", "--keys", keys, "--type", "email", "--base", "https://t.example.com",
+                                               "--delivery", "d-1", "--customer", "c\u{1b}", "--campaign", "17"], input: "<a href=\"https://a.com\">x</a>")
+        #expect(rewrite.status == 1 && rewrite.stderr.contains("customer id contains the control character U+001B"), "\(rewrite.stderr)")
+        #expect(rewrite.stdout.isEmpty)
+    }
+
     @Test func rewriteReadsStdinAndWritesStdout() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

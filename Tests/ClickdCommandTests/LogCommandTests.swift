@@ -132,6 +132,25 @@ import Testing
         #expect(try ChildProcess.clickd(["log", "verify", path]).status == 0)
     }
 
+    /// Issue 12, item 14: a log holds customer ids, addresses and user agents. Whatever the
+    /// umask, clickd creates its directory 0750 and every file in it 0640.
+    @Test(arguments: ["000", "077"]) func logFilesAreForTheWriterAndItsGroupWhateverTheUmask(_ mask: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.appending("log")
+        let made = try ChildProcess.run("/bin/sh", ["-c", "umask \(mask) && exec \"$0\" log bench \"$1\" --events 20000 --payload 50 --no-sync --segment-size 1",
+                                                   RepositoryPaths.product("clickd"), path])
+        #expect(made.status == 0, "\(made.stderr)")
+        func mode(_ p: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as? Int) ?? -1 }
+        #expect(try mode(path) == 0o750)
+        let files = try FileManager.default.contentsOfDirectory(atPath: path)
+        #expect(files.filter { $0.hasSuffix(".seg") }.count == 2)
+        for name in files {
+            let m = try mode(path + "/" + name)
+            #expect(m == 0o640, "\(name) is \(String(m, radix: 8))")
+        }
+    }
+
     @Test func statsAndDump() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

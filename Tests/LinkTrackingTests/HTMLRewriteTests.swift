@@ -152,3 +152,75 @@ import ClickdTestSupport
         }
     }
 }
+
+/// Issue 12: ids with control characters (a NUL stopped ingestion for good) and
+/// destinations too long for the edge (a working link became a dead one).
+@Suite struct LinkRefusalTests {
+    @Test(arguments: ["a\u{0}b", "tab\there", "\u{7f}", "c1\u{85}", "line\n"])
+    func aLinkIDWithAControlCharacterLeavesTheLinkUntracked(_ id: String) throws {
+        let attribute = HTMLEntities.escapeAttribute(id)
+        let html = "<a data-link-id=\"\(attribute)\" href=\"https://a.com/x\">x</a>"
+        let result = try Fixtures.rewrite(html)
+        #expect(result.links.count == 1 && !result.links[0].tracked)
+        #expect(String(decoding: result.body, as: UTF8.self) == html, "the link stays as written")
+        #expect(result.warnings.contains { $0.contains("control character U+") }, "\(result.warnings)")
+    }
+
+    @Test func messageIDsWithAControlCharacterAreRefused() throws {
+        for (delivery, customer, source) in [("d\u{0}", "c", "s"), ("d", "c\u{0}1", "s"), ("d", "c", "s\u{1b}")] {
+            var options = Fixtures.options()
+            (options.deliveryID, options.customerID, options.sourceID) = (delivery, customer, source)
+            #expect(options.idProblem?.contains("control character") == true)
+            let result = try Fixtures.rewrite("<a href=\"https://a.com/x\">x</a>", options)
+            #expect(result.links.allSatisfy { !$0.tracked }, "the rewriter itself signs nothing for such a message")
+            let request = try JSONDecoder().decode(MessageRequest.self, from: Data("""
+                {"body": "x", "type": "email", "delivery": \(json(delivery)), "customer": \(json(customer)), "campaign": \(json(source))}
+                """.utf8))
+            #expect(throws: MessageRequestError.self) { try request.options(base: "https://t.example.com", issuedAt: 1) }
+        }
+        // Ordinary non-ASCII ids are fine.
+        var options = Fixtures.options()
+        options.customerID = "клиент-€-😀"
+        #expect(options.idProblem == nil)
+    }
+
+    func json(_ text: String) -> String { String(decoding: try! JSONEncoder().encode(text), as: UTF8.self) }
+
+    /// A token signed before this rule (any holder of the key could make one) is refused
+    /// by verification: the edge answers 404 and counts it, and nothing reaches the log.
+    @Test func aSignedTokenWithAControlCharacterInAnIDDoesNotVerify() throws {
+        for id in ["c\u{0}", "\u{1f}", "x\u{9f}"] {
+            var token = Fixtures.token()
+            token.customerID = id
+            let text = KeyRing.sign(token, with: Fixtures.ring.signingKey!)
+            #expect(Fixtures.ring.verify(text) == .failure(.invalidField("control character in an id")))
+        }
+        var token = Fixtures.token()
+        token.destination = "https://a.com/\u{7f}"  // destinations are checked by the edge itself (unsafe_destination)
+        #expect((try? Fixtures.ring.verify(KeyRing.sign(token, with: Fixtures.ring.signingKey!)).get()) != nil)
+    }
+
+    @Test func aDestinationTooLongForTheEdgeIsLeftUntrackedWithAWarning() throws {
+        // The longest destination that still fits is tracked; one byte more is not.
+        let key = Fixtures.ring.signingKey!
+        var length = 12_000
+        func token(_ n: Int) -> LinkToken { Fixtures.token("https://a.com/" + String(repeating: "p", count: n)) }
+        while TokenCodec.textLength(of: token(length + 1), kid: key.kid) <= TokenCodec.maxTokenLength { length += 1 }
+        #expect(TokenCodec.textLength(of: token(length), kid: key.kid) == KeyRing.sign(token(length), with: key).utf8.count)
+        for (n, tracked) in [(length, true), (length + 1, false), (20_000, false)] {
+            let url = "https://a.com/" + String(repeating: "p", count: n)
+            var options = Fixtures.options()
+            (options.deliveryID, options.customerID, options.sourceID) = ("dlv_01HXYZ9K2M4N6P8Q", "cust_48213", "17")
+            options.sourceKind = .campaign
+            let result = try Fixtures.rewrite("<a href=\"\(url)\">x</a>", options)
+            #expect(result.links[0].tracked == tracked, "\(n)")
+            if tracked {
+                #expect(Fixtures.destination(of: result.links[0].trackedURL!) == url)
+            } else {
+                #expect(result.links[0].reason?.hasPrefix(MessageRewriter.tooLongReason) == true)
+                #expect(result.warnings.count == 1 && result.warnings[0].contains("the edge accepts \(TokenCodec.maxTokenLength)"))
+                #expect(String(decoding: result.body, as: UTF8.self) == "<a href=\"\(url)\">x</a>")
+            }
+        }
+    }
+}
