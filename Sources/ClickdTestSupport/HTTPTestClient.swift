@@ -51,6 +51,14 @@ public final class HTTPTestConnection {
         }
     }
 
+    /// Sends what the socket takes now without blocking: the bytes sent (0 when its buffer
+    /// is full), or nil once the peer has closed or reset the connection.
+    public func trySend(_ bytes: [UInt8]) -> Int? {
+        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        if n >= 0 { return n }
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : nil
+    }
+
     /// Sends a request and reads its response.
     public func request(_ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: String = "") throws -> Response {
         var text = "\(method) \(target) HTTP/1.1\r\nHost: edge.test\r\n"
@@ -141,6 +149,22 @@ public final class EdgeProcess {
     }
 
     public var stderrLines: [String] { stderrReader.lines }
+
+    /// The edge's resident memory in MiB (VmRSS; a wrapper's child is not followed).
+    public var residentMiB: Double {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Double(line.split(separator: " ").dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
+    }
+
+    /// CPU seconds the edge has used (user + system).
+    public var cpuSeconds: Double {
+        let stat = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+        guard let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 
     /// The value of one Prometheus sample (`name{labels}`) from the admin listener's /metrics.
     public func metric(_ sample: String) throws -> Double? {

@@ -74,7 +74,23 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Tracking base for messages rewritten through the admin API, e.g. https://t.example.com.", valueName: "url"))
     var base: String?
 
+    @Option(help: ArgumentHelp("Open client connections at most; at the cap new ones wait in the listen backlog (lowered to what the descriptor limit allows).", valueName: "n"))
+    var maxConnections: Int = 16_384
+
+    @Option(help: ArgumentHelp("Seconds a client has to send a whole request head from its first byte (then 408 and close).", valueName: "s"))
+    var headTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("Seconds a client may leave its answers unread before its connection is closed.", valueName: "s"))
+    var writeTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("Pipelined requests answered ahead of the client reading them, per connection.", valueName: "n"))
+    var maxPipelined: Int = 32
+
     func validate() throws {
+        guard (1...10_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1 to 10000000") }
+        guard (0.1...3600).contains(headTimeout) else { throw ValidationError("--head-timeout must be 0.1 to 3600 seconds") }
+        guard (0.1...3600).contains(writeTimeout) else { throw ValidationError("--write-timeout must be 0.1 to 3600 seconds") }
+        guard (1...1024).contains(maxPipelined) else { throw ValidationError("--max-pipelined must be 1 to 1024") }
         guard Self.split(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080") }
         guard Self.split(adminListen) != nil else { throw ValidationError("--admin-listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         if adminTokenFile != nil, base == nil { throw ValidationError("--admin-token-file needs --base (the tracking base for rewritten messages)") }
@@ -130,6 +146,15 @@ struct EdgeCommand: AsyncParsableCommand {
             if let threads { configuration.threads = threads }
             configuration.trustedProxies = trustProxy.compactMap(CIDR.init)
             configuration.durability = durability
+            configuration.headTimeout = .milliseconds(Int64(headTimeout * 1000))
+            configuration.writeTimeout = .milliseconds(Int64(writeTimeout * 1000))
+            configuration.maxPendingAnswers = maxPipelined
+            let descriptors = FileDescriptorLimit.raiseToHard()
+            configuration.maxConnections = FileDescriptorLimit.connectionCap(requested: maxConnections, descriptorLimit: descriptors)
+            if configuration.maxConnections < maxConnections {
+                logger.warning("the descriptor limit allows fewer connections than --max-connections: raise LimitNOFILE (systemd) or ulimit -n",
+                               metadata: ["edge.max_connections": "\(configuration.maxConnections)", "process.nofile": "\(descriptors)"])
+            }
             let server: EdgeServer
             let admin: AdminServer
             do {

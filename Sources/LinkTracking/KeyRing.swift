@@ -151,8 +151,9 @@ public struct KeyRing: Sendable {
     public func verify(_ text: String) -> Result<LinkToken, TokenError> { verify(text[...]) }
 }
 
-/// Compares two byte sequences of equal length in time independent of their contents.
-func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+/// Compares two byte sequences of equal length in time independent of their contents
+/// (the one such compare of clickd: MACs, the admin token).
+public func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
     for (x, y) in zip(a, b) { difference |= x ^ y }

@@ -49,8 +49,8 @@ public final class AdminServer: Sendable {
             guard let token = settings.token else {
                 return Self.json(.forbidden, ["error": "the message API is off: start the edge with --admin-token-file"])
             }
-            let presented = request.headers[.authorization] ?? ""
-            guard Self.constantTimeEqual(Array(presented.utf8), Array(("Bearer " + token).utf8)) else {
+            guard let presented = Self.bearerToken(request.headers[.authorization] ?? ""),
+                  constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
                 var response = Self.json(.unauthorized, ["error": "missing or wrong bearer token"])
                 response.headers[.wwwAuthenticate] = "Bearer"
                 return response
@@ -149,11 +149,14 @@ public final class AdminServer: Sendable {
         }
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for i in a.indices { difference |= a[i] ^ b[i] }
-        return difference == 0
+    /// The credentials of `Authorization: Bearer <token>`. The scheme is case-insensitive
+    /// and may be followed by several spaces (RFC 9110 §11.1, §11.4); nil for another scheme.
+    static func bearerToken(_ value: String) -> String? {
+        let utf8 = value.utf8
+        guard let space = utf8.firstIndex(of: UInt8(ascii: " ")),
+              String(value[..<space]).lowercased() == "bearer" else { return nil }
+        let credentials = value[space...].drop { $0 == " " }
+        return credentials.isEmpty ? nil : String(credentials)
     }
 }
 

@@ -47,6 +47,19 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var requests = 0
     /// The request after whose answer the connection closes.
     private var closeAfter: Int?
+    /// Decides when a partial head is worth parsing (each byte scanned once).
+    private var scanner = RequestHeadScanner()
+    /// Bytes of empty lines dropped since the last request head (bounded like a request line).
+    private var blankLineBytes = 0
+    /// Whether the channel is being read (NIO's `autoRead`): off while answers wait to be read
+    /// by the client (the channel is not writable) or too many are pending.
+    private var reading = true
+    /// Set while `parseRequests` runs, so answers written meanwhile do not parse re-entrantly.
+    private var parsing = false
+    /// Closes the connection when a request head is not complete in time.
+    private var headDeadline: Scheduled<Void>?
+    /// Closes the connection when its answers are not read in time.
+    private var writeDeadline: Scheduled<Void>?
 
     static let notFoundBody = Array("""
         <!doctype html><meta charset="utf-8"><title>Link not found</title>\
@@ -83,19 +96,85 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         parseRequests(context: context)
     }
 
-    /// Answers every complete request head received, in order, keeping a partial one.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            writeDeadline?.cancel()
+            writeDeadline = nil
+            parseRequests(context: context)  // requests held back meanwhile
+        } else if writeDeadline == nil {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let counters = edge.counters
+            writeDeadline = context.eventLoop.scheduleTask(in: Self.timeAmount(edge.configuration.writeTimeout)) {
+                let (handler, context) = bound.value
+                guard !context.channel.isWritable else { return }
+                counters.closedWriteTimeout.increment()
+                handler.pending.removeAll()
+                context.close(promise: nil)
+            }
+        }
+        updateReading(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+        writeDeadline?.cancel()
+        headDeadline = nil
+        writeDeadline = nil
+        received = nil
+        context.fireChannelInactive()
+    }
+
+    /// Whether more requests may be parsed now: not while the client leaves its answers
+    /// unread (the outbound buffer is over its high-water mark) or too many are pending.
+    private func mayAnswerMore(_ context: ChannelHandlerContext) -> Bool {
+        closeAfter == nil && context.channel.isWritable && pending.count < edge.configuration.maxPendingAnswers
+    }
+
+    /// Reads from the socket only while requests may be answered: a client that pipelines
+    /// without reading is held by TCP's own flow control, not by the edge's memory.
+    private func updateReading(context: ChannelHandlerContext) {
+        let wanted = mayAnswerMore(context)
+        guard wanted != reading else { return }
+        reading = wanted
+        try? context.channel.syncOptions?.setOption(.autoRead, value: wanted)
+    }
+
+    /// Answers every complete request head received, in order, keeping a partial one, as
+    /// far as the connection's limits allow (the rest waits in `received`).
     private func parseRequests(context: ChannelHandlerContext) {
+        guard !parsing else { return }
+        parsing = true
+        defer {
+            parsing = false
+            updateReading(context: context)
+            armHeadDeadline(context: context)
+        }
         let maxLine = edge.configuration.maxRequestTargetBytes + 64
         let maxHead = edge.configuration.maxRequestTargetBytes + edge.configuration.maxHeaderBytes + 1024
-        while closeAfter == nil, let readable = received?.readableBytes, readable > 0 {
-            let parse = received!.withUnsafeReadableBytes { RequestHead.parse($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
+        while mayAnswerMore(context), let readable = received?.readableBytes, readable > 0 {
+            let worth = received!.withUnsafeReadableBytes { scanner.worthParsing($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
+            let parse = worth ? received!.withUnsafeReadableBytes { RequestHead.parse($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
+                : .incomplete
             let number = requests
             switch parse {
             case .incomplete:
                 received!.discardReadBytes()  // keeps the partial head at the front; nothing to move when it already is
                 return
+            case .blankLines(let length):
+                received!.moveReaderIndex(forwardBy: length)
+                scanner.reset()
+                blankLineBytes += length
+                if blankLineBytes > maxLine {
+                    refuse(number, status: .badRequest, context: context)
+                    return
+                }
             case .complete(var head, let length):
                 received!.moveReaderIndex(forwardBy: length)
+                scanner.reset()
+                blankLineBytes = 0
+                headDeadline?.cancel()
+                headDeadline = nil
                 requests += 1
                 pending.append(nil)
                 // A body is never read: answer, then close.
@@ -107,16 +186,45 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .invalid(let status):
                 // Refused by the grammar or its limits: a 4xx after the answers owed to the
                 // requests before it, and the connection closes.
-                received = nil
-                edge.counters.rejected.increment()
-                requests += 1
-                pending.append(nil)
-                answer(number, Self.encode(status: status, version: .http1_1, keepAlive: false, headOnly: false, headers: [], body: [],
-                                           allocator: context.channel.allocator), keepAlive: false, context: context)
+                refuse(number, status: status, context: context)
                 return
             }
         }
+        if received?.readableBytes == 0 { received = nil }
+    }
+
+    /// Answers request `number` with `status` (after the answers owed before it) and closes.
+    private func refuse(_ number: Int, status: HTTPResponseStatus, context: ChannelHandlerContext) {
         received = nil
+        headDeadline?.cancel()
+        headDeadline = nil
+        edge.counters.rejected.increment()
+        requests += 1
+        pending.append(nil)
+        answer(number, Self.encode(status: status, version: .http1_1, keepAlive: false, headOnly: false, headers: [], body: [],
+                                   allocator: context.channel.allocator), keepAlive: false, context: context)
+    }
+
+    /// A partial head starts the head deadline (once; a completed head stops it). While
+    /// requests are held back by the connection's limits, the write deadline applies instead.
+    private func armHeadDeadline(context: ChannelHandlerContext) {
+        guard headDeadline == nil, closeAfter == nil, mayAnswerMore(context), let readable = received?.readableBytes, readable > 0
+        else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let counters = edge.counters
+        let number = requests
+        headDeadline = context.eventLoop.scheduleTask(in: Self.timeAmount(edge.configuration.headTimeout)) {
+            let (handler, context) = bound.value
+            handler.headDeadline = nil
+            guard handler.requests == number, handler.closeAfter == nil else { return }
+            counters.closedHeadTimeout.increment()
+            handler.refuse(number, status: .requestTimeout, context: context)
+        }
+    }
+
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -125,13 +233,15 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func handle(_ head: RequestHead, number: Int, context: ChannelHandlerContext) {
         let uri = head.target.utf8
+        // Over a limit: answered, and the connection closes (what follows may be the rest of
+        // a request the edge did not read whole).
         if uri.count > edge.configuration.maxRequestTargetBytes {
             edge.counters.rejected.increment()
-            return respond(context, number, head, status: .uriTooLong)
+            return respond(context, number, head, status: .uriTooLong, close: true)
         }
         if head.headerBytes > edge.configuration.maxHeaderBytes {
             edge.counters.rejected.increment()
-            return respond(context, number, head, status: .requestHeaderFieldsTooLarge)
+            return respond(context, number, head, status: .requestHeaderFieldsTooLarge, close: true)
         }
         guard uri.starts(with: "/c/".utf8) else {
             edge.counters.notFound.increment()
@@ -223,8 +333,9 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respond(_ context: ChannelHandlerContext, _ number: Int, _ request: RequestHead, status: HTTPResponseStatus,
-                         headers: [(String, String)] = [], body: [UInt8] = []) {
-        let keepAlive = request.keepAlive
+                         headers: [(String, String)] = [], body: [UInt8] = [], close: Bool = false) {
+        let keepAlive = request.keepAlive && !close
+        if close, closeAfter.map({ number < $0 }) ?? true { closeAfter = number }
         let bytes = Self.encode(status: status, version: request.version, keepAlive: keepAlive, headOnly: request.method == .head,
                                 headers: headers + [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")], body: body,
                                 allocator: context.channel.allocator)
@@ -251,7 +362,11 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             written += 1
         }
-        if wrote { context.flush() }
+        if wrote {
+            context.flush()
+            // Answers drained: requests held back by the pending cap may go on.
+            if !parsing, received != nil { parseRequests(context: context) } else { updateReading(context: context) }
+        }
     }
 
     static func statusLine(_ version: HTTPVersion, _ status: HTTPResponseStatus, into buffer: inout ByteBuffer) {

@@ -35,6 +35,19 @@ public struct EdgeConfiguration: Sendable {
     public var maxHeaderBytes: Int = 8192
     /// A connection that sends nothing for this long is closed.
     public var idleTimeout: Duration = .seconds(30)
+    /// A request head must be complete this long after its first byte (else 408 and the
+    /// connection closes): a client sending a byte a second cannot hold a connection.
+    public var headTimeout: Duration = .seconds(10)
+    /// A connection whose answers are not read for this long (the outbound buffer stays
+    /// over its high-water mark) is closed.
+    public var writeTimeout: Duration = .seconds(10)
+    /// Pipelined requests answered ahead of the client reading them, per connection: past
+    /// this the connection is not read until answers drain.
+    public var maxPendingAnswers: Int = 32
+    /// Open client connections; at the cap the edge stops accepting (new connections wait
+    /// in the listen backlog) until one closes. Clamped at start to what the process's
+    /// descriptor limit allows (`FileDescriptorLimit`).
+    public var maxConnections: Int = 16_384
     /// Event-loop threads (default: one per core).
     public var threads: Int = System.coreCount
 

@@ -24,6 +24,10 @@ public final class EdgeCounters: Sendable {
     let deliveries: Prometheus.Counter
     let invalidTokens: [String: Prometheus.Counter]
     let openConnections: Gauge
+    /// Times the click listener reached its connection cap and stopped accepting.
+    let connectionCapReached: Prometheus.Counter
+    let closedHeadTimeout: Prometheus.Counter
+    let closedWriteTimeout: Prometheus.Counter
     /// From the click's append to its durability (what a person waits for on top of the network).
     let appendLatency: DurationHistogram
     /// Records per group commit.
@@ -49,6 +53,12 @@ public final class EdgeCounters: Sendable {
         }
         invalidTokens = byReason
         openConnections = registry.makeGauge(name: "clickd_open_connections", help: "Open client connections on the click listener")
+        connectionCapReached = registry.makeCounter(name: "clickd_connection_cap_reached_total",
+                                                    help: "Times the click listener reached --max-connections and stopped accepting until a connection closed")
+        closedHeadTimeout = registry.makeCounter(name: "clickd_connections_timed_out_total", labels: [("reason", "head")],
+                                                 help: "Connections closed by the edge's deadlines, by which")
+        closedWriteTimeout = registry.makeCounter(name: "clickd_connections_timed_out_total", labels: [("reason", "write")],
+                                                  help: "Connections closed by the edge's deadlines, by which")
         appendLatency = registry.makeDurationHistogram(
             name: "clickd_append_latency_seconds",
             buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),

@@ -36,6 +36,10 @@ struct RequestHead: Equatable {
     enum Parse: Equatable {
         /// More bytes are needed.
         case incomplete
+        /// The bytes so far are this many bytes of empty lines (CRLF) before a request line:
+        /// the caller consumes them and counts them against the request-line limit, so a
+        /// stream of CRLF is neither kept nor scanned again.
+        case blankLines(Int)
         /// A head of `length` bytes (the blank line included).
         case complete(RequestHead, length: Int)
         /// Refused with this status; the connection closes after the answer.
@@ -51,7 +55,8 @@ struct RequestHead: Equatable {
         var i = 0
         // A client may send blank lines between pipelined requests (RFC 9112 §2.2).
         while i + 1 < n, bytes[i] == cr, bytes[i + 1] == lf { i += 2 }
-        if i < n, bytes[i] == cr, i + 1 == n { return .incomplete }
+        if i > maxLineBytes { return .invalid(.badRequest) }
+        if i == n || (i + 1 == n && bytes[i] == cr) { return i > 0 ? .blankLines(i) : .incomplete }
         let start = i
 
         guard let lineEnd = Self.lineEnd(bytes, from: i) else {
@@ -186,3 +191,37 @@ struct RequestHead: Equatable {
         }
     }
 }
+
+/// Decides when the bytes of a partial request head are worth parsing: once they hold the
+/// blank line that ends a head (or a bare LF, which the parser refuses at once), or break
+/// a limit. Only the bytes that arrived since the last look are scanned, so a head sent a
+/// byte at a time costs O(n), not a parse from its start on every read (issue 12).
+struct RequestHeadScanner {
+    private var scanned = 0
+    private var sawLineEnd = false
+
+    private static let cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
+
+    /// Call after bytes at the front were consumed (a head parsed, blank lines dropped).
+    mutating func reset() {
+        scanned = 0
+        sawLineEnd = false
+    }
+
+    mutating func worthParsing(_ bytes: UnsafeRawBufferPointer, maxLineBytes: Int, maxHeadBytes: Int) -> Bool {
+        let n = bytes.count
+        if n >= 2, bytes[0] == Self.cr, bytes[1] == Self.lf { return true }  // empty lines to consume
+        var k = max(0, scanned - 3)
+        while k < n {
+            if bytes[k] == Self.lf {
+                if k == 0 || bytes[k - 1] != Self.cr { return true }  // bare LF: a 400 now
+                sawLineEnd = true
+                if k >= 3, bytes[k - 2] == Self.lf, bytes[k - 3] == Self.cr { return true }
+            }
+            k += 1
+        }
+        scanned = n
+        return n > maxHeadBytes || (!sawLineEnd && n > maxLineBytes)
+    }
+}
+

@@ -18,6 +18,7 @@ import Testing
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "") }
         let ring = "key live \(b64(activeSecret)) 2026-11-01T00:00:00Z active\nkey old \(b64(retiredSecret)) 2026-01-01T00:00:00Z retired\n"
         try ring.write(toFile: dir.appending("keys"), atomically: true, encoding: .utf8)
+        chmod(dir.appending("keys"), 0o600)
         return (dir, dir.appending("keys"), dir.appending("log"))
     }
 
@@ -384,6 +385,18 @@ final class Counter: @unchecked Sendable {
         let message = #"{"body": "<a href=\"https://a.com/x?y=1&amp;z\">x</a> <a class=\"untracked\" href=\"https://a.com/u\">u</a>", "type": "email", "delivery": "d1", "customer": "c1", "newsletter": "n1", "url_params": {"utm_source": "news"}}"#
         #expect(try post(message, headers: []).status == 401)
         #expect(try post(message, headers: [("Authorization", "Bearer wrong")]).status == 401)
+        #expect(try post(message, headers: [("Authorization", "Basic an-admin-token-of-some-length")]).status == 401)
+        #expect(try post(message, headers: [("Authorization", "Bearer")]).status == 401)
+        // Issue 12, item 5: the scheme is case-insensitive (RFC 9110 §11.1), spaces after it may repeat.
+        for spelling in ["bearer an-admin-token-of-some-length", "BEARER  an-admin-token-of-some-length"] {
+            let summary = #"{"body": "x", "type": "sms", "delivery": "d0", "customer": "c0", "campaign": "1"}"#
+            #expect(try post(summary, headers: [("Authorization", spelling)]).status == 200, "\(spelling)")
+        }
+        // Issue 12, item 6a: a customer id with a NUL is refused with one clear line, and nothing is recorded.
+        let nul = try post(#"{"body": "<a href=\"https://a.com\">x</a>", "type": "email", "delivery": "d", "customer": "c\u0000x", "campaign": "1"}"#,
+                           headers: [auth])
+        #expect(nul.status == 400 && String(decoding: nul.body, as: UTF8.self).contains("customer id contains the control character U+0000"),
+                "\(String(decoding: nul.body, as: UTF8.self))")
         let bad = try post("{not json", headers: [auth])
         #expect(bad.status == 400 && String(decoding: bad.body, as: UTF8.self).contains("not a valid JSON message"))
         let missing = try post(#"{"body": "x", "type": "sms", "customer": "c"}"#, headers: [auth])
@@ -405,21 +418,24 @@ final class Counter: @unchecked Sendable {
         let cliLinks = cliObject?["links"] as? [[String: Any]] ?? []
         #expect(cliLinks.map { $0["destination"] as? String } == links.map { $0["destination"] as? String })
         #expect(cliLinks.map { $0["tracked"] as? Bool } == links.map { $0["tracked"] as? Bool })
-        #expect(try edge.metric("clickd_deliveries_total") == 1)
+        #expect(try edge.metric("clickd_deliveries_total") == 3)
         #expect(try HTTPTestConnection(port: edge.adminPort).request("GET", "/healthz").status == 200)
         edge.signal(SIGTERM)
         #expect(try edge.wait() == 0)
         let events = try LogReaderHelper.events(log)
-        #expect(events.count == 1)
-        guard case .delivered(let delivered) = events.first else { Issue.record("no delivery recorded"); return }
+        #expect(events.count == 3)
+        guard case .delivered(let delivered) = events.last else { Issue.record("no delivery recorded"); return }
         #expect(delivered.deliveryID == "d1" && delivered.customerID == "c1" && delivered.sourceKind == .newsletter)
         #expect(delivered.sourceID == "n1" && delivered.messageType == .email && delivered.trackedLinks == 1)
     }
 
+    /// Issue 12, item 14: secrets readable by every user are worth a warning at start.
     @Test func withoutATokenFileTheMessagesAPIIsOff() throws {
         let (dir, keys, log) = try EdgeTests.setUp()
         defer { dir.remove() }
+        chmod(keys, 0o644)
         let edge = try EdgeProcess(log: log, keys: keys)
+        #expect(edge.stderrLines.contains { $0.contains("the key ring is readable by every user") && $0.contains(keys) }, "\(edge.stderrLines)")
         let response = try HTTPTestConnection(port: edge.adminPort).request("POST", "/v1/messages",
                                                                              headers: [("Content-Length", "2")], body: "{}")
         #expect(response.status == 403)

@@ -91,4 +91,42 @@ import Testing
         #expect(Self.parse(many, maxHead: 4000) == .incomplete)
         #expect(Self.head(many + "\r\n")?.headerBytes == 100 * "X-Filler: 0123456789\r\n".utf8.count)
     }
+
+    /// Issue 12, item 2: a stream of CRLF was never consumed (kept, and scanned again on every
+    /// read). Empty lines alone are handed back to be dropped, and too many are refused.
+    @Test func blankLinesAreHandedBackToBeConsumed() {
+        #expect(Self.parse("\r\n") == .blankLines(2))
+        #expect(Self.parse("\r\n\r\n\r") == .blankLines(4))
+        #expect(Self.parse("\r") == .incomplete)
+        #expect(Self.parse(String(repeating: "\r\n", count: 40), maxLine: 100) == .blankLines(80))
+        #expect(Self.parse(String(repeating: "\r\n", count: 60), maxLine: 100) == .invalid(.badRequest))
+        #expect(Self.parse(String(repeating: "\r\n", count: 60) + "GET / HTTP/1.1\r\n\r\n", maxLine: 100) == .invalid(.badRequest))
+    }
+
+    /// The scanner asks for a parse exactly when a head may be complete or a limit is broken,
+    /// looking at each byte once however the head is split.
+    @Test func theScannerAsksForAParseOnlyWhenItCanSucceedOrFail() {
+        let head = Array("GET /c/abc HTTP/1.1\r\nHost: t\r\nUser-Agent: u\r\n\r\n".utf8)
+        for step in [1, 2, 3, 7, head.count] {
+            var scanner = RequestHeadScanner()
+            var asked: [Int] = []
+            var end = 0
+            while end < head.count {
+                end = min(head.count, end + step)
+                let worth = Array(head[..<end]).withUnsafeBytes { scanner.worthParsing($0, maxLineBytes: 1000, maxHeadBytes: 4000) }
+                if worth { asked.append(end) }
+            }
+            #expect(asked == [head.count], "step \(step): \(asked)")
+        }
+        func worth(_ text: String, maxLine: Int = 1000, maxHead: Int = 4000) -> Bool {
+            var scanner = RequestHeadScanner()
+            return Array(text.utf8).withUnsafeBytes { scanner.worthParsing($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
+        }
+        #expect(worth("\r\nGET"), "empty lines first: consume them")
+        #expect(worth("GET / HTTP/1.1\nHost"), "a bare LF is refused at once")
+        #expect(worth("GET /" + String(repeating: "a", count: 200), maxLine: 100), "an endless request line")
+        #expect(!worth("GET / HTTP/1.1\r\n" + String(repeating: "a", count: 200), maxLine: 100), "the line ended: the head bound applies")
+        #expect(worth("GET / HTTP/1.1\r\n" + String(repeating: "a", count: 600), maxLine: 100, maxHead: 500))
+    }
 }
+

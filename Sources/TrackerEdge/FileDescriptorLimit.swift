@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process's open-file limit (RLIMIT_NOFILE).
+public enum FileDescriptorLimit {
+    /// Raises the soft limit to the hard limit, as Go's runtime does at start: the default
+    /// soft limit (1024, or 256 on some systems) is a relic of `select(2)`, which clickd
+    /// does not use. Returns the soft limit in force afterwards.
+    @discardableResult
+    public static func raiseToHard() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
+    /// The connection cap a descriptor limit allows: a reserve (a quarter of the limit, at
+    /// most 256) stays for the log's files, the admin listener and its clients.
+    public static func connectionCap(requested: Int, descriptorLimit: Int) -> Int {
+        let reserve = min(256, descriptorLimit / 4)
+        return max(1, min(requested, descriptorLimit - reserve))
+    }
+}
