@@ -39,13 +39,13 @@ public final class ThrowawayPostgres: @unchecked Sendable {
 
     /// Creates a fresh database and returns its connection string.
     /// `name` must be a plain identifier (letters, digits, underscore): it cannot be bound.
-    public func createDatabase(_ name: String) throws -> String {
+    public func createDatabase(_ name: String, latin1: Bool = false) throws -> String {
         guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw TestSupportError("not a plain database name: \(name)")
         }
         let admin = try PostgresConnection(conninfo)
         defer { admin.close() }
-        try admin.query("CREATE DATABASE " + name)
+        try admin.query("CREATE DATABASE " + name + (latin1 ? " ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" : ""))
         return conninfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=\(name)")
     }
 

@@ -61,7 +61,8 @@ public final class LogReader {
     }
 
     /// Like `read(maxRecords:maxBytes:)`, handing each payload to `visit` without copying it.
-    /// Returns the number of records visited.
+    /// Returns the number of records visited. Damage is thrown once the records before it
+    /// have been handed over (by the next call, when this one visited any).
     @discardableResult
     public func read(maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
                      visit: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
@@ -77,6 +78,10 @@ public final class LogReader {
             case .record(let lsn, let offset, let payload):
                 if lsn < nextLSN { continue }  // seeking forward within the segment
                 guard lsn == nextLSN else {
+                    if count > 0 {  // as below: what came before first
+                        segment!.cursor.reset(to: frameOffset)
+                        return count
+                    }
                     throw LogError(.corrupt, "segment \(segment!.file.path) byte \(offset): record has LSN \(lsn), expected \(nextLSN)",
                                    path: segment!.file.path, offset: offset)
                 }
@@ -105,6 +110,9 @@ public final class LogReader {
                     retried = true
                     continue
                 }
+                // The records before the damage are handed over first; the next read
+                // starts at the damage and throws (so a follower projects up to it).
+                if count > 0 { return count }
                 var detail = "the log ends before LSN \(nextLSN) although the writer published \(watermark) as durable"
                 if case .invalid(_, let reason) = step { detail = "invalid record (\(reason))" }
                 throw LogError(.corrupt, "segment \(segment!.file.path) byte \(frameOffset): \(detail)",

@@ -37,6 +37,11 @@ struct IngestCommand: AsyncParsableCommand {
             if once {
                 let n = try ingestor.drain()
                 logger.info("drained", metadata: ["ingest.records": "\(n)"])
+                // The other logs were drained; a log that could not be read is an error.
+                if let failing = ingestor.failingLogs.first {
+                    let more = ingestor.failingLogs.count > 1 ? " (and \(ingestor.failingLogs.count - 1) more logs)" : ""
+                    throw ValidationFailure("log \(failing.directory) could not be read: \(failing.error)\(more)")
+                }
                 return
             }
             let stop = StopRequest()

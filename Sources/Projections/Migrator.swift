@@ -55,6 +55,12 @@ public struct Migrator {
     @discardableResult
     public func migrate(_ db: PostgresConnection) throws -> [String] {
         let all = try migrations()
+        // Ids, URLs and user agents are any Unicode: a database in another encoding would
+        // refuse some of them (or, before clickd spoke UTF-8 to it, store mojibake).
+        let encoding = try db.query("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()")
+        if let name = encoding.first?[0] ?? nil, name != "UTF8" {
+            throw MigrationError("the database's encoding is \(name); clickd stores UTF-8 text: create the database with ENCODING 'UTF8' (createdb -E UTF8 -T template0)")
+        }
         try db.query("SELECT pg_advisory_lock($1::bigint)", [Self.lockKey])
         defer { _ = try? db.query("SELECT pg_advisory_unlock($1::bigint)", [Self.lockKey]) }
         try db.execute("""

@@ -21,6 +21,14 @@ public final class PostgresConnection {
         }
         // Server NOTICEs ("already exists, skipping") are not errors and not for stderr.
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        // clickd's strings are UTF-8. The client encoding otherwise defaults to the
+        // database's, and a LATIN1 database would store UTF-8 bytes as mojibake instead of
+        // converting them (or refusing what it cannot hold, SQLSTATE 22P05).
+        guard PQsetClientEncoding(conn, "UTF8") == 0 else {
+            let message = String(cString: PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError(sqlState: nil, message: "cannot set the client encoding to UTF8: " + message.trimmingTrailingWhitespace())
+        }
         connection = conn
     }
 

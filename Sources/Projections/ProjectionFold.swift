@@ -94,6 +94,11 @@ public struct ProjectionFold: Sendable {
     private var window: [UInt64: ClickEvent] = [:]
     private var windowLimit = 4096
 
+    /// Records the database refused for their content (found by isolating them, see
+    /// `Ingestor`), with its error: folded as dead letters, so that neither the batch nor
+    /// the classifier sees them again.
+    public var refused: [UInt64: String] = [:]
+
     public init() {}
 
     /// Where a restarted fold must start re-reading (see `ClickClassifier.oldestOpenLSN`).
@@ -112,6 +117,16 @@ public struct ProjectionFold: Sendable {
             event = try EventCodec.decode(payload)
         } catch {
             batch.deadLetters.append((lsn, error.message, Array(payload)))
+            return
+        }
+        if let field = Self.fieldHoldingNUL(event) {
+            // Valid UTF-8, but PostgreSQL's text cannot hold U+0000 (22021): the whole batch
+            // would be refused, for ever. Known before sending, so decided here, purely.
+            batch.deadLetters.append((lsn, "\(field) holds a NUL character, which PostgreSQL text cannot store", Array(payload)))
+            return
+        }
+        if let error = refused[lsn] {
+            batch.deadLetters.append((lsn, error, Array(payload)))
             return
         }
         switch event {
@@ -149,6 +164,32 @@ public struct ProjectionFold: Sendable {
                 if let start = classifier.oldestOpenLSN { window = window.filter { $0.key >= start } } else { window.removeAll() }
                 windowLimit = max(4096, window.count * 2)
             }
+        }
+    }
+
+    /// The name of the first text field of `event` that holds U+0000, or nil.
+    static func fieldHoldingNUL(_ event: LogEvent) -> String? {
+        // No array per event: this runs for every record ingested.
+        func nul(_ text: String) -> Bool {
+            var text = text
+            return text.withUTF8 { $0.contains(0) }
+        }
+        switch event {
+        case .click(let c):
+            if nul(c.token.customerID) { return "customer id" }
+            if nul(c.token.deliveryID) { return "delivery id" }
+            if nul(c.token.sourceID) { return "source id" }
+            if nul(c.token.linkID) { return "link id" }
+            if nul(c.token.destination) { return "destination" }
+            if nul(c.userAgent) { return "user agent" }
+            if nul(c.keyID) { return "key id" }
+            if nul(c.edgeID) { return "edge id" }
+            return nil
+        case .delivered(let d):
+            if nul(d.customerID) { return "customer id" }
+            if nul(d.deliveryID) { return "delivery id" }
+            if nul(d.sourceID) { return "source id" }
+            return nil
         }
     }
 

@@ -21,6 +21,12 @@ public struct ProjectionStore {
         return (UInt64(row[0]!)!, row[1].flatMap { UInt64($0) })
     }
 
+    /// The dead letters of a log from `lsn` on, with their errors.
+    public func deadLetters(_ log: LogID, from lsn: UInt64) throws -> [(lsn: UInt64, error: String)] {
+        try db.query("SELECT lsn, error FROM \(schema).dead_letters WHERE log_id = $1 AND lsn >= $2 ORDER BY lsn", ["\(log)", String(lsn)])
+            .compactMap { row in row[0].flatMap(UInt64.init).map { ($0, row[1] ?? "") } }
+    }
+
     public enum Outcome: Equatable { case applied, checkpointMoved(UInt64) }
 
     /// A batch encoded for the database (pure; done while the previous batch commits).

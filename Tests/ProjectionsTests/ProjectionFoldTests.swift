@@ -17,6 +17,29 @@ import Testing
 
     static let link = Batch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "A")
 
+    /// Issue 12: text PostgreSQL cannot store (U+0000) and records the database refused are
+    /// dead letters, and the classifier never sees them (so a rebuild classifies the same).
+    @Test func nulCharactersAndRefusedRecordsAreDeadLettersTheClassifierNeverSees() {
+        var f = ProjectionFold()
+        f.refused[3] = "PostgreSQL refused the record (SQLSTATE 54000, a program limit exceeded)"
+        let batch = Self.fold(&f, [
+            (1, IngestTests.click(60_000, customer: "ann\u{0}", delivery: "d1", link: "A")),
+            (2, IngestTests.delivered(0, customer: "bob", delivery: "d\u{0}2")),
+            (3, IngestTests.click(60_100, customer: "cy", delivery: "d3", link: "B")),
+            (4, IngestTests.click(60_200, customer: "cy", delivery: "d3", link: "C", ua: "nul\u{0}agent")),
+            (5, IngestTests.click(60_300, customer: "cy", delivery: "d3", link: "A")),
+        ])
+        #expect(batch.deadLetters.map(\.lsn) == [1, 2, 3, 4])
+        #expect(batch.deadLetters.map(\.error) == [
+            "customer id holds a NUL character, which PostgreSQL text cannot store",
+            "delivery id holds a NUL character, which PostgreSQL text cannot store",
+            "PostgreSQL refused the record (SQLSTATE 54000, a program limit exceeded)",
+            "user agent holds a NUL character, which PostgreSQL text cannot store",
+        ])
+        // Three links of delivery d3 within a second would be a burst; two of them are dead letters.
+        #expect(batch.activity.map(\.lsn) == [5] && batch.activity[0].human == true)
+    }
+
     @Test func deliveriesAndClicksBecomeOneDeltaPerKey() {
         var f = ProjectionFold()
         let batch = Self.fold(&f, [
