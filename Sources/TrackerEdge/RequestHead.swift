@@ -211,6 +211,8 @@ struct RequestHeadScanner {
     mutating func worthParsing(_ bytes: UnsafeRawBufferPointer, maxLineBytes: Int, maxHeadBytes: Int) -> Bool {
         let n = bytes.count
         if n >= 2, bytes[0] == Self.cr, bytes[1] == Self.lf { return true }  // empty lines to consume
+        // The common case, a whole head in one read: no scan (the parser reads it anyway).
+        if n >= 4, bytes[n - 4] == Self.cr, bytes[n - 3] == Self.lf, bytes[n - 2] == Self.cr, bytes[n - 1] == Self.lf { return true }
         var k = max(0, scanned - 3)
         while k < n {
             if bytes[k] == Self.lf {
