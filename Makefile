@@ -3,10 +3,11 @@
 #   make test   install what is missing, build everything and run every test
 # and for operators and developers:
 #   make bench  the benchmarks of bench/ (results: docs/benchmarks.md)
+#   make fuzz   every fuzz target for FUZZ_SECONDS (default 60) under libFuzzer (docs/fuzzing.md)
 
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench clean
+.PHONY: all deps build release test run bench fuzz clean
 
 all: build
 
@@ -29,6 +30,9 @@ run: release
 
 bench: release
 	@bench/log-append.sh && bench/links.sh && bench/edge.sh && bench/ingest.sh && bench/rebuild.sh
+
+fuzz: deps
+	@scripts/fuzz
 
 clean:
 	rm -rf .build

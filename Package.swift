@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "clickd", targets: ["IngestDaemon"]),
         .library(name: "EventLog", targets: ["EventLog"]),
+        // The fuzz targets, for the libFuzzer package in Tests/Fuzz (docs/fuzzing.md).
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -81,6 +83,9 @@ let package = Package(
         // acknowledged LSN, so tests can kill it with SIGKILL and check durability.
         .executableTarget(name: "LogTorture", dependencies: ["EventLog"]),
         .target(name: "ClickdTestSupport", dependencies: ["Projections"]),
+        // One function per decoder of untrusted bytes, with its invariant (debug builds only).
+        .target(name: "FuzzHarness", dependencies: ["EventLog", "LinkTracking", "TrackerEdge"]),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzHarness", "ClickdTestSupport"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventLog", "LinkTracking", "ClickdTestSupport"]),
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into Tests/Fuzz/Corpus/<target>/seed-*.
+Formats as docs/link-tokens.md and docs/log-format.md define them; the key is the fuzz
+harness's (kid "fz", 32 bytes of 0x42). Run once; the seeds are committed."""
+import base64, hashlib, hmac, pathlib, struct
+
+root = pathlib.Path(__file__).resolve().parent / "Corpus"
+KEY = b"\x42" * 32
+
+def varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80); n >>= 7
+    out.append(n); return bytes(out)
+
+def field(s): b = s.encode(); return varint(len(b)) + b
+
+def token_body(dest, delivery="d1", customer="c1", source="17", link=None, kind=0, mtype=0, issued=1_790_000_000):
+    flags = mtype | (kind << 3) | (0x20 if link is None else 0)
+    body = bytes([1, 2]) + b"fz" + bytes([flags]) + varint(issued) + field(source) + field(delivery) + field(customer)
+    if link is not None: body += field(link)
+    return body + field(dest)
+
+def sign(body): return body + hmac.new(KEY, body, hashlib.sha256).digest()[:16]
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=")
+
+def click(at, dest, ua="Mozilla/5.0", ip=b"\xcb\x00\x71\x00", head=False, link=None):
+    flags = (1 if head else 0) | (0 << 1) | (0 << 4) | (0x40 if link is None else 0)
+    out = bytes([1, 1]) + varint(at) + bytes([flags]) + varint(1_790_000_000)
+    out += field("fz") + field("17") + field("d1") + field("c1")
+    if link is not None: out += field(link)
+    return out + field(dest) + field(ua) + field("edge-1") + bytes([len(ip)]) + ip
+
+def delivered(at): return bytes([1, 2]) + varint(at) + bytes([0]) + field("17") + field("d1") + field("c1") + varint(3)
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8): crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+def frame(lsn, payload):
+    length = struct.pack("<I", len(payload)); tail = struct.pack("<Q", lsn) + payload
+    return length + struct.pack("<I", crc32c(length + tail)) + tail
+
+seeds = {
+    "token": [b64(sign(token_body("https://example.com/p?a=1#f"))), b64(sign(token_body("https://example.com/", link="hero"))),
+              token_body("https://example.com/x", customer="c\x00"), token_body("https://xn--bcher-kva.example/ä", kind=2, mtype=4),
+              b"", b"AAAA", b64(sign(token_body("https://a.com/")))[:-1] + b"="],
+    "request-head": [b"\x00GET /c/abc HTTP/1.1\r\nHost: t\r\nUser-Agent: u\r\n\r\n",
+                     b"\x41\r\n\r\nGET /c/x?y HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+                     b"\xffPOST /c/x HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello",
+                     b"\x07GET / HTTP/1.1\nHost: t\r\n\r\n", b"\x10" + b"\r\n" * 40, b"\x22HEAD /c/" + b"A" * 300 + b" HTTP/1.1\r\n\r\n"],
+    "event-codec": [click(1_790_000_060_000, "https://example.com/p"), click(1_790_000_061_000, "https://e.com/", head=True, link="L1", ip=b""),
+                    delivered(1_790_000_000_000), click(1, "https://e.com/", ip=bytes(16)), b"\x01\x07\x00", b""],
+    "frame": [frame(1, b"hello") + frame(2, b"world"), frame(7, click(1_790_000_060_000, "https://example.com/p")),
+              frame(1, b"x")[:-1], b"\x00" * 32, frame(3, b"a" * 100) + b"\x00" * 16],
+    "html": [b'<a href="https://a.com/x?y=1&amp;z">x</a> <a class="untracked" href="https://a.com/u">u</a>',
+             b"<!-- <a href='https://hidden.com'> --><script>var a='<a href=\"https://s.com\">'</script><a href=https://a.com/ HREF=x>",
+             b'<a data-link-id="hero" href="https://a.com/caf&eacute;?q=&#x80;&copy=1">e</a>{% cio_link url: "https://t.com" %}',
+             b'<A HREF="mailto:x@y.z">m</A><a href="#top">t</a><a href="https://a.com/reset-password?token=1">r</a><a href="',
+             b"<a href='https://a.com/\xc3\xa9'><a/href=\"https://b.com\"><a href=\"https://a.com\" clicktracking=off>"],
+    "link-tag": [b'{% cio_link url: "https://a.com/x" track: true url_params: true link_id: "offer" %}',
+                 b"{%- cio_link url:'https://a.com' track:false -%} {% if x %}", b'{% cio_link %}', b'{% cio_link url: "unterminated',
+                 b'text {% cio_link url: https://bare.com, force: true %} and {% other %}'],
+    "key-ring": [b"# ring\nkey k1 " + b64(KEY) + b" 2026-01-01T00:00:00Z active\nkey k2 " + b64(b"\x01" * 32) + b" 2026-02-01T00:00:00Z retired\n",
+                 b"key k1 short 2026 active", b"kee x y z active\n", b"key k1 " + b64(KEY) + b" 2026 active\r\nkey k1 " + b64(KEY) + b" 2026 active",
+                 b""],
+}
+for target, inputs in seeds.items():
+    d = root / target
+    d.mkdir(parents=True, exist_ok=True)
+    for i, data in enumerate(inputs):
+        (d / f"seed-{i:02d}").write_bytes(data)
+    print(target, len(inputs))
