@@ -159,14 +159,19 @@ public enum TokenCodec {
         return .success(Layout(kid: kid, flags: flags, issuedAt: issued, fields: fields, macStart: i))
     }
 
+    /// A LEB128 varint in its one canonical spelling: no trailing zero groups (`0x80 0x00`
+    /// for 0) and no bits past 64, so that no two byte strings stand for one token — found
+    /// by the `token` fuzz target, where a non-minimal varint verified and signed back
+    /// differently (Tests/Fuzz/Corpus/token/crash-36dd…).
     static func readVarint(_ bytes: [UInt8], _ i: inout Int) -> UInt64? {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while i < bytes.count, shift < 64 {
             let byte = bytes[i]
             i += 1
+            if shift == 63, byte > 1 { return nil }
             value |= UInt64(byte & 0x7f) << shift
-            if byte & 0x80 == 0 { return value }
+            if byte & 0x80 == 0 { return shift > 0 && byte == 0 ? nil : value }
             shift += 7
         }
         return nil
