@@ -139,6 +139,9 @@ public struct KeyRing: Sendable {
                 linkID: link, issuedAt: layout.issuedAt)
         }
         guard let token else { return .failure(.invalidField("not UTF-8")) }
+        // The signer leaves the link id out when it is the destination: written out, it is
+        // another spelling of the same token (found by the token fuzz target).
+        if !linkIsDestination, token.linkID == token.destination { return .failure(.malformed("link id written out but equal to the destination")) }
         // An id with a control character is never signed now, but links signed before may
         // hold one: refused (404, counted) so it never reaches the log and the database.
         let control = bytes.withUnsafeBytes { raw in

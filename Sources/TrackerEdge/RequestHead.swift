@@ -193,8 +193,9 @@ struct RequestHead: Equatable {
 }
 
 /// Decides when the bytes of a partial request head are worth parsing: once they hold the
-/// blank line that ends a head (or a bare LF, which the parser refuses at once), or break
-/// a limit. Only the bytes that arrived since the last look are scanned, so a head sent a
+/// request line's end, the blank line that ends a head, a bare CR or LF (which the parser
+/// refuses at once), or break a limit. A bad header line is answered when the head ends
+/// (or outgrows its bound, or its deadline passes). Only the bytes that arrived since the last look are scanned, so a head sent a
 /// byte at a time costs O(n), not a parse from its start on every read (issue 12).
 struct RequestHeadScanner {
     private var scanned = 0
@@ -217,8 +218,15 @@ struct RequestHeadScanner {
         while k < n {
             if bytes[k] == Self.lf {
                 if k == 0 || bytes[k - 1] != Self.cr { return true }  // bare LF: a 400 now
-                sawLineEnd = true
+                if !sawLineEnd {
+                    // The request line is whole: checked now (a 400 for a bad one at once).
+                    sawLineEnd = true
+                    scanned = k + 1
+                    return true
+                }
                 if k >= 3, bytes[k - 2] == Self.lf, bytes[k - 3] == Self.cr { return true }
+            } else if bytes[k] == Self.cr, k + 1 < n, bytes[k + 1] != Self.lf {
+                return true  // bare CR: a 400 now
             }
             k += 1
         }
