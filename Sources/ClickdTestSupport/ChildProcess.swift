@@ -14,17 +14,27 @@ public enum ChildProcess {
     /// `timeout` seconds (then kills it and throws).
     public static func run(_ executable: String, _ arguments: [String], input: String? = nil,
                            environment: [String: String]? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var attempt = 0
+        var process: Process, out: Pipe, err: Pipe, inp: Pipe
+        while true {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            if let environment {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
+            (out, err, inp) = (Pipe(), Pipe(), Pipe())
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = inp
+            do {
+                try process.run()
+                break
+            } catch where attempt < 5 && Self.isSpawnRace(error) {
+                attempt += 1
+                usleep(20_000)
+            }
         }
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inp
-        try process.run()
         if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
         try? inp.fileHandleForWriting.close()
         // Drain both pipes concurrently so a chatty child never blocks.
@@ -49,6 +59,15 @@ public enum ChildProcess {
                              stdout: String(decoding: outData, as: UTF8.self),
                              stderr: String(decoding: errData, as: UTF8.self),
                              signalled: process.terminationReason == .uncaughtSignal)
+    }
+
+    /// Foundation's `Process.run` on Linux fails with EBADF when another thread closes a
+    /// descriptor while it prepares the child's descriptors (seen in a CI dry run while the
+    /// edge-hardening tests opened and closed hundreds of sockets): nothing was started,
+    /// so the launch is tried again with a fresh `Process`.
+    public static func isSpawnRace(_ error: any Error) -> Bool {
+        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        return [error as NSError, underlying].contains { $0?.domain == NSPOSIXErrorDomain && $0?.code == Int(EBADF) }
     }
 
     /// Runs the built `clickd`.

@@ -120,7 +120,34 @@ public final class EdgeProcess {
     /// Starts `clickd edge --listen 127.0.0.1:0 …` and waits until it listens.
     public init(log: String, keys: String, arguments: [String] = [], wrapper: [String] = [],
                 environment: [String: String] = [:]) throws {
-        process = Process()
+        var attempt = 0
+        var made: (Process, Pipe)
+        while true {
+            made = (Process(), Pipe())
+            do {
+                try Self.launch(made.0, made.1, log: log, keys: keys, arguments: arguments, wrapper: wrapper, environment: environment)
+                break
+            } catch where attempt < 5 && ChildProcess.isSpawnRace(error) {
+                attempt += 1
+                usleep(20_000)
+            }
+        }
+        process = made.0
+        let err = made.1
+        stderrReader = LineCollector(err.fileHandleForReading)
+        let reader = stderrReader
+        func listening(_ message: String, _ key: String) throws -> Int {
+            let line = try reader.waitFor { $0.contains(message) }
+            guard let range = line.range(of: key + "=127.0.0.1:"), let port = Int(line[range.upperBound...].prefix { $0.isNumber })
+            else { throw TestSupportError("no port in: \(line)") }
+            return port
+        }
+        port = try listening("edge listening", "edge.listen")
+        adminPort = try listening("admin listening", "admin.listen")
+    }
+
+    private static func launch(_ process: Process, _ err: Pipe, log: String, keys: String, arguments: [String], wrapper: [String],
+                               environment: [String: String]) throws {
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let clickd = RepositoryPaths.product("clickd")
         let args = ["edge", "--log", log, "--keys", keys, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
@@ -132,20 +159,9 @@ public final class EdgeProcess {
             process.executableURL = URL(fileURLWithPath: wrapper[0])
             process.arguments = Array(wrapper.dropFirst()) + [clickd] + args
         }
-        let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        stderrReader = LineCollector(err.fileHandleForReading)
-        let reader = stderrReader
-        func listening(_ message: String, _ key: String) throws -> Int {
-            let line = try reader.waitFor { $0.contains(message) }
-            guard let range = line.range(of: key + "=127.0.0.1:"), let port = Int(line[range.upperBound...].prefix { $0.isNumber })
-            else { throw TestSupportError("no port in: \(line)") }
-            return port
-        }
-        port = try listening("edge listening", "edge.listen")
-        adminPort = try listening("admin listening", "admin.listen")
     }
 
     public var stderrLines: [String] { stderrReader.lines }
