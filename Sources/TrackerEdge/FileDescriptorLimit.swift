@@ -20,9 +20,11 @@ public enum FileDescriptorLimit {
     }
 
     /// The connection cap a descriptor limit allows: a reserve (a quarter of the limit, at
-    /// most 256) stays for the log's files, the admin listener and its clients.
+    /// least 64 and at most 256) stays for the log's files, the event loops, the admin
+    /// listener and its clients — an idle edge holds 28 descriptors, so a smaller reserve
+    /// let accepts fail with EMFILE before the cap was reached.
     public static func connectionCap(requested: Int, descriptorLimit: Int) -> Int {
-        let reserve = min(256, descriptorLimit / 4)
+        let reserve = min(256, max(64, descriptorLimit / 4))
         return max(1, min(requested, descriptorLimit - reserve))
     }
 }
