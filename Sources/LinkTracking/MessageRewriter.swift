@@ -220,15 +220,17 @@ public struct MessageRewriter: Sendable {
             let token = LinkToken(destination: destination, deliveryID: options.deliveryID, customerID: options.customerID,
                                   sourceKind: options.sourceKind, sourceID: options.sourceID, messageType: options.messageType,
                                   linkID: linkID ?? destination, issuedAt: options.issuedAt)
-            if let key = keyRing.signingKey, case let length = TokenCodec.textLength(of: token, kid: key.kid),
-               length > TokenCodec.maxTokenLength {
-                // The edge refuses such a token (414, or 404 as too long): a tracked link
-                // would be a dead one, so the link stays as written.
-                link.reason = Self.tooLongReason + ": its token would be \(length) characters, the edge accepts \(TokenCodec.maxTokenLength)"
-                result.warnings.append("not tracking \(url.utf8.count > 200 ? String(url.prefix(200)) + "…" : url): \(link.reason!)")
-            } else if let key = keyRing.signingKey {
-                link.tracked = true
-                link.trackedURL = base + "/c/" + KeyRing.sign(token, with: key)
+            if let key = keyRing.signingKey {
+                let signed = KeyRing.sign(token, with: key)
+                if signed.utf8.count > TokenCodec.maxTokenLength {
+                    // The edge refuses such a token (414, or 404 as too long): a tracked link
+                    // would be a dead one, so the link stays as written.
+                    link.reason = Self.tooLongReason + ": its token would be \(signed.utf8.count) characters, the edge accepts \(TokenCodec.maxTokenLength)"
+                    result.warnings.append("not tracking \(url.utf8.count > 200 ? String(url.prefix(200)) + "…" : url): \(link.reason!)")
+                } else {
+                    link.tracked = true
+                    link.trackedURL = base + "/c/" + signed
+                }
             } else {
                 link.reason = "no active key in the key ring"
                 result.warnings.append("not tracking \(url): every key in the key ring is retired")

@@ -40,12 +40,6 @@ public enum TokenCodec {
         return out
     }
 
-    /// The length in characters of `token`'s text when signed with key `kid`.
-    public static func textLength(of token: LinkToken, kid: String) -> Int {
-        let n = body(token, kid: kid).count + macSize
-        return (n * 4 + 2) / 3  // base64 without padding
-    }
-
     static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {

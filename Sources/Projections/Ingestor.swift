@@ -103,11 +103,11 @@ public final class Ingestor {
                     // every log's state is rebuilt from the database's checkpoints before going on.
                     forgetPositions()
                     guard let failure = error as? LogFailure else { throw error }
-                    if failure.refusedContent, ownsTransactions,
-                       !(failure.lsns!.count == 1 && failure.log.refused[failure.lsns!.lowerBound] != nil) {
+                    if failure.refusedContent, ownsTransactions, let lsns = failure.lsns,
+                       !(lsns.count == 1 && failure.log.refused[lsns.lowerBound] != nil) {
                         // (A lone record refused again although it was a dead letter already:
                         // not its content then — that throws below.)
-                        isolate(failure)
+                        isolate(failure.log, lsns, failure.underlying)
                     } else if failure.lsns == nil, failure.underlying is LogError {
                         setAside(failure.log, failure.underlying)
                     } else {
@@ -132,20 +132,18 @@ public final class Ingestor {
 
     /// A batch PostgreSQL refused for its content: retried in halves (a batch of one names
     /// the record), then on at the size that worked until past the refused batch.
-    private func isolate(_ failure: LogFailure) {
-        guard let lsns = failure.lsns else { return }
-        let log = failure.log
+    private func isolate(_ log: LogState, _ lsns: ClosedRange<UInt64>, _ error: any Error) {
         let count = Int(lsns.upperBound - lsns.lowerBound + 1)
         let until = max(log.isolation?.until ?? 0, lsns.upperBound)
         if count == 1 {
             // The dead letter's text is the same in every run and every rebuild (the server's
             // message names indexes, which differ in a rebuild's shadow tables); the whole
             // message goes to the log line.
-            let state = (failure.underlying as? PostgresError)?.sqlState ?? ""
+            let state = (error as? PostgresError)?.sqlState ?? ""
             let reason = "PostgreSQL refused the record (SQLSTATE \(state), \(state.hasPrefix("22") ? "a data exception" : "a program limit exceeded"))"
             log.refused[lsns.lowerBound] = reason
             logger.warning("a record the database refuses becomes a dead letter", metadata: [
-                "log.directory": "\(log.directory)", "log.lsn": "\(lsns.lowerBound)", "error": "\(failure.underlying)",
+                "log.directory": "\(log.directory)", "log.lsn": "\(lsns.lowerBound)", "error": "\(error)",
             ])
             // The rest of the refused batch is tried whole again (it may hold no other such record).
             log.isolation = until > lsns.lowerBound ? (until, Int(min(UInt64(batchSize), until - lsns.lowerBound))) : nil

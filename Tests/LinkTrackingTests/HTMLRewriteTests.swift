@@ -205,8 +205,7 @@ import ClickdTestSupport
         let key = Fixtures.ring.signingKey!
         var length = 12_000
         func token(_ n: Int) -> LinkToken { Fixtures.token("https://a.com/" + String(repeating: "p", count: n)) }
-        while TokenCodec.textLength(of: token(length + 1), kid: key.kid) <= TokenCodec.maxTokenLength { length += 1 }
-        #expect(TokenCodec.textLength(of: token(length), kid: key.kid) == KeyRing.sign(token(length), with: key).utf8.count)
+        while KeyRing.sign(token(length + 1), with: key).utf8.count <= TokenCodec.maxTokenLength { length += 1 }
         for (n, tracked) in [(length, true), (length + 1, false), (20_000, false)] {
             let url = "https://a.com/" + String(repeating: "p", count: n)
             var options = Fixtures.options()
