@@ -42,6 +42,11 @@ public final class LogReader {
         try DurableWatermark.read(directory: directory)
     }
 
+    /// The highest durable LSN the writer of the log in `directory` has published (any thread).
+    public static func durableWatermark(directory: String) throws -> UInt64 {
+        try DurableWatermark.read(directory: directory)
+    }
+
     /// Positions the reader so that the next record read is `lsn`.
     public func seek(to lsn: UInt64) {
         nextLSN = max(1, lsn)
@@ -66,6 +71,17 @@ public final class LogReader {
     @discardableResult
     public func read(maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
                      visit: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        try readWhile(maxRecords: maxRecords, maxBytes: maxBytes) { lsn, payload in
+            try visit(lsn, payload)
+            return true
+        }
+    }
+
+    /// Like `read(maxRecords:maxBytes:visit:)`, stopping after the record for which `visit`
+    /// returns false (that record is read: the next read starts after it).
+    @discardableResult
+    public func readWhile(maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
+                          _ visit: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws -> Int {
         let watermark = try durableWatermark()
         var count = 0
         var bytes = 0
@@ -85,13 +101,14 @@ public final class LogReader {
                     throw LogError(.corrupt, "segment \(segment!.file.path) byte \(offset): record has LSN \(lsn), expected \(nextLSN)",
                                    path: segment!.file.path, offset: offset)
                 }
-                try segment!.cursor.bytes.withUnsafeBytes { raw in
+                let more = try segment!.cursor.bytes.withUnsafeBytes { raw in
                     try visit(lsn, UnsafeRawBufferPointer(rebasing: raw[payload]))
                 }
                 nextLSN += 1
                 count += 1
                 bytes += payload.count
                 retried = false
+                if !more { return count }
             case .end, .incomplete, .invalid:
                 // A segment is sealed (cut to its last record) before the next one is
                 // created, so a segment named after the next LSN means this one is done —

@@ -10,11 +10,13 @@ struct IngestCommand: AsyncParsableCommand {
         commandName: "ingest",
         abstract: "Project click logs into PostgreSQL, exactly once.",
         discussion: """
-            Follows each --log (one per edge), reading only up to its durable end, and \
-            applies each batch — activity rows, per-link totals, clickers, per-source counts, \
-            and the log's checkpoint — in one transaction with a compare-and-set on the \
-            checkpoint, so that crashes and a second daemon can neither lose nor double a \
-            click. Records that do not decode go to clickd_internal.dead_letters. With --once \
+            Follows each --log (one per edge), reading only up to its durable end, with \
+            --workers connections, each owning a fixed set of the projections' shards (a \
+            shard is a function of the customer id). Each (log, shard) batch — activity \
+            rows, per-link totals, clickers, per-source and per-day counts, and that \
+            shard's checkpoint — is applied in one transaction with a compare-and-set on the \
+            checkpoint, so that crashes and a second daemon (with any number of workers) \
+            can neither lose nor double a click. Records that do not decode go to clickd_internal.dead_letters. With --once \
             it drains every log to its current end and exits 0. SIGTERM finishes the batch \
             in flight and exits. Under systemd (Type=notify) it sends READY, WATCHDOG, \
             STATUS and STOPPING. PostgreSQL unavailable: it retries with backoff and logs \
@@ -33,7 +35,9 @@ struct IngestCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let logger = Logger(label: "clickd.ingest")
             let database = db
-            let ingestor = try Ingestor(logDirectories: logs.log, batchSize: logs.batchSize, logger: logger) { try database.connect() }
+            let ingestor = try Ingestor(logDirectories: logs.log, batchSize: logs.batchSize, workers: logs.workers, logger: logger) {
+                try database.connect()
+            }
             if once {
                 let n = try ingestor.drain()
                 logger.info("drained", metadata: ["ingest.records": "\(n)"])

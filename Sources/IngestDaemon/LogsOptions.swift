@@ -7,12 +7,22 @@ struct LogsOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A log directory (repeat for each edge's log).", valueName: "dir"))
     var log: [String] = []
 
-    @Option(help: "Most records per batch (one transaction each; a batch takes what is durable, up to this).")
-    var batchSize: Int = 20000
+    @Option(help: """
+        Most records per batch: one transaction per (log, shard) batch; a worker reads ahead \
+        until a shard's batch is full or it holds 8 times this many records.
+        """)
+    var batchSize: Int = 4096
+
+    @Option(help: ArgumentHelp("""
+        Connections to project with, each owning a fixed set of shards (default: the number of \
+        cores, at most the shard count).
+        """, valueName: "n"))
+    var workers: Int?
 
     func validate() throws {
         if log.isEmpty { throw ValidationError("give at least one --log DIR") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be 1 to 1000000") }
+        if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be 1 to 1024") }
     }
 }
 

@@ -14,6 +14,11 @@ struct MigrateCommand: AsyncParsableCommand {
             after it was applied is refused. Creates schema clickd (the analysts' views), \
             schema clickd_internal (the projection tables) and the role clickd_analyst \
             (may read schema clickd, nothing else).
+
+            --shards S fixes the projections' shard count when the schema is made (default \
+            32; a shard is a function of the customer id; the workers of 'clickd ingest' \
+            each own a set of shards). Given later with another count, it is recorded for \
+            the next 'clickd rebuild', which rebuilds the projections with it.
             """
     )
 
@@ -25,6 +30,13 @@ struct MigrateCommand: AsyncParsableCommand {
         """, valueName: "dir"))
     var migrations: String?
 
+    @Option(help: ArgumentHelp("The shard count of the projections (1 to 1024; default 32 for a new schema).", valueName: "s"))
+    var shards: Int?
+
+    func validate() throws {
+        if let shards, !ShardFunction.shardCounts.contains(shards) { throw ValidationError("--shards must be 1 to 1024") }
+    }
+
     func run() async throws {
         try await runReportingErrors {
             let directory = try Self.migrationsDirectory(migrations)
@@ -32,8 +44,10 @@ struct MigrateCommand: AsyncParsableCommand {
             _ = try migrator.migrations()  // a bad directory is reported before connecting
             let connection = try db.connect()
             defer { connection.close() }
-            let applied = try migrator.migrate(connection)
+            var notes: [String] = []
+            let applied = try migrator.migrate(connection, shards: shards) { notes.append($0) }
             printOut(applied.isEmpty ? "up to date (\(directory))" : "applied: " + applied.joined(separator: ", "))
+            for note in notes { printOut(note) }
         }
     }
 

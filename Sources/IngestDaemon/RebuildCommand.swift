@@ -11,7 +11,8 @@ struct RebuildCommand: AsyncParsableCommand {
         abstract: "Replay every log from its start into fresh projections and swap them in, without downtime.",
         discussion: """
             Builds new projection tables beside the live ones (schema clickd_rebuild) from \
-            LSN 1 of every --log, while 'clickd ingest' goes on; then, in one short \
+            LSN 1 of every --log with --workers connections, while 'clickd ingest' goes on \
+            (with the shard count 'clickd migrate --shards' set last); then, in one short \
             transaction that holds the live checkpoints (ingest daemons wait for it), \
             catches up to them and swaps the new tables in; the analysts' views follow. \
             Queries see the old projections or the new ones, complete, never a half-built \
@@ -36,15 +37,17 @@ struct RebuildCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let logger = Logger(label: "clickd.rebuild")
             let connection = try db.connect()
-            let rebuilder = try Rebuilder(logDirectories: logs.log, db: connection, batchSize: logs.batchSize, logger: logger)
+            let database = db
+            let rebuilder = try Rebuilder(logDirectories: logs.log, db: connection, batchSize: logs.batchSize, workers: logs.workers,
+                                          logger: logger) { try database.connect() }
             let stop = StopRequest()
-            let shouldStop = { stop.requested }
+            let shouldStop: @Sendable () -> Bool = { stop.requested }
 
             defer { rebuilder.release() }
             try rebuilder.prepare()
             var progress = RebuildProgress(terminal: isatty(2) == 1, logger: logger)
             // --verify compares at the live checkpoints, so it replays only up to them.
-            let limits = verify ? try rebuilder.liveCheckpoints() : [:]
+            let limits = verify ? try rebuilder.liveCheckpoints() : ShardTargets()
             let finished: Bool
             do {
                 finished = try rebuilder.replay(limits: limits, shouldStop: shouldStop) {
@@ -105,11 +108,11 @@ struct RebuildProgress {
         return true
     }
 
-    mutating func show(_ positions: [(directory: String, logID: LogID, projected: UInt64, durable: UInt64)], limits: [LogID: UInt64]) {
+    mutating func show(_ positions: [LogPosition], limits: ShardTargets) {
         let time = max(seconds(ContinuousClock.now - started), 0.001)
         var lines: [String] = []
         for p in positions {
-            let end = max(limits[p.logID] ?? p.durable, 1)
+            let end = max(limits.byLog[p.logID]?.values.min() ?? limits.everyShard[p.logID] ?? p.durable, 1)
             let done = min(p.projected, end)
             let rate = Double(done) / time
             let eta = rate > 0 ? Double(end - done) / rate : 0

@@ -11,8 +11,10 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show, per log, how far ingestion has projected it.",
         discussion: """
             One line per log: its id, durable end (the last LSN the edge has on disk), the \
-            projected checkpoint, the lag in events and in seconds (the age of the oldest \
-            event not yet projected), and the dead letters (records that did not decode).
+            projected checkpoint (the lowest of its shards'), the lag in events and in \
+            seconds (the age of the oldest event not yet projected), and the dead letters \
+            (records that did not decode). When the shards' checkpoints differ, a second \
+            line lists them: shards=<shard>:<checkpoint>,…
             """
     )
 
@@ -46,6 +48,9 @@ struct StatusCommand: AsyncParsableCommand {
                 }
                 printOut("\(entry.directory) log_id=\(entry.logID) durable_end=\(entry.durable) checkpoint=\(entry.checkpoint) "
                          + "lag_events=\(lag) lag_seconds=\(String(format: "%.1f", seconds)) dead_letters=\(entry.deadLetters)")
+                if Set(entry.shards).count > 1 {
+                    printOut("\(entry.directory) shards=" + entry.shards.enumerated().map { "\($0.offset):\($0.element)" }.joined(separator: ","))
+                }
             }
         }
     }

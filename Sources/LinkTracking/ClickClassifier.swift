@@ -36,9 +36,17 @@ public struct ClickClassifier: Sendable {
         /// rebuilds this click's window exactly.
         var windowStart: UInt64
         var at: UInt64
-        var deliveryID: String
+        var delivery: DeliveryKey
         var linkID: String
         var botReason: BotReason?
+    }
+
+    /// A delivery is one message to one person; keyed by both, so that a sending system
+    /// reusing a delivery id for two people cannot make one person's clicks a burst of the
+    /// other's — and a delivery's clicks are in one shard (docs/design/sharding.md).
+    private struct DeliveryKey: Hashable, Sendable {
+        var customerID: String
+        var deliveryID: String
     }
 
     public let rules: Rules
@@ -50,7 +58,7 @@ public struct ClickClassifier: Sendable {
     private var base = 0
     /// The numbers of each delivery's clicks still in `recent[head...]`, oldest first, so
     /// that the burst rule looks at one delivery's clicks, not at every click of the window.
-    private var byDelivery: [String: [Int]] = [:]
+    private var byDelivery: [DeliveryKey: [Int]] = [:]
 
     public init(rules: Rules = Rules()) { self.rules = rules }
 
@@ -63,7 +71,7 @@ public struct ClickClassifier: Sendable {
         // Forget clicks that have left every window.
         while head < recent.count, recent[head].at + rules.burstWindowMilliseconds < click.occurredAt {
             // Each delivery's clicks leave in log order: this one is first in its list.
-            let delivery = recent[head].deliveryID
+            let delivery = recent[head].delivery
             if byDelivery[delivery]!.count == 1 { byDelivery[delivery] = nil } else { byDelivery[delivery]!.removeFirst() }
             head += 1
         }
@@ -87,13 +95,14 @@ public struct ClickClassifier: Sendable {
             reason = scanner ? .scannerUserAgent : Self.staticReason(click, rules: rules, skipUserAgent: true)
         }
         var corrections: [Verdict] = []
-        recent.append(Recent(lsn: lsn, windowStart: head < recent.count ? recent[head].lsn : lsn, at: click.occurredAt, deliveryID: click.token.deliveryID, linkID: click.token.linkID,
-                             botReason: reason))
+        let delivery = DeliveryKey(customerID: click.token.customerID, deliveryID: click.token.deliveryID)
+        recent.append(Recent(lsn: lsn, windowStart: head < recent.count ? recent[head].lsn : lsn, at: click.occurredAt, delivery: delivery,
+                             linkID: click.token.linkID, botReason: reason))
         // The burst rule: distinct links of this delivery within the window ending now.
-        byDelivery[click.token.deliveryID, default: []].append(base + recent.count - 1)
+        byDelivery[delivery, default: []].append(base + recent.count - 1)
         var links: Set<String> = []
         var members: [Int] = []
-        for number in byDelivery[click.token.deliveryID]! where recent[number - base].at + rules.burstWindowMilliseconds >= click.occurredAt {
+        for number in byDelivery[delivery]! where recent[number - base].at + rules.burstWindowMilliseconds >= click.occurredAt {
             links.insert(recent[number - base].linkID)
             members.append(number - base)
         }

@@ -97,6 +97,31 @@ public enum EventCodec {
         }
     }
 
+    /// The bytes of a record's customer field, found as `decode` finds it but without
+    /// decoding the rest (nor checking that the field is UTF-8): nil when the record does
+    /// not reach one. Sharding reads it for every record (docs/design/sharding.md).
+    public static func customerField(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        var reader = Reader(bytes: bytes)
+        do {
+            guard try reader.byte() == version else { return nil }
+            let kind = try reader.byte()
+            _ = try reader.varint()  // occurred_at
+            _ = try reader.byte()  // flags
+            switch kind {
+            case 1:
+                _ = try reader.varint()  // issued_at
+                for _ in 0..<3 { _ = try reader.field() }  // kid, source_id, delivery_id
+            case 2:
+                for _ in 0..<2 { _ = try reader.field() }  // source_id, delivery_id
+            default:
+                return nil
+            }
+            return try reader.field()
+        } catch {
+            return nil
+        }
+    }
+
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> LogEvent {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(DecodeError) in try decode(raw) } }
         return try result.get()
@@ -130,14 +155,17 @@ public enum EventCodec {
             return Array(bytes[index..<(index + count)])
         }
 
-        mutating func string() throws(DecodeError) -> String {
+        /// A field's bytes (varint length + bytes), bounded by what is left.
+        mutating func field() throws(DecodeError) -> UnsafeRawBufferPointer {
             let length = try varint()
             guard length <= UInt64(bytes.count - index) else { throw DecodeError(message: "truncated event") }
             let n = Int(length)
             defer { index += n }
-            guard let s = TokenCodec.utf8String(UnsafeRawBufferPointer(rebasing: bytes[index..<(index + n)])) else {
-                throw DecodeError(message: "field is not UTF-8")
-            }
+            return UnsafeRawBufferPointer(rebasing: bytes[index..<(index + n)])
+        }
+
+        mutating func string() throws(DecodeError) -> String {
+            guard let s = TokenCodec.utf8String(try field()) else { throw DecodeError(message: "field is not UTF-8") }
             return s
         }
 

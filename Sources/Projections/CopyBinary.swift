@@ -44,6 +44,16 @@ struct CopyBinary {
         append(UInt64(bitPattern: value))
     }
 
+    mutating func int32(_ value: Int32) {
+        length(4)
+        append(UInt32(bitPattern: value))
+    }
+
+    /// PostgreSQL's date: days since 2000-01-01, from days since 1970-01-01.
+    mutating func date(daysSince1970 days: Int64) {
+        int32(Int32(days - 10_957))
+    }
+
     mutating func bool(_ value: Bool?) {
         guard let value else { return null() }
         length(1)

@@ -1,329 +1,266 @@
 import EventLog
+import Foundation
 import LinkTracking
 import Logging
+import Synchronization
 
-/// Follows logs and projects them into PostgreSQL, exactly once (docs/design/ingest.md).
-/// One connection, logs taken in turn; any failure rebuilds every log's state from the
-/// database's checkpoints, so nothing is lost or doubled whatever fails when.
+/// Follows logs and projects them into PostgreSQL, exactly once per (log, shard)
+/// (docs/design/ingest.md, docs/design/sharding.md): `workers` threads, each a
+/// `ShardWorker` with its own connection owning the shards `s` with `s mod workers = k`.
+/// The shard count is read from the database; should a rebuild change it, the workers are
+/// planned again.
 public final class Ingestor {
-    final class LogState {
-        let directory: String
-        let reader: LogReader
-        var fold = ProjectionFold()
-        var checkpoint: UInt64 = 0
-        var synced = false
-        /// Records PostgreSQL refused for their content (LSN → its error): dead letters from
-        /// then on (kept across resyncs; restored from `dead_letters` after a restart).
-        var refused: [UInt64: String] = [:]
-        /// While a batch the database refused is narrowed down: smaller batches up to `until`.
-        var isolation: (until: UInt64, limit: Int)?
-        /// This log cannot be read (a damaged segment): it waits, the other logs go on.
-        var failure: (message: String, retryAt: ContinuousClock.Instant, backoff: Duration)?
-
-        init(directory: String) throws {
-            self.directory = directory
-            reader = try LogReader(directory: directory)
-        }
-    }
-
-    private let logs: [LogState]
-    private let connect: () throws -> PostgresConnection
-    private var store: ProjectionStore?
+    private let logDirectories: [String]
     private let batchSize: Int
+    private let requestedWorkers: Int?
     private let logger: Logger
+    private let connect: () throws -> PostgresConnection
     /// Where the projection tables are: `clickd_internal`, or a rebuild's shadow schema.
     public let schema: String
-    /// False while a rebuild holds its swap transaction open on the connection: batches are
-    /// applied inside it (no BEGIN/COMMIT of their own).
-    public var ownsTransactions = true
-    /// Per log, the LSN not to read past (a rebuild catching up to the live checkpoints).
-    public var stopAt: [LogID: UInt64] = [:]
-    /// The batch whose upserts and COMMIT the server is running while the next batch is
-    /// read and folded (the two overlap: one core folds, the other runs PostgreSQL).
-    private var inFlight: (log: LogState, lsns: ClosedRange<UInt64>, deadLetters: Int, firstError: String?)?
+    private var workers: [ShardWorker] = []
 
-    /// A failure of one log's batch (its read, its statements or its commit), so that it
-    /// is handled for that log alone when it can be.
-    struct LogFailure: Error, CustomStringConvertible {
-        let log: LogState
-        /// The batch's records, when the failure came from the database.
-        let lsns: ClosedRange<UInt64>?
-        let underlying: any Error
-
-        var description: String { "\(log.directory): \(underlying)" }
-
-        /// PostgreSQL refused the batch for what it holds, not for its own state: a data
-        /// exception (class 22: a byte sequence the database encoding cannot hold, a value
-        /// out of range) or a program limit (class 54: an index row over B-tree's size
-        /// limit). Retrying the same rows can only fail again, so the rows are isolated.
-        var refusedContent: Bool {
-            guard lsns != nil, let state = (underlying as? PostgresError)?.sqlState else { return false }
-            return state.hasPrefix("22") || state.hasPrefix("54")
-        }
-    }
-
-    /// Logs that cannot be read right now (each waits with backoff while the others go on).
-    public var failingLogs: [(directory: String, error: String)] {
-        logs.compactMap { log in log.failure.map { (log.directory, $0.message) } }
-    }
-
-    public init(logDirectories: [String], batchSize: Int = 20000, logger: Logger, schema: String = "clickd_internal",
-                connect: @escaping () throws -> PostgresConnection) throws {
-        logs = try logDirectories.map { try LogState(directory: $0) }
+    /// `workers`: how many connections (default: the number of cores), at most the shard count.
+    public init(logDirectories: [String], batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
+                schema: String = "clickd_internal", connect: @escaping () throws -> PostgresConnection) throws {
+        // The logs are opened now, so that a missing one is an error before anything runs.
+        for directory in logDirectories { _ = try LogReader(directory: directory) }
+        self.logDirectories = logDirectories
         self.batchSize = batchSize
+        requestedWorkers = workers
         self.schema = schema
         self.logger = logger
         self.connect = connect
     }
 
-    /// Projects every log up to its current durable end; returns the records applied.
-    /// Stops early, after the batch in flight commits, when `shouldStop` says so; calls
-    /// `heartbeat` after every batch (the systemd watchdog is fed from it).
-    ///
-    /// One log's trouble holds back no other log: a record PostgreSQL refuses for its content
-    /// is isolated (its batch retried in halves until it stands alone) and becomes a dead
-    /// letter; a log that cannot be read waits with backoff (`failingLogs`) while the others
-    /// are drained. Anything else (the connection lost, the server stopping) throws.
+    /// The default number of workers: one per core.
+    public static var defaultWorkers: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// Plans the workers for the shard count the database has (once, and again when it changed).
+    private func plan() throws -> [ShardWorker] {
+        if !workers.isEmpty { return workers }
+        let db = try connect()
+        let shards = try ProjectionStore(db, schema: schema).shardCount()
+        db.close()
+        let count = max(1, min(requestedWorkers ?? Self.defaultWorkers, shards))
+        workers = try (0..<count).map { k in
+            try ShardWorker(logDirectories: logDirectories, shardCount: shards, shards: Array(stride(from: k, to: shards, by: count)),
+                            batchSize: batchSize, logger: count > 1 ? logger.with("ingest.worker", "\(k)") : logger, schema: schema,
+                            connect: connect)
+        }
+        if count > 1 {
+            logger.info("workers planned", metadata: ["ingest.workers": "\(count)", "ingest.shards": "\(shards)"])
+        }
+        return workers
+    }
+
+    /// Logs that cannot be read right now (each waits with backoff while the others go on).
+    public var failingLogs: [(directory: String, error: String)] {
+        var seen: Set<String> = []
+        return workers.flatMap(\.failingLogs).filter { seen.insert($0.directory).inserted }
+    }
+
+    /// Projects every log up to its current durable end with every worker at once; returns
+    /// the records applied. Stops early, after each worker's batch in flight commits, when
+    /// `shouldStop` says so; calls `heartbeat` (on the calling thread) at least every 100 ms.
     @discardableResult
-    public func drain(shouldStop: () -> Bool = { false }, heartbeat: () -> Void = {}) throws -> Int {
-        var total = 0
+    public func drain(shouldStop: @escaping @Sendable () -> Bool = { false }, heartbeat: () -> Void = {}) throws -> Int {
+        try drain(to: ShardTargets(), shouldStop: shouldStop, heartbeat: heartbeat)
+    }
+
+    /// `drain`, with each (log, shard) projected no further than `targets` (a rebuild's replay).
+    @discardableResult
+    public func drain(to targets: ShardTargets, shouldStop: @escaping @Sendable () -> Bool = { false }, heartbeat: () -> Void = {}) throws -> Int {
         while true {
-            var round = 0
-            var retried = false
-            for log in logs where !shouldStop() {
-                if let failure = log.failure, ContinuousClock.now < failure.retryAt { continue }
-                do {
-                    round += try step(log)
-                    if log.failure != nil, log.synced {
-                        logger.info("log readable again", metadata: ["log.directory": "\(log.directory)"])
-                        log.failure = nil
-                    }
-                } catch {
-                    // Whatever failed (a read, a statement, the commit of the batch in flight),
-                    // every log's state is rebuilt from the database's checkpoints before going on.
-                    forgetPositions()
-                    guard let failure = error as? LogFailure else { throw error }
-                    if failure.refusedContent, ownsTransactions, let lsns = failure.lsns,
-                       !(lsns.count == 1 && failure.log.refused[lsns.lowerBound] != nil) {
-                        // (A lone record refused again although it was a dead letter already:
-                        // not its content then — that throws below.)
-                        isolate(failure.log, lsns, failure.underlying)
-                    } else if failure.lsns == nil, failure.underlying is LogError {
-                        setAside(failure.log, failure.underlying)
-                    } else {
-                        throw failure.underlying
-                    }
-                    retried = true
-                }
-                heartbeat()
+            let planned = try plan()
+            let results = Self.inParallel(planned, heartbeat: heartbeat) { worker in
+                try worker.drain(to: targets, shouldStop: shouldStop)
             }
-            total += round
-            if (round == 0 && !retried) || shouldStop() {
-                do {
-                    try settle()
-                } catch {
-                    forgetPositions()
-                    throw (error as? LogFailure)?.underlying ?? error
+            var applied = 0
+            var firstError: (any Error)?
+            var replan = false
+            for result in results {
+                switch result {
+                case .success(let n): applied += n
+                case .failure(let error as ProjectionStore.ShardCountChanged):
+                    logger.info("\(error)")
+                    replan = true
+                case .failure(let error): firstError = firstError ?? error
                 }
-                return total
+            }
+            if let firstError { throw firstError }
+            if replan {
+                workers = []
+                continue
+            }
+            return applied
+        }
+    }
+
+    /// Follows the logs until `shouldStop` says so (each worker's batch in flight is
+    /// committed first), each worker retrying with backoff while PostgreSQL is unavailable
+    /// (one log line per change of state, also told to `state`). `heartbeat` is called at
+    /// least every 100 ms — also while retrying: the daemon is alive.
+    public func run(shouldStop: @escaping @Sendable () -> Bool, heartbeat: () -> Void = {}, state: (String) -> Void = { _ in }) async {
+        // What is failing, by worker (-1: planning), set from the workers' threads.
+        final class Failures: Sendable { let value = Mutex<[Int: String]>([:]) }
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let failures = Failures()
+        var told = ""
+        func tell() {
+            let failing = failures.value.withLock { $0.sorted { $0.key < $1.key }.first?.value }
+            let now = failing.map { "failing, retrying with backoff: \($0)" } ?? "ingesting"
+            if now != told {
+                state(now)
+                told = now
             }
         }
-    }
-
-    /// A batch PostgreSQL refused for its content: retried in halves (a batch of one names
-    /// the record), then on at the size that worked until past the refused batch.
-    private func isolate(_ log: LogState, _ lsns: ClosedRange<UInt64>, _ error: any Error) {
-        let count = Int(lsns.upperBound - lsns.lowerBound + 1)
-        let until = max(log.isolation?.until ?? 0, lsns.upperBound)
-        if count == 1 {
-            // The dead letter's text is the same in every run and every rebuild (the server's
-            // message names indexes, which differ in a rebuild's shadow tables); the whole
-            // message goes to the log line.
-            let state = (error as? PostgresError)?.sqlState ?? ""
-            let reason = "PostgreSQL refused the record (SQLSTATE \(state), \(state.hasPrefix("22") ? "a data exception" : "a program limit exceeded"))"
-            log.refused[lsns.lowerBound] = reason
-            logger.warning("a record the database refuses becomes a dead letter", metadata: [
-                "log.directory": "\(log.directory)", "log.lsn": "\(lsns.lowerBound)", "error": "\(error)",
-            ])
-            // The rest of the refused batch is tried whole again (it may hold no other such record).
-            log.isolation = until > lsns.lowerBound ? (until, Int(min(UInt64(batchSize), until - lsns.lowerBound))) : nil
-        } else {
-            log.isolation = (until, max(1, count / 2))
-        }
-    }
-
-    /// A log that cannot be read waits (1 s doubling to a minute) while the others go on.
-    private func setAside(_ log: LogState, _ error: any Error) {
-        let backoff = min((log.failure?.backoff ?? .milliseconds(500)) * 2, .seconds(60))
-        if log.failure?.message != "\(error)" {
-            logger.error("cannot read this log; the other logs go on and it is retried with backoff", metadata: [
-                "log.directory": "\(log.directory)", "error": "\(error)",
-            ])
-        }
-        log.failure = ("\(error)", .now + backoff, backoff)
-    }
-
-    /// Forgets what this process knows of the projections (after a failure, or after a
-    /// transaction it did not own was rolled back): every log is re-read from the
-    /// database's checkpoints.
-    public func forgetPositions() {
-        inFlight = nil
-        for log in logs { log.synced = false }
-    }
-
-    /// Waits for the batch in flight to commit; only then does its log's checkpoint move.
-    private func settle() throws {
-        guard let done = inFlight, let store else { return }
-        inFlight = nil
-        do {
-            try store.finish(ownTransaction: ownsTransactions)
-        } catch {
-            throw LogFailure(log: done.log, lsns: done.lsns, underlying: error)
-        }
-        done.log.checkpoint = done.lsns.upperBound
-        if done.deadLetters > 0 {
-            logger.warning("records that do not decode were put in the dead-letter table", metadata: [
-                "log.directory": "\(done.log.directory)", "log.dead_letters": "\(done.deadLetters)",
-                "error": "\(done.firstError ?? "")",
-            ])
-        }
-    }
-
-    /// Follows the logs until `shouldStop` says so (the batch in flight is committed first),
-    /// retrying with backoff while PostgreSQL is unavailable (one log line per change of
-    /// state, also told to `state`). `heartbeat` is called at least every 100 ms of
-    /// following and after every batch — also while retrying: the daemon is alive.
-    public func run(shouldStop: @Sendable () -> Bool, heartbeat: () -> Void = {}, state: (String) -> Void = { _ in }) async {
-        var failing = false
         var backoff: Duration = .milliseconds(100)
-        state("ingesting")
+        tell()
         while !shouldStop() {
-            heartbeat()
+            let planned: [ShardWorker]
             do {
-                let applied = try drain(shouldStop: shouldStop, heartbeat: heartbeat)
-                if failing {
-                    state("ingesting")
+                planned = try plan()
+                failures.value.withLock { $0[-1] = nil }
+                backoff = .milliseconds(100)
+            } catch {
+                if failures.value.withLock({ $0[-1] }) == nil {
+                    logger.error("ingestion failing; retrying with backoff", metadata: ["error": "\(error)"])
+                }
+                failures.value.withLock { $0[-1] = "\(error)" }
+                tell()
+                heartbeat()
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+                continue
+            }
+            tell()
+            let replan = Flag()
+            let logger = self.logger
+            _ = Self.inParallel(planned, heartbeat: { heartbeat(); tell() }) { worker in
+                let id = worker.shards.first ?? 0
+                Self.follow(worker, logger: logger, shouldStop: { shouldStop() || replan.value.load(ordering: .relaxed) },
+                            replan: { replan.value.store(true, ordering: .relaxed) },
+                            failing: { message in failures.value.withLock { $0[id] = message } })
+                return 0
+            }
+            if replan.value.load(ordering: .relaxed) { workers = [] }
+        }
+        tell()
+    }
+
+    /// One worker's loop: drain, wait, again; failures retried with backoff (reported
+    /// through `failing`, nil once it works again); a changed shard count ends it (`replan`).
+    private static func follow(_ worker: ShardWorker, logger: Logger, shouldStop: () -> Bool, replan: () -> Void,
+                               failing: (String?) -> Void) {
+        var failed = false
+        var backoff: Duration = .milliseconds(100)
+        while !shouldStop() {
+            do {
+                let applied = try worker.drain(shouldStop: shouldStop)
+                if failed {
                     logger.info("ingestion resumed")
-                    failing = false
+                    failing(nil)
+                    failed = false
                     backoff = .milliseconds(100)
                 }
-                if applied == 0 { try? await Task.sleep(for: .milliseconds(100)) }
+                if applied == 0 { sleep(until: .now + .milliseconds(100), unless: shouldStop) }
+            } catch is ProjectionStore.ShardCountChanged {
+                replan()
+                return
             } catch {
-                if !failing {
-                    state("failing, retrying with backoff: \(error)")
+                if !failed {
                     logger.error("ingestion failing; retrying with backoff", metadata: ["error": "\(error)"])
-                    failing = true
+                    failed = true
                 }
-                store = nil
-                try? await Task.sleep(for: backoff)
+                failing("\(error)")
+                worker.disconnect()
+                sleep(until: .now + backoff, unless: shouldStop)
                 backoff = min(backoff * 2, .seconds(5))
             }
         }
     }
 
-    /// Per log: its directory and ID, how far it is projected (as this process knows it),
-    /// and its durable end.
-    public func positions() throws -> [(directory: String, logID: LogID, projected: UInt64, durable: UInt64)] {
-        try logs.map { ($0.directory, $0.reader.logID, $0.checkpoint, try $0.reader.durableWatermark()) }
-    }
-
-    /// Per log: durable end, projected checkpoint, dead letters.
-    public func status() throws -> [(directory: String, logID: LogID, durable: UInt64, checkpoint: UInt64, deadLetters: Int)] {
-        try settle()
-        let store = try currentStore()
-        return try logs.map { log in
-            let durable = try log.reader.durableWatermark()
-            let checkpoint = try store.checkpoint(log.reader.logID).lsn
-            let dead = Int(try store.db.query("SELECT count(*) FROM \(schema).dead_letters WHERE log_id = $1",
-                                              ["\(log.reader.logID)"])[0][0]!)!
-            return (log.directory, log.reader.logID, durable, checkpoint, dead)
+    /// Sleeps in steps of 20 ms until `deadline`, or until `stop` says so.
+    private static func sleep(until deadline: ContinuousClock.Instant, unless stop: () -> Bool) {
+        while ContinuousClock.now < deadline, !stop() {
+            Thread.sleep(forTimeInterval: 0.02)
         }
     }
 
-    private func currentStore() throws -> ProjectionStore {
-        if let store { return store }
-        let made = ProjectionStore(try connect(), schema: schema)
-        store = made
-        return made
+    /// Runs `body` for each worker on a thread of its own (blocking libpq calls stay off
+    /// Swift's cooperative threads), calling `heartbeat` on the calling thread every 100 ms
+    /// meanwhile.
+    static func inParallel(_ workers: [ShardWorker], heartbeat: () -> Void,
+                           _ body: @escaping @Sendable (ShardWorker) throws -> Int) -> [Result<Int, any Error>] {
+        // @unchecked: each worker is used by its one thread only, the results slot by its
+        // thread only, and read after every thread has finished.
+        final class Slot: @unchecked Sendable {
+            let worker: ShardWorker
+            var result: Result<Int, any Error> = .success(0)
+            init(_ worker: ShardWorker) { self.worker = worker }
+        }
+        let slots = workers.map(Slot.init)
+        let group = DispatchGroup()
+        for slot in slots {
+            group.enter()
+            let thread = Thread {
+                slot.result = Result { try body(slot.worker) }
+                group.leave()
+            }
+            thread.name = "clickd-ingest-worker"
+            thread.start()
+        }
+        while group.wait(timeout: .now() + .milliseconds(100)) == .timedOut { heartbeat() }
+        heartbeat()
+        return slots.map(\.result)
     }
 
-    /// Rebuilds a log's fold from the database: replays the classifier's window up to the
-    /// checkpoint (without applying it) and positions the reader after the checkpoint.
-    private func sync(_ log: LogState) throws {
-        try settle()
-        let store = try currentStore()
-        let (checkpoint, windowStart) = try store.checkpoint(log.reader.logID)
-        log.fold = ProjectionFold()
-        // Records refused by the database stay dead letters in the replayed window too, as
-        // they were when first projected (also after a restart, from the dead-letter table).
-        if let windowStart, windowStart >= 1 {
-            for (lsn, error) in try store.deadLetters(log.reader.logID, from: windowStart) where log.refused[lsn] == nil {
-                log.refused[lsn] = error
+    /// Per log: how far every shard is projected (the lowest checkpoint) and its durable end.
+    public func positions() throws -> [LogPosition] {
+        let planned = try plan()
+        var result: [LogPosition] = []
+        for worker in planned {
+            for (i, position) in try worker.positions().enumerated() {
+                if i < result.count { result[i].projected = min(result[i].projected, position.projected) } else { result.append(position) }
             }
         }
-        log.fold.refused = log.refused
-        if let windowStart, windowStart >= 1, windowStart <= checkpoint {
-            log.reader.seek(to: windowStart)
-            var done = false
-            while !done {
-                let n = try log.reader.read(maxRecords: batchSize) { lsn, payload in
-                    if lsn <= checkpoint { log.fold.replay(lsn: lsn, payload: payload) } else { done = true }
-                }
-                if n == 0 || log.reader.nextLSN > checkpoint { done = true }
-            }
-        }
-        log.reader.seek(to: checkpoint + 1)
-        log.checkpoint = checkpoint
-        log.synced = true
+        return result
     }
 
-    /// Reads and folds the next batch of `log` (while the previous batch commits), then
-    /// starts applying it. Returns the records applied (0 at the log's durable end).
-    private func step(_ log: LogState) throws -> Int {
-        while true {
-            if !log.synced {
-                do {
-                    try sync(log)
-                } catch let error as LogError {
-                    throw LogFailure(log: log, lsns: nil, underlying: error)
-                }
-            }
-            var batch = ProjectionBatch()
-            var limit = batchSize
-            if let stop = stopAt[log.reader.logID] {
-                let read = log.reader.nextLSN - 1
-                guard stop > read else { return 0 }
-                limit = Int(min(UInt64(limit), stop - read))
-            }
-            let first = log.reader.nextLSN
-            if let isolation = log.isolation {
-                if first > isolation.until { log.isolation = nil } else { limit = min(limit, isolation.limit) }
-            }
-            let n: Int
-            do {
-                n = try log.reader.read(maxRecords: limit) { lsn, payload in log.fold.fold(lsn: lsn, payload: payload, into: &batch) }
-            } catch {
-                throw LogFailure(log: log, lsns: nil, underlying: error)
-            }
-            guard n > 0 else { return 0 }
-            let store = try currentStore()
-            let prepared = store.prepare(batch, log: log.reader.logID)
-            try settle()
-            let outcome: ProjectionStore.Outcome
-            do {
-                outcome = try store.begin(prepared, log: log.reader.logID, expected: log.checkpoint, windowStart: log.fold.replayStart,
-                                          ownTransaction: ownsTransactions)
-            } catch {
-                throw LogFailure(log: log, lsns: first...batch.lastLSN, underlying: error)
-            }
-            switch outcome {
-            case .applied:
-                inFlight = (log, first...batch.lastLSN, batch.deadLetters.count, batch.deadLetters.first?.error)
-                return n
-            case .checkpointMoved:
-                // Another daemon projected these records: take its checkpoint and go on from there.
-                log.synced = false
-            }
+    /// Per log, from the database: durable end, the checkpoints of its shards, dead letters.
+    public func status() throws -> [LogStatus] {
+        let db = try connect()
+        defer { db.close() }
+        let store = ProjectionStore(db, schema: schema)
+        let shards = try store.shardCount()
+        return try logDirectories.map { directory in
+            let reader = try LogReader(directory: directory)
+            let found = try store.checkpoints(reader.logID)
+            let checkpoints = (0..<shards).map { found[$0] ?? 0 }
+            let dead = Int(try db.query("SELECT count(*) FROM \(schema).dead_letters WHERE log_id = $1", ["\(reader.logID)"])[0][0]!)!
+            return LogStatus(directory: directory, logID: reader.logID, durable: try reader.durableWatermark(), shards: checkpoints,
+                             deadLetters: dead)
         }
+    }
+}
+
+/// A log as `clickd status` shows it.
+public struct LogStatus: Sendable, Equatable {
+    public var directory: String
+    public var logID: LogID
+    public var durable: UInt64
+    /// Each shard's checkpoint, by shard.
+    public var shards: [UInt64]
+    public var deadLetters: Int
+    /// What is surely projected: the lowest checkpoint of the shards.
+    public var checkpoint: UInt64 { shards.min() ?? 0 }
+}
+
+extension Logger {
+    /// A copy with one more metadata value.
+    func with(_ key: String, _ value: String) -> Logger {
+        var copy = self
+        copy[metadataKey: key] = "\(value)"
+        return copy
     }
 }

@@ -51,9 +51,23 @@ public struct Migrator {
         return result
     }
 
+    /// The migration that shards the projections, and whose rows need clickd's own code
+    /// (the shard of each dead letter, from its bytes) before it commits.
+    static let shardingVersion = 5
+
     /// Applies what is not applied yet; returns the names applied by this run.
+    /// `shards`: the shard count of a schema created now (default 32); given for a schema
+    /// sharded already with another count, it becomes the count the next `clickd rebuild`
+    /// builds with (`nextShards` says what was done).
     @discardableResult
-    public func migrate(_ db: PostgresConnection) throws -> [String] {
+    public func migrate(_ db: PostgresConnection, shards: Int? = nil) throws -> [String] {
+        try migrate(db, shards: shards, report: { _ in })
+    }
+
+    public func migrate(_ db: PostgresConnection, shards: Int?, report: (String) -> Void) throws -> [String] {
+        if let shards, !ShardFunction.shardCounts.contains(shards) {
+            throw MigrationError("--shards must be between \(ShardFunction.shardCounts.lowerBound) and \(ShardFunction.shardCounts.upperBound)")
+        }
         let all = try migrations()
         // Ids, URLs and user agents are any Unicode: a database in another encoding would
         // refuse some of them (or, before clickd spoke UTF-8 to it, store mojibake).
@@ -89,7 +103,9 @@ public struct Migrator {
             }
             try db.execute("BEGIN")
             do {
+                try db.query("SELECT set_config('clickd.shards', $1, true)", [String(shards ?? ShardFunction.defaultShards)])
                 try db.execute(migration.sql)
+                if migration.version == Self.shardingVersion { try Self.shardDeadLetters(db) }
                 try db.query("INSERT INTO clickd_internal.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                              [String(migration.version), migration.name, migration.checksum])
                 try db.execute("COMMIT")
@@ -100,8 +116,36 @@ public struct Migrator {
             logger.info("migration applied", metadata: ["migration": "\(migration.name)"])
             done.append(migration.name)
         }
+        if let shards, applied[Self.shardingVersion] != nil {
+            let current = try db.query("SELECT shards, next_shards FROM clickd_internal.sharding")
+            if let row = current.first, let live = row[0].flatMap({ Int($0) }) {
+                if live != shards || row[1].flatMap({ Int($0) }) != shards {
+                    try db.query("UPDATE clickd_internal.sharding SET next_shards = $1", [String(shards)])
+                    report(live == shards
+                           ? "the projections have \(live) shards; the next clickd rebuild keeps \(live)"
+                           : "the projections have \(live) shards; clickd rebuild will rebuild them with \(shards)")
+                }
+            }
+        }
         return done
     }
+
+    /// Migration 0005 gives each dead letter a placeholder shard: here it gets the shard of
+    /// its bytes, as the daemon assigns one (`ShardFunction.shard(ofRecord:…)`).
+    static func shardDeadLetters(_ db: PostgresConnection) throws {
+        guard let shards = try db.query("SELECT shards FROM clickd_internal.sharding").first?[0].flatMap({ Int($0) }) else { return }
+        for row in try db.query("SELECT shard, log_id, lsn, payload FROM clickd_internal.dead_letters") {
+            guard let old = row[0].flatMap({ Int($0) }), let log = row[1], let lsn = row[2].flatMap({ UInt64($0) }),
+                  let bytes = row[3].flatMap(PostgresConnection.byteaBytes)
+            else { continue }
+            let shard = bytes.withUnsafeBytes { ShardFunction.shard(ofRecord: $0, lsn: lsn, shards: shards) }
+            if shard != old {
+                try db.query("UPDATE clickd_internal.dead_letters SET shard = $1 WHERE shard = $2 AND log_id = $3 AND lsn = $4",
+                             [String(shard), String(old), log, String(lsn)])
+            }
+        }
+    }
+
 }
 
 public struct MigrationError: Error, CustomStringConvertible, Sendable {

@@ -64,6 +64,15 @@ public final class PostgresConnection {
         }
     }
 
+    /// The bytes of a `bytea` value as the server prints it (`\\x…`), through libpq's own
+    /// decoder; nil if it is not one.
+    public static func byteaBytes(_ text: String) -> [UInt8]? {
+        var length = 0
+        guard let decoded = PQunescapeBytea(text, &length) else { return nil }
+        defer { PQfreemem(decoded) }
+        return Array(UnsafeBufferPointer(start: decoded, count: length))
+    }
+
     /// Runs SQL text that may hold several statements and no parameters (migrations,
     /// transaction control). Never pass values in it: use `query` with bound parameters.
     public func execute(_ sql: String) throws {

@@ -32,21 +32,25 @@ public struct ProjectionBatch: Sendable {
         /// function of the key alone, so every daemon and every rebuild numbers a link the
         /// same way without asking the database; 128 bits make two links sharing a number
         /// as unlikely as two git objects sharing a name.
-        public var numberBytes: [UInt8] {
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(sourceKind.utf8.count + sourceID.utf8.count + linkID.utf8.count + 24)
-            for field in [sourceKind, sourceID, linkID] {
-                bytes += String(field.utf8.count).utf8
-                bytes.append(UInt8(ascii: ":"))
-                bytes += field.utf8
-                bytes.append(UInt8(ascii: ","))
-            }
-            return Array(SHA256.hash(data: bytes).prefix(16))
-        }
+        public var numberBytes: [UInt8] { ProjectionBatch.keyNumber([sourceKind, sourceID, linkID]) }
 
         /// `numberBytes` as PostgreSQL writes a uuid.
         public var number: String { LogID.uuidText(numberBytes) }
     }
+    /// The first 16 bytes of SHA-256 over `fields` as netstrings (`8:campaign,5:src_1,`):
+    /// a key's number, the same in SQL (migrations 0004 and 0005).
+    public static func keyNumber(_ fields: [String]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(fields.reduce(0) { $0 + $1.utf8.count + 8 })
+        for field in fields {
+            bytes += String(field.utf8.count).utf8
+            bytes.append(UInt8(ascii: ":"))
+            bytes += field.utf8
+            bytes.append(UInt8(ascii: ","))
+        }
+        return Array(SHA256.hash(data: bytes).prefix(16))
+    }
+
     public struct ClickerKey: Hashable, Comparable, Sendable {
         public var link: LinkKey, customerID: String
         public static func < (a: Self, b: Self) -> Bool { (a.link, a.customerID) < (b.link, b.customerID) }
@@ -54,6 +58,15 @@ public struct ProjectionBatch: Sendable {
     public struct SourceKey: Hashable, Comparable, Sendable {
         public var sourceKind: String, sourceID: String
         public static func < (a: Self, b: Self) -> Bool { (a.sourceKind, a.sourceID) < (b.sourceKind, b.sourceID) }
+        /// `source_key` in `source_totals` and `source_clickers` (migration 0005).
+        public var numberBytes: [UInt8] { ProjectionBatch.keyNumber([sourceKind, sourceID]) }
+    }
+    public struct SourceClickerKey: Hashable, Sendable {
+        public var source: SourceKey, customerID: String
+    }
+    /// A link and a UTC day (days since 1970-01-01).
+    public struct DailyKey: Hashable, Sendable {
+        public var link: LinkKey, day: Int64
     }
 
     public struct Counts: Sendable, Equatable {
@@ -79,6 +92,13 @@ public struct ProjectionBatch: Sendable {
     public var links: [LinkKey: Counts] = [:]
     public var clickers: [ClickerKey: Counts] = [:]
     public var sources: [SourceKey: (delivered: Int64, clicks: Int64)] = [:]
+    /// Changes of each (source, customer)'s human clicks (none for a change of 0).
+    public var sourceClickers: [SourceClickerKey: Int64] = [:]
+    /// Clicks per link and day: (total, human).
+    public var daily: [DailyKey: (total: Int64, human: Int64)] = [:]
+    /// The records folded into this batch, and the first one's LSN.
+    public var records = 0
+    public var firstLSN: UInt64 = 0
     public var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
     /// Where each click's row is in `activity`, for corrections within the batch.
     var rowOfLSN: [UInt64: Int] = [:]
@@ -111,6 +131,8 @@ public struct ProjectionFold: Sendable {
     }
 
     public mutating func fold(lsn: UInt64, payload: UnsafeRawBufferPointer, into batch: inout ProjectionBatch) {
+        if batch.records == 0 { batch.firstLSN = lsn }
+        batch.records += 1
         batch.lastLSN = lsn
         let event: LogEvent
         do {
@@ -193,6 +215,10 @@ public struct ProjectionFold: Sendable {
         }
     }
 
+    /// Milliseconds in a day: a click's UTC day is `occurredAt / msPerDay`.
+    static let msPerDay: UInt64 = 86_400_000
+
+    /// Adds a click (or, with `total` 0, a correction of one) to every counter it counts in.
     private func count(_ c: ClickEvent, total: Int64, human: Int64, at: UInt64?, into batch: inout ProjectionBatch) {
         let source = ProjectionBatch.SourceKey(sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID)
         let link = ProjectionBatch.LinkKey(sourceKind: source.sourceKind, sourceID: source.sourceID, linkID: c.token.linkID)
@@ -200,5 +226,11 @@ public struct ProjectionFold: Sendable {
         batch.links[link]!.url = c.token.destination
         batch.clickers[.init(link: link, customerID: c.token.customerID), default: .init()].add(total: total, human: human, at: at)
         batch.sources[source, default: (0, 0)].clicks += total
+        if human != 0 { batch.sourceClickers[.init(source: source, customerID: c.token.customerID), default: 0] += human }
+        // The day of the click itself, also for a correction (decoded times are bounded).
+        let day = Int64(c.occurredAt / Self.msPerDay)
+        let key = ProjectionBatch.DailyKey(link: link, day: day)
+        batch.daily[key, default: (0, 0)].total += total
+        batch.daily[key]!.human += human
     }
 }

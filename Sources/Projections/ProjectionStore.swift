@@ -1,8 +1,9 @@
 import EventLog
 import LinkTracking
 
-/// Writes `ProjectionBatch`es to PostgreSQL, exactly once: the rows of a batch and its
-/// log's checkpoint in one transaction, with a compare-and-set on the checkpoint.
+/// Writes `ProjectionBatch`es to PostgreSQL, exactly once: the rows of one (log, shard)
+/// batch and that (log, shard)'s checkpoint in one transaction, with a compare-and-set on
+/// the checkpoint; every statement names the shard (docs/design/sharding.md).
 public struct ProjectionStore {
     public let db: PostgresConnection
     /// The schema of the projection tables: `clickd_internal`, or a rebuild's shadow schema.
@@ -14,16 +15,42 @@ public struct ProjectionStore {
         self.schema = schema
     }
 
-    /// The projected LSN and the classifier's replay start for a log (0 and nil when new).
-    public func checkpoint(_ log: LogID) throws -> (lsn: UInt64, windowStart: UInt64?) {
-        try db.query("INSERT INTO \(schema).checkpoints (log_id, lsn) VALUES ($1, 0) ON CONFLICT DO NOTHING", ["\(log)"])
-        let row = try db.query("SELECT lsn, window_start FROM \(schema).checkpoints WHERE log_id = $1", ["\(log)"])[0]
+    /// The shard count of the projection tables (migration 0005's `sharding` row).
+    public func shardCount() throws -> Int {
+        let rows: [[String?]]
+        do {
+            rows = try db.query("SELECT shards FROM \(schema).sharding")
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            throw PostgresError(sqlState: error.sqlState, message: "\(schema) has no sharding table: run clickd migrate first")
+        }
+        guard let value = rows.first?[0], let shards = Int(value), ShardFunction.shardCounts.contains(shards) else {
+            throw PostgresError(sqlState: nil, message: "\(schema).sharding holds no valid shard count")
+        }
+        return shards
+    }
+
+    /// The projected LSN and the classifier's replay start of one (log, shard) (0 and nil
+    /// when new: the row is made then, in a transaction of its own, on that shard alone).
+    public func checkpoint(_ log: LogID, shard: Int) throws -> (lsn: UInt64, windowStart: UInt64?) {
+        let key = [String(shard), "\(log)"]
+        try db.query("INSERT INTO \(schema).checkpoints (shard, log_id, lsn) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING", key)
+        let row = try db.query("SELECT lsn, window_start FROM \(schema).checkpoints WHERE shard = $1 AND log_id = $2", key)[0]
         return (UInt64(row[0]!)!, row[1].flatMap { UInt64($0) })
     }
 
-    /// The dead letters of a log from `lsn` on, with their errors.
-    public func deadLetters(_ log: LogID, from lsn: UInt64) throws -> [(lsn: UInt64, error: String)] {
-        try db.query("SELECT lsn, error FROM \(schema).dead_letters WHERE log_id = $1 AND lsn >= $2 ORDER BY lsn", ["\(log)", String(lsn)])
+    /// Every shard's checkpoint of a log, as far as rows exist.
+    public func checkpoints(_ log: LogID) throws -> [Int: UInt64] {
+        var result: [Int: UInt64] = [:]
+        for row in try db.query("SELECT shard, lsn FROM \(schema).checkpoints WHERE log_id = $1", ["\(log)"]) {
+            if let shard = row[0].flatMap({ Int($0) }), let lsn = row[1].flatMap({ UInt64($0) }) { result[shard] = lsn }
+        }
+        return result
+    }
+
+    /// The dead letters of one (log, shard) from `lsn` on, with their errors.
+    public func deadLetters(_ log: LogID, shard: Int, from lsn: UInt64) throws -> [(lsn: UInt64, error: String)] {
+        try db.query("SELECT lsn, error FROM \(schema).dead_letters WHERE shard = $1 AND log_id = $2 AND lsn >= $3 ORDER BY lsn",
+                     [String(shard), "\(log)", String(lsn)])
             .compactMap { row in row[0].flatMap(UInt64.init).map { ($0, row[1] ?? "") } }
     }
 
@@ -32,15 +59,25 @@ public struct ProjectionStore {
     /// A batch encoded for the database (pure; done while the previous batch commits).
     public struct PreparedBatch {
         var activity = CopyBinary(), links = CopyBinary(), clickers = CopyBinary(), sources = CopyBinary()
+        var sourceClickers = CopyBinary(), daily = CopyBinary()
         var corrections: [(reason: String, lsns: String)] = []
         var deadLetters: [(lsn: String, error: String, payload: String)] = []
-        public var lastLSN: UInt64
+        /// Whether a human count went down (a burst correction): source clickers left at 0 are removed.
+        var lowersHumanCounts = false
+        public let shard: Int
+        /// The checkpoint this batch moves its (log, shard) to.
+        public let through: UInt64
     }
 
-    public func prepare(_ batch: ProjectionBatch, log: LogID) -> PreparedBatch {
-        var p = PreparedBatch(lastLSN: batch.lastLSN)
+    /// Encodes `batch` for `shard`, to move its checkpoint to `through` (the last LSN the
+    /// worker has read: at or past the batch's last record).
+    public func prepare(_ batch: ProjectionBatch, log: LogID, shard: Int, through: UInt64) -> PreparedBatch {
+        precondition(through >= batch.lastLSN)
+        var p = PreparedBatch(shard: shard, through: through)
+        let shard32 = Int32(shard)
         for row in batch.activity {
-            p.activity.row(15)
+            p.activity.row(16)
+            p.activity.int32(shard32)
             p.activity.uuid(log.bytes); p.activity.int64(Int64(row.lsn)); p.activity.text(row.customerID); p.activity.timestamp(row.occurredAt)
             p.activity.text(row.kind); p.activity.text(row.deliveryID); p.activity.text(row.sourceKind); p.activity.text(row.sourceID)
             p.activity.text(row.messageType); p.activity.text(row.linkID); p.activity.text(row.url)
@@ -65,31 +102,60 @@ public struct ProjectionStore {
             p.clickers.row(6)
             p.clickers.uuid(numbers[key.link] ?? key.link.numberBytes); p.clickers.text(key.customerID)
             p.clickers.int64(c.total); p.clickers.int64(c.human); p.clickers.timestamp(c.first); p.clickers.timestamp(c.last)
+            if c.human < 0 { p.lowersHumanCounts = true }
         }
+        for (key, c) in batch.daily {
+            p.daily.row(4)
+            p.daily.uuid(numbers[key.link] ?? key.link.numberBytes); p.daily.date(daysSince1970: key.day)
+            p.daily.int64(c.total); p.daily.int64(c.human)
+        }
+        var sourceNumbers: [ProjectionBatch.SourceKey: [UInt8]] = [:]
+        sourceNumbers.reserveCapacity(batch.sources.count)
         for (key, c) in batch.sources {
-            p.sources.row(4)
-            p.sources.text(key.sourceKind); p.sources.text(key.sourceID); p.sources.int64(c.delivered); p.sources.int64(c.clicks)
+            let number = key.numberBytes
+            sourceNumbers[key] = number
+            p.sources.row(5)
+            p.sources.uuid(number); p.sources.text(key.sourceKind); p.sources.text(key.sourceID); p.sources.int64(c.delivered); p.sources.int64(c.clicks)
         }
-        p.activity.end(); p.links.end(); p.clickers.end(); p.sources.end()
+        for (key, human) in batch.sourceClickers where human != 0 {
+            p.sourceClickers.row(3)
+            p.sourceClickers.uuid(sourceNumbers[key.source] ?? key.source.numberBytes); p.sourceClickers.text(key.customerID)
+            p.sourceClickers.int64(human)
+        }
+        p.activity.end(); p.links.end(); p.clickers.end(); p.sources.end(); p.sourceClickers.end(); p.daily.end()
         p.deadLetters = batch.deadLetters.map { dead in
             (String(dead.lsn), dead.error, dead.payload.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
         }
         return p
     }
 
-    /// Starts applying `batch` if the log's checkpoint is still `expected` (else changes
-    /// nothing): checks the checkpoint, writes the rows, moves the checkpoint,
-    /// and sends the counter upserts and the COMMIT without waiting for them — `finish`
-    /// waits (any other use of the connection waits first). `.applied` means "sent".
-    /// With `ownTransaction: false` the caller holds a transaction open (a rebuild's swap):
-    /// no BEGIN, no COMMIT, and on failure the caller rolls back.
-    public func begin(_ batch: PreparedBatch, log: LogID, expected: UInt64, windowStart: UInt64?, ownTransaction: Bool = true) throws -> Outcome {
-        let id = "\(log)"
+    /// The shard count changed under a worker (a rebuild swapped in projections with another
+    /// count): its plan of shards is void.
+    public struct ShardCountChanged: Error, CustomStringConvertible {
+        public let planned: Int, found: Int
+        public var description: String { "the projections now have \(found) shards (this worker planned for \(planned)); re-planning" }
+    }
+
+    /// Starts applying `batch` if its (log, shard)'s checkpoint is still `expected` (else
+    /// changes nothing): checks the checkpoint and the shard count, writes the rows, moves
+    /// the checkpoint, and sends the counter upserts and the COMMIT without waiting for
+    /// them — `finish` waits (any other use of the connection waits first). `.applied`
+    /// means "sent". With `ownTransaction: false` the caller holds a transaction open (a
+    /// rebuild's swap): no BEGIN, no COMMIT, and on failure the caller rolls back.
+    public func begin(_ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?,
+                      ownTransaction: Bool = true) throws -> Outcome {
+        let id = "\(log)", shard = String(batch.shard)
         if ownTransaction { try db.execute("BEGIN") }
         do {
-            let rows = try db.query("SELECT lsn FROM \(schema).checkpoints WHERE log_id = $1 FOR UPDATE", [id])
+            let rows = try db.query("""
+                SELECT c.lsn, s.shards FROM \(schema).checkpoints c, \(schema).sharding s
+                WHERE c.shard = $1 AND c.log_id = $2 FOR UPDATE OF c
+                """, [shard, id])
             guard let value = rows.first?[0], let current = UInt64(value) else {
-                throw PostgresError(sqlState: nil, message: "log \(id) has no checkpoint row in \(schema).checkpoints")
+                throw PostgresError(sqlState: nil, message: "log \(id) has no checkpoint row for shard \(shard) in \(schema).checkpoints")
+            }
+            if let found = rows.first?[1].flatMap({ Int($0) }), found != shards {
+                throw ShardCountChanged(planned: shards, found: found)
             }
             guard current == expected else {
                 if ownTransaction { try db.execute("ROLLBACK") }
@@ -97,29 +163,30 @@ public struct ProjectionStore {
             }
             if batch.activity.rows > 0 {
                 try db.copy("""
-                    COPY \(schema).activity (log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
+                    COPY \(schema).activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
                                               message_type, link_id, url, human, bot_reason, user_agent, ip) FROM STDIN (FORMAT binary)
                     """, data: batch.activity.bytes)
             }
             for (reason, lsns) in batch.corrections {
                 try db.query("""
-                    UPDATE \(schema).activity SET human = false, bot_reason = $3
-                    WHERE log_id = $1 AND lsn = ANY($2::bigint[])
-                    """, [id, lsns, reason])
+                    UPDATE \(schema).activity SET human = false, bot_reason = $4
+                    WHERE shard = $1 AND log_id = $2 AND lsn = ANY($3::bigint[])
+                    """, [shard, id, lsns, reason])
             }
             for dead in batch.deadLetters {
                 try db.query("""
-                    INSERT INTO \(schema).dead_letters (log_id, lsn, error, payload) VALUES ($1, $2, $3, decode($4, 'hex'))
+                    INSERT INTO \(schema).dead_letters (shard, log_id, lsn, error, payload) VALUES ($1, $2, $3, $4, decode($5, 'hex'))
                     ON CONFLICT DO NOTHING
-                    """, [id, dead.lsn, dead.error, dead.payload])
+                    """, [shard, id, dead.lsn, dead.error, dead.payload])
             }
             // A compare-and-set again: the row locked above may belong to tables a rebuild
             // swapped out while this transaction waited for it.
             let moved = try db.query("""
-                UPDATE \(schema).checkpoints SET lsn = $2, window_start = $3, updated_at = now() WHERE log_id = $1 AND lsn = $4 RETURNING lsn
-                """, [id, String(batch.lastLSN), windowStart.map(String.init), String(expected)])
+                UPDATE \(schema).checkpoints SET lsn = $3, window_start = $4, updated_at = now()
+                WHERE shard = $1 AND log_id = $2 AND lsn = $5 RETURNING lsn
+                """, [shard, id, String(batch.through), windowStart.map(String.init), String(expected)])
             guard moved.count == 1 else {
-                throw PostgresError(sqlState: nil, message: "the checkpoint of log \(id) moved during the batch; it will be retried")
+                throw PostgresError(sqlState: nil, message: "the checkpoint of log \(id) shard \(shard) moved during the batch; it will be retried")
             }
             try db.send(try writeCounts(batch) + (ownTransaction ? "COMMIT;" : ""))
             return .applied
@@ -127,6 +194,15 @@ public struct ProjectionStore {
             if ownTransaction { _ = try? db.execute("ROLLBACK") }
             throw error
         }
+    }
+
+    /// Moves the checkpoint of a (log, shard) that had no records to `through` (and its
+    /// window start), if it is still `expected`: one statement, one shard.
+    public func advance(_ log: LogID, shard: Int, expected: UInt64, through: UInt64, windowStart: UInt64?) throws -> Bool {
+        try db.query("""
+            UPDATE \(schema).checkpoints SET lsn = $3, window_start = $4, updated_at = now()
+            WHERE shard = $1 AND log_id = $2 AND lsn = $5 RETURNING lsn
+            """, [String(shard), "\(log)", String(through), windowStart.map(String.init), String(expected)]).count == 1
     }
 
     /// Waits for the upserts (and the COMMIT) that `begin` sent.
@@ -141,45 +217,110 @@ public struct ProjectionStore {
 
     /// COPYs the counter deltas into the session's temporary tables (made on first use,
     /// emptied by every commit — no catalog writes per batch) and returns the upserts that
-    /// fold them in: one per key per table. The `ORDER BY` of each upsert makes every daemon
-    /// lock keys in the same order (no deadlocks between daemons); sorting in Swift as well
-    /// was measured to cost 45 % of ingestion's CPU (String comparison), so it is left to SQL.
+    /// fold them in: one per key per table, every key on the batch's shard. The `ORDER BY`
+    /// of each upsert makes every daemon lock keys in the same order (no deadlocks between
+    /// daemons on different logs); sorting in Swift as well was measured to cost 45 % of
+    /// ingestion's CPU (String comparison), so it is left to SQL.
+    ///
+    /// The distinct counts move with the clicker upserts: a clicker row's new
+    /// `human_clicks` comes back from its upsert, its delta is in the temporary table, so
+    /// its value before is `new - delta` — exact even when another log's daemon updates the
+    /// same row at once, since the upsert adds under the row's lock. 0 → more is one more
+    /// unique clicker of the link; more → 0 is one fewer.
     private func writeCounts(_ batch: PreparedBatch) throws -> String {
+        let shard = batch.shard  // an Int: written into the SQL as a number
         var upserts = ""
-        func delta(_ rows: CopyBinary, _ name: String, _ columns: String, upsert: String) throws {
-            guard rows.rows > 0 else { return }
+        func delta(_ rows: CopyBinary, _ name: String, _ columns: String) throws -> Bool {
+            guard rows.rows > 0 else { return false }
             try db.execute("CREATE TEMP TABLE IF NOT EXISTS \(name) \(columns) ON COMMIT DELETE ROWS")
             try db.copy("COPY \(name) FROM STDIN (FORMAT binary)", data: rows.bytes)
-            upserts += upsert + ";\n"
+            return true
         }
-        try delta(batch.links, "delta_links", "(link_key uuid, source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
-            INSERT INTO \(schema).link_totals AS t
-                (link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
-            SELECT * FROM delta_links ORDER BY 1
-            ON CONFLICT (link_key) DO UPDATE SET
-                url = EXCLUDED.url,
-                total_clicks = t.total_clicks + EXCLUDED.total_clicks,
-                human_clicks = t.human_clicks + EXCLUDED.human_clicks,
-                first_click_at = LEAST(t.first_click_at, EXCLUDED.first_click_at),
-                last_click_at = GREATEST(t.last_click_at, EXCLUDED.last_click_at)
-            """)
-        // Keyed by the link's number (migration 0004): its link_totals row is upserted first, in the same transaction.
-        try delta(batch.clickers, "delta_clickers", "(link_key uuid, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)", upsert: """
-            INSERT INTO \(schema).link_clickers AS t
-                (link_key, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
-            SELECT * FROM delta_clickers ORDER BY 1, 2
-            ON CONFLICT (link_key, customer_id) DO UPDATE SET
-                clicks = t.clicks + EXCLUDED.clicks,
-                human_clicks = t.human_clicks + EXCLUDED.human_clicks,
-                first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
-                last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
-            """)
-        try delta(batch.sources, "delta_sources", "(source_kind text, source_id text, delivered bigint, clicks bigint)", upsert: """
-            INSERT INTO \(schema).source_totals AS t (source_kind, source_id, delivered, total_clicks)
-            SELECT * FROM delta_sources ORDER BY 1, 2
-            ON CONFLICT (source_kind, source_id) DO UPDATE SET
-                delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks
-            """)
+        let links = try delta(batch.links, "delta_links", "(link_key uuid, source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)")
+        let clickers = try delta(batch.clickers, "delta_clickers", "(link_key uuid, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)")
+        if links {
+            // Every clicker delta has its link's delta: the clickers' upsert feeds the links'.
+            upserts += """
+                WITH clickers AS (
+                    INSERT INTO \(schema).link_clickers AS t
+                        (shard, link_key, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
+                    SELECT \(shard), * FROM delta_clickers ORDER BY 1, 2, 3
+                    ON CONFLICT (shard, link_key, customer_id) DO UPDATE SET
+                        clicks = t.clicks + EXCLUDED.clicks,
+                        human_clicks = t.human_clicks + EXCLUDED.human_clicks,
+                        first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
+                        last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
+                    RETURNING t.link_key, t.customer_id, t.human_clicks
+                ), uniques AS (
+                    SELECT c.link_key, sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
+                                                WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
+                                                ELSE 0 END) AS change
+                    FROM clickers c JOIN delta_clickers d USING (link_key, customer_id)
+                    GROUP BY c.link_key
+                )
+                INSERT INTO \(schema).link_totals AS t
+                    (shard, link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, unique_clickers, first_click_at, last_click_at)
+                SELECT \(shard), l.link_key, l.source_kind, l.source_id, l.link_id, l.url, l.total, l.human, coalesce(u.change, 0), l.first, l.last
+                FROM delta_links l LEFT JOIN uniques u USING (link_key) ORDER BY l.link_key
+                ON CONFLICT (shard, link_key) DO UPDATE SET
+                    url = EXCLUDED.url,
+                    total_clicks = t.total_clicks + EXCLUDED.total_clicks,
+                    human_clicks = t.human_clicks + EXCLUDED.human_clicks,
+                    unique_clickers = t.unique_clickers + EXCLUDED.unique_clickers,
+                    first_click_at = LEAST(t.first_click_at, EXCLUDED.first_click_at),
+                    last_click_at = GREATEST(t.last_click_at, EXCLUDED.last_click_at);
+
+                """
+        }
+        precondition(links || !clickers, "clicker deltas without their links' deltas")
+        if try delta(batch.daily, "delta_daily", "(link_key uuid, day date, total bigint, human bigint)") {
+            upserts += """
+                INSERT INTO \(schema).link_daily AS t (shard, link_key, day, total_clicks, human_clicks)
+                SELECT \(shard), * FROM delta_daily ORDER BY 1, 2, 3
+                ON CONFLICT (shard, link_key, day) DO UPDATE SET
+                    total_clicks = t.total_clicks + EXCLUDED.total_clicks, human_clicks = t.human_clicks + EXCLUDED.human_clicks;
+
+                """
+        }
+        let sources = try delta(batch.sources, "delta_sources", "(source_key uuid, source_kind text, source_id text, delivered bigint, clicks bigint)")
+        let sourceClickers = try delta(batch.sourceClickers, "delta_source_clickers", "(source_key uuid, customer_id text, human bigint)")
+        precondition(sources || !sourceClickers, "source clicker deltas without their sources' deltas")
+        if sources {
+            // As for links: a customer's first human click on any link of the source makes
+            // them a clicked customer of the source; their last one corrected away, no more.
+            let changes = sourceClickers ? """
+                WITH clickers AS (
+                    INSERT INTO \(schema).source_clickers AS t (shard, source_key, customer_id, human_clicks)
+                    SELECT \(shard), * FROM delta_source_clickers ORDER BY 1, 2, 3
+                    ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET human_clicks = t.human_clicks + EXCLUDED.human_clicks
+                    RETURNING t.source_key, t.customer_id, t.human_clicks
+                ), customers AS (
+                    SELECT c.source_key, sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
+                                                  WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
+                                                  ELSE 0 END) AS change
+                    FROM clickers c JOIN delta_source_clickers d USING (source_key, customer_id)
+                    GROUP BY c.source_key
+                )
+                """ : "WITH customers AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)\n"
+            upserts += changes + """
+                INSERT INTO \(schema).source_totals AS t (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers)
+                SELECT \(shard), s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0)
+                FROM delta_sources s LEFT JOIN customers c USING (source_key) ORDER BY s.source_key
+                ON CONFLICT (shard, source_key) DO UPDATE SET
+                    delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
+                    clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers;
+
+                """
+            if sourceClickers && batch.lowersHumanCounts {
+                // A source clicker row exists while its human clicks are more than 0.
+                upserts += """
+                    DELETE FROM \(schema).source_clickers t USING delta_source_clickers d
+                    WHERE t.shard = \(shard) AND t.source_key = d.source_key AND t.customer_id = d.customer_id
+                      AND d.human < 0 AND t.human_clicks <= 0;
+
+                    """
+            }
+        }
         return upserts
     }
 }

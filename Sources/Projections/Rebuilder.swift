@@ -1,4 +1,5 @@
 import EventLog
+import LinkTracking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,19 +19,28 @@ public final class Rebuilder {
     /// Tables whose rows are not projections: copied into the shadow schema at the swap.
     static let copiedTables = ["schema_migrations"]
     /// The projection tables a verification compares, with the bookkeeping columns it ignores.
-    static let comparedTables = ["activity", "link_totals", "link_clickers", "source_totals", "dead_letters", "checkpoints"]
+    static let comparedTables = ["activity", "link_totals", "link_clickers", "link_daily", "source_totals", "source_clickers",
+                                 "dead_letters", "checkpoints"]
     static let ignoredColumns: Set<String> = ["updated_at", "recorded_at"]
 
     public let db: PostgresConnection
+    /// Replays the logs into the shadow tables, with its own connections (`connect`).
     public let ingestor: Ingestor
+    private let logDirectories: [String]
+    private let batchSize: Int
     private var holdsLock = false
     private let logger: Logger
 
-    /// `db` is the rebuild's own connection (the ingestor applies batches through it too).
-    public init(logDirectories: [String], db: PostgresConnection, batchSize: Int = 20000, logger: Logger) throws {
+    /// `db` is the rebuild's own connection (it prepares, catches up and swaps); the replay's
+    /// `workers` each connect with `connect`.
+    public init(logDirectories: [String], db: PostgresConnection, batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
+                connect: @escaping () throws -> PostgresConnection) throws {
         self.db = db
         self.logger = logger
-        ingestor = try Ingestor(logDirectories: logDirectories, batchSize: batchSize, logger: logger, schema: Self.shadow) { db }
+        self.logDirectories = logDirectories
+        self.batchSize = batchSize
+        ingestor = try Ingestor(logDirectories: logDirectories, batchSize: batchSize, workers: workers, logger: logger,
+                                schema: Self.shadow, connect: connect)
     }
 
     /// Takes the rebuild lock and makes empty shadow tables shaped like the live ones.
@@ -44,14 +54,14 @@ public final class Rebuilder {
             usleep(50_000)
         }
         holdsLock = true
-        let given = Set(try ingestor.positions().map { "\($0.logID)" })
+        let given = Set(try logDirectories.map { "\(try LogReader(directory: $0).logID)" })
         let live = try db.query("SELECT log_id::text FROM \(Self.live).checkpoints WHERE lsn > 0 ORDER BY 1").compactMap { $0[0] }
         if let missing = live.first(where: { !given.contains($0) }) {
             throw RebuildError("the live projections include log \(missing), which is not among the --log directories: give every log, or the swap would lose it")
         }
         let tables = try db.query("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", [Self.live]).compactMap { $0[0] }
-        guard tables.contains("checkpoints"), tables.contains("activity") else {
-            throw RebuildError("the database is not migrated (no clickd_internal.checkpoints); run clickd migrate first")
+        guard tables.contains("checkpoints"), tables.contains("activity"), tables.contains("sharding") else {
+            throw RebuildError("the database is not migrated (no clickd_internal.sharding); run clickd migrate first")
         }
         try db.execute("BEGIN")
         do {
@@ -66,6 +76,8 @@ public final class Rebuilder {
                     try db.execute("ALTER TABLE \(Self.shadow).\(name) SET (\(list))")
                 }
             }
+            // The shadow projections have the shard count `clickd migrate --shards` asked for last.
+            try db.execute("INSERT INTO \(Self.shadow).sharding (shards, next_shards) SELECT next_shards, next_shards FROM \(Self.live).sharding")
             try db.execute("COMMIT")
         } catch {
             _ = try? db.execute("ROLLBACK")
@@ -75,20 +87,32 @@ public final class Rebuilder {
 
     /// Replays every log into the shadow tables up to `limits` (per log; default: its
     /// durable end). Returns false if `shouldStop` stopped it first.
-    public func replay(limits: [LogID: UInt64] = [:], shouldStop: () -> Bool, progress: () -> Void) throws -> Bool {
-        ingestor.stopAt = limits
-        try ingestor.drain(shouldStop: shouldStop, heartbeat: progress)
+    public func replay(limits: ShardTargets = ShardTargets(), shouldStop: @escaping @Sendable () -> Bool, progress: () -> Void) throws -> Bool {
+        try ingestor.drain(to: limits, shouldStop: shouldStop, heartbeat: progress)
         return !shouldStop()
     }
 
-    /// The live checkpoints of the logs being rebuilt.
-    public func liveCheckpoints() throws -> [LogID: UInt64] {
-        var result: [LogID: UInt64] = [:]
-        for position in try ingestor.positions() {
-            let rows = try db.query("SELECT lsn FROM \(Self.live).checkpoints WHERE log_id = $1", ["\(position.logID)"])
-            result[position.logID] = rows.first.flatMap { $0[0] }.flatMap { UInt64($0) } ?? 0
+    /// The shard counts of the live and of the shadow projections.
+    func shardCounts() throws -> (live: Int, shadow: Int) {
+        (try ProjectionStore(db, schema: Self.live).shardCount(), try ProjectionStore(db, schema: Self.shadow).shardCount())
+    }
+
+    /// The live checkpoints of the logs being rebuilt, as targets for the shadow: shard by
+    /// shard when both have the same shard count; else, for every shard, the log's highest
+    /// live checkpoint (re-sharded projections are then never behind the live ones).
+    public func liveCheckpoints() throws -> ShardTargets {
+        let counts = try shardCounts()
+        var targets = ShardTargets()
+        for directory in logDirectories {
+            let log = try LogReader(directory: directory).logID
+            let live = try ProjectionStore(db, schema: Self.live).checkpoints(log)
+            if counts.live == counts.shadow {
+                targets.byLog[log] = Dictionary(uniqueKeysWithValues: (0..<counts.live).map { ($0, live[$0] ?? 0) })
+            } else {
+                targets.everyShard[log] = live.values.max() ?? 0
+            }
         }
-        return result
+        return targets
     }
 
     /// In one transaction: holds the live checkpoints (ingest daemons wait), brings the
@@ -108,13 +132,11 @@ public final class Rebuilder {
                 break
             } catch let error as PostgresError where ["40P01", "55P03"].contains(error.sqlState ?? "") && attempt < attempts {
                 logger.info("swap gave way to a query; retrying", metadata: ["rebuild.attempt": "\(attempt)"])
-                ingestor.forgetPositions()
                 attempt += 1
                 usleep(UInt32(50_000 * attempt))
             }
         }
         _ = try? db.execute("RESET deadlock_timeout")
-        ingestor.ownsTransactions = true
         do {
             try db.execute("DROP SCHEMA \(Self.retired) CASCADE")
         } catch {
@@ -181,6 +203,10 @@ public final class Rebuilder {
     /// them and compares table by table; returns one line per differing row (at most
     /// `limit` per table and side) and rolls back. The live tables are never changed.
     public func verify(limit: Int = 20) throws -> [String] {
+        let counts = try shardCounts()
+        guard counts.live == counts.shadow else {
+            throw RebuildError("the live projections have \(counts.live) shards and a rebuild now makes \(counts.shadow) (clickd migrate --shards): there is nothing to compare shard by shard; rebuild without --verify")
+        }
         var differences: [String] = []
         try db.execute("BEGIN")
         do {
@@ -209,7 +235,6 @@ public final class Rebuilder {
             _ = try? db.execute("ROLLBACK")
             throw error
         }
-        ingestor.ownsTransactions = true
         return differences
     }
 
@@ -223,7 +248,6 @@ public final class Rebuilder {
     }
 
     public func discard() {
-        ingestor.ownsTransactions = true
         _ = try? db.execute("DROP SCHEMA IF EXISTS \(Self.shadow) CASCADE")
     }
 
@@ -231,11 +255,15 @@ public final class Rebuilder {
     /// already past it (live ingestion lags the logs) stays where it is.
     private func catchUpInTransaction() throws {
         let targets = try liveCheckpoints()
-        ingestor.ownsTransactions = false
-        ingestor.stopAt = targets
-        try ingestor.drain()
-        for position in try ingestor.positions() where position.projected < targets[position.logID] ?? 0 {
-            throw RebuildError("log \(position.directory) ends at LSN \(position.projected), before its live checkpoint \(targets[position.logID] ?? 0): is this the log the live projections were made from?")
+        let shards = try ProjectionStore(db, schema: Self.shadow).shardCount()
+        let db = self.db
+        let worker = try ShardWorker(logDirectories: logDirectories, shardCount: shards, shards: Array(0..<shards), batchSize: batchSize,
+                                     logger: logger, schema: Self.shadow) { db }
+        try worker.drain(to: targets, inTransaction: true)
+        for position in worker.shardPositions() {
+            guard let target = targets.lsn(position.logID, shard: position.shard), position.lsn < target else { continue }
+            let directory = try logDirectories.first { try LogReader(directory: $0).logID == position.logID } ?? "\(position.logID)"
+            throw RebuildError("log \(directory) ends at LSN \(position.lsn), before its live checkpoint \(target): is this the log the live projections were made from?")
         }
     }
 }

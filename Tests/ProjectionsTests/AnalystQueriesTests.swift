@@ -70,7 +70,7 @@ import Testing
 
         let guide = try String(contentsOfFile: RepositoryPaths.root.appendingPathComponent("docs/analysts.md").path, encoding: .utf8)
         let blocks = Self.sqlBlocks(guide)
-        #expect(blocks.count == 6)
+        #expect(blocks.count == 7)
         for (i, block) in blocks.enumerated() {
             let file = dir.appending("q\(i).sql")
             try block.write(toFile: file, atomically: true, encoding: .utf8)

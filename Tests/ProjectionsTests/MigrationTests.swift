@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import EventLog
 import Foundation
 import Testing
 
@@ -22,7 +23,7 @@ import Testing
         let db = try PostgresConnection(url)
         defer { db.close() }
         let views = try db.query("SELECT table_name FROM information_schema.views WHERE table_schema = 'clickd' ORDER BY 1").map { $0[0]! }
-        #expect(views == ["activity", "link_clickers", "link_clicks", "message_stats"])
+        #expect(views == ["activity", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats"])
         // A changed file that was applied is refused, naming it.
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -51,26 +52,31 @@ import Testing
         defer { db.close() }
         let links = [("campaign", "17", "l1"), ("newsletter", "é,1:x", ""), ("campaign", "a", "bc"), ("campaign", "ab", "c")]
         for (kind, source, link) in links {
+            // As ingestion makes them: a link's totals are its clickers' sums.
             try db.query("""
-                INSERT INTO clickd_internal.link_totals (source_kind, source_id, link_id, url, total_clicks, human_clicks)
-                VALUES ($1, $2, $3, 'https://a.example/' || $3, 2, 1)
+                INSERT INTO clickd_internal.link_totals (source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
+                VALUES ($1, $2, $3, 'https://a.example/' || $3, 2, 1, '2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z')
                 """, [kind, source, link])
             try db.query("""
                 INSERT INTO clickd_internal.link_clickers (source_kind, source_id, link_id, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
                 VALUES ($1, $2, $3, 'a', 1, 1, '2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z'), ($1, $2, $3, 'b', 1, 0, NULL, NULL)
                 """, [kind, source, link])
         }
-        try db.query("INSERT INTO clickd_internal.source_totals VALUES ('campaign', '17', 4, 2), ('campaign', 'a', 1, 2)")
+        try db.query("""
+            INSERT INTO clickd_internal.source_totals
+            VALUES ('campaign', '17', 4, 2), ('campaign', 'a', 1, 2), ('campaign', 'ab', 0, 2), ('newsletter', 'é,1:x', 3, 2)
+            """)
         let queries = ["SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4", "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3",
                        "SELECT * FROM clickd.message_stats ORDER BY 1, 2"]
         let before = try queries.map { try db.query($0) }
-        #expect(before[0].count == 8 && before[2].count == 2)
+        #expect(before[0].count == 8 && before[2].count == 4)
         let upgraded = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", Self.migrations])
         #expect(upgraded.status == 0 && upgraded.stdout.contains("0004_clicker_link_keys.sql"), "\(upgraded.stderr)")
-        #expect(try queries.map { try db.query($0) } == before)
+        let after = try queries.map { try db.query($0) }
+        #expect(after == before)
         for (kind, source, link) in links {
             let number = ProjectionBatch.LinkKey(sourceKind: kind, sourceID: source, linkID: link).number
-            #expect(try db.query("SELECT link_key::text FROM clickd_internal.link_totals WHERE (source_kind, source_id, link_id) = ($1, $2, $3)",
+            #expect(try db.query("SELECT DISTINCT link_key::text FROM clickd_internal.link_totals WHERE (source_kind, source_id, link_id) = ($1, $2, $3)",
                                  [kind, source, link]) == [[number]])
             #expect(try db.query("SELECT count(*) FROM clickd_internal.link_clickers WHERE link_key = $1", [number]) == [["2"]])
         }
@@ -95,19 +101,22 @@ import Testing
         #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", Self.migrations]).status == 0)
         let db = try PostgresConnection(url)
         defer { db.close() }
+        // Partial rows of two shards, which the views sum.
+        let source = LogID.uuidText(ProjectionBatch.SourceKey(sourceKind: "campaign", sourceID: "17").numberBytes)
         try db.query("""
-            INSERT INTO clickd_internal.source_totals (source_kind, source_id, delivered, total_clicks)
-            VALUES ('campaign', '17', 4, 3)
-            """)
+            INSERT INTO clickd_internal.source_totals (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers)
+            VALUES (0, $1, 'campaign', '17', 3, 2, 1), (1, $1, 'campaign', '17', 1, 1, 0)
+            """, [source])
         let l1 = ProjectionBatch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "l1").number
         let l2 = ProjectionBatch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "l2").number
         try db.query("""
-            INSERT INTO clickd_internal.link_totals (link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks)
-            VALUES ($1, 'campaign', '17', 'l1', 'https://a.example/1', 2, 1), ($2, 'campaign', '17', 'l2', 'https://a.example/2', 1, 1)
+            INSERT INTO clickd_internal.link_totals (shard, link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, unique_clickers)
+            VALUES (0, $1, 'campaign', '17', 'l1', 'https://a.example/1', 1, 1, 1), (1, $1, 'campaign', '17', 'l1', 'https://a.example/1', 1, 0, 0),
+                   (0, $2, 'campaign', '17', 'l2', 'https://a.example/2', 1, 1, 1)
             """, [l1, l2])
         try db.query("""
-            INSERT INTO clickd_internal.link_clickers (link_key, customer_id, clicks, human_clicks)
-            VALUES ($1, 'a', 1, 1), ($2, 'a', 1, 1), ($1, 'b', 1, 0)
+            INSERT INTO clickd_internal.link_clickers (shard, link_key, customer_id, clicks, human_clicks)
+            VALUES (0, $1, 'a', 1, 1), (0, $2, 'a', 1, 1), (1, $1, 'b', 1, 0)
             """, [l1, l2])
         try db.execute("SET ROLE clickd_analyst")
         #expect(try db.query("SELECT delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats")
@@ -116,7 +125,8 @@ import Testing
         #expect(try db.query("SELECT link_id, customer_id, human_clicks FROM clickd.link_clickers ORDER BY 1, 2")
                 == [["l1", "a", "1"], ["l1", "b", "0"], ["l2", "a", "1"]])
         for forbidden in ["SELECT * FROM clickd_internal.activity", "SELECT * FROM clickd_internal.checkpoints",
-                          "INSERT INTO clickd.activity (customer_id) VALUES ('x')", "DELETE FROM clickd.link_clicks",
+                          "SELECT * FROM clickd_internal.link_daily", "SELECT * FROM clickd_internal.source_clickers",
+                          "INSERT INTO clickd.activity (customer_id) VALUES ('x')", "DELETE FROM clickd.activity",
                           "CREATE TABLE clickd.mine (x int)"] {
             do {
                 try db.query(forbidden)

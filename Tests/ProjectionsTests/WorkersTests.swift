@@ -1,0 +1,184 @@
+import ClickdTestSupport
+import EventLog
+import Foundation
+import LinkTracking
+import Logging
+import Testing
+
+@testable import Projections
+
+/// Ingestion with several workers, each owning a set of shards (docs/design/sharding.md).
+@Suite struct WorkersTests {
+    typealias I = IngestTests
+
+    /// Two logs of generated records (bots, bursts, repeats, poison records), the second
+    /// with customers of its own and some shared with the first.
+    static func records(seed: UInt64) -> [[[UInt8]]] {
+        var second = burstyRecords(events: 6_000, seed: seed + 1)
+        second.insert(EventCodec.encode(I.click(1, customer: "ü-shared", delivery: "dx", link: "L9", sourceID: "s1")), at: 10)
+        return [burstyRecords(events: 9_000, seed: seed), second]
+    }
+
+    /// `IngestTests.generatedRecords`' mix, and every 40 events a scanner's burst: one
+    /// delivery's links opened 3–5 at a time within a second (some batches cut through them).
+    static func burstyRecords(events: Int, seed: UInt64) -> [[UInt8]] {
+        var rng = SplitMix64(seed: seed)
+        var time: UInt64 = 0
+        var records: [[UInt8]] = []
+        for i in 0..<events {
+            time += UInt64.random(in: 0...300, using: &rng)
+            let customer = "c\(Int.random(in: 0..<300, using: &rng))"
+            let delivery = "d-\(customer)-\(Int.random(in: 0..<3, using: &rng))"
+            let source = "s\(Int.random(in: 0..<5, using: &rng))"
+            if i % 5 == 0 {
+                records.append(EventCodec.encode(I.delivered(time, customer: customer, delivery: delivery, sourceID: source)))
+            } else if i % 40 == 1 {
+                for link in 0..<Int.random(in: 3...5, using: &rng) {
+                    time += UInt64.random(in: 0...150, using: &rng)
+                    records.append(EventCodec.encode(I.click(time, customer: customer, delivery: delivery, link: "L\(link)", sourceID: source)))
+                }
+            } else {
+                records.append(EventCodec.encode(I.click(time, customer: customer, delivery: delivery, link: "L\(Int.random(in: 0..<6, using: &rng))",
+                                                         sourceID: source, ua: Int.random(in: 0..<12, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",
+                                                         method: Int.random(in: 0..<20, using: &rng) == 0 ? .head : .get)))
+            }
+            if i % 997 == 500 { records.append([0xde, 0xad]) }
+        }
+        return records
+    }
+
+    /// Appends records to a log (a writer opened on the existing log, as a restarted edge does).
+    static func append(_ records: ArraySlice<[UInt8]>, to path: String) async throws {
+        var configuration = EventLogConfiguration()
+        configuration.sync = .none
+        configuration.segmentSize = 256 << 10
+        let writer = try EventLogWriter(directory: path, configuration: configuration, logger: I.quiet)
+        for record in records { _ = try await writer.append(record) }
+        writer.close()
+    }
+
+    /// What the analysts see, and the write-time distinct counts checked against the rows
+    /// they count.
+    static func views(_ url: String) throws -> [[String?]] {
+        let snapshot = try I.snapshot(url) + I.rows(url, "SELECT * FROM clickd.link_clicks_daily ORDER BY 1, 2, 3, 4")
+        #expect(try I.rows(url, """
+            SELECT l.source_kind, l.source_id, l.link_id FROM clickd.link_clicks l
+            WHERE l.unique_clickers <> (SELECT count(*) FROM clickd.link_clickers c
+                                        WHERE (c.source_kind, c.source_id, c.link_id) = (l.source_kind, l.source_id, l.link_id) AND c.human_clicks > 0)
+            """) == [])
+        #expect(try I.rows(url, """
+            SELECT m.source_kind, m.source_id FROM clickd.message_stats m
+            WHERE m.clicked_customers <> (SELECT count(DISTINCT c.customer_id) FROM clickd.link_clickers c
+                                          WHERE (c.source_kind, c.source_id) = (m.source_kind, m.source_id) AND c.human_clicks > 0)
+            """) == [])
+        #expect(try I.rows(url, """
+            SELECT l.source_kind, l.source_id, l.link_id FROM clickd.link_clicks l
+            LEFT JOIN (SELECT source_kind, source_id, link_id, sum(total_clicks) AS total, sum(human_clicks) AS human
+                       FROM clickd.link_clicks_daily GROUP BY 1, 2, 3) d USING (source_kind, source_id, link_id)
+            WHERE (d.total, d.human) IS DISTINCT FROM (l.total_clicks::numeric, l.human_clicks::numeric)
+            """) == [])
+        return snapshot
+    }
+
+    /// The same two logs ingested with 1, 2 and 5 workers, in small batches, each run
+    /// stopped and started again (a new ingestor, as a restarted daemon) at random LSNs
+    /// while the logs grow: the views equal, row for row, one run with one worker.
+    @Test func anyNumberOfWorkersWithRestartsGivesTheSameViews() async throws {
+        let logs = Self.records(seed: 41)
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // The reference: whole logs, one worker, one run.
+        let whole = [dir.appending("ref-a"), dir.appending("ref-b")]
+        for (path, records) in zip(whole, logs) { try await Self.append(records[...], to: path) }
+        let reference = try I.database()
+        try Ingestor(logDirectories: whole, workers: 1, logger: I.quiet) { try PostgresConnection(reference) }.drain()
+        let expected = try Self.views(reference)
+        #expect(expected.count > 2000)
+        #expect(try I.rows(reference, "SELECT count(*) FROM clickd.activity WHERE bot_reason = 'burst'")[0][0].flatMap { Int($0) } ?? 0 > 50)
+
+        var rng = SplitMix64(seed: 1234)
+        for workers in [1, 2, 5] {
+            let paths = [dir.appending("w\(workers)-a"), dir.appending("w\(workers)-b")]
+            let url = try I.database()
+            var written = [0, 0]
+            for round in 0..<4 {
+                for (i, records) in logs.enumerated() {
+                    let end = round == 3 ? records.count : Int.random(in: written[i]...records.count, using: &rng)
+                    try await Self.append(records[written[i]..<end], to: paths[i])
+                    written[i] = end
+                }
+                let ingestor = try Ingestor(logDirectories: paths, batchSize: Int.random(in: 7...300, using: &rng), workers: workers,
+                                            logger: I.quiet) { try PostgresConnection(url) }
+                try ingestor.drain()
+            }
+            #expect(try Self.views(url) == expected, "\(workers) workers")
+            let status = try Ingestor(logDirectories: paths, logger: I.quiet) { try PostgresConnection(url) }.status()
+            #expect(status.map(\.checkpoint) == logs.map { UInt64($0.count) })
+        }
+    }
+
+    /// PostgreSQL's stand-in for Citus: every sharded table turned into a table
+    /// hash-partitioned on `shard`, a trigger recording each written row's transaction and
+    /// shard; ingesting two logs with two workers writes one shard per transaction, and the
+    /// views equal those of an unpartitioned run.
+    @Test func everyIngestTransactionWritesOneShard() async throws {
+        let logs = Self.records(seed: 7)
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let paths = [dir.appending("a"), dir.appending("b")]
+        for (path, records) in zip(paths, logs) { try await Self.append(records[...], to: path) }
+        let plain = try I.database()
+        try Ingestor(logDirectories: paths, batchSize: 200, workers: 2, logger: I.quiet) { try PostgresConnection(plain) }.drain()
+
+        let url = try I.database()
+        let db = try PostgresConnection(url)
+        defer { db.close() }
+        let tables = try db.query("""
+            SELECT table_name FROM information_schema.columns WHERE table_schema = 'clickd_internal' AND column_name = 'shard' ORDER BY 1
+            """).compactMap { $0[0] }
+        #expect(tables == ["activity", "checkpoints", "dead_letters", "link_clickers", "link_daily", "link_totals", "source_clickers", "source_totals"])
+        try db.execute("""
+            CREATE TABLE public.shard_writes (txid bigint NOT NULL, tbl text NOT NULL, shard integer NOT NULL);
+            CREATE FUNCTION public.record_shard_write() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO public.shard_writes VALUES (txid_current(), TG_TABLE_NAME, CASE WHEN TG_OP = 'DELETE' THEN OLD.shard ELSE NEW.shard END);
+                RETURN NULL;
+            END $$;
+            """)
+        try db.execute("BEGIN; SET LOCAL search_path = pg_catalog")
+        let views = try db.query("""
+            SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'clickd' AND c.relkind = 'v'
+            """)
+        for table in tables {
+            try db.execute("""
+                ALTER TABLE clickd_internal.\(table) RENAME TO \(table)_plain;
+                CREATE TABLE clickd_internal.\(table) (LIKE clickd_internal.\(table)_plain INCLUDING ALL) PARTITION BY HASH (shard);
+                """)
+            for remainder in 0..<4 {
+                try db.execute("CREATE TABLE clickd_internal.\(table)_p\(remainder) PARTITION OF clickd_internal.\(table) FOR VALUES WITH (MODULUS 4, REMAINDER \(remainder))")
+            }
+            try db.execute("""
+                CREATE TRIGGER record_shard_write AFTER INSERT OR UPDATE OR DELETE ON clickd_internal.\(table)
+                FOR EACH ROW EXECUTE FUNCTION public.record_shard_write()
+                """)
+        }
+        for view in views {
+            try db.execute("CREATE OR REPLACE VIEW clickd.\(view[0]!) AS \(view[1]!)")
+        }
+        for table in tables { try db.execute("DROP TABLE clickd_internal.\(table)_plain") }
+        try db.execute("COMMIT")
+        #expect(try db.query("SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'clickd_internal'")
+                == [["\(tables.count)"]])
+
+        try Ingestor(logDirectories: paths, batchSize: 200, workers: 2, logger: I.quiet) { try PostgresConnection(url) }.drain()
+        #expect(try Self.views(url) == Self.views(plain))
+        let writes = try db.query("SELECT count(*), count(DISTINCT txid) FROM public.shard_writes")[0]
+        #expect((writes[0].flatMap { Int($0) } ?? 0) > 20_000, "\(writes)")
+        #expect((writes[1].flatMap { Int($0) } ?? 0) > 100, "\(writes)")
+        let mixed = try db.query("""
+            SELECT txid, array_agg(DISTINCT shard), array_agg(DISTINCT tbl) FROM public.shard_writes GROUP BY txid HAVING count(DISTINCT shard) > 1 LIMIT 5
+            """)
+        #expect(mixed == [], "transactions that wrote more than one shard: \(mixed)")
+    }
+}
