@@ -196,4 +196,53 @@ import Testing
         #expect(try db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'clickd_rebuild'") == [["0"]])
         #expect(try IngestTests.snapshot(url) == before)
     }
+
+    /// The shard count changed later: `migrate --shards 8` records it, `rebuild --verify`
+    /// refuses to compare shard counts that differ, `rebuild` builds the projections with 8
+    /// shards and swaps them in while a daemon (2 workers, planned for 32) ingests; the
+    /// daemon re-plans and goes on, and the views equal one run of the whole log.
+    @Test func reshardingIsMigrateThenRebuild() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let all = WorkersTests.burstyRecords(events: 12_000, seed: 19)
+        let log = dir.appending("log")
+        try await WorkersTests.append(all[..<6_000], to: log)
+        let url = try IngestTests.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
+
+        let migrate = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", IngestTests.migrations, "--shards", "8"])
+        #expect(migrate.status == 0 && migrate.stdout.contains("the projections have 32 shards; clickd rebuild will rebuild them with 8"),
+                "\(migrate.stdout)\(migrate.stderr)")
+        let verify = try Self.rebuild(["--verify", "--log", log, "--database", url])
+        #expect(verify.status == 1 && verify.stderr.contains("32 shards and a rebuild now makes 8"), "\(verify.stderr)")
+
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        daemon.arguments = ["ingest", "--log", log, "--database", url, "--workers", "2", "--batch-size", "300"]
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        try await WorkersTests.append(all[6_000..<9_000], to: log)
+        let rebuilt = try Self.rebuild(["--log", log, "--database", url])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(try IngestTests.rows(url, "SELECT shards, next_shards FROM clickd_internal.sharding") == [["8", "8"]])
+        try await WorkersTests.append(all[9_000...], to: log)
+        let deadline = Date().addingTimeInterval(60)
+        var caughtUp = false
+        while !caughtUp, Date() < deadline {
+            caughtUp = try ChildProcess.clickd(["status", "--log", log, "--database", url]).stdout.contains("checkpoint=\(all.count) lag_events=0")
+            if !caughtUp { usleep(100_000) }
+        }
+        #expect(caughtUp)
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        #expect(daemon.terminationStatus == 0)
+        #expect(try IngestTests.rows(url, "SELECT DISTINCT shard FROM clickd_internal.checkpoints ORDER BY 1").count == 8)
+
+        let reference = try IngestTests.database()
+        let whole = dir.appending("whole")
+        try await WorkersTests.append(all[...], to: whole)
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", whole, "--database", reference]).status == 0)
+        #expect(try WorkersTests.views(url) == WorkersTests.views(reference))
+    }
 }
