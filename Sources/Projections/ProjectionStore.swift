@@ -227,6 +227,20 @@ public struct ProjectionStore {
     /// its value before is `new - delta` — exact even when another log's daemon updates the
     /// same row at once, since the upsert adds under the row's lock. 0 → more is one more
     /// unique clicker of the link; more → 0 is one fewer.
+    /// Per `key`, the change of a distinct count from the rows a clicker upsert returned
+    /// (CTE `clickers`: key, customer_id, the new human_clicks) and their deltas: +1 for
+    /// each that went from 0 to more, -1 for each that went from more to 0.
+    static func distinctChange(key: String, delta: String) -> String {
+        """
+
+                    SELECT c.\(key), sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
+                                           WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
+                                           ELSE 0 END) AS change
+                    FROM clickers c JOIN \(delta) d USING (\(key), customer_id)
+                    GROUP BY c.\(key)
+        """
+    }
+
     private func writeCounts(_ batch: PreparedBatch) throws -> String {
         let shard = batch.shard  // an Int: written into the SQL as a number
         var upserts = ""
@@ -251,12 +265,7 @@ public struct ProjectionStore {
                         first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
                         last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
                     RETURNING t.link_key, t.customer_id, t.human_clicks
-                ), uniques AS (
-                    SELECT c.link_key, sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
-                                                WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
-                                                ELSE 0 END) AS change
-                    FROM clickers c JOIN delta_clickers d USING (link_key, customer_id)
-                    GROUP BY c.link_key
+                ), uniques AS (\(Self.distinctChange(key: "link_key", delta: "delta_clickers"))
                 )
                 INSERT INTO \(schema).link_totals AS t
                     (shard, link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, unique_clickers, first_click_at, last_click_at)
@@ -294,12 +303,7 @@ public struct ProjectionStore {
                     SELECT \(shard), * FROM delta_source_clickers ORDER BY 1, 2, 3
                     ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET human_clicks = t.human_clicks + EXCLUDED.human_clicks
                     RETURNING t.source_key, t.customer_id, t.human_clicks
-                ), customers AS (
-                    SELECT c.source_key, sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
-                                                  WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
-                                                  ELSE 0 END) AS change
-                    FROM clickers c JOIN delta_source_clickers d USING (source_key, customer_id)
-                    GROUP BY c.source_key
+                ), customers AS (\(Self.distinctChange(key: "source_key", delta: "delta_source_clickers"))
                 )
                 """ : "WITH customers AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)\n"
             upserts += changes + """

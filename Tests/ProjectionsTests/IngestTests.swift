@@ -167,8 +167,9 @@ import Testing
     }
 
     /// Clicks and deliveries of 300 customers in 5 sources, with prefetches, scanners,
-    /// bursts, repeats, and a poison record every 997.
-    static func generatedRecords(events: Int, seed: UInt64) -> [[UInt8]] {
+    /// bursts, repeats, and a poison record every 997; with `burstEvery`, also a scanner's
+    /// burst that often (one delivery's links opened 3–5 at a time within a second).
+    static func generatedRecords(events: Int, seed: UInt64, burstEvery: Int? = nil) -> [[UInt8]] {
         var rng = SplitMix64(seed: seed)
         var time: UInt64 = 0
         var records: [[UInt8]] = []
@@ -179,6 +180,11 @@ import Testing
             let source = "s\(Int.random(in: 0..<5, using: &rng))"
             if i % 5 == 0 {
                 records.append(EventCodec.encode(Self.delivered(time, customer: customer, delivery: delivery, sourceID: source)))
+            } else if let burstEvery, i % burstEvery == 1 {
+                for link in 0..<Int.random(in: 3...5, using: &rng) {
+                    time += UInt64.random(in: 0...150, using: &rng)
+                    records.append(EventCodec.encode(Self.click(time, customer: customer, delivery: delivery, link: "L\(link)", sourceID: source)))
+                }
             } else {
                 records.append(EventCodec.encode(Self.click(time, customer: customer, delivery: delivery, link: "L\(Int.random(in: 0..<6, using: &rng))",
                                                             sourceID: source, ua: Int.random(in: 0..<12, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",

@@ -22,29 +22,7 @@ import Testing
     /// `IngestTests.generatedRecords`' mix, and every 40 events a scanner's burst: one
     /// delivery's links opened 3–5 at a time within a second (some batches cut through them).
     static func burstyRecords(events: Int, seed: UInt64) -> [[UInt8]] {
-        var rng = SplitMix64(seed: seed)
-        var time: UInt64 = 0
-        var records: [[UInt8]] = []
-        for i in 0..<events {
-            time += UInt64.random(in: 0...300, using: &rng)
-            let customer = "c\(Int.random(in: 0..<300, using: &rng))"
-            let delivery = "d-\(customer)-\(Int.random(in: 0..<3, using: &rng))"
-            let source = "s\(Int.random(in: 0..<5, using: &rng))"
-            if i % 5 == 0 {
-                records.append(EventCodec.encode(I.delivered(time, customer: customer, delivery: delivery, sourceID: source)))
-            } else if i % 40 == 1 {
-                for link in 0..<Int.random(in: 3...5, using: &rng) {
-                    time += UInt64.random(in: 0...150, using: &rng)
-                    records.append(EventCodec.encode(I.click(time, customer: customer, delivery: delivery, link: "L\(link)", sourceID: source)))
-                }
-            } else {
-                records.append(EventCodec.encode(I.click(time, customer: customer, delivery: delivery, link: "L\(Int.random(in: 0..<6, using: &rng))",
-                                                         sourceID: source, ua: Int.random(in: 0..<12, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",
-                                                         method: Int.random(in: 0..<20, using: &rng) == 0 ? .head : .get)))
-            }
-            if i % 997 == 500 { records.append([0xde, 0xad]) }
-        }
-        return records
+        I.generatedRecords(events: events, seed: seed, burstEvery: 40)
     }
 
     /// Appends records to a log (a writer opened on the existing log, as a restarted edge does).
