@@ -89,7 +89,19 @@ public enum FuzzHarness {
     /// `EventCodec.decode`: never traps; an event that decodes encodes to bytes that decode
     /// to the same event, whose times are within the bounds the projections rely on.
     static func eventCodec(_ data: UnsafeRawBufferPointer) {
+        // Sharding reads the customer field of every record, decodable or not: it stays
+        // inside the record, and is the decoded customer when the record decodes.
+        let customer = EventCodec.customerField(data)
+        if let customer, let base = data.baseAddress, let start = customer.baseAddress {
+            precondition(start >= base && start + customer.count <= base + data.count, "the customer field lies outside the record")
+        }
         guard let event = try? EventCodec.decode(data) else { return }
+        let id: String
+        switch event {
+        case .click(let c): id = c.token.customerID
+        case .delivered(let d): id = d.customerID
+        }
+        precondition(customer.map { Array($0) } == Array(id.utf8), "the customer field is not the decoded customer")
         let again = try? EventCodec.decode(EventCodec.encode(event))
         precondition(again == event, "an event does not survive encode and decode")
         switch event {
