@@ -31,11 +31,27 @@ public struct ProjectionStore {
 
     /// The projected LSN and the classifier's replay start of one (log, shard) (0 and nil
     /// when new: the row is made then, in a transaction of its own, on that shard alone).
-    public func checkpoint(_ log: LogID, shard: Int) throws -> (lsn: UInt64, windowStart: UInt64?) {
-        let key = [String(shard), "\(log)"]
-        try db.query("INSERT INTO \(schema).checkpoints (shard, log_id, lsn) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING", key)
-        let row = try db.query("SELECT lsn, window_start FROM \(schema).checkpoints WHERE shard = $1 AND log_id = $2", key)[0]
-        return (UInt64(row[0]!)!, row[1].flatMap { UInt64($0) })
+    /// Throws `ShardCountChanged` when the projections no longer have `shards` shards — and
+    /// then makes no row: a worker planned for the count a rebuild swapped out must not
+    /// leave a checkpoint of a shard the new count does not have.
+    public func checkpoint(_ log: LogID, shard: Int, shards: Int) throws -> (lsn: UInt64, windowStart: UInt64?) {
+        let key = [String(shard), "\(log)", String(shards)]
+        try db.query("""
+            INSERT INTO \(schema).checkpoints (shard, log_id, lsn) SELECT $1, $2, 0 FROM \(schema).sharding WHERE shards = $3
+            ON CONFLICT DO NOTHING
+            """, key)
+        let rows = try db.query("""
+            SELECT c.lsn, c.window_start, s.shards FROM \(schema).sharding s
+            LEFT JOIN \(schema).checkpoints c ON c.shard = $1 AND c.log_id = $2
+            """, Array(key[0..<2]))
+        guard let row = rows.first, let found = row[2].flatMap({ Int($0) }) else {
+            throw PostgresError(sqlState: nil, message: "\(schema).sharding holds no valid shard count")
+        }
+        guard found == shards else { throw ShardCountChanged(planned: shards, found: found) }
+        guard let lsn = row[0].flatMap({ UInt64($0) }) else {
+            throw PostgresError(sqlState: nil, message: "log \(log) has no checkpoint row for shard \(shard) in \(schema).checkpoints")
+        }
+        return (lsn, row[1].flatMap { UInt64($0) })
     }
 
     /// Every shard's checkpoint of a log, as far as rows exist.
@@ -152,6 +168,9 @@ public struct ProjectionStore {
                 WHERE c.shard = $1 AND c.log_id = $2 FOR UPDATE OF c
                 """, [shard, id])
             guard let value = rows.first?[0], let current = UInt64(value) else {
+                // No row: a shard the projections' current count may not have.
+                let found = try shardCount()
+                if found != shards { throw ShardCountChanged(planned: shards, found: found) }
                 throw PostgresError(sqlState: nil, message: "log \(id) has no checkpoint row for shard \(shard) in \(schema).checkpoints")
             }
             if let found = rows.first?[1].flatMap({ Int($0) }), found != shards {
@@ -197,12 +216,17 @@ public struct ProjectionStore {
     }
 
     /// Moves the checkpoint of a (log, shard) that had no records to `through` (and its
-    /// window start), if it is still `expected`: one statement, one shard.
-    public func advance(_ log: LogID, shard: Int, expected: UInt64, through: UInt64, windowStart: UInt64?) throws -> Bool {
+    /// window start), if it is still `expected` and the projections still have `shards`
+    /// shards: one statement, one shard. False if either changed (`checkpoint` tells which).
+    /// The shard count is part of the compare-and-set: a worker planned for the count a
+    /// rebuild swapped out would otherwise move a shard of the new count past records of
+    /// customers that shard now holds — that skipped them, and re-sharding under a running
+    /// daemon lost clicks (issue 13).
+    public func advance(_ log: LogID, shard: Int, shards: Int, expected: UInt64, through: UInt64, windowStart: UInt64?) throws -> Bool {
         try db.query("""
-            UPDATE \(schema).checkpoints SET lsn = $3, window_start = $4, updated_at = now()
-            WHERE shard = $1 AND log_id = $2 AND lsn = $5 RETURNING lsn
-            """, [String(shard), "\(log)", String(through), windowStart.map(String.init), String(expected)]).count == 1
+            UPDATE \(schema).checkpoints c SET lsn = $3, window_start = $4, updated_at = now() FROM \(schema).sharding s
+            WHERE c.shard = $1 AND c.log_id = $2 AND c.lsn = $5 AND s.shards = $6 RETURNING c.lsn
+            """, [String(shard), "\(log)", String(through), windowStart.map(String.init), String(expected), String(shards)]).count == 1
     }
 
     /// Waits for the upserts (and the COMMIT) that `begin` sent.

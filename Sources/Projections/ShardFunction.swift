@@ -5,7 +5,7 @@ import LinkTracking
 ///
 ///     shard(customer) = BE32(SHA-256(UTF-8 bytes of customer)[0..4]) mod S
 ///
-/// The same as `clickd_internal.shard_of(customer, shards)` in SQL (migration 0005); a
+/// The same as `clickd.shard_of(customer, shards)` in SQL (migration 0005); a
 /// record too damaged to hold a customer field belongs to shard `lsn mod S`.
 public enum ShardFunction {
     /// The shard counts a schema may have.

@@ -305,11 +305,10 @@ public final class ShardWorker {
     private func sync(_ log: LogState) throws {
         try settle()
         let store = try currentStore()
-        let found = try store.shardCount()
-        guard found == shardCount else { throw ProjectionStore.ShardCountChanged(planned: shardCount, found: found) }
+        // `checkpoint` throws ShardCountChanged when a rebuild has changed the shard count.
         var start = UInt64.max
         for state in log.owned {
-            let (checkpoint, windowStart) = try store.checkpoint(log.reader.logID, shard: state.shard)
+            let (checkpoint, windowStart) = try store.checkpoint(log.reader.logID, shard: state.shard, shards: shardCount)
             state.fold = ProjectionFold()
             state.batch = ProjectionBatch()
             state.checkpoint = checkpoint
@@ -359,7 +358,7 @@ public final class ShardWorker {
                     // that a restart need not re-read what it has no records in.
                     try settle()
                     let windowStart = state.fold.replayStart
-                    guard try currentStore().advance(log.reader.logID, shard: state.shard, expected: state.checkpoint,
+                    guard try currentStore().advance(log.reader.logID, shard: state.shard, shards: shardCount, expected: state.checkpoint,
                                                      through: through, windowStart: windowStart)
                     else {
                         moved = true
