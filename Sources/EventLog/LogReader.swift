@@ -26,7 +26,7 @@ public final class LogReader {
     public private(set) var nextLSN: UInt64
 
     private var segment: (file: LogFile, firstLSN: UInt64, cursor: FrameCursor)?
-    private var watch: DirectoryWatch?
+    private var watch: LogWatch?
 
     public init(directory: String, from lsn: UInt64 = 1) throws {
         guard FileSystem.isDirectory(directory) else {
@@ -150,18 +150,8 @@ public final class LogReader {
     /// inotify (no CPU while idle). Returns whether there are new records.
     public func waitForRecords(timeout: Duration) throws -> Bool {
         if try durableWatermark() >= nextLSN { return true }
-        if watch == nil { watch = try DirectoryWatch(directory: directory) }
-        watch!.drain()
-        // An update between the check above and the watch being drained is caught here.
-        if try durableWatermark() >= nextLSN { return true }
-        let deadline = monotonicNanoseconds() + UInt64(max(0, timeout.components.seconds)) * 1_000_000_000
-            + UInt64(max(0, timeout.components.attoseconds) / 1_000_000_000)
-        while true {
-            let now = monotonicNanoseconds()
-            if now >= deadline { return false }
-            watch!.wait(milliseconds: Int32(min(1000, (deadline - now) / 1_000_000 + 1)))
-            if try durableWatermark() >= nextLSN { return true }
-        }
+        if watch == nil { watch = try LogWatch(directories: [directory]) }
+        return try watch!.wait(timeout: timeout) { try durableWatermark() >= nextLSN }
     }
 
     public func close() {
@@ -181,15 +171,18 @@ public final class LogReader {
     }
 }
 
-/// An inotify watch on a log directory: wakes a waiting reader when the writer publishes.
-final class DirectoryWatch {
+/// An inotify watch on one or more log directories: wakes a waiting follower when a writer
+/// publishes (every durable-watermark update is an `IN_MODIFY`), so that waiting costs no
+/// CPU. One inotify instance holds every directory's watch, so a follower of several logs
+/// waits for any of them in one `poll`. Not thread-safe: one thread waits on it.
+public final class LogWatch {
     private let fd: Int32
 
-    init(directory: String) throws {
+    public init(directories: [String]) throws {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        if fd < 0 { throw LogError.system("inotify_init1", path: directory) }
+        if fd < 0 { throw LogError.system("inotify_init1", path: directories.first ?? "") }
         let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
-        if inotify_add_watch(fd, directory, mask) < 0 {
+        for directory in directories where inotify_add_watch(fd, directory, mask) < 0 {
             let err = errno
             Glibc.close(fd)
             throw LogError.system("inotify_add_watch", path: directory, errno: err)
@@ -198,16 +191,30 @@ final class DirectoryWatch {
 
     deinit { Glibc.close(fd) }
 
-    /// Discards queued events.
-    func drain() {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while buffer.withUnsafeMutableBytes({ Glibc.read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    /// Waits until `ready` says so or `timeout` passes; returns whether `ready` said so.
+    /// `ready` is asked first, again after the queued events are discarded (an update
+    /// between the two is caught), and after every event.
+    public func wait(timeout: Duration, until ready: () throws -> Bool) rethrows -> Bool {
+        if try ready() { return true }
+        drain()
+        if try ready() { return true }
+        let nanoseconds = max(0, timeout.components.seconds) * 1_000_000_000 + max(0, timeout.components.attoseconds) / 1_000_000_000
+        let deadline = monotonicNanoseconds() + UInt64(nanoseconds)
+        while true {
+            let now = monotonicNanoseconds()
+            if now >= deadline { return false }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let woken = poll(&pfd, 1, Int32(min(1000, (deadline - now) / 1_000_000 + 1)))
+            if woken > 0 {
+                drain()
+                if try ready() { return true }
+            }
+        }
     }
 
-    /// Waits for an event or the timeout.
-    func wait(milliseconds: Int32) {
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        _ = poll(&pfd, 1, milliseconds)
-        drain()
+    /// Discards queued events.
+    private func drain() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while buffer.withUnsafeMutableBytes({ Glibc.read(fd, $0.baseAddress, $0.count) }) > 0 {}
     }
 }

@@ -163,7 +163,7 @@ public final class Ingestor {
                     failed = false
                     backoff = .milliseconds(100)
                 }
-                if applied == 0 { sleep(until: .now + .milliseconds(100), unless: shouldStop) }
+                if applied == 0 { waitForRecords(worker, unless: shouldStop) }
             } catch is ProjectionStore.ShardCountChanged {
                 replan()
                 return
@@ -178,6 +178,11 @@ public final class Ingestor {
                 backoff = min(backoff * 2, .seconds(5))
             }
         }
+    }
+
+    /// Waits (inotify, no CPU) until `worker` has records to drain, looking at `stop` every 50 ms.
+    private static func waitForRecords(_ worker: ShardWorker, unless stop: () -> Bool) {
+        while !stop(), !worker.waitForRecords(timeout: .milliseconds(50)) {}
     }
 
     /// Sleeps in steps of 20 ms until `deadline`, or until `stop` says so.

@@ -3,6 +3,10 @@ import LinkTracking
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One connection projecting a fixed set of shards of every log, exactly once per
 /// (log, shard) (docs/design/sharding.md). It reads each log itself, keeps a fold per
 /// (log, shard), and applies each shard's batch in a transaction of its own. Any failure
@@ -210,6 +214,41 @@ public final class ShardWorker {
             throw error
         }
     }
+
+    /// Blocks until there is something to drain — a log with durable records past what this
+    /// worker has read, a log not yet synced, a log set aside whose retry is due — or until
+    /// `timeout` passes; returns whether there is. Waiting is an inotify watch on every log's
+    /// directory (`LogWatch`): no CPU while idle, and a click wakes the worker as soon as
+    /// the edge publishes it as durable. A log whose watermark cannot be read counts as
+    /// ready: draining it sets it aside with its error. Without inotify (no instance to be
+    /// had: a warning, once), it sleeps up to 100 ms and says yes.
+    public func waitForRecords(timeout: Duration) -> Bool {
+        var limit = timeout
+        for log in logs {
+            if let failure = log.failure { limit = min(limit, max(.zero, failure.retryAt - .now)) }
+        }
+        if watch == nil, !watchFailed {
+            do {
+                watch = try LogWatch(directories: logs.map(\.directory))
+            } catch {
+                watchFailed = true
+                logger.warning("cannot watch the logs with inotify; polling them every 100 ms", metadata: ["error": "\(error)"])
+            }
+        }
+        guard let watch else {
+            usleep(useconds_t(min(limit, .milliseconds(100)).components.attoseconds / 1_000_000_000_000))
+            return true
+        }
+        return watch.wait(timeout: limit) {
+            logs.contains { log in
+                if let failure = log.failure { return ContinuousClock.now >= failure.retryAt }
+                if !log.synced { return true }
+                return (try? log.reader.durableWatermark()).map { $0 >= log.reader.nextLSN } ?? true
+            }
+        }
+    }
+    private var watch: LogWatch?
+    private var watchFailed = false
 
     /// Every (log, shard) of this worker and its checkpoint, as this worker knows it.
     public func shardPositions() -> [ShardPosition] {

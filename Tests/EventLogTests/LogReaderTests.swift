@@ -117,18 +117,50 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(3))
         #expect(try reader.read().map(\.payload) == [[7]])
     }
-}
 
-func onDispatchThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    /// One watch over several logs: it waits without CPU while none grows, and wakes for a
+    /// record published in any of them (a follower of several logs waits in one poll).
+    @Test func oneWatchWakesForAnyOfSeveralLogs() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let paths = [dir.appending("a"), dir.appending("b"), dir.appending("c")]
+        let writers = try paths.map { try EventLogWriter(directory: $0, configuration: LogFixtures.configuration(), logger: LogFixtures.quiet) }
+        defer { for writer in writers { writer.close() } }
+        let readers = LogTailer.ReaderBoxes(try paths.map { try LogReader(directory: $0) })
+        let watch = LogWatch.Box(try LogWatch(directories: paths))
+        @Sendable func anyNew() throws -> Bool { try readers.all.contains { try $0.durableWatermark() >= $0.nextLSN } }
+        let (idle, idleCPU) = try await onDispatchThread { () throws -> (Bool, Double) in
+            let before = threadCPUSeconds()
+            let woke = try watch.watch.wait(timeout: .milliseconds(600), until: anyNew)
+            return (woke, threadCPUSeconds() - before)
+        }
+        #expect(!idle)
+        #expect(idleCPU < 0.05, "an idle wait of 600 ms used \(idleCPU) s of CPU")
+        for (i, writer) in writers.enumerated().reversed() {
+            let start = ContinuousClock.now
+            async let woke = onDispatchThread { try watch.watch.wait(timeout: .seconds(10), until: anyNew) }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await writer.append([UInt8(i)]) == 1)
+            #expect(try await woke)
+            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(try readers.all[i].read().map(\.payload) == [[UInt8(i)]])
+        }
     }
 }
 
-func threadCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(1 /* RUSAGE_THREAD, a macro Swift does not import */, &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+extension LogTailer {
+    /// Readers handed to a Dispatch thread; one side uses them at a time.
+    final class ReaderBoxes: @unchecked Sendable {
+        let all: [LogReader]
+        init(_ all: [LogReader]) { self.all = all }
+    }
+}
+
+extension LogWatch {
+    final class Box: @unchecked Sendable {
+        let watch: LogWatch
+        init(_ watch: LogWatch) { self.watch = watch }
+    }
 }
 
 /// Holds the writer's flusher between write and sync while closed.

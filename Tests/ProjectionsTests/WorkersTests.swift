@@ -58,6 +58,39 @@ import Testing
         return snapshot
     }
 
+    /// A worker at the end of its logs waits on their inotify watch (the daemon's follow
+    /// loop, instead of sleeping and polling): the wait says "nothing" after its timeout,
+    /// with the thread idle, and wakes for a record appended to either log, which the next
+    /// drain projects.
+    @Test func aWorkerWaitsForRecordsOfAnyOfItsLogs() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let logs = [dir.appending("a"), dir.appending("b")]
+        for (i, log) in logs.enumerated() { try await Self.append(I.generatedRecords(events: 50, seed: UInt64(i))[...], to: log) }
+        let url = try I.database()
+        final class Box: @unchecked Sendable {  // one thread uses the worker at a time
+            let worker: ShardWorker
+            init(_ worker: ShardWorker) { self.worker = worker }
+        }
+        let box = Box(try ShardWorker(logDirectories: logs, shardCount: 32, shards: Array(0..<32), logger: I.quiet) { try PostgresConnection(url) })
+        #expect(try box.worker.drain() == 100)
+        let (idle, cpu) = try await onDispatchThread { () -> (Bool, Double) in
+            let before = threadCPUSeconds()
+            let woke = box.worker.waitForRecords(timeout: .milliseconds(600))
+            return (woke, threadCPUSeconds() - before)
+        }
+        #expect(!idle)
+        #expect(cpu < 0.05, "an idle wait of 600 ms used \(cpu) s of CPU")
+        for (i, log) in logs.enumerated().reversed() {
+            async let woke = onDispatchThread { box.worker.waitForRecords(timeout: .seconds(10)) }
+            try await Task.sleep(for: .milliseconds(100))
+            try await Self.append([EventCodec.encode(I.click(UInt64(9_000_000 + i), customer: "w\(i)", delivery: "dw\(i)", link: "L1"))][...], to: log)
+            #expect(try await woke)
+            #expect(try box.worker.drain() == 1)
+        }
+        #expect(try I.rows(url, "SELECT count(*) FROM clickd.activity")[0][0] == "102")
+    }
+
     /// The same two logs ingested with 1, 2 and 5 workers, in small batches, each run
     /// stopped and started again (a new ingestor, as a restarted daemon) at random LSNs
     /// while the logs grow: the views equal, row for row, one run with one worker.

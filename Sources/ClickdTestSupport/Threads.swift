@@ -1,0 +1,17 @@
+import Dispatch
+import Foundation
+
+/// Runs a blocking `body` on a Dispatch thread (never on Swift's cooperative pool, which a
+/// blocking wait would starve) and returns its result.
+public func onDispatchThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// The CPU time (user + system) the calling thread has used, in seconds.
+public func threadCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(1 /* RUSAGE_THREAD, a macro Swift does not import */, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
