@@ -54,7 +54,7 @@ public final class Ingestor {
     }
 
     /// Logs that cannot be read right now (each waits with backoff while the others go on).
-    public var failingLogs: [(directory: String, error: String)] {
+    public var failingLogs: [FailingLog] {
         var seen: Set<String> = []
         return workers.flatMap(\.failingLogs).filter { seen.insert($0.directory).inserted }
     }

@@ -34,7 +34,7 @@ public struct ProjectionStore {
     /// Throws `ShardCountChanged` when the projections no longer have `shards` shards — and
     /// then makes no row: a worker planned for the count a rebuild swapped out must not
     /// leave a checkpoint of a shard the new count does not have.
-    public func checkpoint(_ log: LogID, shard: Int, shards: Int) throws -> (lsn: UInt64, windowStart: UInt64?) {
+    public func checkpoint(_ log: LogID, shard: Int, shards: Int) throws -> Checkpoint {
         let key = [String(shard), "\(log)", String(shards)]
         try db.query("""
             INSERT INTO \(schema).checkpoints (shard, log_id, lsn) SELECT $1, $2, 0 FROM \(schema).sharding WHERE shards = $3
@@ -51,7 +51,14 @@ public struct ProjectionStore {
         guard let lsn = row[0].flatMap({ UInt64($0) }) else {
             throw PostgresError(sqlState: nil, message: "log \(log) has no checkpoint row for shard \(shard) in \(schema).checkpoints")
         }
-        return (lsn, row[1].flatMap { UInt64($0) })
+        return Checkpoint(lsn: lsn, windowStart: row[1].flatMap { UInt64($0) })
+    }
+
+    /// A (log, shard)'s checkpoint: the LSN projected through, and where the classifier's
+    /// replay starts (nil: nothing to replay).
+    public struct Checkpoint: Sendable, Equatable {
+        public let lsn: UInt64
+        public let windowStart: UInt64?
     }
 
     /// Every shard's checkpoint of a log, as far as rows exist.

@@ -132,8 +132,8 @@ public final class ShardWorker {
     }
 
     /// Logs that cannot be read right now (each waits with backoff while the others go on).
-    public var failingLogs: [(directory: String, error: String)] {
-        logs.compactMap { log in log.failure.map { (log.directory, $0.message) } }
+    public var failingLogs: [FailingLog] {
+        logs.compactMap { log in log.failure.map { FailingLog(directory: log.directory, error: $0.message) } }
     }
 
     /// Projects every log up to its current durable end; returns the records applied.
@@ -347,7 +347,8 @@ public final class ShardWorker {
         // `checkpoint` throws ShardCountChanged when a rebuild has changed the shard count.
         var start = UInt64.max
         for state in log.owned {
-            let (checkpoint, windowStart) = try store.checkpoint(log.reader.logID, shard: state.shard, shards: shardCount)
+            let stored = try store.checkpoint(log.reader.logID, shard: state.shard, shards: shardCount)
+            let (checkpoint, windowStart) = (stored.lsn, stored.windowStart)
             state.fold = ProjectionFold()
             state.batch = ProjectionBatch()
             state.checkpoint = checkpoint
@@ -510,6 +511,12 @@ public struct ShardTargets: Sendable, Equatable {
 }
 
 /// How far a log is projected and how far it is durable.
+/// A log that cannot be read right now, and why (it is retried with backoff).
+public struct FailingLog: Sendable, Equatable {
+    public let directory: String
+    public let error: String
+}
+
 public struct LogPosition: Sendable, Equatable {
     public var directory: String
     public var logID: LogID
