@@ -180,9 +180,9 @@ public final class Ingestor {
         }
     }
 
-    /// Waits (inotify, no CPU) until `worker` has records to drain, looking at `stop` every 50 ms.
+    /// Waits (inotify, no CPU) until `worker` has records to drain, or until `stop` says so.
     private static func waitForRecords(_ worker: ShardWorker, unless stop: () -> Bool) {
-        while !stop(), !worker.waitForRecords(timeout: .milliseconds(50)) {}
+        while !stop(), !worker.waitForRecords(timeout: .seconds(60), unless: stop) {}
     }
 
     /// Sleeps in steps of 20 ms until `deadline`, or until `stop` says so.

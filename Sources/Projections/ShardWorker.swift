@@ -217,12 +217,13 @@ public final class ShardWorker {
 
     /// Blocks until there is something to drain — a log with durable records past what this
     /// worker has read, a log not yet synced, a log set aside whose retry is due — or until
-    /// `timeout` passes; returns whether there is. Waiting is an inotify watch on every log's
+    /// `timeout` passes or `stop` says so (looked at every 50 ms); returns whether there is.
+    /// Waiting is an inotify watch on every log's
     /// directory (`LogWatch`): no CPU while idle, and a click wakes the worker as soon as
     /// the edge publishes it as durable. A log whose watermark cannot be read counts as
     /// ready: draining it sets it aside with its error. Without inotify (no instance to be
     /// had: a warning, once), it sleeps up to 100 ms and says yes.
-    public func waitForRecords(timeout: Duration) -> Bool {
+    public func waitForRecords(timeout: Duration, unless stop: () -> Bool = { false }) -> Bool {
         var limit = timeout
         for log in logs {
             if let failure = log.failure { limit = min(limit, max(.zero, failure.retryAt - .now)) }
@@ -239,13 +240,13 @@ public final class ShardWorker {
             usleep(useconds_t(min(limit, .milliseconds(100)).components.attoseconds / 1_000_000_000_000))
             return true
         }
-        return watch.wait(timeout: limit) {
+        return watch.wait(timeout: limit, until: {
             logs.contains { log in
                 if let failure = log.failure { return ContinuousClock.now >= failure.retryAt }
                 if !log.synced { return true }
                 return (try? log.reader.durableWatermark()).map { $0 >= log.reader.nextLSN } ?? true
             }
-        }
+        }, unless: stop)
     }
     private var watch: LogWatch?
     private var watchFailed = false
