@@ -29,7 +29,7 @@ run: release
 	@scripts/run-local
 
 bench: release
-	@bench/log-append.sh && bench/links.sh && bench/edge.sh && bench/ingest.sh && bench/rebuild.sh
+	@bench/log-append.sh && bench/links.sh && bench/edge.sh && bench/ingest.sh && bench/analysts.sh && bench/rebuild.sh && bench/latency.sh
 
 fuzz: deps
 	@scripts/fuzz

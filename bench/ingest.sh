@@ -1,68 +1,168 @@
 #!/usr/bin/env bash
-# Ingest benchmark (issue 5): a log of EVENTS realistic events (100,000 customers, 500
-# sources x 20 links; 1 in 5 a delivery) projected by `clickd ingest --once` into a fresh,
-# migrated database on a private PostgreSQL with fsync on — against, in the same run on the
-# same cluster: (a) plain COPY of the same activity rows into an unindexed table (the
-# ceiling; binary, as clickd's), (b) one INSERT transaction per event, as synchronous
-# trackers do (measured on a sample, as a rate), and (c) COPY of the same rows into a table with activity's indexes
-# (the floor of the activity projection alone). Also the daemon's peak RSS. Run after `swift build -c release`.
+# Ingest benchmark (issues 5 and 13). A log of EVENTS realistic events (100,000 customers,
+# 500 sources x 20 links; 1 in 5 a delivery) is projected by `clickd ingest --once` into a
+# fresh, migrated database per run, on one private PostgreSQL with fsync on (bench/pg.sh):
+#   - with --workers 1, 2 and 4 (WORKERS_CURVE), the scaling curve of this build;
+#   - by the main before sharding (BASELINE_COMMIT, built by bench/baseline-build.sh; one
+#     connection; BASELINE_COMMIT="" skips it);
+# and against, in the same run on the same cluster, the same activity rows (dumped from the
+# 2-worker run, binary, as clickd sends them):
+#   (a)  COPY into an unindexed table over one connection (the ceiling of any write);
+#   (cN) COPY into a table with activity's indexes over N connections at once, each its
+#        own shards (shard mod N), for each N of the curve — the ceiling for this schema;
+#   (b)  one INSERT transaction per event, as synchronous trackers do (a sample, as a rate).
+# For each run: seconds, events/s, PostgreSQL's CPU (the postmaster and every backend,
+# from /proc, before and after) and the daemon's peak RSS. The runs' views are compared
+# (counts and sums of every view): a run that differs fails the script.
+# Run after `swift build -c release` (`make bench` does).
 #
 #   EVENTS=1000000 bench/ingest.sh        (default 1,000,000)
 set -euo pipefail
 events=${EVENTS:-1000000}
 sample=${SAMPLE:-5000}
-source "$(dirname "$0")/pg.sh"
+curve=${WORKERS_CURVE:-"1 2 4"}
+baseline_commit=${BASELINE_COMMIT-94b6c94}
+here=$(cd "$(dirname "$0")" && pwd)
+baseline_bin=""
+[[ -n "$baseline_commit" ]] && baseline_bin=$("$here/baseline-build.sh" "$baseline_commit")
+source "$here/pg.sh"
 psql_() { psql "$conninfo" -X -q -v ON_ERROR_STOP=1 "$@"; }
-secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+results="$work/results"
+: > "$results"
 
 "$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
-"$bin/clickd" migrate --database "$conninfo" --migrations "$root/migrations" >/dev/null
 
-t0=$(now)
-/usr/bin/time -f "%M" -o "$work/rss" "$bin/clickd" ingest --once --log "$work/log" --database "$conninfo" 2>/dev/null
-t1=$(now)
-ingest_s=$(secs "$t0" "$t1")
-rss_kb=$(tail -1 "$work/rss")
+# CPU seconds of the whole cluster so far: the postmaster, its live children, and every
+# child it has reaped (cutime/cstime), so that backends that came and went are counted.
+pg_cpu() {
+    python3 - "$(head -1 "$work/pg/data/postmaster.pid")" <<'PY'
+import os, sys
+pm = sys.argv[1]
+def fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+ticks = 0
+f = fields(pm)
+ticks += sum(int(x) for x in f[11:15])
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and pid != pm:
+        try:
+            g = fields(pid)
+        except OSError:
+            continue
+        if g[1] == pm:
+            ticks += sum(int(x) for x in g[11:15])
+print(ticks / os.sysconf("SC_CLK_TCK"))
+PY
+}
 
-# (a) the ceiling: COPY the same activity rows into an unindexed table — in the binary
-# format, as clickd sends them (the fastest COPY there is).
-psql_ -c "\\copy (SELECT * FROM clickd_internal.activity) TO '$work/activity.copy' (FORMAT binary)"
-psql_ -c "CREATE TABLE plain (LIKE clickd_internal.activity)"
-t0=$(now)
-psql_ -c "\\copy plain FROM '$work/activity.copy' (FORMAT binary)"
-t1=$(now)
-copy_s=$(secs "$t0" "$t1")
+database() { echo "${conninfo/dbname=postgres/dbname=$1}"; }
 
-# (c) COPY of the same rows into a table with activity's indexes: the floor of writing the
-# activity projection alone, before any counter.
-psql_ -c "CREATE TABLE indexed (LIKE clickd_internal.activity INCLUDING INDEXES)"
-t0=$(now)
-psql_ -c "\\copy indexed FROM '$work/activity.copy' (FORMAT binary)"
-t1=$(now)
-indexed_s=$(secs "$t0" "$t1")
+# run NAME BINDIR MIGRATIONS [ingest options…]: a fresh database NAME, migrated, ingested.
+run() {
+    local name=$1 dir=$2 migrations=$3; shift 3
+    psql_ -c "CREATE DATABASE $name"
+    "$dir/clickd" migrate --database "$(database "$name")" --migrations "$migrations" >/dev/null 2>&1
+    local c0 t0 t1 c1
+    c0=$(pg_cpu); t0=$(now)
+    /usr/bin/time -f "%M" -o "$work/rss" "$dir/clickd" ingest --once --log "$work/log" --database "$(database "$name")" "$@" 2>/dev/null
+    t1=$(now); c1=$(pg_cpu)
+    echo "$name $t0 $t1 $c0 $c1 $(tail -1 "$work/rss")" >> "$results"
+    # What analysts see, summed: equal in every run.
+    psql "$(database "$name")" -X -At -v ON_ERROR_STOP=1 -c "
+        SELECT (SELECT count(*) || '/' || count(*) FILTER (WHERE human) FROM clickd.activity) || ' '
+            || (SELECT count(*) || '/' || sum(total_clicks) || '/' || sum(human_clicks) || '/' || sum(unique_clickers) FROM clickd.link_clicks) || ' '
+            || (SELECT count(*) || '/' || sum(clicks) || '/' || sum(human_clicks) FROM clickd.link_clickers) || ' '
+            || (SELECT count(*) || '/' || sum(delivered) || '/' || sum(clicked_customers) || '/' || sum(total_clicks) FROM clickd.message_stats)" \
+        > "$work/views.$name"
+}
+
+for n in $curve; do
+    run "workers$n" "$bin" "$root/migrations" --workers "$n"
+    [[ $n == 2 ]] || psql_ -c "DROP DATABASE workers$n"
+done
+if [[ -n "$baseline_bin" ]]; then
+    run baseline "$baseline_bin" "${baseline_bin%/.build/release}/migrations"
+    psql_ -c "DROP DATABASE baseline"
+fi
+for f in "$work"/views.*; do
+    if ! cmp -s "$f" "$work/views.workers2"; then
+        echo "ingest.sh: the views of ${f##*.} differ from workers2's: $(cat "$f") against $(cat "$work/views.workers2")" >&2
+        exit 1
+    fi
+done
+
+# The same activity rows, binary, in four files by shard mod 4 (so that N connections for
+# any N of the curve each take whole files).
+w2=$(database workers2)
+for k in 0 1 2 3; do
+    psql "$w2" -X -q -v ON_ERROR_STOP=1 -c "\\copy (SELECT * FROM clickd_internal.activity WHERE shard % 4 = $k) TO '$work/activity.$k' (FORMAT binary)"
+done
+
+# copy NAME CONNECTIONS LIKE-CLAUSE: the four files into one new table over CONNECTIONS.
+copy() {
+    local name=$1 connections=$2 like=$3
+    psql "$w2" -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE $name (LIKE clickd_internal.activity $like)"
+    local c0 t0 t1 c1 pids=()
+    c0=$(pg_cpu); t0=$(now)
+    for ((j = 0; j < connections; j++)); do
+        (for ((k = j; k < 4; k += connections)); do
+            psql "$w2" -X -q -v ON_ERROR_STOP=1 -c "\\copy $name FROM '$work/activity.$k' (FORMAT binary)"
+        done) &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    t1=$(now); c1=$(pg_cpu)
+    echo "$name $t0 $t1 $c0 $c1 0" >> "$results"
+    psql "$w2" -X -q -v ON_ERROR_STOP=1 -c "DROP TABLE $name"
+}
+copy plain 1 ""
+for n in $curve; do copy "indexed$n" "$n" "INCLUDING INDEXES"; done
 
 # (b) one INSERT transaction per event, on a sample.
-psql_ -c "CREATE TABLE per_row (LIKE clickd_internal.activity INCLUDING INDEXES)"
-psql_ -At -c "SELECT format('INSERT INTO per_row VALUES (%L,%s,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L,%L);',
-    log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id, message_type, link_id, url, human, bot_reason, user_agent, ip)
-    FROM clickd_internal.activity LIMIT $sample" > "$work/inserts.sql"
+psql "$w2" -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE per_row (LIKE clickd_internal.activity INCLUDING INDEXES)"
+psql "$w2" -X -At -v ON_ERROR_STOP=1 -c "SELECT format('INSERT INTO per_row SELECT (%L::clickd_internal.activity).*;', a)
+    FROM clickd_internal.activity a LIMIT $sample" > "$work/inserts.sql"
 t0=$(now)
-psql_ -f "$work/inserts.sql"
+psql "$w2" -X -q -v ON_ERROR_STOP=1 -f "$work/inserts.sql"
 t1=$(now)
-row_s=$(secs "$t0" "$t1")
+echo "per_row $t0 $t1 0 0 0" >> "$results"
 
-python3 - "$events" "$ingest_s" "$copy_s" "$row_s" "$sample" "$rss_kb" "$indexed_s" <<'PY'
+python3 - "$events" "$sample" "$results" "$curve" "$(cat "$work/views.workers2")" <<'PY'
 import sys
-events, ingest_s, copy_s, row_s, sample, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-indexed = events / float(sys.argv[7])
-ingest = events / ingest_s
-copy = events / copy_s
-row = sample / row_s
-print("| measure | events/s | vs clickd ingest |")
-print("|---|---:|---:|")
-print(f"| clickd ingest --once, all projections ({events:,} events, {ingest_s:.1f} s) | {ingest:,.0f} | 1.00 |")
-print(f"| (a) COPY of the same activity rows into an unindexed table | {copy:,.0f} | ingest = {ingest / copy:.2f} of it |")
-print(f"| (c) COPY of the same rows into a table with activity's indexes | {indexed:,.0f} | ingest = {ingest / indexed:.2f} of it |")
-print(f"| (b) one INSERT transaction per event (sample of {sample:,}) | {row:,.0f} | ingest = {ingest / row:.1f}x it |")
-print(f"\nclickd ingest peak RSS: {rss / 1024:.0f} MB")
+events, sample = int(sys.argv[1]), int(sys.argv[2])
+curve = sys.argv[4].split()
+r = {}
+for line in open(sys.argv[3]):
+    name, t0, t1, c0, c1, rss = line.split()
+    r[name] = dict(s=float(t1) - float(t0), cpu=float(c1) - float(c0), rss=int(rss) / 1024)
+rate = lambda name, n=events: n / r[name]["s"]
+w1 = rate("workers1") if "workers1" in r else None
+print(f"{events:,} events; views: {sys.argv[5]}\n")
+print("| run | seconds | events/s | vs workers 1 | PostgreSQL CPU s | peak RSS |")
+print("|---|---:|---:|---:|---:|---:|")
+for n in curve:
+    x = r[f"workers{n}"]
+    rel = f"{rate(f'workers{n}') / w1:.2f}" if w1 else "—"
+    print(f"| clickd ingest --once --workers {n} | {x['s']:.1f} | {rate(f'workers{n}'):,.0f} | {rel} | {x['cpu']:.1f} | {x['rss']:.0f} MB |")
+if "baseline" in r:
+    x = r["baseline"]
+    rel = f"{rate('baseline') / w1:.2f}" if w1 else "—"
+    print(f"| the main before sharding, one connection | {x['s']:.1f} | {rate('baseline'):,.0f} | {rel} | {x['cpu']:.1f} | {x['rss']:.0f} MB |")
+print("\n| baseline (same activity rows) | seconds | rows/s | PostgreSQL CPU s |")
+print("|---|---:|---:|---:|")
+print(f"| (a) COPY, unindexed table, 1 connection | {r['plain']['s']:.1f} | {rate('plain'):,.0f} | {r['plain']['cpu']:.1f} |")
+for n in curve:
+    x = r[f"indexed{n}"]
+    print(f"| (c{n}) COPY, activity's indexes, {n} connection(s) | {x['s']:.1f} | {rate(f'indexed{n}'):,.0f} | {x['cpu']:.1f} |")
+print(f"| (b) one INSERT transaction per event ({sample:,} events) | {r['per_row']['s']:.1f} | {rate('per_row', sample):,.0f} | — |")
+if "workers2" in r:
+    w2 = rate("workers2")
+    print("\nworkers 2 against:")
+    if w1: print(f"  workers 1 of this build      {w2 / w1:.2f}x   (target >= 1.6)")
+    if "baseline" in r: print(f"  the main before sharding     {w2 / rate('baseline'):.2f}x   (target >= 1.5 at 10 M)")
+    if "indexed2" in r: print(f"  (c2), COPY over 2 connections {w2 / rate('indexed2'):.2f}x   (target >= 0.5)")
+    print(f"  (a), COPY unindexed          {w2 / rate('plain'):.2f}x")
+    print(f"  (b), INSERT per event        {w2 / rate('per_row', sample):.1f}x   (target >= 20)")
+    print(f"  peak RSS                     {r['workers2']['rss']:.0f} MB (target <= 150)")
 PY
