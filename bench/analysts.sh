@@ -14,7 +14,8 @@ events=${EVENTS:-1000000}
 runs=${RUNS:-50}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/pg.sh"
-pgbin=$(dirname "$(command -v pg_ctl 2>/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -1)")
+# pgbench beside the server's binaries (pg_ctl on PATH may be a symlink elsewhere).
+pgbin=$(dirname "$(readlink -f "$(command -v pg_ctl 2>/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -1)")")
 
 "$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
 "$bin/clickd" migrate --database "$conninfo" --migrations "$root/migrations" >/dev/null 2>&1
@@ -62,8 +63,8 @@ SQL
 
 measure() {
     local name=$1
-    (cd "$work" && "$pgbin/pgbench" -n -c 1 -t 20 -f "q/$name.sql" "$conninfo" >/dev/null 2>&1)
-    (cd "$work" && rm -f "pgbench_log."* && "$pgbin/pgbench" -n -c 1 -t "$runs" -f "q/$name.sql" --log "$conninfo" >/dev/null 2>&1 \
+    (cd "$work" && "$pgbin/pgbench" -n -c 1 -t 20 -f "q/$name.sql" "$conninfo" >/dev/null)
+    (cd "$work" && rm -f "pgbench_log."* && "$pgbin/pgbench" -n -c 1 -t "$runs" -f "q/$name.sql" --log "$conninfo" >/dev/null \
         && cat pgbench_log.* > "$work/lat.$name")
 }
 for q in top_links stats_one stats_all segment person; do measure "$q"; done
