@@ -15,3 +15,10 @@ public func threadCPUSeconds() -> Double {
     getrusage(1 /* RUSAGE_THREAD, a macro Swift does not import */, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
+
+/// Hands a value that is not Sendable (a reader, a worker) to another thread; the test makes
+/// sure only one side uses it at a time.
+public final class HandOff<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
+}

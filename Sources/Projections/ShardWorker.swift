@@ -91,6 +91,10 @@ public final class ShardWorker {
     /// The most records one transaction applies; a worker holds at most 8 times as many.
     private let batchSize: Int
     private let logger: Logger
+    /// The inotify watch on every log's directory (`waitForRecords`), made on first wait;
+    /// `watchFailed` once it could not be made (the worker then polls).
+    private var watch: LogWatch?
+    private var watchFailed = false
     /// Where the projection tables are: `clickd_internal`, or a rebuild's shadow schema.
     public let schema: String
     /// False while a rebuild holds its swap transaction open on the connection: batches are
@@ -218,8 +222,7 @@ public final class ShardWorker {
     /// Blocks until there is something to drain — a log with durable records past what this
     /// worker has read, a log not yet synced, a log set aside whose retry is due — or until
     /// `timeout` passes or `stop` says so (looked at every 50 ms); returns whether there is.
-    /// Waiting is an inotify watch on every log's
-    /// directory (`LogWatch`): no CPU while idle, and a click wakes the worker as soon as
+    /// Waiting is an inotify watch on every log's directory (`LogWatch`): no CPU while idle, and a click wakes the worker as soon as
     /// the edge publishes it as durable. A log whose watermark cannot be read counts as
     /// ready: draining it sets it aside with its error. Without inotify (no instance to be
     /// had: a warning, once), it sleeps up to 100 ms and says yes.
@@ -248,8 +251,6 @@ public final class ShardWorker {
             }
         }, unless: stop)
     }
-    private var watch: LogWatch?
-    private var watchFailed = false
 
     /// Every (log, shard) of this worker and its checkpoint, as this worker knows it.
     public func shardPositions() -> [ShardPosition] {
@@ -349,22 +350,21 @@ public final class ShardWorker {
         var start = UInt64.max
         for state in log.owned {
             let stored = try store.checkpoint(log.reader.logID, shard: state.shard, shards: shardCount)
-            let (checkpoint, windowStart) = (stored.lsn, stored.windowStart)
             state.fold = ProjectionFold()
             state.batch = ProjectionBatch()
-            state.checkpoint = checkpoint
+            state.checkpoint = stored.lsn
             state.replayFrom = nil
             // Records refused by the database stay dead letters in the replayed window too, as
             // they were when first projected (also after a restart, from the dead-letter table).
-            if let windowStart, windowStart >= 1 {
+            if let windowStart = stored.windowStart, windowStart >= 1 {
                 for (lsn, error) in try store.deadLetters(log.reader.logID, shard: state.shard, from: windowStart)
                 where state.refused[lsn] == nil {
                     state.refused[lsn] = error
                 }
-                if windowStart <= checkpoint { state.replayFrom = windowStart }
+                if windowStart <= stored.lsn { state.replayFrom = windowStart }
             }
             state.fold.refused = state.refused
-            start = min(start, state.replayFrom ?? checkpoint + 1)
+            start = min(start, state.replayFrom ?? stored.lsn + 1)
         }
         log.reader.seek(to: start == .max ? 1 : start)
         log.read = log.reader.nextLSN - 1
@@ -511,13 +511,13 @@ public struct ShardTargets: Sendable, Equatable {
     public func lsn(_ log: LogID, shard: Int) -> UInt64? { byLog[log]?[shard] ?? everyShard[log] }
 }
 
-/// How far a log is projected and how far it is durable.
 /// A log that cannot be read right now, and why (it is retried with backoff).
 public struct FailingLog: Sendable, Equatable {
     public let directory: String
     public let error: String
 }
 
+/// How far a log is projected and how far it is durable.
 public struct LogPosition: Sendable, Equatable {
     public var directory: String
     public var logID: LogID

@@ -127,40 +127,25 @@ import Testing
         let paths = [dir.appending("a"), dir.appending("b"), dir.appending("c")]
         let writers = try paths.map { try EventLogWriter(directory: $0, configuration: LogFixtures.configuration(), logger: LogFixtures.quiet) }
         defer { for writer in writers { writer.close() } }
-        let readers = LogTailer.ReaderBoxes(try paths.map { try LogReader(directory: $0) })
-        let watch = LogWatch.Box(try LogWatch(directories: paths))
-        @Sendable func anyNew() throws -> Bool { try readers.all.contains { try $0.durableWatermark() >= $0.nextLSN } }
+        let readers = HandOff(try paths.map { try LogReader(directory: $0) })
+        let watch = HandOff(try LogWatch(directories: paths))
+        @Sendable func anyNew() throws -> Bool { try readers.value.contains { try $0.durableWatermark() >= $0.nextLSN } }
         let (idle, idleCPU) = try await onDispatchThread { () throws -> (Bool, Double) in
             let before = threadCPUSeconds()
-            let woke = try watch.watch.wait(timeout: .milliseconds(600), until: anyNew)
+            let woke = try watch.value.wait(timeout: .milliseconds(600), until: anyNew)
             return (woke, threadCPUSeconds() - before)
         }
         #expect(!idle)
         #expect(idleCPU < 0.05, "an idle wait of 600 ms used \(idleCPU) s of CPU")
         for (i, writer) in writers.enumerated().reversed() {
-            async let woke = onDispatchThread { try watch.watch.wait(timeout: .seconds(10), until: anyNew) }
+            async let woke = onDispatchThread { try watch.value.wait(timeout: .seconds(10), until: anyNew) }
             try await Task.sleep(for: .milliseconds(100))
             #expect(try await writer.append([UInt8(i)]) == 1)
             let appended = ContinuousClock.now
             #expect(try await woke)
             #expect(ContinuousClock.now - appended < .seconds(3))
-            #expect(try readers.all[i].read().map(\.payload) == [[UInt8(i)]])
+            #expect(try readers.value[i].read().map(\.payload) == [[UInt8(i)]])
         }
-    }
-}
-
-extension LogTailer {
-    /// Readers handed to a Dispatch thread; one side uses them at a time.
-    final class ReaderBoxes: @unchecked Sendable {
-        let all: [LogReader]
-        init(_ all: [LogReader]) { self.all = all }
-    }
-}
-
-extension LogWatch {
-    final class Box: @unchecked Sendable {
-        let watch: LogWatch
-        init(_ watch: LogWatch) { self.watch = watch }
     }
 }
 

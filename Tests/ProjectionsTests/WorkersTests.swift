@@ -68,25 +68,21 @@ import Testing
         let logs = [dir.appending("a"), dir.appending("b")]
         for (i, log) in logs.enumerated() { try await Self.append(I.generatedRecords(events: 50, seed: UInt64(i))[...], to: log) }
         let url = try I.database()
-        final class Box: @unchecked Sendable {  // one thread uses the worker at a time
-            let worker: ShardWorker
-            init(_ worker: ShardWorker) { self.worker = worker }
-        }
-        let box = Box(try ShardWorker(logDirectories: logs, shardCount: 32, shards: Array(0..<32), logger: I.quiet) { try PostgresConnection(url) })
-        #expect(try box.worker.drain() == 100)
+        let box = HandOff(try ShardWorker(logDirectories: logs, shardCount: 32, shards: Array(0..<32), logger: I.quiet) { try PostgresConnection(url) })
+        #expect(try box.value.drain() == 100)
         let (idle, cpu) = try await onDispatchThread { () -> (Bool, Double) in
             let before = threadCPUSeconds()
-            let woke = box.worker.waitForRecords(timeout: .milliseconds(600))
+            let woke = box.value.waitForRecords(timeout: .milliseconds(600))
             return (woke, threadCPUSeconds() - before)
         }
         #expect(!idle)
         #expect(cpu < 0.05, "an idle wait of 600 ms used \(cpu) s of CPU")
         for (i, log) in logs.enumerated().reversed() {
-            async let woke = onDispatchThread { box.worker.waitForRecords(timeout: .seconds(10)) }
+            async let woke = onDispatchThread { box.value.waitForRecords(timeout: .seconds(10)) }
             try await Task.sleep(for: .milliseconds(100))
             try await Self.append([EventCodec.encode(I.click(UInt64(9_000_000 + i), customer: "w\(i)", delivery: "dw\(i)", link: "L1"))][...], to: log)
             #expect(try await woke)
-            #expect(try box.worker.drain() == 1)
+            #expect(try box.value.drain() == 1)
         }
         #expect(try I.rows(url, "SELECT count(*) FROM clickd.activity")[0][0] == "102")
     }
