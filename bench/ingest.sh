@@ -32,29 +32,8 @@ results="$work/results"
 
 "$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
 
-# CPU seconds of the whole cluster so far: the postmaster, its live children, and every
-# child it has reaped (cutime/cstime), so that backends that came and went are counted.
-pg_cpu() {
-    python3 - "$(head -1 "$work/pg/data/postmaster.pid")" <<'PY'
-import os, sys
-pm = sys.argv[1]
-def fields(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-ticks = 0
-f = fields(pm)
-ticks += sum(int(x) for x in f[11:15])
-for pid in os.listdir("/proc"):
-    if pid.isdigit() and pid != pm:
-        try:
-            g = fields(pid)
-        except OSError:
-            continue
-        if g[1] == pm:
-            ticks += sum(int(x) for x in g[11:15])
-print(ticks / os.sysconf("SC_CLK_TCK"))
-PY
-}
+# CPU seconds of the whole cluster so far.
+pg_cpu() { cpu_seconds "$(head -1 "$work/pg/data/postmaster.pid")" tree; }
 
 database() { echo "${conninfo/dbname=postgres/dbname=$1}"; }
 

@@ -18,3 +18,28 @@ coproc PG { exec "$root/scripts/throwaway-pg" serve-dir "$work/pg"; }
 read -r ready <&"${PG[0]}"
 conninfo=${ready#ready }
 now() { date +%s.%N; }
+
+# cpu_seconds PID [tree]: the CPU time (user + system, /proc) of process PID so far; with
+# "tree", also of its live children and of every child it has reaped (cutime/cstime) — for
+# the postmaster: the whole cluster, backends that came and went included.
+cpu_seconds() {
+    python3 - "$1" "${2:-}" <<'PY'
+import os, sys
+pid, tree = sys.argv[1], sys.argv[2] == "tree"
+def fields(p):
+    with open(f"/proc/{p}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+f = fields(pid)
+ticks = sum(int(x) for x in f[11:15 if tree else 13])
+if tree:
+    for child in os.listdir("/proc"):
+        if child.isdigit() and child != pid:
+            try:
+                g = fields(child)
+            except OSError:
+                continue
+            if g[1] == pid:
+                ticks += sum(int(x) for x in g[11:15])
+print(ticks / os.sysconf("SC_CLK_TCK"))
+PY
+}
