@@ -112,7 +112,11 @@ public struct ProjectionFold: Sendable {
     public private(set) var classifier = ClickClassifier()
     /// Clicks still inside the classifier's window, for corrections.
     private var window: [UInt64: ClickEvent] = [:]
-    private var windowLimit = 4096
+    /// The window is pruned when it grows past this. A worker holds one fold per (log,
+    /// shard) it owns, so the floor is per shard: 4096 clicks of ~700 bytes in each of 16
+    /// shards kept ~90 MB of long-closed clicks alive in a 2-worker daemon (issue 13).
+    private static let windowFloor = 256
+    private var windowLimit = Self.windowFloor
 
     /// Records the database refused for their content (found by isolating them, see
     /// `Ingestor`), with its error: folded as dead letters, so that neither the batch nor
@@ -184,7 +188,7 @@ public struct ProjectionFold: Sendable {
             // edge's clock stepped back) costs amortised O(1) per click, not a filter each.
             if window.count > windowLimit {
                 if let start = classifier.oldestOpenLSN { window = window.filter { $0.key >= start } } else { window.removeAll() }
-                windowLimit = max(4096, window.count * 2)
+                windowLimit = max(Self.windowFloor, window.count * 2)
             }
         }
     }
