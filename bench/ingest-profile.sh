@@ -15,9 +15,7 @@ baseline_commit=${BASELINE_COMMIT-94b6c94}
 here=$(cd "$(dirname "$0")" && pwd)
 baseline_bin=""
 [[ -n "$baseline_commit" ]] && baseline_bin=$("$here/baseline-build.sh" "$baseline_commit")
-mem_mb=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
-sb_mb=$(( mem_mb / 4 < 4096 ? mem_mb / 4 : 4096 ))
-export PG_SETTINGS="shared_buffers=${sb_mb}MB max_wal_size=8GB checkpoint_timeout=15min wal_compression=on shared_preload_libraries=pg_stat_statements pg_stat_statements.track=all pg_stat_statements.max=1000"
+export PG_EXTRA_SETTINGS="shared_preload_libraries=pg_stat_statements pg_stat_statements.track=all pg_stat_statements.max=1000"
 source "$here/pg.sh"
 psql_() { psql "${conninfo/dbname=postgres/dbname=$1}" -X -q -v ON_ERROR_STOP=1 "${@:2}"; }
 pg_cpu() { cpu_seconds "$(head -1 "$work/pg/data/postmaster.pid")" tree; }

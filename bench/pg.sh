@@ -10,10 +10,11 @@ trap cleanup EXIT
 # PostgreSQL configured as a database server would be, not with its defaults (128 MB of
 # shared buffers, 1 GB of WAL between checkpoints — sized for a laptop): a quarter of the
 # memory as shared buffers up to 4 GB, 8 GB of WAL, compressed full-page images. The
-# baselines run on the same cluster. PG_SETTINGS replaces this ("" for the defaults).
+# baselines run on the same cluster. PG_SETTINGS replaces this ("" for the defaults);
+# PG_EXTRA_SETTINGS adds to it (e.g. an extension to preload).
 mem_mb=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
 sb_mb=$(( mem_mb / 4 < 4096 ? mem_mb / 4 : 4096 ))
-export THROWAWAY_PG_SETTINGS=${PG_SETTINGS-"shared_buffers=${sb_mb}MB max_wal_size=8GB checkpoint_timeout=15min wal_compression=on"}
+export THROWAWAY_PG_SETTINGS=${PG_SETTINGS-"shared_buffers=${sb_mb}MB max_wal_size=8GB checkpoint_timeout=15min wal_compression=on"}${PG_EXTRA_SETTINGS:+ $PG_EXTRA_SETTINGS}
 coproc PG { exec "$root/scripts/throwaway-pg" serve-dir "$work/pg"; }
 read -r ready <&"${PG[0]}"
 conninfo=${ready#ready }
