@@ -3,8 +3,9 @@ import CLibPQ
 import Glibc
 #endif
 
-/// A thin, synchronous libpq connection. Values are always bound parameters (text
-/// format); SQL is never built from values. Not thread-safe: one task at a time.
+/// A thin, synchronous libpq connection. Values are always bound parameters, typed
+/// (`PostgresBindable`: numbers, bytea, uuids and timestamps in binary); SQL is never built
+/// from values. Transactions go through `transaction`. Not thread-safe: one task at a time.
 public final class PostgresConnection {
     private var connection: OpaquePointer?
     /// The SQL sent by `send` whose results `finish` has not collected yet.
@@ -39,14 +40,16 @@ public final class PostgresConnection {
         connection = nil
     }
 
-    /// Runs `sql` with `$1…$n` bound to `parameters` (nil is SQL NULL) and returns the rows
-    /// as text (nil for NULL).
+    /// Runs `sql` with `$1…$n` bound to `parameters` (nil is a NULL of the type the statement
+    /// gives that parameter, e.g. `$1::bigint`; every other value typed by
+    /// its `PostgresBindable` conformance) and returns the rows as text (nil for NULL).
     @discardableResult
-    public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> [[String?]] {
         guard let connection else { throw PostgresError(sqlState: nil, message: "connection is closed", statement: sql) }
         try finish()
-        let result = withCStrings(parameters) { values in
-            PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        let binds = try parameters.map { try $0?.postgresBind() }
+        let result = withParameters(binds) { types, values, lengths, formats in
+            PQexecParams(connection, sql, Int32(binds.count), types, values, lengths, formats, 0)
         }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
@@ -61,6 +64,55 @@ public final class PostgresConnection {
                 PQgetisnull(result, Int32(row), Int32(column)) == 1
                     ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
             }
+        }
+    }
+
+    /// How `transaction` ends a transaction whose body returned.
+    public enum TransactionEnd: Sendable {
+        case commit
+        /// Nothing it did is kept (a comparison that must change nothing, a compare-and-set
+        /// that found another value).
+        case rollback
+        /// `statements` and the COMMIT are sent behind the body without waiting
+        /// (`send`): the server runs them while the caller prepares its next work.
+        /// `finishTransaction()` collects the outcome, and rolls back if they failed.
+        case commitSent(after: String)
+    }
+
+    /// Runs `body` in a transaction: BEGIN, then what `body` returns says how it ends; when
+    /// `body` throws, ROLLBACK and the error is rethrown. The one place clickd writes
+    /// BEGIN, COMMIT and ROLLBACK.
+    public func transaction<R>(_ body: () throws -> (R, TransactionEnd)) throws -> R {
+        try execute("BEGIN")
+        do {
+            let (result, end) = try body()
+            switch end {
+            case .commit: try execute("COMMIT")
+            case .rollback: try execute("ROLLBACK")
+            case .commitSent(let statements): try send(statements + ";COMMIT;")
+            }
+            return result
+        } catch {
+            // The transaction may be aborted or still open: either way it ends here, and a
+            // connection that cannot even roll back is broken (its next use reports that).
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// `transaction` ending with COMMIT.
+    public func transaction<R>(_ body: () throws -> R) throws -> R {
+        try transaction { (try body(), TransactionEnd.commit) }
+    }
+
+    /// Waits for the statements and the COMMIT of a `.commitSent` transaction; when they
+    /// failed, rolls the (aborted) transaction back and throws their error.
+    public func finishTransaction() throws {
+        do {
+            try finish()
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
         }
     }
 
@@ -151,11 +203,37 @@ public final class PostgresConnection {
     }
 }
 
-/// Calls `body` with a C array of C strings for `values` (nil entries stay NULL).
-func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-    let pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.map { strdup($0)! } }
-    defer { pointers.forEach { free($0) } }
-    return body(pointers.map { $0.map { UnsafePointer($0) } })
+/// Calls `body` with libpq's parallel arrays for `binds` (types, values, lengths,
+/// formats); nil binds stay NULL.
+func withParameters<R>(
+    _ binds: [PostgresBind?],
+    _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+) -> R {
+    let types = binds.map { Oid($0?.oid ?? 0) }
+    let lengths = binds.map { Int32($0?.bytes.count ?? 0) }
+    let formats = binds.map { Int32($0?.binary == true ? 1 : 0) }
+    // Text values end in a NUL for libpq; binary ones are read by their length.
+    let buffers: [UnsafeMutablePointer<CChar>?] = binds.map { bind in
+        bind.map { bind in
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bind.bytes.count + 1)
+            bind.bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawPointer(buffer).copyMemory(from: raw.baseAddress ?? UnsafeRawPointer(buffer), byteCount: raw.count)
+            }
+            buffer[bind.bytes.count] = 0
+            return buffer
+        }
+    }
+    defer { buffers.forEach { $0?.deallocate() } }
+    let values = buffers.map { $0.map { UnsafePointer($0) } }
+    return types.withUnsafeBufferPointer { t in
+        values.withUnsafeBufferPointer { v in
+            lengths.withUnsafeBufferPointer { l in
+                formats.withUnsafeBufferPointer { f in
+                    body(t.baseAddress, v.baseAddress, l.baseAddress, f.baseAddress)
+                }
+            }
+        }
+    }
 }
 
 extension String {

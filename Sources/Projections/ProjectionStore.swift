@@ -35,15 +35,14 @@ public struct ProjectionStore {
     /// then makes no row: a worker planned for the count a rebuild swapped out must not
     /// leave a checkpoint of a shard the new count does not have.
     public func checkpoint(_ log: LogID, shard: Int, shards: Int) throws -> Checkpoint {
-        let key = [String(shard), "\(log)", String(shards)]
         try db.query("""
             INSERT INTO \(schema).checkpoints (shard, log_id, lsn) SELECT $1, $2, 0 FROM \(schema).sharding WHERE shards = $3
             ON CONFLICT DO NOTHING
-            """, key)
+            """, [shard, log, shards])
         let rows = try db.query("""
             SELECT c.lsn, c.window_start, s.shards FROM \(schema).sharding s
             LEFT JOIN \(schema).checkpoints c ON c.shard = $1 AND c.log_id = $2
-            """, Array(key[0..<2]))
+            """, [shard, log])
         guard let row = rows.first, let found = row[2].flatMap({ Int($0) }) else {
             throw PostgresError(sqlState: nil, message: "\(schema).sharding holds no valid shard count")
         }
@@ -64,7 +63,7 @@ public struct ProjectionStore {
     /// Every shard's checkpoint of a log, as far as rows exist.
     public func checkpoints(_ log: LogID) throws -> [Int: UInt64] {
         var result: [Int: UInt64] = [:]
-        for row in try db.query("SELECT shard, lsn FROM \(schema).checkpoints WHERE log_id = $1", ["\(log)"]) {
+        for row in try db.query("SELECT shard, lsn FROM \(schema).checkpoints WHERE log_id = $1", [log]) {
             if let shard = row[0].flatMap({ Int($0) }), let lsn = row[1].flatMap({ UInt64($0) }) { result[shard] = lsn }
         }
         return result
@@ -73,7 +72,7 @@ public struct ProjectionStore {
     /// The dead letters of one (log, shard) from `lsn` on, with their errors.
     public func deadLetters(_ log: LogID, shard: Int, from lsn: UInt64) throws -> [(lsn: UInt64, error: String)] {
         try db.query("SELECT lsn, error FROM \(schema).dead_letters WHERE shard = $1 AND log_id = $2 AND lsn >= $3 ORDER BY lsn",
-                     [String(shard), "\(log)", String(lsn)])
+                     [shard, log, lsn])
             .compactMap { row in row[0].flatMap(UInt64.init).map { ($0, row[1] ?? "") } }
     }
 
@@ -83,8 +82,8 @@ public struct ProjectionStore {
     public struct PreparedBatch {
         var activity = CopyBinary(), links = CopyBinary(), clickers = CopyBinary(), sources = CopyBinary()
         var sourceClickers = CopyBinary(), daily = CopyBinary()
-        var corrections: [(reason: String, lsns: String)] = []
-        var deadLetters: [(lsn: String, error: String, payload: String)] = []
+        var corrections: [(reason: String, lsns: PostgresBigintArray)] = []
+        var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
         /// Whether a human count went down (a burst correction): source clickers left at 0 are removed.
         var lowersHumanCounts = false
         public let shard: Int
@@ -108,8 +107,7 @@ public struct ProjectionStore {
             p.activity.inet(row.ip)
         }
         for reason in Set(batch.corrections.map(\.reason)).sorted() {
-            let lsns = batch.corrections.filter { $0.reason == reason }.map { String($0.lsn) }
-            p.corrections.append((reason, "{" + lsns.joined(separator: ",") + "}"))
+            p.corrections.append((reason, PostgresBigintArray(batch.corrections.filter { $0.reason == reason }.map(\.lsn))))
         }
         var numbers: [ProjectionBatch.LinkKey: [UInt8]] = [:]
         numbers.reserveCapacity(batch.links.count)
@@ -146,9 +144,7 @@ public struct ProjectionStore {
             p.sourceClickers.int64(human)
         }
         p.activity.end(); p.links.end(); p.clickers.end(); p.sources.end(); p.sourceClickers.end(); p.daily.end()
-        p.deadLetters = batch.deadLetters.map { dead in
-            (String(dead.lsn), dead.error, dead.payload.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
-        }
+        p.deadLetters = batch.deadLetters
         return p
     }
 
@@ -167,26 +163,24 @@ public struct ProjectionStore {
     /// rebuild's swap): no BEGIN, no COMMIT, and on failure the caller rolls back.
     public func begin(_ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?,
                       ownTransaction: Bool = true) throws -> Outcome {
-        let id = "\(log)", shard = String(batch.shard)
-        if ownTransaction { try db.execute("BEGIN") }
-        do {
+        let shard = batch.shard
+        // Everything up to the counter upserts; their SQL (and, in a transaction of its own,
+        // the COMMIT) is sent without waiting for it.
+        func write() throws -> (Outcome, PostgresConnection.TransactionEnd) {
             let rows = try db.query("""
                 SELECT c.lsn, s.shards FROM \(schema).checkpoints c, \(schema).sharding s
                 WHERE c.shard = $1 AND c.log_id = $2 FOR UPDATE OF c
-                """, [shard, id])
+                """, [shard, log])
             guard let value = rows.first?[0], let current = UInt64(value) else {
                 // No row: a shard the projections' current count may not have.
                 let found = try shardCount()
                 if found != shards { throw ShardCountChanged(planned: shards, found: found) }
-                throw PostgresError(sqlState: nil, message: "log \(id) has no checkpoint row for shard \(shard) in \(schema).checkpoints")
+                throw PostgresError(sqlState: nil, message: "log \(log) has no checkpoint row for shard \(shard) in \(schema).checkpoints")
             }
             if let found = rows.first?[1].flatMap({ Int($0) }), found != shards {
                 throw ShardCountChanged(planned: shards, found: found)
             }
-            guard current == expected else {
-                if ownTransaction { try db.execute("ROLLBACK") }
-                return .checkpointMoved(current)
-            }
+            guard current == expected else { return (.checkpointMoved(current), .rollback) }
             if batch.activity.rows > 0 {
                 try db.copy("""
                     COPY \(schema).activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
@@ -196,30 +190,33 @@ public struct ProjectionStore {
             for (reason, lsns) in batch.corrections {
                 try db.query("""
                     UPDATE \(schema).activity SET human = false, bot_reason = $4
-                    WHERE shard = $1 AND log_id = $2 AND lsn = ANY($3::bigint[])
-                    """, [shard, id, lsns, reason])
+                    WHERE shard = $1 AND log_id = $2 AND lsn = ANY($3)
+                    """, [shard, log, lsns, reason])
             }
             for dead in batch.deadLetters {
                 try db.query("""
-                    INSERT INTO \(schema).dead_letters (shard, log_id, lsn, error, payload) VALUES ($1, $2, $3, $4, decode($5, 'hex'))
+                    INSERT INTO \(schema).dead_letters (shard, log_id, lsn, error, payload) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT DO NOTHING
-                    """, [shard, id, dead.lsn, dead.error, dead.payload])
+                    """, [shard, log, dead.lsn, dead.error, dead.payload])
             }
             // A compare-and-set again: the row locked above may belong to tables a rebuild
             // swapped out while this transaction waited for it.
             let moved = try db.query("""
                 UPDATE \(schema).checkpoints SET lsn = $3, window_start = $4, updated_at = now()
                 WHERE shard = $1 AND log_id = $2 AND lsn = $5 RETURNING lsn
-                """, [shard, id, String(batch.through), windowStart.map(String.init), String(expected)])
+                """, [shard, log, batch.through, windowStart, expected])
             guard moved.count == 1 else {
-                throw PostgresError(sqlState: nil, message: "the checkpoint of log \(id) shard \(shard) moved during the batch; it will be retried")
+                throw PostgresError(sqlState: nil, message: "the checkpoint of log \(log) shard \(shard) moved during the batch; it will be retried")
             }
-            try db.send(try writeCounts(batch) + (ownTransaction ? "COMMIT;" : ""))
-            return .applied
-        } catch {
-            if ownTransaction { _ = try? db.execute("ROLLBACK") }
-            throw error
+            return (.applied, .commitSent(after: try writeCounts(batch)))
         }
+        guard ownTransaction else {
+            // The caller's transaction: it ends it, and rolls it back on failure.
+            let (outcome, end) = try write()
+            if case .commitSent(let upserts) = end { try db.send(upserts) }
+            return outcome
+        }
+        return try db.transaction(write)
     }
 
     /// Moves the checkpoint of a (log, shard) that had no records to `through` (and its
@@ -233,17 +230,12 @@ public struct ProjectionStore {
         try db.query("""
             UPDATE \(schema).checkpoints c SET lsn = $3, window_start = $4, updated_at = now() FROM \(schema).sharding s
             WHERE c.shard = $1 AND c.log_id = $2 AND c.lsn = $5 AND s.shards = $6 RETURNING c.lsn
-            """, [String(shard), "\(log)", String(through), windowStart.map(String.init), String(expected), String(shards)]).count == 1
+            """, [shard, log, through, windowStart, expected, shards]).count == 1
     }
 
     /// Waits for the upserts (and the COMMIT) that `begin` sent.
     public func finish(ownTransaction: Bool = true) throws {
-        do {
-            try db.finish()
-        } catch {
-            if ownTransaction { _ = try? db.execute("ROLLBACK") }
-            throw error
-        }
+        if ownTransaction { try db.finishTransaction() } else { try db.finish() }
     }
 
     /// COPYs the counter deltas into the session's temporary tables (made on first use,
