@@ -242,7 +242,7 @@ public final class Ingestor {
             let reader = try LogReader(directory: directory)
             let found = try store.checkpoints(reader.logID)
             let checkpoints = (0..<shards).map { found[$0] ?? 0 }
-            let dead = Int(try db.query("SELECT count(*) FROM \(schema).dead_letters WHERE log_id = $1", ["\(reader.logID)"])[0][0]!)!
+            let dead = Int(try db.query("SELECT count(*) FROM \(schema).dead_letters WHERE log_id = $1", [reader.logID])[0][0]!)!
             return LogStatus(directory: directory, logID: reader.logID, durable: try reader.durableWatermark(), shards: checkpoints,
                              deadLetters: dead)
         }

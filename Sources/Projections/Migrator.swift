@@ -15,7 +15,7 @@ public struct Migrator {
     }
 
     /// Arbitrary, fixed: the key of the advisory lock that serialises migrators.
-    static let lockKey = "7160310842977211"
+    static let lockKey: Int64 = 7_160_310_842_977_211
 
     public let directory: String
     let logger: Logger
@@ -75,8 +75,8 @@ public struct Migrator {
         if let name = encoding.first?[0] ?? nil, name != "UTF8" {
             throw MigrationError("the database's encoding is \(name); clickd stores UTF-8 text: create the database with ENCODING 'UTF8' (createdb -E UTF8 -T template0)")
         }
-        try db.query("SELECT pg_advisory_lock($1::bigint)", [Self.lockKey])
-        defer { _ = try? db.query("SELECT pg_advisory_unlock($1::bigint)", [Self.lockKey]) }
+        try db.query("SELECT pg_advisory_lock($1)", [Self.lockKey])
+        defer { _ = try? db.query("SELECT pg_advisory_unlock($1)", [Self.lockKey]) }
         try db.execute("""
             CREATE SCHEMA IF NOT EXISTS clickd_internal;
             CREATE TABLE IF NOT EXISTS clickd_internal.schema_migrations (
@@ -101,16 +101,15 @@ public struct Migrator {
                 }
                 continue
             }
-            try db.execute("BEGIN")
             do {
-                try db.query("SELECT set_config('clickd.shards', $1, true)", [String(shards ?? ShardFunction.defaultShards)])
-                try db.execute(migration.sql)
-                if migration.version == Self.shardingVersion { try Self.shardDeadLetters(db) }
-                try db.query("INSERT INTO clickd_internal.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                             [String(migration.version), migration.name, migration.checksum])
-                try db.execute("COMMIT")
+                try db.transaction {
+                    try db.query("SELECT set_config('clickd.shards', $1, true)", [String(shards ?? ShardFunction.defaultShards)])
+                    try db.execute(migration.sql)
+                    if migration.version == Self.shardingVersion { try Self.shardDeadLetters(db) }
+                    try db.query("INSERT INTO clickd_internal.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                                 [migration.version, migration.name, migration.checksum])
+                }
             } catch {
-                _ = try? db.execute("ROLLBACK")
                 throw MigrationError("\(migration.name) failed and was rolled back: \(error)")
             }
             logger.info("migration applied", metadata: ["migration": "\(migration.name)"])
@@ -120,7 +119,7 @@ public struct Migrator {
             let current = try db.query("SELECT shards, next_shards FROM clickd_internal.sharding")
             if let row = current.first, let live = row[0].flatMap({ Int($0) }) {
                 if live != shards || row[1].flatMap({ Int($0) }) != shards {
-                    try db.query("UPDATE clickd_internal.sharding SET next_shards = $1", [String(shards)])
+                    try db.query("UPDATE clickd_internal.sharding SET next_shards = $1", [shards])
                     report(live == shards
                            ? "the projections have \(live) shards; the next clickd rebuild keeps \(live)"
                            : "the projections have \(live) shards; clickd rebuild will rebuild them with \(shards)")
@@ -141,7 +140,7 @@ public struct Migrator {
             let shard = bytes.withUnsafeBytes { ShardFunction.shard(ofRecord: $0, lsn: lsn, shards: shards) }
             if shard != old {
                 try db.query("UPDATE clickd_internal.dead_letters SET shard = $1 WHERE shard = $2 AND log_id = $3 AND lsn = $4",
-                             [String(shard), String(old), log, String(lsn)])
+                             [shard, old, log, lsn])
             }
         }
     }

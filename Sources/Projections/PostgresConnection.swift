@@ -82,6 +82,7 @@ public final class PostgresConnection {
     /// Runs `body` in a transaction: BEGIN, then what `body` returns says how it ends; when
     /// `body` throws, ROLLBACK and the error is rethrown. The one place clickd writes
     /// BEGIN, COMMIT and ROLLBACK.
+    @discardableResult
     public func transaction<R>(_ body: () throws -> (R, TransactionEnd)) throws -> R {
         try execute("BEGIN")
         do {
@@ -101,6 +102,7 @@ public final class PostgresConnection {
     }
 
     /// `transaction` ending with COMMIT.
+    @discardableResult
     public func transaction<R>(_ body: () throws -> R) throws -> R {
         try transaction { (try body(), TransactionEnd.commit) }
     }

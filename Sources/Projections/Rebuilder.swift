@@ -15,7 +15,7 @@ public final class Rebuilder {
     static let live = "clickd_internal"
     static let retired = "clickd_retired"
     /// Serialises rebuilds (pg_try_advisory_lock key; the migrator uses another).
-    static let lockKey = "7355608001"
+    static let lockKey: Int64 = 7_355_608_001
     /// Tables whose rows are not projections: copied into the shadow schema at the swap.
     static let copiedTables = ["schema_migrations"]
     /// The projection tables a verification compares, with the bookkeeping columns it ignores.
@@ -49,7 +49,7 @@ public final class Rebuilder {
     /// until its server process notices, a moment after: the lock is tried for 2 s.
     public func prepare() throws {
         let deadline = ContinuousClock.now + .seconds(2)
-        while try db.query("SELECT pg_try_advisory_lock($1::bigint)", [Self.lockKey]) != [["t"]] {
+        while try db.query("SELECT pg_try_advisory_lock($1)", [Self.lockKey]) != [["t"]] {
             guard ContinuousClock.now < deadline else { throw RebuildError("another clickd rebuild is running on this database") }
             usleep(50_000)
         }
@@ -63,8 +63,7 @@ public final class Rebuilder {
         guard tables.contains("checkpoints"), tables.contains("activity"), tables.contains("sharding") else {
             throw RebuildError("the database is not migrated (no clickd_internal.sharding); run clickd migrate first")
         }
-        try db.execute("BEGIN")
-        do {
+        try db.transaction {
             try db.execute("DROP SCHEMA IF EXISTS \(Self.shadow) CASCADE; DROP SCHEMA IF EXISTS \(Self.retired) CASCADE; CREATE SCHEMA \(Self.shadow)")
             for table in tables {
                 // Table names come from the catalog of our own schema; quote them anyway.
@@ -78,10 +77,6 @@ public final class Rebuilder {
             }
             // The shadow projections have the shard count `clickd migrate --shards` asked for last.
             try db.execute("INSERT INTO \(Self.shadow).sharding (shards, next_shards) SELECT next_shards, next_shards FROM \(Self.live).sharding")
-            try db.execute("COMMIT")
-        } catch {
-            _ = try? db.execute("ROLLBACK")
-            throw error
         }
     }
 
@@ -146,8 +141,7 @@ public final class Rebuilder {
     }
 
     private func swapOnce() throws {
-        try db.execute("BEGIN")
-        do {
+        try db.transaction {
             try db.execute("SET LOCAL lock_timeout = '30s'")
             try db.execute("LOCK TABLE \(Self.live).checkpoints IN ACCESS EXCLUSIVE MODE")
             try catchUpInTransaction()
@@ -171,10 +165,6 @@ public final class Rebuilder {
                 guard let name = view[0], let definition = view[1] else { continue }
                 try db.execute("CREATE OR REPLACE VIEW clickd.\(quoteIdentifier(name)) AS \(definition)")
             }
-            try db.execute("COMMIT")
-        } catch {
-            _ = try? db.execute("ROLLBACK")
-            throw error
         }
     }
 
@@ -207,9 +197,9 @@ public final class Rebuilder {
         guard counts.live == counts.shadow else {
             throw RebuildError("the live projections have \(counts.live) shards and a rebuild now makes \(counts.shadow) (clickd migrate --shards): there is nothing to compare shard by shard; rebuild without --verify")
         }
-        var differences: [String] = []
-        try db.execute("BEGIN")
-        do {
+        // Compares and changes nothing: the transaction always rolls back.
+        return try db.transaction { () throws -> ([String], PostgresConnection.TransactionEnd) in
+            var differences: [String] = []
             try db.execute("SET LOCAL lock_timeout = '60s'")
             try db.execute("LOCK TABLE \(Self.live).checkpoints IN EXCLUSIVE MODE")
             try catchUpInTransaction()
@@ -230,12 +220,8 @@ public final class Rebuilder {
                     }
                 }
             }
-            try db.execute("ROLLBACK")
-        } catch {
-            _ = try? db.execute("ROLLBACK")
-            throw error
+            return (differences, .rollback)
         }
-        return differences
     }
 
     /// Drops the shadow tables (after a verification, or when abandoning).
@@ -244,7 +230,7 @@ public final class Rebuilder {
     public func release() {
         guard holdsLock else { return }
         holdsLock = false
-        _ = try? db.query("SELECT pg_advisory_unlock($1::bigint)", [Self.lockKey])
+        _ = try? db.query("SELECT pg_advisory_unlock($1)", [Self.lockKey])
     }
 
     public func discard() {
