@@ -35,7 +35,6 @@ public struct LogID: Hashable, Sendable, CustomStringConvertible {
     /// 16 bytes as a UUID is written (lower-case hex, 8-4-4-4-12), as PostgreSQL prints one.
     public static func uuidText(_ bytes: [UInt8]) -> String {
         precondition(bytes.count == 16)
-        let hex = bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }
-        return [0..<4, 4..<6, 6..<8, 8..<10, 10..<16].map { hex[$0].joined() }.joined(separator: "-")
+        return [0..<4, 4..<6, 6..<8, 8..<10, 10..<16].map { Hex.string(bytes[$0]) }.joined(separator: "-")
     }
 }

@@ -83,8 +83,5 @@ public enum RecordFrame {
         return .record(lsn: lsn, payload: headerSize..<frameSize, frameSize: frameSize)
     }
 
-    static func hex(_ value: UInt32) -> String {
-        let digits = String(value, radix: 16)
-        return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-    }
+    static func hex(_ value: UInt32) -> String { "0x" + Hex.padded(value, width: 8) }
 }

@@ -63,8 +63,7 @@ public enum SegmentName {
     public static let suffix = ".seg"
 
     public static func fileName(firstLSN: UInt64) -> String {
-        let digits = String(firstLSN, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits + suffix
+        Hex.padded(firstLSN, width: 16) + suffix
     }
 
     /// The first LSN a segment file name stands for, or nil if the name is not a segment's:

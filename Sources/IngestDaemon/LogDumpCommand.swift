@@ -96,6 +96,6 @@ struct LogDumpCommand: AsyncParsableCommand {
         if payload.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
             return "\"" + String(decoding: payload, as: UTF8.self) + "\""
         }
-        return "0x" + payload.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return "0x" + Hex.string(payload)
     }
 }

@@ -21,12 +21,12 @@ public enum EventCodec {
         switch event {
         case .click(let click):
             out.append(1)
-            TokenCodec.appendVarint(click.occurredAt, to: &out)
+            Varint.append(click.occurredAt, to: &out)
             let token = click.token
             let linkIsDestination = token.linkID == token.destination
             out.append((click.method == .head ? 1 : 0) | (token.messageType.rawValue << 1) | (token.sourceKind.rawValue << 4)
                        | (linkIsDestination ? 1 << 6 : 0))
-            TokenCodec.appendVarint(token.issuedAt, to: &out)
+            Varint.append(token.issuedAt, to: &out)
             for field in [click.keyID, token.sourceID, token.deliveryID, token.customerID] { TokenCodec.appendField(field, to: &out) }
             if !linkIsDestination { TokenCodec.appendField(token.linkID, to: &out) }
             for field in [token.destination, click.userAgent, click.edgeID] { TokenCodec.appendField(field, to: &out) }
@@ -34,10 +34,10 @@ public enum EventCodec {
             out.append(contentsOf: click.clientIP)
         case .delivered(let delivered):
             out.append(2)
-            TokenCodec.appendVarint(delivered.occurredAt, to: &out)
+            Varint.append(delivered.occurredAt, to: &out)
             out.append((delivered.messageType.rawValue << 1) | (delivered.sourceKind.rawValue << 4))
             for field in [delivered.sourceID, delivered.deliveryID, delivered.customerID] { TokenCodec.appendField(field, to: &out) }
-            TokenCodec.appendVarint(UInt64(delivered.trackedLinks), to: &out)
+            Varint.append(UInt64(delivered.trackedLinks), to: &out)
         }
         return out
     }
@@ -138,15 +138,13 @@ public enum EventCodec {
         }
 
         mutating func varint() throws(DecodeError) -> UInt64 {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while shift < 64 {
-                let b = try byte()
-                value |= UInt64(b & 0x7f) << shift
-                if b & 0x80 == 0 { return value }
-                shift += 7
+            do {
+                return try Varint.read(bytes, at: &index)
+            } catch .truncated {
+                throw DecodeError(message: "truncated event")
+            } catch {
+                throw DecodeError(message: "invalid varint")
             }
-            throw DecodeError(message: "invalid varint")
         }
 
         mutating func bytes(_ count: Int) throws(DecodeError) -> [UInt8] {

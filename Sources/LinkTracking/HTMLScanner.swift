@@ -48,9 +48,9 @@ public enum HTMLScanner {
             }
             let isEnd = c == UInt8(ascii: "/")
             let nameStart = isEnd ? i + 1 : i
-            guard nameStart < n, isASCIILetter(bytes[nameStart]) else { continue }  // text, not a tag
+            guard nameStart < n, ASCII.isLetter(bytes[nameStart]) else { continue }  // text, not a tag
             var j = nameStart
-            while j < n, !isSpace(bytes[j]), bytes[j] != UInt8(ascii: "/"), bytes[j] != UInt8(ascii: ">") { j += 1 }
+            while j < n, !ASCII.isSpace(bytes[j]), bytes[j] != UInt8(ascii: "/"), bytes[j] != UInt8(ascii: ">") { j += 1 }
             let name = nameStart..<j
             attributes.removeAll(keepingCapacity: true)
             guard let tagEnd = parseAttributes(bytes, from: j, into: &attributes) else { return }  // unterminated tag
@@ -70,21 +70,21 @@ public enum HTMLScanner {
         let n = bytes.count
         var j = from
         while true {
-            while j < n, isSpace(bytes[j]) || bytes[j] == UInt8(ascii: "/") { j += 1 }
+            while j < n, ASCII.isSpace(bytes[j]) || bytes[j] == UInt8(ascii: "/") { j += 1 }
             guard j < n else { return nil }
             if bytes[j] == UInt8(ascii: ">") { return j + 1 }
             let nameStart = j
             j += 1  // a name may start with '='
-            while j < n, !isSpace(bytes[j]), bytes[j] != UInt8(ascii: "/"), bytes[j] != UInt8(ascii: ">"), bytes[j] != UInt8(ascii: "=") { j += 1 }
+            while j < n, !ASCII.isSpace(bytes[j]), bytes[j] != UInt8(ascii: "/"), bytes[j] != UInt8(ascii: ">"), bytes[j] != UInt8(ascii: "=") { j += 1 }
             let name = nameStart..<j
             var k = j
-            while k < n, isSpace(bytes[k]) { k += 1 }
+            while k < n, ASCII.isSpace(bytes[k]) { k += 1 }
             guard k < n, bytes[k] == UInt8(ascii: "=") else {
                 attributes.append(Attribute(name: name, value: nil, quote: nil))
                 continue
             }
             k += 1
-            while k < n, isSpace(bytes[k]) { k += 1 }
+            while k < n, ASCII.isSpace(bytes[k]) { k += 1 }
             guard k < n else { return nil }
             let q = bytes[k]
             if q == UInt8(ascii: "\"") || q == UInt8(ascii: "'") {
@@ -96,7 +96,7 @@ public enum HTMLScanner {
                 j = k
             } else {
                 var e = k
-                while e < n, !isSpace(bytes[e]), bytes[e] != UInt8(ascii: ">") { e += 1 }
+                while e < n, !ASCII.isSpace(bytes[e]), bytes[e] != UInt8(ascii: ">") { e += 1 }
                 attributes.append(Attribute(name: name, value: k..<e, quote: nil))
                 j = e
             }
@@ -117,7 +117,7 @@ public enum HTMLScanner {
             if lt + 1 < bytes.count, bytes[lt + 1] == UInt8(ascii: "/"), nameStart + element.count <= bytes.count,
                equalsIgnoringCase(bytes, nameStart..<(nameStart + element.count), element) {
                 let after = nameStart + element.count
-                if after == bytes.count || isSpace(bytes[after]) || bytes[after] == UInt8(ascii: ">") || bytes[after] == UInt8(ascii: "/") {
+                if after == bytes.count || ASCII.isSpace(bytes[after]) || bytes[after] == UInt8(ascii: ">") || bytes[after] == UInt8(ascii: "/") {
                     return lt
                 }
             }
@@ -155,11 +155,6 @@ public enum HTMLScanner {
     }
 
     static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lower: [UInt8]) -> Bool {
-        guard range.count == lower.count else { return false }
-        for (k, i) in range.enumerated() where bytes[i] | 0x20 != lower[k] { return false }
-        return true
+        lower.withUnsafeBytes { ASCII.equalsIgnoringCase(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range])), $0) }
     }
-
-    @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d || c == 0x0c }
-    @inline(__always) static func isASCIILetter(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a }
 }

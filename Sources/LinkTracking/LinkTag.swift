@@ -99,7 +99,7 @@ public enum LinkTagParser {
                 value = String(decoding: UnsafeBufferPointer(rebasing: bytes[inner..<j]), as: UTF8.self)
                 j += 1
             } else {
-                while j < n, !isSpace(bytes[j]), bytes[j] != UInt8(ascii: ","),
+                while j < n, !ASCII.isSpace(bytes[j]), bytes[j] != UInt8(ascii: ","),
                       !(bytes[j] == UInt8(ascii: "%") && j + 1 < n && bytes[j + 1] == UInt8(ascii: "}")) { j += 1 }
                 value = String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<j]), as: UTF8.self)
                 guard !value.isEmpty else { throw RewriteError.at(valueStart, in: bytes, "missing value for '\(name)' in cio_link tag") }
@@ -130,12 +130,11 @@ public enum LinkTagParser {
         }
     }
 
-    @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d || c == 0x0c }
     @inline(__always) static func isNameByte(_ c: UInt8) -> Bool {
         (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "_")
     }
     static func skipSpace(_ bytes: UnsafeBufferPointer<UInt8>, _ j: inout Int) {
-        while j < bytes.count, isSpace(bytes[j]) { j += 1 }
+        while j < bytes.count, ASCII.isSpace(bytes[j]) { j += 1 }
     }
 }
 

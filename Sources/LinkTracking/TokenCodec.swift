@@ -31,7 +31,7 @@ public enum TokenCodec {
         out.append(contentsOf: kid.utf8)
         let linkIsDestination = token.linkID == token.destination
         out.append(token.messageType.rawValue | (token.sourceKind.rawValue << 3) | (linkIsDestination ? 1 << 5 : 0))
-        appendVarint(token.issuedAt, to: &out)
+        Varint.append(token.issuedAt, to: &out)
         appendField(token.sourceID, to: &out)
         appendField(token.deliveryID, to: &out)
         appendField(token.customerID, to: &out)
@@ -40,17 +40,8 @@ public enum TokenCodec {
         return out
     }
 
-    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
-
     static func appendField(_ text: String, to out: inout [UInt8]) {
-        appendVarint(UInt64(text.utf8.count), to: &out)
+        Varint.append(UInt64(text.utf8.count), to: &out)
         out.append(contentsOf: text.utf8)
     }
 
@@ -153,21 +144,8 @@ public enum TokenCodec {
         return .success(Layout(kid: kid, flags: flags, issuedAt: issued, fields: fields, macStart: i))
     }
 
-    /// A LEB128 varint in its one canonical spelling: no trailing zero groups (`0x80 0x00`
-    /// for 0) and no bits past 64, so that no two byte strings stand for one token — found
-    /// by the `token` fuzz target, where a non-minimal varint verified and signed back
-    /// differently (Tests/Fuzz/Corpus/token/crash-36dd…).
+    /// A varint in its canonical spelling (`Varint`), nil if there is none at `i`.
     static func readVarint(_ bytes: [UInt8], _ i: inout Int) -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < bytes.count, shift < 64 {
-            let byte = bytes[i]
-            i += 1
-            if shift == 63, byte > 1 { return nil }
-            value |= UInt64(byte & 0x7f) << shift
-            if byte & 0x80 == 0 { return shift > 0 && byte == 0 ? nil : value }
-            shift += 7
-        }
-        return nil
+        bytes.withUnsafeBytes { raw in try? Varint.read(raw, at: &i) }
     }
 }

@@ -1,3 +1,4 @@
+import LinkTracking
 import NIOHTTP1
 
 /// An HTTP/1.x request head as the click route needs it, parsed straight from the bytes
@@ -110,23 +111,23 @@ struct RequestHead: Equatable {
             head.headerBytes += end - i + 2
             let name = UnsafeRawBufferPointer(rebasing: bytes[i..<colon])
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
-            if equalsIgnoringCase(name, "user-agent") {
+            if ASCII.equalsIgnoringCase(name, "user-agent") {
                 head.userAgent = String(decoding: value, as: UTF8.self)
-            } else if equalsIgnoringCase(name, "x-forwarded-for") {
+            } else if ASCII.equalsIgnoringCase(name, "x-forwarded-for") {
                 let text = String(decoding: value, as: UTF8.self)
                 head.forwardedFor = head.forwardedFor.map { $0 + "," + text } ?? text
-            } else if equalsIgnoringCase(name, "connection") {
+            } else if ASCII.equalsIgnoringCase(name, "connection") {
                 forEachListElement(value) { option in
-                    if equalsIgnoringCase(option, "close") { sawClose = true }
-                    if equalsIgnoringCase(option, "keep-alive") { sawKeepAlive = true }
+                    if ASCII.equalsIgnoringCase(option, "close") { sawClose = true }
+                    if ASCII.equalsIgnoringCase(option, "keep-alive") { sawKeepAlive = true }
                 }
-            } else if equalsIgnoringCase(name, "content-length") {
+            } else if ASCII.equalsIgnoringCase(name, "content-length") {
                 guard !value.isEmpty, value.count <= 18, value.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
                 else { return .invalid(.badRequest) }
                 let length = value.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
                 if let contentLength, contentLength != length { return .invalid(.badRequest) }
                 contentLength = length
-            } else if equalsIgnoringCase(name, "transfer-encoding") {
+            } else if ASCII.equalsIgnoringCase(name, "transfer-encoding") {
                 head.hasBody = true
             }
             i = end + 2
@@ -167,13 +168,6 @@ struct RequestHead: Equatable {
             return true
         default:
             return "!#$%&'*+-.^_`|~".utf8.contains(c)
-        }
-    }
-
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { expected in
-            zip(bytes, expected).allSatisfy { a, b in a == b || (a | 0x20) == b && b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z") }
         }
     }
 
