@@ -58,6 +58,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // sd_notify for every daemon (READY, WATCHDOG, STOPPING), without libsystemd.
+        .target(name: "Systemd"),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -74,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "IngestDaemon",
             dependencies: [
-                "EventLog", "LinkTracking", "TrackerEdge", "Projections",
+                "EventLog", "LinkTracking", "TrackerEdge", "Projections", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -6,6 +6,7 @@ import LinkTracking
 import Logging
 import Metrics
 import Prometheus
+import Systemd
 import TrackerEdge
 
 extension EdgeConfiguration.IPMode: ExpressibleByArgument {}

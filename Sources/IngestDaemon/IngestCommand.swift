@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Projections
 import Synchronization
-import TrackerEdge
+import Systemd
 
 struct IngestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

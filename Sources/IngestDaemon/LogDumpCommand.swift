@@ -59,7 +59,7 @@ struct LogDumpCommand: AsyncParsableCommand {
     }
 
     /// An event's fields, in a stable order.
-    static func fields(_ event: LogEvent) -> [(String, String)] {
+    static func fields(_ event: TrackingEvent) -> [(String, String)] {
         switch event {
         case .click(let c):
             return [("kind", "click"), ("at", timestamp(c.occurredAt)), ("method", c.method == .head ? "HEAD" : "GET"),

@@ -1,4 +1,4 @@
-/// The binary form of a `LogEvent` in the log, version 1 (docs/log-format.md, "Payloads"):
+/// The binary form of a `TrackingEvent` in the log, version 1 (docs/log-format.md, "Payloads"):
 ///
 ///     version (1 byte, = 1) | kind (1 byte: 1 click, 2 delivered) | occurred_at (varint, ms)
 ///     click:     flags (1 byte: bit 0 HEAD, bits 1–3 message type, bits 4–5 source kind,
@@ -14,7 +14,7 @@
 public enum EventCodec {
     public static let version: UInt8 = 1
 
-    public static func encode(_ event: LogEvent) -> [UInt8] {
+    public static func encode(_ event: TrackingEvent) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         out.append(version)
@@ -52,7 +52,7 @@ public enum EventCodec {
     /// 9999-12-31T23:59:59Z in seconds since the epoch: the latest `issued_at` decoded.
     public static let latestIssuedAt: UInt64 = latestOccurredAt / 1000
 
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> LogEvent {
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> TrackingEvent {
         var reader = Reader(bytes: bytes)
         let v = try reader.byte()
         guard v == version else { throw DecodeError(message: "unknown event version \(v)") }
@@ -122,7 +122,7 @@ public enum EventCodec {
         }
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> LogEvent {
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> TrackingEvent {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(DecodeError) in try decode(raw) } }
         return try result.get()
     }

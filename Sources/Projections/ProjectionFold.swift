@@ -138,7 +138,7 @@ public struct ProjectionFold: Sendable {
         if batch.records == 0 { batch.firstLSN = lsn }
         batch.records += 1
         batch.lastLSN = lsn
-        let event: LogEvent
+        let event: TrackingEvent
         do {
             event = try EventCodec.decode(payload)
         } catch {
@@ -194,7 +194,7 @@ public struct ProjectionFold: Sendable {
     }
 
     /// The name of the first text field of `event` that holds U+0000, or nil.
-    static func fieldHoldingNUL(_ event: LogEvent) -> String? {
+    static func fieldHoldingNUL(_ event: TrackingEvent) -> String? {
         // No array per event: this runs for every record ingested.
         func nul(_ text: String) -> Bool {
             var text = text

@@ -312,7 +312,7 @@ extension EdgeProcess {
 
 /// Reads a whole log's events.
 enum LogReaderHelper {
-    static func events(_ log: String) throws -> [LogEvent] {
+    static func events(_ log: String) throws -> [TrackingEvent] {
         try LogReader(directory: log).readToEnd().map { try EventCodec.decode($0.payload) }
     }
 }

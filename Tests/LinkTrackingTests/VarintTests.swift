@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func anEventWithAnotherSpellingOfANumberDoesNotDecode() throws {
-        let event = LogEvent.delivered(.init(occurredAt: 5, messageType: .email, sourceKind: .campaign, sourceID: "s",
+        let event = TrackingEvent.delivered(.init(occurredAt: 5, messageType: .email, sourceKind: .campaign, sourceID: "s",
                                              deliveryID: "d", customerID: "c", trackedLinks: 1))
         let bytes = EventCodec.encode(event)
         #expect(try bytes.withUnsafeBytes { try EventCodec.decode($0) } == event)

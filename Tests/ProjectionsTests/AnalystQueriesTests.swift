@@ -13,7 +13,7 @@ import Testing
     /// Campaign 42 (links hero, pricing, footer) sent once to 30 people; newsletter
     /// "weekly" sent on three days; human clicks, repeats, a prefetch and a scanner.
     static func seed() -> [[UInt8]] {
-        var events: [LinkTracking.LogEvent] = []
+        var events: [LinkTracking.TrackingEvent] = []
         for c in 0..<30 {
             events.append(IngestTests.delivered(UInt64(c) * 1000, customer: "cust-\(c)", delivery: "c42-\(c)", sourceID: "42"))
         }
@@ -42,7 +42,7 @@ import Testing
         return events.sorted { at($0) < at($1) }.map(EventCodec.encode)
     }
 
-    static func at(_ event: LinkTracking.LogEvent) -> UInt64 {
+    static func at(_ event: LinkTracking.TrackingEvent) -> UInt64 {
         switch event {
         case .click(let c): c.occurredAt
         case .delivered(let d): d.occurredAt

@@ -23,7 +23,7 @@ import Testing
 
     static func click(_ ms: UInt64, customer: String, delivery: String, link: String, source: LinkToken.SourceKind = .campaign,
                       sourceID: String = "17", ua: String = "Mozilla/5.0 (iPhone)", method: ClickEvent.Method = .get,
-                      ip: [UInt8] = [203, 0, 113, 0]) -> LinkTracking.LogEvent {
+                      ip: [UInt8] = [203, 0, 113, 0]) -> LinkTracking.TrackingEvent {
         .click(ClickEvent(occurredAt: t0 + ms, method: method,
                           token: LinkToken(destination: "https://shop.example.com/\(link)", deliveryID: delivery, customerID: customer,
                                            sourceKind: source, sourceID: sourceID, messageType: .email, linkID: link,
@@ -32,7 +32,7 @@ import Testing
     }
 
     static func delivered(_ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign,
-                          sourceID: String = "17") -> LinkTracking.LogEvent {
+                          sourceID: String = "17") -> LinkTracking.TrackingEvent {
         .delivered(DeliveredEvent(occurredAt: t0 + ms, messageType: .email, sourceKind: source, sourceID: sourceID,
                                   deliveryID: delivery, customerID: customer, trackedLinks: 3))
     }
@@ -55,7 +55,7 @@ import Testing
     @Test func knownEventsGiveExactViews() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let events: [LinkTracking.LogEvent] = [
+        let events: [LinkTracking.TrackingEvent] = [
             Self.delivered(0, customer: "c1", delivery: "d1"), Self.delivered(0, customer: "c2", delivery: "d2"),
             Self.delivered(0, customer: "c3", delivery: "d3"), Self.delivered(0, customer: "c4", delivery: "d4"),
             Self.delivered(0, customer: "c5", delivery: "n-d5", source: .newsletter, sourceID: "n1"),
@@ -124,7 +124,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let v6: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34]
-        let events: [LinkTracking.LogEvent] = [
+        let events: [LinkTracking.TrackingEvent] = [
             Self.delivered(1, customer: "ann", delivery: "d1"),
             Self.click(60_999, customer: "ann", delivery: "d1", link: "A", ua: "tab\there, back\\slash, new\nline, é 🙂"),
             Self.click(61_000, customer: "bob\tby", delivery: "d2", link: "A", ua: "Mozilla/5.0", ip: v6),

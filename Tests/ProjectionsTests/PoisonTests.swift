@@ -24,7 +24,7 @@ import Testing
         for i in 0..<60 {
             campaign.append(EventCodec.encode(I.delivered(UInt64(i) * 1000, customer: "c\(i % 9)", delivery: "d\(i)")))
             campaign.append(EventCodec.encode(I.click(UInt64(i) * 1000 + 60_000, customer: "c\(i % 9)", delivery: "d\(i)", link: "L\(i % 4)")))
-            let bad: LinkTracking.LogEvent?
+            let bad: LinkTracking.TrackingEvent?
             switch i {
             case 7: bad = I.click(70_000, customer: "c\u{0}x", delivery: "p1", link: "L1")
             case 23: bad = I.delivered(80_000, customer: "c1", delivery: "p2\u{0}")

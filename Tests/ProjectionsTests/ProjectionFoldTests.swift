@@ -7,7 +7,7 @@ import Testing
 @Suite struct ProjectionFoldTests {
     typealias Batch = ProjectionBatch
 
-    static func fold(_ fold: inout ProjectionFold, _ events: [(lsn: UInt64, event: LinkTracking.LogEvent)]) -> Batch {
+    static func fold(_ fold: inout ProjectionFold, _ events: [(lsn: UInt64, event: LinkTracking.TrackingEvent)]) -> Batch {
         var batch = Batch()
         for (lsn, event) in events {
             EventCodec.encode(event).withUnsafeBytes { fold.fold(lsn: lsn, payload: $0, into: &batch) }
@@ -77,7 +77,7 @@ import Testing
     /// A burst found by a later click turns the earlier clicks into bot clicks: in place
     /// when they are in the same batch, as corrections of earlier batches otherwise.
     @Test func aBurstCorrectsItsEarlierClicks() {
-        let clicks: [(lsn: UInt64, event: LinkTracking.LogEvent)] = [
+        let clicks: [(lsn: UInt64, event: LinkTracking.TrackingEvent)] = [
             (1, IngestTests.click(60_000, customer: "ann", delivery: "d1", link: "A")),
             (2, IngestTests.click(60_300, customer: "ann", delivery: "d1", link: "B")),
             (3, IngestTests.click(60_600, customer: "ann", delivery: "d1", link: "C")),
