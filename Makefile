@@ -4,10 +4,11 @@
 # and for operators and developers:
 #   make bench  the benchmarks of bench/ (results: docs/benchmarks.md)
 #   make fuzz   every fuzz target for FUZZ_SECONDS (default 60) under libFuzzer (docs/fuzzing.md)
+#   make lint   the tree as swift format (.swift-format) writes it; CI runs it; `make format` fixes it
 
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench fuzz clean
+.PHONY: all deps build release test run bench fuzz lint format clean
 
 all: build
 
@@ -33,6 +34,14 @@ bench: release
 
 fuzz: deps
 	@scripts/fuzz
+
+# swift format ships with the toolchain; the configuration is .swift-format.
+FORMATTED = Sources Tests Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMATTED)
+
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(FORMATTED)
 
 clean:
 	rm -rf .build

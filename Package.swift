@@ -91,7 +91,8 @@ let package = Package(
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventLog", "LinkTracking", "ClickdTestSupport"]),
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
-        .testTarget(name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(
+            name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "TrackerEdgeTests", dependencies: ["TrackerEdge", .product(name: "NIOCore", package: "swift-nio")]),
         // Benchmark helper (bench/links.sh): rewrite throughput and sign/verify rates.
         .executableTarget(

@@ -12,10 +12,15 @@ public struct CommandResult: Sendable {
 public enum ChildProcess {
     /// Runs `executable` with `arguments`, feeding `input` on stdin, and waits at most
     /// `timeout` seconds (then kills it and throws).
-    public static func run(_ executable: String, _ arguments: [String], input: String? = nil,
-                           environment: [String: String]? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
+    public static func run(
+        _ executable: String, _ arguments: [String], input: String? = nil,
+        environment: [String: String]? = nil, timeout: TimeInterval = 120
+    ) throws -> CommandResult {
         var attempt = 0
-        var process: Process, out: Pipe, err: Pipe, inp: Pipe
+        var process: Process
+        var out: Pipe
+        var err: Pipe
+        var inp: Pipe
         while true {
             process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
@@ -30,7 +35,7 @@ public enum ChildProcess {
             do {
                 try process.run()
                 break
-            } catch where attempt < 5 && Self.isSpawnRace(error) {
+            } catch  where attempt < 5 && Self.isSpawnRace(error) {
                 attempt += 1
                 usleep(20_000)
             }
@@ -39,12 +44,20 @@ public enum ChildProcess {
         try? inp.fileHandleForWriting.close()
         // Drain both pipes concurrently so a chatty child never blocks.
         let group = DispatchGroup()
-        nonisolated(unsafe) var outData: [UInt8] = [], errData: [UInt8] = []
-        let outReader = DescriptorReader(out.fileHandleForReading), errReader = DescriptorReader(err.fileHandleForReading)
+        nonisolated(unsafe) var outData: [UInt8] = []
+        nonisolated(unsafe) var errData: [UInt8] = []
+        let outReader = DescriptorReader(out.fileHandleForReading)
+        let errReader = DescriptorReader(err.fileHandleForReading)
         group.enter()
-        DispatchQueue.global().async { outData = outReader.readToEnd(); group.leave() }
+        DispatchQueue.global().async {
+            outData = outReader.readToEnd()
+            group.leave()
+        }
         group.enter()
-        DispatchQueue.global().async { errData = errReader.readToEnd(); group.leave() }
+        DispatchQueue.global().async {
+            errData = errReader.readToEnd()
+            group.leave()
+        }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { usleep(2_000) }
         if process.isRunning {
@@ -55,10 +68,11 @@ public enum ChildProcess {
         }
         process.waitUntilExit()
         group.wait()
-        return CommandResult(status: process.terminationStatus,
-                             stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self),
-                             signalled: process.terminationReason == .uncaughtSignal)
+        return CommandResult(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self),
+            signalled: process.terminationReason == .uncaughtSignal)
     }
 
     /// Foundation's `Process.run` on Linux fails with EBADF when another thread closes a
@@ -71,8 +85,10 @@ public enum ChildProcess {
     }
 
     /// Runs the built `clickd`.
-    public static func clickd(_ arguments: [String], input: String? = nil, environment: [String: String]? = nil,
-                              timeout: TimeInterval = 120) throws -> CommandResult {
+    public static func clickd(
+        _ arguments: [String], input: String? = nil, environment: [String: String]? = nil,
+        timeout: TimeInterval = 120
+    ) throws -> CommandResult {
         try run(RepositoryPaths.product("clickd"), arguments, input: input, environment: environment, timeout: timeout)
     }
 }

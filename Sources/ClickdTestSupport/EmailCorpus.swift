@@ -1,4 +1,5 @@
 import Foundation
+
 /// A realistic HTML email (about 30 KB, 25 links: 21 product buttons, 3 footer links and a
 /// mailto), for tests and the benchmark.
 public enum EmailCorpus {

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A plain HTTP/1.1 client over a TCP socket, for tests: it sends exactly the bytes asked
@@ -118,8 +118,10 @@ public final class EdgeProcess {
     private let stderrReader: LineCollector
 
     /// Starts `clickd edge --listen 127.0.0.1:0 …` and waits until it listens.
-    public init(log: String, keys: String, arguments: [String] = [], wrapper: [String] = [],
-                environment: [String: String] = [:]) throws {
+    public init(
+        log: String, keys: String, arguments: [String] = [], wrapper: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         var attempt = 0
         var made: (Process, Pipe)
         while true {
@@ -127,7 +129,7 @@ public final class EdgeProcess {
             do {
                 try Self.launch(made.0, made.1, log: log, keys: keys, arguments: arguments, wrapper: wrapper, environment: environment)
                 break
-            } catch where attempt < 5 && ChildProcess.isSpawnRace(error) {
+            } catch  where attempt < 5 && ChildProcess.isSpawnRace(error) {
                 attempt += 1
                 usleep(20_000)
             }
@@ -146,12 +148,17 @@ public final class EdgeProcess {
         adminPort = try listening("admin listening", "admin.listen")
     }
 
-    private static func launch(_ process: Process, _ err: Pipe, log: String, keys: String, arguments: [String], wrapper: [String],
-                               environment: [String: String]) throws {
+    private static func launch(
+        _ process: Process, _ err: Pipe, log: String, keys: String, arguments: [String], wrapper: [String],
+        environment: [String: String]
+    ) throws {
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let clickd = RepositoryPaths.product("clickd")
-        let args = ["edge", "--log", log, "--keys", keys, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                    "--edge-id", "test-edge"] + arguments
+        let args =
+            [
+                "edge", "--log", log, "--keys", keys, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                "--edge-id", "test-edge",
+            ] + arguments
         if wrapper.isEmpty {
             process.executableURL = URL(fileURLWithPath: clickd)
             process.arguments = args
@@ -206,7 +213,12 @@ public final class EdgeProcess {
         return process.terminationStatus
     }
 
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
 }
 
 /// Collects a child's output lines on a background thread.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Stands in for systemd in tests: a datagram socket to name in `NOTIFY_SOCKET`, on which

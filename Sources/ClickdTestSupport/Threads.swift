@@ -12,7 +12,8 @@ public func onDispatchThread<T: Sendable>(_ body: @escaping @Sendable () throws 
 /// The CPU time (user + system) the calling thread has used, in seconds.
 public func threadCPUSeconds() -> Double {
     var usage = rusage()
-    getrusage(1 /* RUSAGE_THREAD, a macro Swift does not import */, &usage)
+    // 1 is RUSAGE_THREAD, a macro Swift does not import.
+    getrusage(1, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `durable` file: the highest LSN known to be on stable storage, published by the
@@ -56,7 +56,8 @@ public enum DurableWatermark {
                 throw LogError.system("read", path: path)
             }
             if n < 24 { return 0 }
-            let lsn = UInt64(littleEndian: raw.1), check = UInt64(littleEndian: raw.2)
+            let lsn = UInt64(littleEndian: raw.1)
+            let check = UInt64(littleEndian: raw.2)
             if lsn == ~check { return lsn }
             // A concurrent update was half done; read again.
         }

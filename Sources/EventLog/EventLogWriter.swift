@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The single writer of a log directory, with group commit.
 ///
@@ -126,9 +127,11 @@ public final class EventLogWriter: @unchecked Sendable {
             requestNextSegmentIfHalfFull()
         }
         flusher = startThread { [self] in self.flushLoop() }
-        logger.info("log opened for writing", metadata: [
-            "log.directory": "\(directory)", "log.id": "\(logID)", "log.next_lsn": "\(nextLSN)",
-        ])
+        logger.info(
+            "log opened for writing",
+            metadata: [
+                "log.directory": "\(directory)", "log.id": "\(logID)", "log.next_lsn": "\(nextLSN)",
+            ])
     }
 
     /// The highest LSN that is durable (and published to readers).
@@ -163,8 +166,10 @@ public final class EventLogWriter: @unchecked Sendable {
     /// reads). A flusher woken by the first click of a burst syncs that one click while the
     /// loop is still parsing the rest; woken at the end, it takes the whole burst in one
     /// sync, sooner for all but the first (measured: bench/edge.sh, docs/benchmarks.md).
-    public func append(bytes payload: UnsafeRawBufferPointer, wakeLater: Bool = false,
-                       completion: @escaping @Sendable (Result<UInt64, LogError>) -> Void) {
+    public func append(
+        bytes payload: UnsafeRawBufferPointer, wakeLater: Bool = false,
+        completion: @escaping @Sendable (Result<UInt64, LogError>) -> Void
+    ) {
         enqueue(payload, .callback(completion), wakeLater: wakeLater)
     }
 
@@ -179,7 +184,8 @@ public final class EventLogWriter: @unchecked Sendable {
     /// Frames the record into the pending batch and wakes the flusher if it sleeps.
     private func enqueue(_ payload: UnsafeRawBufferPointer, _ completion: AppendCompletion, wakeLater: Bool = false) {
         guard payload.count > 0, payload.count <= configuration.maxRecordSize else {
-            completion.fail(LogError(.invalidArgument, "record of \(payload.count) bytes: a record must have 1 to \(configuration.maxRecordSize) bytes"))
+            completion.fail(
+                LogError(.invalidArgument, "record of \(payload.count) bytes: a record must have 1 to \(configuration.maxRecordSize) bytes"))
             return
         }
         state.lock()
@@ -226,7 +232,8 @@ public final class EventLogWriter: @unchecked Sendable {
     // MARK: - Flusher thread
 
     private func flushLoop() {
-        let delayNanos = UInt64(configuration.maxBatchDelay.components.seconds) * 1_000_000_000
+        let delayNanos =
+            UInt64(configuration.maxBatchDelay.components.seconds) * 1_000_000_000
             + UInt64(configuration.maxBatchDelay.components.attoseconds / 1_000_000_000)
         state.lock()
         while true {
@@ -262,7 +269,11 @@ public final class EventLogWriter: @unchecked Sendable {
                 nextLSN = durableThrough + 1
                 durableLSN = max(durableLSN, durableThrough)
                 stats.failedAppends += failed.count
-                if fatal { failure = LogError(.closed, "log \(directory) refuses appends after a failed write or sync (\(error.message)); reopen it to recover", path: error.path) }
+                if fatal {
+                    failure = LogError(
+                        .closed, "log \(directory) refuses appends after a failed write or sync (\(error.message)); reopen it to recover",
+                        path: error.path)
+                }
                 resume(succeeded, failed: failed, error: error)
             } else {
                 if let last = batchWaiters.last { durableLSN = last.lsn }
@@ -288,7 +299,8 @@ public final class EventLogWriter: @unchecked Sendable {
             state.lock()
         }
         if let error {
-            logger.error("log append failed", metadata: ["log.directory": "\(directory)", "log.failed_appends": "\(failed.count)", "error": "\(error)"])
+            logger.error(
+                "log append failed", metadata: ["log.directory": "\(directory)", "log.failed_appends": "\(failed.count)", "error": "\(error)"])
         }
     }
 
@@ -462,8 +474,9 @@ public final class EventLogWriter: @unchecked Sendable {
             segmentFileSize = configuration.segmentSize
         } catch {
             try? segment.truncate(to: segmentFileSize)
-            logger.warning("could not preallocate the last segment; it will grow as it is written",
-                           metadata: ["log.directory": "\(directory)", "error": "\(error)"])
+            logger.warning(
+                "could not preallocate the last segment; it will grow as it is written",
+                metadata: ["log.directory": "\(directory)", "error": "\(error)"])
         }
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Filesystem helpers: paths, listing, and the one place new files are made durable.

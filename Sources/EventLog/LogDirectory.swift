@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Creation and recovery of a log directory: the one place where files of the log are
 /// created, cut and made durable (see docs/log-format.md, "Recovery").
@@ -34,9 +35,10 @@ enum LogDirectory {
         }
         let names = try FileSystem.list(directory)
         if !names.contains(LogMetadata.fileName), !names.allSatisfy(creationLeftovers.contains) {
-            throw LogError(.notALog,
-                           "\(directory) is not empty and is not a clickd log (no \(LogMetadata.fileName) file); use an empty or new directory",
-                           path: directory)
+            throw LogError(
+                .notALog,
+                "\(directory) is not empty and is not a clickd log (no \(LogMetadata.fileName) file); use an empty or new directory",
+                path: directory)
         }
     }
 

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A thin owner of one file descriptor: every call retries EINTR and turns failures into
@@ -28,7 +28,10 @@ final class LogFile {
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     func close() {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
     }
 
     func size() throws -> Int64 {

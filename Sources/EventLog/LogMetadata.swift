@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `LOG` file that marks a directory as a clickd log: a few lines of text, written
@@ -42,9 +42,10 @@ public struct LogMetadata: Equatable, Sendable {
             throw LogError(.corrupt, "\(path) has no valid 'format' line", path: path)
         }
         guard format == currentFormat else {
-            throw LogError(.unsupportedVersion,
-                           "\(path) is log format \(format); this clickd reads format \(currentFormat) only — use a matching clickd version",
-                           path: path)
+            throw LogError(
+                .unsupportedVersion,
+                "\(path) is log format \(format); this clickd reads format \(currentFormat) only — use a matching clickd version",
+                path: path)
         }
         guard let idText = fields["log_id"], let logID = LogID(idText) else {
             throw LogError(.corrupt, "\(path) has no valid 'log_id' line", path: path)

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CEventLog
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One record as read back from the log.
 public struct LogRecord: Sendable, Equatable {
@@ -69,8 +70,10 @@ public final class LogReader {
     /// Returns the number of records visited. Damage is thrown once the records before it
     /// have been handed over (by the next call, when this one visited any).
     @discardableResult
-    public func read(maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
-                     visit: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    public func read(
+        maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
+        visit: (UInt64, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int {
         try readWhile(maxRecords: maxRecords, maxBytes: maxBytes) { lsn, payload in
             try visit(lsn, payload)
             return true
@@ -80,8 +83,10 @@ public final class LogReader {
     /// Like `read(maxRecords:maxBytes:visit:)`, stopping after the record for which `visit`
     /// returns false (that record is read: the next read starts after it).
     @discardableResult
-    public func readWhile(maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
-                          _ visit: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws -> Int {
+    public func readWhile(
+        maxRecords: Int = 1024, maxBytes: Int = 4 << 20,
+        _ visit: (UInt64, UnsafeRawBufferPointer) throws -> Bool
+    ) throws -> Int {
         let watermark = try durableWatermark()
         var count = 0
         var bytes = 0
@@ -98,8 +103,9 @@ public final class LogReader {
                         segment!.cursor.reset(to: frameOffset)
                         return count
                     }
-                    throw LogError(.corrupt, "segment \(segment!.file.path) byte \(offset): record has LSN \(lsn), expected \(nextLSN)",
-                                   path: segment!.file.path, offset: offset)
+                    throw LogError(
+                        .corrupt, "segment \(segment!.file.path) byte \(offset): record has LSN \(lsn), expected \(nextLSN)",
+                        path: segment!.file.path, offset: offset)
                 }
                 let more = try segment!.cursor.bytes.withUnsafeBytes { raw in
                     try visit(lsn, UnsafeRawBufferPointer(rebasing: raw[payload]))
@@ -132,8 +138,9 @@ public final class LogReader {
                 if count > 0 { return count }
                 var detail = "the log ends before LSN \(nextLSN) although the writer published \(watermark) as durable"
                 if case .invalid(_, let reason) = step { detail = "invalid record (\(reason))" }
-                throw LogError(.corrupt, "segment \(segment!.file.path) byte \(frameOffset): \(detail)",
-                               path: segment!.file.path, offset: frameOffset)
+                throw LogError(
+                    .corrupt, "segment \(segment!.file.path) byte \(frameOffset): \(detail)",
+                    path: segment!.file.path, offset: frameOffset)
             }
         }
         return count

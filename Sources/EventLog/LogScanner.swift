@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a full read of a log directory found: used by the writer's recovery, by
@@ -69,33 +69,41 @@ public enum LogScanner {
             if isLast && size < Int64(SegmentHeader.size) {
                 // A segment whose header never fully reached the disk holds no records.
                 let damagedEnd = try endOfNonZeroBytes(file: file, from: 0, size: size)
-                tornTail = LogScan.TornTail(path: path, offset: 0, length: damagedEnd, reason: "incomplete segment header",
-                                            losesAcknowledged: (expected ?? entry.firstLSN) <= published)
-                segments.append(LogScan.Segment(fileName: entry.name, path: path, firstLSN: entry.firstLSN,
-                                                lastLSN: entry.firstLSN - 1, records: 0, validEnd: 0, fileSize: size))
+                tornTail = LogScan.TornTail(
+                    path: path, offset: 0, length: damagedEnd, reason: "incomplete segment header",
+                    losesAcknowledged: (expected ?? entry.firstLSN) <= published)
+                segments.append(
+                    LogScan.Segment(
+                        fileName: entry.name, path: path, firstLSN: entry.firstLSN,
+                        lastLSN: entry.firstLSN - 1, records: 0, validEnd: 0, fileSize: size))
                 if let expected, entry.firstLSN != expected {
-                    throw LogError(.corrupt, "segment \(path) starts at LSN \(entry.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
-                                   path: path, offset: 0)
+                    throw LogError(
+                        .corrupt,
+                        "segment \(path) starts at LSN \(entry.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
+                        path: path, offset: 0)
                 }
                 break
             }
             let header = try readHeader(file: file, nameLSN: entry.firstLSN, logID: metadata.logID)
             if let expected, header.firstLSN != expected {
-                throw LogError(.corrupt,
-                               "segment \(path) starts at LSN \(header.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
-                               path: path, offset: 0)
+                throw LogError(
+                    .corrupt,
+                    "segment \(path) starts at LSN \(header.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
+                    path: path, offset: 0)
             }
-            var segment = LogScan.Segment(fileName: entry.name, path: path, firstLSN: header.firstLSN,
-                                          lastLSN: header.firstLSN - 1, records: 0,
-                                          validEnd: Int64(SegmentHeader.size), fileSize: size)
+            var segment = LogScan.Segment(
+                fileName: entry.name, path: path, firstLSN: header.firstLSN,
+                lastLSN: header.firstLSN - 1, records: 0,
+                validEnd: Int64(SegmentHeader.size), fileSize: size)
             var cursor = FrameCursor(file: file, offset: Int64(SegmentHeader.size))
             scanning: while true {
                 switch try cursor.step() {
                 case .record(let lsn, let offset, let payload):
                     guard lsn == segment.lastLSN + 1 else {
-                        throw LogError(.corrupt,
-                                       "segment \(path) byte \(offset): record has LSN \(lsn), expected \(segment.lastLSN + 1)",
-                                       path: path, offset: offset)
+                        throw LogError(
+                            .corrupt,
+                            "segment \(path) byte \(offset): record has LSN \(lsn), expected \(segment.lastLSN + 1)",
+                            path: path, offset: offset)
                     }
                     if let visit {
                         try cursor.bytes.withUnsafeBytes { raw in
@@ -109,15 +117,17 @@ public enum LogScanner {
                     break scanning
                 case .incomplete(let offset, let reason), .invalid(let offset, let reason):
                     guard isLast else {
-                        throw LogError(.corrupt,
-                                       "sealed segment \(path) is corrupt at byte \(offset): \(reason)",
-                                       path: path, offset: offset)
+                        throw LogError(
+                            .corrupt,
+                            "sealed segment \(path) is corrupt at byte \(offset): \(reason)",
+                            path: path, offset: offset)
                     }
                     // Zeros to the end are preallocated space, not damage.
                     let damagedEnd = try endOfNonZeroBytes(file: file, from: offset, size: size)
                     if damagedEnd > offset {
-                        tornTail = LogScan.TornTail(path: path, offset: offset, length: damagedEnd - offset, reason: reason,
-                                                    losesAcknowledged: segment.lastLSN < published)
+                        tornTail = LogScan.TornTail(
+                            path: path, offset: offset, length: damagedEnd - offset, reason: reason,
+                            losesAcknowledged: segment.lastLSN < published)
                     }
                     break scanning
                 }
@@ -125,8 +135,9 @@ public enum LogScanner {
             expected = segment.lastLSN + 1
             segments.append(segment)
         }
-        return LogScan(directory: directory, metadata: metadata, segments: segments,
-                       tornTail: tornTail, publishedDurable: published)
+        return LogScan(
+            directory: directory, metadata: metadata, segments: segments,
+            tornTail: tornTail, publishedDurable: published)
     }
 
     /// The offset just past the last non-zero byte in `[from, size)` of `file`, or `from`
@@ -154,9 +165,10 @@ public enum LogScanner {
         for name in try FileSystem.list(directory) where name.hasSuffix(SegmentName.suffix) {
             guard let lsn = SegmentName.firstLSN(of: name) else {
                 let path = FileSystem.join(directory, name)
-                throw LogError(.corrupt,
-                               "\(path) is not a segment name (16 lowercase hex digits of a first LSN of 1 or more, then .seg): move it out of the log directory",
-                               path: path)
+                throw LogError(
+                    .corrupt,
+                    "\(path) is not a segment name (16 lowercase hex digits of a first LSN of 1 or more, then .seg): move it out of the log directory",
+                    path: path)
             }
             names.append((name, lsn))
         }
@@ -170,21 +182,24 @@ public enum LogScanner {
         switch decoded {
         case .success(let h): header = h
         case .failure(.unsupportedVersion(let v)):
-            throw LogError(.unsupportedVersion,
-                           "segment \(file.path) is segment format \(v); this clickd reads format \(SegmentHeader.currentVersion) only",
-                           path: file.path, offset: 8)
+            throw LogError(
+                .unsupportedVersion,
+                "segment \(file.path) is segment format \(v); this clickd reads format \(SegmentHeader.currentVersion) only",
+                path: file.path, offset: 8)
         case .failure(let problem):
             throw LogError(.corrupt, "segment \(file.path) has an invalid header at byte 0 (\(problem))", path: file.path, offset: 0)
         }
         guard header.logID == logID else {
-            throw LogError(.corrupt,
-                           "segment \(file.path) belongs to log \(header.logID), not to this log \(logID)",
-                           path: file.path, offset: 16)
+            throw LogError(
+                .corrupt,
+                "segment \(file.path) belongs to log \(header.logID), not to this log \(logID)",
+                path: file.path, offset: 16)
         }
         guard header.firstLSN == nameLSN else {
-            throw LogError(.corrupt,
-                           "segment \(file.path) header says first LSN \(header.firstLSN), its name says \(nameLSN)",
-                           path: file.path, offset: 32)
+            throw LogError(
+                .corrupt,
+                "segment \(file.path) header says first LSN \(header.firstLSN), its name says \(nameLSN)",
+                path: file.path, offset: 32)
         }
         return header
     }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Makes the next segment file ahead of time, on a thread of its own: a temporary file
 /// zero-filled to the full segment size and synced. Appending into blocks that already
@@ -95,8 +96,9 @@ final class SegmentPreparer: @unchecked Sendable {
         } catch {
             unlink(path)
             if (error as? LogError)?.code == .closed { return false }
-            logger.warning("could not prepare the next segment; the next one will grow as it is written",
-                           metadata: ["log.directory": "\(directory)", "error": "\(error)"])
+            logger.warning(
+                "could not prepare the next segment; the next one will grow as it is written",
+                metadata: ["log.directory": "\(directory)", "error": "\(error)"])
             return false
         }
     }

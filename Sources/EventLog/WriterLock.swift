@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CEventLog
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The `LOCK` file: one writer per log directory. Held with `flock`, so the kernel
 /// releases it when the holder exits, however it exits (a `kill -9` included). The file's
@@ -18,9 +19,10 @@ final class WriterLock {
             if errno == EWOULDBLOCK {
                 let holder = (try? file.read(count: 512, at: 0)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 let who = holder.trimmingSuffixNewlines()
-                throw LogError(.locked,
-                               "log \(directory) is already open for writing by \(who.isEmpty ? "another process" : who); one writer per log",
-                               path: path)
+                throw LogError(
+                    .locked,
+                    "log \(directory) is already open for writing by \(who.isEmpty ? "another process" : who); one writer per log",
+                    path: path)
             }
             throw LogError.system("lock", path: path)
         }

@@ -6,211 +6,230 @@
 // Debug builds only: the targets reach internal parsers through `@testable import`, which
 // a release build (`make run`) does not allow; there the module is empty.
 #if DEBUG
-@testable import EventLog
-import Foundation
-@testable import LinkTracking
-@testable import TrackerEdge
+    @testable import EventLog
+    import Foundation
+    @testable import LinkTracking
+    @testable import TrackerEdge
 
-public enum FuzzTarget: String, CaseIterable, Sendable {
-    case token, requestHead = "request-head", eventCodec = "event-codec", frame, html, linkTag = "link-tag", keyRing = "key-ring"
+    public enum FuzzTarget: String, CaseIterable, Sendable {
+        case token
+        case requestHead = "request-head"
+        case eventCodec = "event-codec"
+        case frame, html
+        case linkTag = "link-tag"
+        case keyRing = "key-ring"
 
-    public func run(_ data: UnsafeRawBufferPointer) {
-        switch self {
-        case .token: FuzzHarness.token(data)
-        case .requestHead: FuzzHarness.requestHead(data)
-        case .eventCodec: FuzzHarness.eventCodec(data)
-        case .frame: FuzzHarness.frame(data)
-        case .html: FuzzHarness.html(data)
-        case .linkTag: FuzzHarness.linkTag(data)
-        case .keyRing: FuzzHarness.keyRing(data)
-        }
-    }
-}
-
-public enum FuzzHarness {
-    static let key = KeyRing.makeKey(kid: "fz", secret: [UInt8](repeating: 0x42, count: 32), created: "2026-01-01T00:00:00Z")
-    static let ring = try! KeyRing(keys: [key])
-
-    /// Token decode + verify. The input as token text: whatever verifies re-encodes to
-    /// exactly that text (canonical base64url, one spelling per token). The input as the
-    /// bytes of a token body, signed with the ring's key: the fields past the MAC are
-    /// decoded too, and a token that verifies signs back to the same text.
-    static func token(_ data: UnsafeRawBufferPointer) {
-        let text = String(decoding: data, as: UTF8.self)
-        if case .success(let token) = ring.verify(text) {
-            precondition(KeyRing.sign(token, with: key) == text, "a token verified in a spelling that is not its own")
-        }
-        var body = Array(data)
-        body.append(contentsOf: key.prepared.mac(body[...]).prefix(TokenCodec.macSize))
-        let signed = TokenCodec.encode(body)
-        if case .success(let token) = ring.verify(signed) {
-            precondition(KeyRing.sign(token, with: key) == signed, "a verified token does not sign back to itself")
-            precondition(token.idProblem == nil, "a token with a control character in an id verified")
-        }
-    }
-
-    /// `RequestHead.parse`, fed as the click handler feeds it: the first byte picks split
-    /// points, each prefix goes through `RequestHeadScanner` and is parsed only when the
-    /// scanner says so. The scanner may never hold back a head the parser would answer, and
-    /// a complete head never claims more bytes than it was given.
-    static func requestHead(_ data: UnsafeRawBufferPointer) {
-        guard let seed = data.first else { return }
-        let bytes = UnsafeRawBufferPointer(rebasing: data.dropFirst())
-        let maxLine = 64 + Int(seed & 0x3f) * 8, maxHead = maxLine + 512
-        let whole = RequestHead.parse(bytes, maxLineBytes: maxLine, maxHeadBytes: maxHead)
-        if case .complete(_, let length) = whole { precondition(length > 0 && length <= bytes.count) }
-        if case .blankLines(let length) = whole { precondition(length > 0 && length <= bytes.count) }
-        var scanner = RequestHeadScanner()
-        var end = 0
-        let step = Int(seed >> 6) * 3 + 1
-        var answered = false
-        while end < bytes.count {
-            end = min(bytes.count, end + step)
-            let prefix = UnsafeRawBufferPointer(rebasing: bytes[..<end])
-            if scanner.worthParsing(prefix, maxLineBytes: maxLine, maxHeadBytes: maxHead) {
-                if RequestHead.parse(prefix, maxLineBytes: maxLine, maxHeadBytes: maxHead) != .incomplete { answered = true; break }
+        public func run(_ data: UnsafeRawBufferPointer) {
+            switch self {
+            case .token: FuzzHarness.token(data)
+            case .requestHead: FuzzHarness.requestHead(data)
+            case .eventCodec: FuzzHarness.eventCodec(data)
+            case .frame: FuzzHarness.frame(data)
+            case .html: FuzzHarness.html(data)
+            case .linkTag: FuzzHarness.linkTag(data)
+            case .keyRing: FuzzHarness.keyRing(data)
             }
         }
-        switch whole {
-        case .complete, .blankLines:
-            precondition(answered, "the scanner held back a head the parser answers: \(whole)")
-        case .invalid:
-            // A bad header line of a head that has not ended is answered when it ends, outgrows
-            // its bound or times out (RequestHeadScanner): only then may the scanner wait.
-            let ended = bytes.count >= 4 && (0...(bytes.count - 4)).contains { i in
-                bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10
+    }
+
+    public enum FuzzHarness {
+        static let key = KeyRing.makeKey(kid: "fz", secret: [UInt8](repeating: 0x42, count: 32), created: "2026-01-01T00:00:00Z")
+        static let ring = try! KeyRing(keys: [key])
+
+        /// Token decode + verify. The input as token text: whatever verifies re-encodes to
+        /// exactly that text (canonical base64url, one spelling per token). The input as the
+        /// bytes of a token body, signed with the ring's key: the fields past the MAC are
+        /// decoded too, and a token that verifies signs back to the same text.
+        static func token(_ data: UnsafeRawBufferPointer) {
+            let text = String(decoding: data, as: UTF8.self)
+            if case .success(let token) = ring.verify(text) {
+                precondition(KeyRing.sign(token, with: key) == text, "a token verified in a spelling that is not its own")
             }
-            precondition(answered || (!ended && bytes.count <= maxHead), "the scanner held back a refused head: \(whole)")
-        case .incomplete:
-            break
+            var body = Array(data)
+            body.append(contentsOf: key.prepared.mac(body[...]).prefix(TokenCodec.macSize))
+            let signed = TokenCodec.encode(body)
+            if case .success(let token) = ring.verify(signed) {
+                precondition(KeyRing.sign(token, with: key) == signed, "a verified token does not sign back to itself")
+                precondition(token.idProblem == nil, "a token with a control character in an id verified")
+            }
         }
-    }
 
-    /// `EventCodec.decode`: never traps; an event that decodes encodes to bytes that decode
-    /// to the same event, whose times are within the bounds the projections rely on.
-    static func eventCodec(_ data: UnsafeRawBufferPointer) {
-        // Sharding reads the customer field of every record, decodable or not: it stays
-        // inside the record, and is the decoded customer when the record decodes.
-        let customer = EventCodec.customerField(data)
-        if let customer, let base = data.baseAddress, let start = customer.baseAddress {
-            precondition(start >= base && start + customer.count <= base + data.count, "the customer field lies outside the record")
-        }
-        guard let event = try? EventCodec.decode(data) else { return }
-        let id: String
-        switch event {
-        case .click(let c): id = c.token.customerID
-        case .delivered(let d): id = d.customerID
-        }
-        precondition(customer.map { Array($0) } == Array(id.utf8), "the customer field is not the decoded customer")
-        let again = try? EventCodec.decode(EventCodec.encode(event))
-        precondition(again == event, "an event does not survive encode and decode")
-        switch event {
-        case .click(let c):
-            precondition(c.occurredAt <= EventCodec.latestOccurredAt && c.token.issuedAt <= EventCodec.latestIssuedAt)
-            _ = ClickClassifier.staticReason(c)
-        case .delivered(let d):
-            precondition(d.occurredAt <= EventCodec.latestOccurredAt)
-        }
-    }
-
-    /// `RecordFrame.decode` fed at every split point (a prefix of a frame needs more bytes,
-    /// never is another frame), and `FrameCursor` over the same bytes in a file: it yields
-    /// the frames `RecordFrame.decode` finds one after another, and each re-encodes to its bytes.
-    static func frame(_ data: UnsafeRawBufferPointer) {
-        var frames: [(lsn: UInt64, payload: [UInt8])] = []
-        var offset = 0
-        while offset < data.count {
-            let rest = UnsafeRawBufferPointer(rebasing: data[offset...])
-            guard case .record(let lsn, let payload, let size) = RecordFrame.decode(rest) else { break }
-            precondition(size == RecordFrame.headerSize + payload.count && size <= rest.count)
-            for cut in stride(from: 0, to: size, by: max(1, size / 16)) {
-                if case .record = RecordFrame.decode(UnsafeRawBufferPointer(rebasing: rest[..<cut])) {
-                    preconditionFailure("a prefix of a frame decoded as a frame")
+        /// `RequestHead.parse`, fed as the click handler feeds it: the first byte picks split
+        /// points, each prefix goes through `RequestHeadScanner` and is parsed only when the
+        /// scanner says so. The scanner may never hold back a head the parser would answer, and
+        /// a complete head never claims more bytes than it was given.
+        static func requestHead(_ data: UnsafeRawBufferPointer) {
+            guard let seed = data.first else { return }
+            let bytes = UnsafeRawBufferPointer(rebasing: data.dropFirst())
+            let maxLine = 64 + Int(seed & 0x3f) * 8
+            let maxHead = maxLine + 512
+            let whole = RequestHead.parse(bytes, maxLineBytes: maxLine, maxHeadBytes: maxHead)
+            if case .complete(_, let length) = whole { precondition(length > 0 && length <= bytes.count) }
+            if case .blankLines(let length) = whole { precondition(length > 0 && length <= bytes.count) }
+            var scanner = RequestHeadScanner()
+            var end = 0
+            let step = Int(seed >> 6) * 3 + 1
+            var answered = false
+            while end < bytes.count {
+                end = min(bytes.count, end + step)
+                let prefix = UnsafeRawBufferPointer(rebasing: bytes[..<end])
+                if scanner.worthParsing(prefix, maxLineBytes: maxLine, maxHeadBytes: maxHead) {
+                    if RequestHead.parse(prefix, maxLineBytes: maxLine, maxHeadBytes: maxHead) != .incomplete {
+                        answered = true
+                        break
+                    }
                 }
             }
-            var encoded: [UInt8] = []
-            RecordFrame.append(lsn: lsn, payload: UnsafeRawBufferPointer(rebasing: rest[payload]), to: &encoded)
-            precondition(encoded.elementsEqual(rest[..<size]), "a frame does not re-encode to its bytes")
-            frames.append((lsn, Array(rest[payload])))
-            offset += size
-        }
-        let file = Self.scratchFile
-        _ = ftruncate(file.fd, 0)
-        try! file.write(data, at: 0)
-        var cursor = FrameCursor(file: file, offset: 0, chunkSize: 4096)
-        var seen = 0
-        while case .record(let lsn, _, let payload) = try! cursor.step() {
-            precondition(seen < frames.count && frames[seen].lsn == lsn && frames[seen].payload.elementsEqual(cursor.bytes[payload]))
-            seen += 1
-        }
-        precondition(seen == frames.count, "the cursor and the decoder disagree")
-    }
-
-    nonisolated(unsafe) static let scratchFile: LogFile = {
-        let path = NSTemporaryDirectory() + "/clickd-fuzz-frame-\(getpid())"
-        let file = try! LogFile(path: path, flags: O_RDWR | O_CREAT | O_TRUNC)
-        unlink(path)
-        return file
-    }()
-
-    static let rewriter = MessageRewriter(keyRing: ring)
-
-    /// `HTMLScanner` + `MessageRewriter` on an email body. With tracking off (and no
-    /// `cio_link` tag, whose output replaces it) not one byte changes; with it on, every
-    /// tracked URL verifies to its link's destination and is in the body, and the body has
-    /// the anchors it had.
-    static func html(_ data: UnsafeRawBufferPointer) {
-        let body = Array(data)
-        var options = RewriteOptions(baseURL: "https://t.example.com", messageType: .email, deliveryID: "d", customerID: "c",
-                                     sourceKind: .campaign, sourceID: "s", issuedAt: 1_790_000_000)
-        let hasTag = body.withUnsafeBufferPointer { (try? LinkTagParser.parse($0))?.isEmpty == false }
-        options.tracking = false
-        if !hasTag, let off = try? rewriter.rewrite(body, options: options) {
-            precondition(off.body == body, "rewriting with tracking off changed the message")
-        }
-        options.tracking = true
-        guard let on = try? rewriter.rewrite(body, options: options) else { return }
-        for link in on.links where link.tracked {
-            let url = link.trackedURL!
-            // Bytes, not String.contains: that compares characters, and a combining mark
-            // written right after a `cio_link` tag joins the URL's last character (found by
-            // this target: `…{% cio_link url: "…" %}\u{36E}` — the URL's bytes are all there).
-            let needle = Array(HTMLEntities.escapeAttribute(url).utf8)
-            let found = on.body.withUnsafeBufferPointer { ClickClassifier.contains($0, needle) }
-            precondition(found, "a tracked URL is not in the message")
-            let token = String(url.dropFirst("https://t.example.com/c/".count))
-            precondition((try? ring.verify(token).get())?.destination == link.destination, "a tracked URL leads elsewhere")
-        }
-        if !hasTag {
-            func anchors(_ b: [UInt8]) -> Int { b.withUnsafeBufferPointer { raw in var n = 0; HTMLScanner.anchors(raw) { _ in n += 1 }; return n } }
-            precondition(anchors(on.body) == anchors(body), "rewriting changed the anchors of the message")
-        }
-    }
-
-    /// The `cio_link` parser: never traps; every tag lies within the message, in order,
-    /// and starts with `{%`.
-    static func linkTag(_ data: UnsafeRawBufferPointer) {
-        data.withMemoryRebound(to: UInt8.self) { bytes in
-            guard let tags = try? LinkTagParser.parse(bytes) else { return }
-            var last = 0
-            for tag in tags {
-                precondition(tag.range.lowerBound >= last && tag.range.upperBound <= bytes.count && tag.range.count >= 4)
-                precondition(bytes[tag.range.lowerBound] == UInt8(ascii: "{") && bytes[tag.range.lowerBound + 1] == UInt8(ascii: "%"))
-                last = tag.range.upperBound
+            switch whole {
+            case .complete, .blankLines:
+                precondition(answered, "the scanner held back a head the parser answers: \(whole)")
+            case .invalid:
+                // A bad header line of a head that has not ended is answered when it ends, outgrows
+                // its bound or times out (RequestHeadScanner): only then may the scanner wait.
+                let ended =
+                    bytes.count >= 4
+                    && (0...(bytes.count - 4)).contains { i in
+                        bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10
+                    }
+                precondition(answered || (!ended && bytes.count <= maxHead), "the scanner held back a refused head: \(whole)")
+            case .incomplete:
+                break
             }
         }
-    }
 
-    /// The key-ring file format: never traps; a ring that parses, written out again,
-    /// parses to the same keys.
-    static func keyRing(_ data: UnsafeRawBufferPointer) {
-        guard let ring = try? KeyRing.parse(String(decoding: data, as: UTF8.self)) else { return }
-        let text = ring.keys.map { key in
-            "key \(key.kid) \(TokenCodec.encode(key.secret)) \(key.created) \(key.retired ? "retired" : "active")"
-        }.joined(separator: "\n")
-        let again = try! KeyRing.parse(text)
-        precondition(again.keys.map(\.kid) == ring.keys.map(\.kid) && again.keys.map(\.secret) == ring.keys.map(\.secret)
-                     && again.signingKey?.kid == ring.signingKey?.kid, "a key ring does not survive being written out")
+        /// `EventCodec.decode`: never traps; an event that decodes encodes to bytes that decode
+        /// to the same event, whose times are within the bounds the projections rely on.
+        static func eventCodec(_ data: UnsafeRawBufferPointer) {
+            // Sharding reads the customer field of every record, decodable or not: it stays
+            // inside the record, and is the decoded customer when the record decodes.
+            let customer = EventCodec.customerField(data)
+            if let customer, let base = data.baseAddress, let start = customer.baseAddress {
+                precondition(start >= base && start + customer.count <= base + data.count, "the customer field lies outside the record")
+            }
+            guard let event = try? EventCodec.decode(data) else { return }
+            let id: String
+            switch event {
+            case .click(let c): id = c.token.customerID
+            case .delivered(let d): id = d.customerID
+            }
+            precondition(customer.map { Array($0) } == Array(id.utf8), "the customer field is not the decoded customer")
+            let again = try? EventCodec.decode(EventCodec.encode(event))
+            precondition(again == event, "an event does not survive encode and decode")
+            switch event {
+            case .click(let c):
+                precondition(c.occurredAt <= EventCodec.latestOccurredAt && c.token.issuedAt <= EventCodec.latestIssuedAt)
+                _ = ClickClassifier.staticReason(c)
+            case .delivered(let d):
+                precondition(d.occurredAt <= EventCodec.latestOccurredAt)
+            }
+        }
+
+        /// `RecordFrame.decode` fed at every split point (a prefix of a frame needs more bytes,
+        /// never is another frame), and `FrameCursor` over the same bytes in a file: it yields
+        /// the frames `RecordFrame.decode` finds one after another, and each re-encodes to its bytes.
+        static func frame(_ data: UnsafeRawBufferPointer) {
+            var frames: [(lsn: UInt64, payload: [UInt8])] = []
+            var offset = 0
+            while offset < data.count {
+                let rest = UnsafeRawBufferPointer(rebasing: data[offset...])
+                guard case .record(let lsn, let payload, let size) = RecordFrame.decode(rest) else { break }
+                precondition(size == RecordFrame.headerSize + payload.count && size <= rest.count)
+                for cut in stride(from: 0, to: size, by: max(1, size / 16)) {
+                    if case .record = RecordFrame.decode(UnsafeRawBufferPointer(rebasing: rest[..<cut])) {
+                        preconditionFailure("a prefix of a frame decoded as a frame")
+                    }
+                }
+                var encoded: [UInt8] = []
+                RecordFrame.append(lsn: lsn, payload: UnsafeRawBufferPointer(rebasing: rest[payload]), to: &encoded)
+                precondition(encoded.elementsEqual(rest[..<size]), "a frame does not re-encode to its bytes")
+                frames.append((lsn, Array(rest[payload])))
+                offset += size
+            }
+            let file = Self.scratchFile
+            _ = ftruncate(file.fd, 0)
+            try! file.write(data, at: 0)
+            var cursor = FrameCursor(file: file, offset: 0, chunkSize: 4096)
+            var seen = 0
+            while case .record(let lsn, _, let payload) = try! cursor.step() {
+                precondition(seen < frames.count && frames[seen].lsn == lsn && frames[seen].payload.elementsEqual(cursor.bytes[payload]))
+                seen += 1
+            }
+            precondition(seen == frames.count, "the cursor and the decoder disagree")
+        }
+
+        nonisolated(unsafe) static let scratchFile: LogFile = {
+            let path = NSTemporaryDirectory() + "/clickd-fuzz-frame-\(getpid())"
+            let file = try! LogFile(path: path, flags: O_RDWR | O_CREAT | O_TRUNC)
+            unlink(path)
+            return file
+        }()
+
+        static let rewriter = MessageRewriter(keyRing: ring)
+
+        /// `HTMLScanner` + `MessageRewriter` on an email body. With tracking off (and no
+        /// `cio_link` tag, whose output replaces it) not one byte changes; with it on, every
+        /// tracked URL verifies to its link's destination and is in the body, and the body has
+        /// the anchors it had.
+        static func html(_ data: UnsafeRawBufferPointer) {
+            let body = Array(data)
+            var options = RewriteOptions(
+                baseURL: "https://t.example.com", messageType: .email, deliveryID: "d", customerID: "c",
+                sourceKind: .campaign, sourceID: "s", issuedAt: 1_790_000_000)
+            let hasTag = body.withUnsafeBufferPointer { (try? LinkTagParser.parse($0))?.isEmpty == false }
+            options.tracking = false
+            if !hasTag, let off = try? rewriter.rewrite(body, options: options) {
+                precondition(off.body == body, "rewriting with tracking off changed the message")
+            }
+            options.tracking = true
+            guard let on = try? rewriter.rewrite(body, options: options) else { return }
+            for link in on.links where link.tracked {
+                let url = link.trackedURL!
+                // Bytes, not String.contains: that compares characters, and a combining mark
+                // written right after a `cio_link` tag joins the URL's last character (found by
+                // this target: `…{% cio_link url: "…" %}\u{36E}` — the URL's bytes are all there).
+                let needle = Array(HTMLEntities.escapeAttribute(url).utf8)
+                let found = on.body.withUnsafeBufferPointer { ClickClassifier.contains($0, needle) }
+                precondition(found, "a tracked URL is not in the message")
+                let token = String(url.dropFirst("https://t.example.com/c/".count))
+                precondition((try? ring.verify(token).get())?.destination == link.destination, "a tracked URL leads elsewhere")
+            }
+            if !hasTag {
+                func anchors(_ b: [UInt8]) -> Int {
+                    b.withUnsafeBufferPointer { raw in
+                        var n = 0
+                        HTMLScanner.anchors(raw) { _ in n += 1 }
+                        return n
+                    }
+                }
+                precondition(anchors(on.body) == anchors(body), "rewriting changed the anchors of the message")
+            }
+        }
+
+        /// The `cio_link` parser: never traps; every tag lies within the message, in order,
+        /// and starts with `{%`.
+        static func linkTag(_ data: UnsafeRawBufferPointer) {
+            data.withMemoryRebound(to: UInt8.self) { bytes in
+                guard let tags = try? LinkTagParser.parse(bytes) else { return }
+                var last = 0
+                for tag in tags {
+                    precondition(tag.range.lowerBound >= last && tag.range.upperBound <= bytes.count && tag.range.count >= 4)
+                    precondition(bytes[tag.range.lowerBound] == UInt8(ascii: "{") && bytes[tag.range.lowerBound + 1] == UInt8(ascii: "%"))
+                    last = tag.range.upperBound
+                }
+            }
+        }
+
+        /// The key-ring file format: never traps; a ring that parses, written out again,
+        /// parses to the same keys.
+        static func keyRing(_ data: UnsafeRawBufferPointer) {
+            guard let ring = try? KeyRing.parse(String(decoding: data, as: UTF8.self)) else { return }
+            let text = ring.keys.map { key in
+                "key \(key.kid) \(TokenCodec.encode(key.secret)) \(key.created) \(key.retired ? "retired" : "active")"
+            }.joined(separator: "\n")
+            let again = try! KeyRing.parse(text)
+            precondition(
+                again.keys.map(\.kid) == ring.keys.map(\.kid) && again.keys.map(\.secret) == ring.keys.map(\.secret)
+                    && again.signingKey?.kid == ring.signingKey?.kid, "a key ring does not survive being written out")
+        }
     }
-}
 #endif

@@ -18,6 +18,9 @@ struct Clickd: AsyncParsableCommand {
             64 for a usage error.
             """,
         version: "clickd \(version)",
-        subcommands: [EdgeCommand.self, IngestCommand.self, KeysCommand.self, LinksCommand.self, LogCommand.self, MigrateCommand.self, RebuildCommand.self, StatusCommand.self]
+        subcommands: [
+            EdgeCommand.self, IngestCommand.self, KeysCommand.self, LinksCommand.self, LogCommand.self, MigrateCommand.self, RebuildCommand.self,
+            StatusCommand.self,
+        ]
     )
 }

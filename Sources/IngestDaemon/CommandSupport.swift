@@ -3,7 +3,7 @@ import EventLog
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a command body; any error becomes one line on stderr and exit status 1.

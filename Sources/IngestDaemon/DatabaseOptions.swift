@@ -4,9 +4,11 @@ import Projections
 
 /// `--database`, shared by the commands that talk to PostgreSQL.
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("""
-        PostgreSQL connection URL or conninfo (default: $DATABASE_URL, then libpq's PG* variables).
-        """, valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            PostgreSQL connection URL or conninfo (default: $DATABASE_URL, then libpq's PG* variables).
+            """, valueName: "url"))
     var database: String?
 
     func connect() throws -> PostgresConnection {

@@ -50,8 +50,9 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Client address recorded: full, truncated (IPv4 /24, IPv6 /48) or none.", valueName: "mode"))
     var ip: EdgeConfiguration.IPMode = .truncated
 
-    @Option(name: .customLong("trust-proxy"), parsing: .upToNextOption,
-            help: ArgumentHelp("Proxies (CIDR) whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 ::1.", valueName: "cidr"))
+    @Option(
+        name: .customLong("trust-proxy"), parsing: .upToNextOption,
+        help: ArgumentHelp("Proxies (CIDR) whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 ::1.", valueName: "cidr"))
     var trustProxy: [String] = []
 
     @Option(help: ArgumentHelp("durable: 302 after the click is on disk; none: 302 at once, click appended behind it.", valueName: "mode"))
@@ -75,7 +76,10 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Tracking base for messages rewritten through the admin API, e.g. https://t.example.com.", valueName: "url"))
     var base: String?
 
-    @Option(help: ArgumentHelp("Open client connections at most; at the cap new ones wait in the listen backlog (lowered to what the descriptor limit allows).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Open client connections at most; at the cap new ones wait in the listen backlog (lowered to what the descriptor limit allows).",
+            valueName: "n"))
     var maxConnections: Int = 16_384
 
     @Option(help: ArgumentHelp("Seconds a client has to send a whole request head from its first byte (then 408 and close).", valueName: "s"))
@@ -107,8 +111,9 @@ struct EdgeCommand: AsyncParsableCommand {
     static func warnIfReadableByOthers(_ path: String, what: String, logger: Logger) {
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & 0o004 != 0 else { return }
-        logger.warning("\(what) is readable by every user of this machine: chmod o-r it (600, or 640 for a group)",
-                       metadata: ["file.path": "\(path)", "file.mode": "\(String(st.st_mode & 0o777, radix: 8))"])
+        logger.warning(
+            "\(what) is readable by every user of this machine: chmod o-r it (600, or 640 for a group)",
+            metadata: ["file.path": "\(path)", "file.mode": "\(String(st.st_mode & 0o777, radix: 8))"])
     }
 
     static func split(_ text: String) -> (String, Int)? {
@@ -130,7 +135,7 @@ struct EdgeCommand: AsyncParsableCommand {
             var adminToken: String?
             if let adminTokenFile {
                 guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8),
-                      case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16
+                    case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16
                 else { throw ValidationFailure("cannot read an admin token of at least 16 characters from \(adminTokenFile)") }
                 adminToken = token
             }
@@ -153,8 +158,9 @@ struct EdgeCommand: AsyncParsableCommand {
             let descriptors = FileDescriptorLimit.raiseToHard()
             configuration.maxConnections = FileDescriptorLimit.connectionCap(requested: maxConnections, descriptorLimit: descriptors)
             if configuration.maxConnections < maxConnections {
-                logger.warning("the descriptor limit allows fewer connections than --max-connections: raise LimitNOFILE (systemd) or ulimit -n",
-                               metadata: ["edge.max_connections": "\(configuration.maxConnections)", "process.nofile": "\(descriptors)"])
+                logger.warning(
+                    "the descriptor limit allows fewer connections than --max-connections: raise LimitNOFILE (systemd) or ulimit -n",
+                    metadata: ["edge.max_connections": "\(configuration.maxConnections)", "process.nofile": "\(descriptors)"])
             }
             let server: EdgeServer
             let admin: AdminServer
@@ -230,7 +236,7 @@ final class SignalWaiter: @unchecked Sendable {
         }
     }
 
-    deinit { sources.forEach { $0.cancel() } }
+    deinit { for source in sources { source.cancel() } }
 
     private func stop(_ name: String) {
         lock.lock()

@@ -56,12 +56,14 @@ struct IngestCommand: AsyncParsableCommand {
             var lastWatchdog = ContinuousClock.now
             logger.info("ingesting", metadata: ["ingest.logs": "\(logs.log.joined(separator: ","))"])
             systemd.notify("READY=1\nSTATUS=ingesting")
-            await ingestor.run(shouldStop: { stop.requested }, heartbeat: {
-                if let interval = systemd.watchdogInterval, ContinuousClock.now - lastWatchdog >= interval {
-                    systemd.notify("WATCHDOG=1")
-                    lastWatchdog = .now
-                }
-            }, state: { systemd.notify("STATUS=\($0)") })
+            await ingestor.run(
+                shouldStop: { stop.requested },
+                heartbeat: {
+                    if let interval = systemd.watchdogInterval, ContinuousClock.now - lastWatchdog >= interval {
+                        systemd.notify("WATCHDOG=1")
+                        lastWatchdog = .now
+                    }
+                }, state: { systemd.notify("STATUS=\($0)") })
             systemd.notify("STOPPING=1")
             logger.info("stopped")
         }

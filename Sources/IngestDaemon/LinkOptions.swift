@@ -31,8 +31,9 @@ struct LinkOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The transactional message it is.", valueName: "id"))
     var transactional: String?
 
-    @Option(name: .customLong("url-param"),
-            help: ArgumentHelp("A parameter appended to tracked destinations (repeatable), e.g. utm_source=newsletter.", valueName: "k=v"))
+    @Option(
+        name: .customLong("url-param"),
+        help: ArgumentHelp("A parameter appended to tracked destinations (repeatable), e.g. utm_source=newsletter.", valueName: "k=v"))
     var urlParams: [String] = []
 
     var source: (LinkToken.SourceKind, String)? {

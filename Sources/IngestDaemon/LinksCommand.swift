@@ -48,8 +48,9 @@ struct LinksSignCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let ring = try link.loadKeyRing()
             if let why = LinkPolicy.untrackableReason(url) { throw ValidationFailure("cannot track \(url): \(why)") }
-            var options = RewriteOptions(baseURL: link.base, messageType: type, deliveryID: link.delivery!, customerID: link.customer!,
-                                         sourceKind: link.source!.0, sourceID: link.source!.1, issuedAt: LinkOptions.now())
+            var options = RewriteOptions(
+                baseURL: link.base, messageType: type, deliveryID: link.delivery!, customerID: link.customer!,
+                sourceKind: link.source!.0, sourceID: link.source!.1, issuedAt: LinkOptions.now())
             options.urlParameters = try link.parameters()
             options.trackSensitive = force
             if let why = options.idProblem ?? linkId.flatMap({ LinkToken.idProblem($0, name: "link id") }) { throw ValidationFailure(why) }
@@ -117,8 +118,9 @@ struct LinksRewriteCommand: AsyncParsableCommand {
                 try runBatch(rewriter, input)
                 return
             }
-            let options = try makeOptions(type: type!, delivery: link.delivery!, customer: link.customer!, source: link.source!,
-                                          tracking: !noTracking, parameters: try link.parameters())
+            let options = try makeOptions(
+                type: type!, delivery: link.delivery!, customer: link.customer!, source: link.source!,
+                tracking: !noTracking, parameters: try link.parameters())
             let result = try rewriter.rewrite(input, options: options)
             for warning in result.warnings { writeStandardError("clickd: warning: \(warning)\n") }
             if json {
@@ -138,10 +140,13 @@ struct LinksRewriteCommand: AsyncParsableCommand {
         return Array(try encoder.encode(value))
     }
 
-    func makeOptions(type: LinkToken.MessageType, delivery: String, customer: String, source: (LinkToken.SourceKind, String),
-                     tracking: Bool, parameters: [URLParameter]) throws -> RewriteOptions {
-        var options = RewriteOptions(baseURL: link.base, messageType: type, deliveryID: delivery, customerID: customer,
-                                     sourceKind: source.0, sourceID: source.1, issuedAt: LinkOptions.now())
+    func makeOptions(
+        type: LinkToken.MessageType, delivery: String, customer: String, source: (LinkToken.SourceKind, String),
+        tracking: Bool, parameters: [URLParameter]
+    ) throws -> RewriteOptions {
+        var options = RewriteOptions(
+            baseURL: link.base, messageType: type, deliveryID: delivery, customerID: customer,
+            sourceKind: source.0, sourceID: source.1, issuedAt: LinkOptions.now())
         options.tracking = tracking
         options.urlParameters = parameters
         options.trackSensitive = trackSensitive

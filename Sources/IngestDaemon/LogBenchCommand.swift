@@ -3,7 +3,7 @@ import EventLog
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct LogBenchCommand: AsyncParsableCommand {
@@ -70,7 +70,8 @@ struct LogBenchCommand: AsyncParsableCommand {
             let stats = writer.statistics
             let meanBatch = Double(stats.records) / Double(max(1, stats.batches))
             if json {
-                printOut("""
+                printOut(
+                    """
                     {"events":\(events),"writers":\(writers),"payload":\(payload),"sync":\(!noSync),\
                     "seconds":\(result.seconds),"appends_per_second":\(Int(Double(events) / result.seconds)),\
                     "batches":\(stats.batches),"fsyncs":\(stats.syncs),"mean_batch":\(meanBatch),\
@@ -78,7 +79,8 @@ struct LogBenchCommand: AsyncParsableCommand {
                     "sync_p50_us_below":\(stats.syncLatencyQuantile(0.5)),"sync_p99_us_below":\(stats.syncLatencyQuantile(0.99))}
                     """)
             } else {
-                printOut("""
+                printOut(
+                    """
                     events:        \(events) × \(payload) B from \(writers) writers\(noSync ? " (no fdatasync)" : "")
                     elapsed:       \(String(format3(result.seconds))) s
                     appends/s:     \(Int(Double(events) / result.seconds))

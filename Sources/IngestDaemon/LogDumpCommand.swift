@@ -44,7 +44,8 @@ struct LogDumpCommand: AsyncParsableCommand {
                         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
                         out += String(decoding: data, as: UTF8.self) + "\n"
                     } else if case .success(let e) = event {
-                        out += "lsn=\(lsn) bytes=\(payload.count) " + Self.fields(e).map { "\($0.0)=\(Self.quote($0.1))" }.joined(separator: " ") + "\n"
+                        out +=
+                            "lsn=\(lsn) bytes=\(payload.count) " + Self.fields(e).map { "\($0.0)=\(Self.quote($0.1))" }.joined(separator: " ") + "\n"
                     } else {
                         out += "lsn=\(lsn) bytes=\(payload.count) payload=\(Self.render(payload))\n"
                     }
@@ -62,14 +63,18 @@ struct LogDumpCommand: AsyncParsableCommand {
     static func fields(_ event: TrackingEvent) -> [(String, String)] {
         switch event {
         case .click(let c):
-            return [("kind", "click"), ("at", timestamp(c.occurredAt)), ("method", c.method == .head ? "HEAD" : "GET"),
-                    ("delivery", c.token.deliveryID), ("customer", c.token.customerID),
-                    ("source", "\(c.token.sourceKind.name):\(c.token.sourceID)"), ("type", c.token.messageType.name),
-                    ("link", c.token.linkID), ("url", c.token.destination), ("issued", timestamp(seconds: c.token.issuedAt)),
-                    ("key", c.keyID), ("ua", c.userAgent), ("ip", address(c.clientIP)), ("edge", c.edgeID)]
+            return [
+                ("kind", "click"), ("at", timestamp(c.occurredAt)), ("method", c.method == .head ? "HEAD" : "GET"),
+                ("delivery", c.token.deliveryID), ("customer", c.token.customerID),
+                ("source", "\(c.token.sourceKind.name):\(c.token.sourceID)"), ("type", c.token.messageType.name),
+                ("link", c.token.linkID), ("url", c.token.destination), ("issued", timestamp(seconds: c.token.issuedAt)),
+                ("key", c.keyID), ("ua", c.userAgent), ("ip", address(c.clientIP)), ("edge", c.edgeID),
+            ]
         case .delivered(let d):
-            return [("kind", "delivered"), ("at", timestamp(d.occurredAt)), ("delivery", d.deliveryID), ("customer", d.customerID),
-                    ("source", "\(d.sourceKind.name):\(d.sourceID)"), ("type", d.messageType.name), ("links", String(d.trackedLinks))]
+            return [
+                ("kind", "delivered"), ("at", timestamp(d.occurredAt)), ("delivery", d.deliveryID), ("customer", d.customerID),
+                ("source", "\(d.sourceKind.name):\(d.sourceID)"), ("type", d.messageType.name), ("links", String(d.trackedLinks)),
+            ]
         }
     }
 
@@ -88,7 +93,8 @@ struct LogDumpCommand: AsyncParsableCommand {
 
     static func quote(_ text: String) -> String {
         if !text.isEmpty, !text.contains(where: { $0 == " " || $0 == "\"" || $0.isNewline }) { return text }
-        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\""
+            + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 

@@ -24,12 +24,18 @@ struct LogVerifyCommand: AsyncParsableCommand {
             if let torn = scan.tornTail {
                 let what = "\(torn.length) bytes at the end of \(torn.path) from byte \(torn.offset) (\(torn.reason))"
                 if torn.losesAcknowledged {
-                    throw ValidationFailure("acknowledged records lost: \(what); the writer had published LSN \(scan.publishedDurable) as durable, the log ends at LSN \(scan.lastLSN)")
+                    throw ValidationFailure(
+                        "acknowledged records lost: \(what); the writer had published LSN \(scan.publishedDurable) as durable, the log ends at LSN \(scan.lastLSN)"
+                    )
                 }
-                printOut("torn tail: \(what) — an interrupted write (or one in progress, if a writer is running); the writer cuts it on open and keeps it in a .broken file")
+                printOut(
+                    "torn tail: \(what) — an interrupted write (or one in progress, if a writer is running); the writer cuts it on open and keeps it in a .broken file"
+                )
             } else if scan.lastLSN < scan.publishedDurable, let last = scan.segments.last {
                 // Records cut cleanly at a frame boundary leave no torn bytes to see.
-                throw ValidationFailure("acknowledged records lost: \(last.path) ends at byte \(last.validEnd) after LSN \(scan.lastLSN), but the writer had published LSN \(scan.publishedDurable) as durable")
+                throw ValidationFailure(
+                    "acknowledged records lost: \(last.path) ends at byte \(last.validEnd) after LSN \(scan.lastLSN), but the writer had published LSN \(scan.publishedDurable) as durable"
+                )
             }
             printOut("ok: \(scan.records) records in \(scan.segments.count) segments, \(range), log \(scan.metadata.logID)")
         }

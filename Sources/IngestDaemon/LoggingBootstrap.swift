@@ -1,7 +1,7 @@
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sets up swift-log once per process: readable lines on a terminal, logfmt lines

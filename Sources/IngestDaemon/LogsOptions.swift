@@ -7,16 +7,19 @@ struct LogsOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A log directory (repeat for each edge's log).", valueName: "dir"))
     var log: [String] = []
 
-    @Option(help: """
-        Most records per batch: one transaction per (log, shard) batch; a worker reads ahead \
-        until a shard's batch is full or it holds 8 times this many records.
-        """)
+    @Option(
+        help: """
+            Most records per batch: one transaction per (log, shard) batch; a worker reads ahead \
+            until a shard's batch is full or it holds 8 times this many records.
+            """)
     var batchSize: Int = 4096
 
-    @Option(help: ArgumentHelp("""
-        Connections to project with, each owning a fixed set of shards (default: the number of \
-        cores, at most the shard count).
-        """, valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            Connections to project with, each owning a fixed set of shards (default: the number of \
+            cores, at most the shard count).
+            """, valueName: "n"))
     var workers: Int?
 
     func validate() throws {

@@ -24,10 +24,12 @@ struct MigrateCommand: AsyncParsableCommand {
 
     @OptionGroup var db: DatabaseOptions
 
-    @Option(help: ArgumentHelp("""
-        The migrations directory (default: $CLICKD_MIGRATIONS, then ./migrations, then the one \
-        beside the clickd source tree this binary was built in).
-        """, valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            The migrations directory (default: $CLICKD_MIGRATIONS, then ./migrations, then the one \
+            beside the clickd source tree this binary was built in).
+            """, valueName: "dir"))
     var migrations: String?
 
     @Option(help: ArgumentHelp("The shard count of the projections (1 to 1024; default 32 for a new schema).", valueName: "s"))

@@ -38,8 +38,10 @@ struct RebuildCommand: AsyncParsableCommand {
             let logger = Logger(label: "clickd.rebuild")
             let connection = try db.connect()
             let database = db
-            let rebuilder = try Rebuilder(logDirectories: logs.log, db: connection, batchSize: logs.batchSize, workers: logs.workers,
-                                          logger: logger) { try database.connect() }
+            let rebuilder = try Rebuilder(
+                logDirectories: logs.log, db: connection, batchSize: logs.batchSize, workers: logs.workers,
+                logger: logger
+            ) { try database.connect() }
             let stop = StopRequest()
             let shouldStop: @Sendable () -> Bool = { stop.requested }
 
@@ -117,12 +119,18 @@ struct RebuildProgress {
             let rate = Double(done) / time
             let eta = rate > 0 ? Double(end - done) / rate : 0
             if terminal {
-                let width = 30, filled = Int(Double(width) * Double(done) / Double(end))
-                lines.append("\(p.directory) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] "
-                             + "\(done)/\(end) \(Int(rate)) events/s ETA \(Int(eta)) s")
+                let width = 30
+                let filled = Int(Double(width) * Double(done) / Double(end))
+                lines.append(
+                    "\(p.directory) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] "
+                        + "\(done)/\(end) \(Int(rate)) events/s ETA \(Int(eta)) s")
             } else {
-                logger.info("rebuilding", metadata: ["log.directory": "\(p.directory)", "rebuild.done": "\(done)", "rebuild.end": "\(end)",
-                                                     "rebuild.events_per_second": "\(Int(rate))", "rebuild.eta_seconds": "\(Int(eta))"])
+                logger.info(
+                    "rebuilding",
+                    metadata: [
+                        "log.directory": "\(p.directory)", "rebuild.done": "\(done)", "rebuild.end": "\(end)",
+                        "rebuild.events_per_second": "\(Int(rate))", "rebuild.eta_seconds": "\(Int(eta))",
+                    ])
             }
         }
         if terminal {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Writing to the standard streams: one line of error per failure, never interleaved.

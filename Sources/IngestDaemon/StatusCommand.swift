@@ -37,7 +37,9 @@ struct StatusCommand: AsyncParsableCommand {
                 var seconds = 0.0
                 if lag > 0 {
                     let reader = try LogReader(directory: entry.directory, from: entry.checkpoint + 1)
-                    if let first = try reader.read(maxRecords: 1).first, case .success(let event) = Result(catching: { try EventCodec.decode(first.payload) }) {
+                    if let first = try reader.read(maxRecords: 1).first,
+                        case .success(let event) = Result(catching: { try EventCodec.decode(first.payload) })
+                    {
                         let at: UInt64
                         switch event {
                         case .click(let c): at = c.occurredAt
@@ -46,8 +48,9 @@ struct StatusCommand: AsyncParsableCommand {
                         seconds = max(0, now - Double(at) / 1000)
                     }
                 }
-                printOut("\(entry.directory) log_id=\(entry.logID) durable_end=\(entry.durable) checkpoint=\(entry.checkpoint) "
-                         + "lag_events=\(lag) lag_seconds=\(String(format: "%.1f", seconds)) dead_letters=\(entry.deadLetters)")
+                printOut(
+                    "\(entry.directory) log_id=\(entry.logID) durable_end=\(entry.durable) checkpoint=\(entry.checkpoint) "
+                        + "lag_events=\(lag) lag_seconds=\(String(format: "%.1f", seconds)) dead_letters=\(entry.deadLetters)")
                 if Set(entry.shards).count > 1 {
                     printOut("\(entry.directory) shards=" + entry.shards.enumerated().map { "\($0.offset):\($0.element)" }.joined(separator: ","))
                 }

@@ -2,7 +2,7 @@ import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SIGTERM and SIGINT ask a long command to stop at its next safe point (after the batch
@@ -24,7 +24,7 @@ final class StopRequest: @unchecked Sendable {
         }
     }
 
-    deinit { sources.forEach { $0.cancel() } }
+    deinit { for source in sources { source.cancel() } }
 
     var requested: Bool { flag.value.load(ordering: .relaxed) }
 }

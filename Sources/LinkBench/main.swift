@@ -7,8 +7,8 @@
 //    HMAC-SHA256 of the same token bytes with swift-crypto (the cryptographic floor).
 import ClickdTestSupport
 import Crypto
-import Foundation
 import EventLog
+import Foundation
 import LinkTracking
 
 func seconds(_ body: () -> Void) -> Double {
@@ -31,11 +31,13 @@ func rate(_ count: Int, _ body: () -> Void) -> Double {
 let ring = try KeyRing(keys: [KeyRing.makeKey(kid: "k7f2", secret: [UInt8](repeating: 7, count: 32), created: "2026-11-29T00:00:00Z")])
 let rewriter = MessageRewriter(keyRing: ring)
 let email = Array(EmailCorpus.newsletter.utf8)
-var options = RewriteOptions(baseURL: "https://t.example.com", messageType: .email, deliveryID: "dlv_01HXYZ9K2M4N6P8Q",
-                             customerID: "cust_48213", sourceKind: .campaign, sourceID: "17", issuedAt: 1_790_000_000)
+var options = RewriteOptions(
+    baseURL: "https://t.example.com", messageType: .email, deliveryID: "dlv_01HXYZ9K2M4N6P8Q",
+    customerID: "cust_48213", sourceKind: .campaign, sourceID: "17", issuedAt: 1_790_000_000)
 options.urlParameters = [URLParameter(key: "utm_source", value: "newsletter"), URLParameter(key: "utm_medium", value: "email")]
 let check = try rewriter.rewrite(email, options: options)
-let links = check.links.count, tracked = check.links.filter(\.tracked).count
+let links = check.links.count
+let tracked = check.links.filter(\.tracked).count
 
 var sink = 0
 if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.arguments.count == 4, let count = Int(CommandLine.arguments[3]) {
@@ -54,15 +56,22 @@ if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.argume
         let delivery = "dlv_\(customer)_\(source)"
         let kind = LinkToken.SourceKind.allCases[source % 3]
         if i % 5 == 0 {
-            pending.append(EventCodec.encode(.delivered(DeliveredEvent(occurredAt: time, messageType: .email, sourceKind: kind,
-                sourceID: "src_\(source)", deliveryID: delivery, customerID: customer, trackedLinks: 20))))
+            pending.append(
+                EventCodec.encode(
+                    .delivered(
+                        DeliveredEvent(
+                            occurredAt: time, messageType: .email, sourceKind: kind,
+                            sourceID: "src_\(source)", deliveryID: delivery, customerID: customer, trackedLinks: 20))))
         } else {
             let link = Int.random(in: 0..<20, using: &rng)
-            let click = ClickEvent(occurredAt: time, method: Int.random(in: 0..<50, using: &rng) == 0 ? .head : .get,
-                token: LinkToken(destination: "https://shop.example.com/collections/spring/item-\(link)?ref=email", deliveryID: delivery,
-                                 customerID: customer, sourceKind: kind, sourceID: "src_\(source)", messageType: .email,
-                                 linkID: "link-\(link)", issuedAt: (time - 3_600_000) / 1000),
-                keyID: "k7f2", userAgent: Int.random(in: 0..<20, using: &rng) == 0 ? "Barracuda Sentinel" : "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
+            let click = ClickEvent(
+                occurredAt: time, method: Int.random(in: 0..<50, using: &rng) == 0 ? .head : .get,
+                token: LinkToken(
+                    destination: "https://shop.example.com/collections/spring/item-\(link)?ref=email", deliveryID: delivery,
+                    customerID: customer, sourceKind: kind, sourceID: "src_\(source)", messageType: .email,
+                    linkID: "link-\(link)", issuedAt: (time - 3_600_000) / 1000),
+                keyID: "k7f2",
+                userAgent: Int.random(in: 0..<20, using: &rng) == 0 ? "Barracuda Sentinel" : "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
                 clientIP: [203, 0, 113, 0], edgeID: "edge-1")
             pending.append(EventCodec.encode(.click(click)))
         }
@@ -95,8 +104,9 @@ let scansPerSecond = rate(3000) {
     }
 }
 
-let token = LinkToken(destination: "https://shop.example.com/collections/spring/blue-shoes?size=42", deliveryID: "dlv_01HXYZ9K2M4N6P8Q",
-                      customerID: "cust_48213", sourceKind: .campaign, sourceID: "17", messageType: .sms, issuedAt: 1_790_000_000)
+let token = LinkToken(
+    destination: "https://shop.example.com/collections/spring/blue-shoes?size=42", deliveryID: "dlv_01HXYZ9K2M4N6P8Q",
+    customerID: "cust_48213", sourceKind: .campaign, sourceID: "17", messageType: .sms, issuedAt: 1_790_000_000)
 let signed = try ring.sign(token)
 let signsPerSecond = rate(100_000) { sink &+= (try? ring.sign(token))?.utf8.count ?? 0 }
 let verifiesPerSecond = rate(100_000) {
@@ -113,7 +123,8 @@ let rejectsPerSecond = rate(100_000) {
 }
 
 let mb = Double(email.count) / 1e6
-print("""
+print(
+    """
     {"email_bytes":\(email.count),"links":\(links),"tracked":\(tracked),\
     "rewrite_messages_per_second":\(Int(messagesPerSecond)),"rewrite_mb_per_second":\(Int(messagesPerSecond * mb)),\
     "scan_baseline_mb_per_second":\(Int(scansPerSecond * mb)),\

@@ -15,7 +15,8 @@ public enum ASCII {
     public static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count == lowercase.count else { return false }
         for i in 0..<bytes.count {
-            let a = bytes[i], b = lowercase[i]
+            let a = bytes[i]
+            let b = lowercase[i]
             if a != b, (a | 0x20) != b || b < 0x61 || b > 0x7a { return false }
         }
         return true

@@ -96,8 +96,10 @@ public struct ClickClassifier: Sendable {
         }
         var corrections: [Verdict] = []
         let delivery = DeliveryKey(customerID: click.token.customerID, deliveryID: click.token.deliveryID)
-        recent.append(Recent(lsn: lsn, windowStart: head < recent.count ? recent[head].lsn : lsn, at: click.occurredAt, delivery: delivery,
-                             linkID: click.token.linkID, botReason: reason))
+        recent.append(
+            Recent(
+                lsn: lsn, windowStart: head < recent.count ? recent[head].lsn : lsn, at: click.occurredAt, delivery: delivery,
+                linkID: click.token.linkID, botReason: reason))
         // The burst rule: distinct links of this delivery within the window ending now.
         byDelivery[delivery, default: []].append(base + recent.count - 1)
         var links: Set<String> = []

@@ -9,8 +9,10 @@ public struct DeliveredEvent: Equatable, Sendable {
     /// How many links of the message are tracked.
     public var trackedLinks: UInt32
 
-    public init(occurredAt: UInt64, messageType: LinkToken.MessageType, sourceKind: LinkToken.SourceKind, sourceID: String,
-                deliveryID: String, customerID: String, trackedLinks: UInt32) {
+    public init(
+        occurredAt: UInt64, messageType: LinkToken.MessageType, sourceKind: LinkToken.SourceKind, sourceID: String,
+        deliveryID: String, customerID: String, trackedLinks: UInt32
+    ) {
         self.occurredAt = occurredAt
         self.messageType = messageType
         self.sourceKind = sourceKind

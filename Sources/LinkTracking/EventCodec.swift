@@ -24,8 +24,9 @@ public enum EventCodec {
             Varint.append(click.occurredAt, to: &out)
             let token = click.token
             let linkIsDestination = token.linkID == token.destination
-            out.append((click.method == .head ? 1 : 0) | (token.messageType.rawValue << 1) | (token.sourceKind.rawValue << 4)
-                       | (linkIsDestination ? 1 << 6 : 0))
+            out.append(
+                (click.method == .head ? 1 : 0) | (token.messageType.rawValue << 1) | (token.sourceKind.rawValue << 4)
+                    | (linkIsDestination ? 1 << 6 : 0))
             Varint.append(token.issuedAt, to: &out)
             for field in [click.keyID, token.sourceID, token.deliveryID, token.customerID] { TokenCodec.appendField(field, to: &out) }
             if !linkIsDestination { TokenCodec.appendField(token.linkID, to: &out) }
@@ -65,33 +66,45 @@ public enum EventCodec {
         case 1:
             let flags = try reader.byte()
             guard flags & 0x80 == 0, let type = LinkToken.MessageType(rawValue: (flags >> 1) & 0b111),
-                  let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
+                let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
             else { throw DecodeError(message: "invalid click flags \(flags)") }
             let issuedAt = try reader.varint()
             // In seconds: bounded like occurred_at, so `issued_at * 1000` cannot overflow.
             guard issuedAt <= latestIssuedAt else { throw DecodeError(message: "issued_at \(issuedAt) s is after the year 9999") }
-            let kid = try reader.string(), sourceID = try reader.string(), deliveryID = try reader.string(), customerID = try reader.string()
+            let kid = try reader.string()
+            let sourceID = try reader.string()
+            let deliveryID = try reader.string()
+            let customerID = try reader.string()
             let linkID = flags & (1 << 6) != 0 ? nil : try reader.string()
-            let destination = try reader.string(), userAgent = try reader.string(), edgeID = try reader.string()
+            let destination = try reader.string()
+            let userAgent = try reader.string()
+            let edgeID = try reader.string()
             let ipLength = Int(try reader.byte())
             guard ipLength == 0 || ipLength == 4 || ipLength == 16 else { throw DecodeError(message: "invalid address length \(ipLength)") }
             let ip = try reader.bytes(ipLength)
             try reader.end()
-            let token = LinkToken(destination: destination, deliveryID: deliveryID, customerID: customerID, sourceKind: source,
-                                  sourceID: sourceID, messageType: type, linkID: linkID, issuedAt: issuedAt)
-            return .click(ClickEvent(occurredAt: occurredAt, method: flags & 1 != 0 ? .head : .get, token: token, keyID: kid,
-                                     userAgent: userAgent, clientIP: ip, edgeID: edgeID))
+            let token = LinkToken(
+                destination: destination, deliveryID: deliveryID, customerID: customerID, sourceKind: source,
+                sourceID: sourceID, messageType: type, linkID: linkID, issuedAt: issuedAt)
+            return .click(
+                ClickEvent(
+                    occurredAt: occurredAt, method: flags & 1 != 0 ? .head : .get, token: token, keyID: kid,
+                    userAgent: userAgent, clientIP: ip, edgeID: edgeID))
         case 2:
             let flags = try reader.byte()
             guard flags & 0b1100_0001 == 0, let type = LinkToken.MessageType(rawValue: (flags >> 1) & 0b111),
-                  let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
+                let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
             else { throw DecodeError(message: "invalid delivery flags \(flags)") }
-            let sourceID = try reader.string(), deliveryID = try reader.string(), customerID = try reader.string()
+            let sourceID = try reader.string()
+            let deliveryID = try reader.string()
+            let customerID = try reader.string()
             let links = try reader.varint()
             guard links <= UInt64(UInt32.max) else { throw DecodeError(message: "invalid link count") }
             try reader.end()
-            return .delivered(DeliveredEvent(occurredAt: occurredAt, messageType: type, sourceKind: source, sourceID: sourceID,
-                                             deliveryID: deliveryID, customerID: customerID, trackedLinks: UInt32(links)))
+            return .delivered(
+                DeliveredEvent(
+                    occurredAt: occurredAt, messageType: type, sourceKind: source, sourceID: sourceID,
+                    deliveryID: deliveryID, customerID: customerID, trackedLinks: UInt32(links)))
         default:
             throw DecodeError(message: "unknown event kind \(kind)")
         }

@@ -62,7 +62,8 @@ public enum HTMLEntities {
         var end = rest.startIndex
         while end < rest.endIndex, end - rest.startIndex < longestName, isAlphanumeric(rest[end]) { end += 1 }
         if end < rest.endIndex, rest[end] == UInt8(ascii: ";"),
-           let replacement = named[String(decoding: rest[rest.startIndex...end], as: UTF8.self)] {
+            let replacement = named[String(decoding: rest[rest.startIndex...end], as: UTF8.self)]
+        {
             return (replacement, end + 1 - rest.startIndex)
         }
         var length = end - rest.startIndex
@@ -117,8 +118,10 @@ public enum HTMLEntities {
     /// Escapes `text` for an attribute value quoted with `quote` (`"` or `'`).
     public static func escapeAttribute(_ text: String, quote: UInt8 = UInt8(ascii: "\"")) -> String {
         // Tracked URLs (a base and base64url) almost never need escaping.
-        if !text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'")
-            || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") }) {
+        if !text.utf8.contains(where: {
+            $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'")
+                || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">")
+        }) {
             return text
         }
         var out = ""

@@ -75,7 +75,9 @@ public enum HTMLScanner {
             if bytes[j] == UInt8(ascii: ">") { return j + 1 }
             let nameStart = j
             j += 1  // a name may start with '='
-            while j < n, !ASCII.isSpace(bytes[j]), bytes[j] != UInt8(ascii: "/"), bytes[j] != UInt8(ascii: ">"), bytes[j] != UInt8(ascii: "=") { j += 1 }
+            while j < n, !ASCII.isSpace(bytes[j]), bytes[j] != UInt8(ascii: "/"), bytes[j] != UInt8(ascii: ">"), bytes[j] != UInt8(ascii: "=") {
+                j += 1
+            }
             let name = nameStart..<j
             var k = j
             while k < n, ASCII.isSpace(bytes[k]) { k += 1 }
@@ -115,7 +117,8 @@ public enum HTMLScanner {
         while let lt = nextIndex(of: UInt8(ascii: "<"), in: bytes, from: i) {
             let nameStart = lt + 2
             if lt + 1 < bytes.count, bytes[lt + 1] == UInt8(ascii: "/"), nameStart + element.count <= bytes.count,
-               equalsIgnoringCase(bytes, nameStart..<(nameStart + element.count), element) {
+                equalsIgnoringCase(bytes, nameStart..<(nameStart + element.count), element)
+            {
                 let after = nameStart + element.count
                 if after == bytes.count || ASCII.isSpace(bytes[after]) || bytes[after] == UInt8(ascii: ">") || bytes[after] == UInt8(ascii: "/") {
                     return lt

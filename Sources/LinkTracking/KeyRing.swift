@@ -33,7 +33,8 @@ public struct KeyRing: Sendable {
         }
         self.keys = keys
         self.index = index
-        signingKey = keys.enumerated().filter { !$0.element.retired }
+        signingKey =
+            keys.enumerated().filter { !$0.element.retired }
             .max { a, b in (a.element.created, a.offset) < (b.element.created, b.offset) }?.element
     }
 
@@ -53,10 +54,11 @@ public struct KeyRing: Sendable {
             }
             let kid = String(fields[1])
             guard isValidKeyID(kid) else {
-                throw KeyRingError(line: lineNumber, message: "key id '\(kid)' must be 1–\(TokenCodec.maxKeyIDLength) characters of A–Z a–z 0–9 . _ -")
+                throw KeyRingError(
+                    line: lineNumber, message: "key id '\(kid)' must be 1–\(TokenCodec.maxKeyIDLength) characters of A–Z a–z 0–9 . _ -")
             }
             guard let secret = try? Base64.decode(bytes: fields[2].utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter]),
-                  secret.count == 32
+                secret.count == 32
             else {
                 throw KeyRingError(line: lineNumber, message: "secret of key '\(kid)' is not 32 bytes of base64url")
             }
@@ -71,7 +73,8 @@ public struct KeyRing: Sendable {
     }
 
     public static func makeKey(kid: String, secret: [UInt8], created: String, retired: Bool = false) -> Key {
-        Key(kid: kid, created: created, retired: retired, secret: secret,
+        Key(
+            kid: kid, created: created, retired: retired, secret: secret,
             prepared: PreparedHMAC(key: secret))
     }
 
@@ -119,8 +122,9 @@ public struct KeyRing: Sendable {
         guard let keyIndex = index[layout.kid] else { return .failure(.unknownKey(layout.kid)) }
         if keys[keyIndex].retired { return .failure(.retiredKey(layout.kid)) }
         let signed = bytes.withUnsafeBytes { raw in
-            keys[keyIndex].prepared.verify(UnsafeRawBufferPointer(rebasing: raw[..<layout.macStart]),
-                                truncatedMAC: UnsafeRawBufferPointer(rebasing: raw[layout.macStart...]))
+            keys[keyIndex].prepared.verify(
+                UnsafeRawBufferPointer(rebasing: raw[..<layout.macStart]),
+                truncatedMAC: UnsafeRawBufferPointer(rebasing: raw[layout.macStart...]))
         }
         guard signed else { return .failure(.badSignature) }
         // The fields are read only after the signature holds, straight from the buffer (no
@@ -129,8 +133,8 @@ public struct KeyRing: Sendable {
         let token: LinkToken? = bytes.withUnsafeBytes { raw in
             func field(_ i: Int) -> String? { TokenCodec.utf8String(UnsafeRawBufferPointer(rebasing: raw[layout.fields[i]])) }
             guard let source = field(0), let delivery = field(1), let customer = field(2),
-                  let destination = field(layout.fields.count - 1),
-                  let link = linkIsDestination ? destination : field(3)
+                let destination = field(layout.fields.count - 1),
+                let link = linkIsDestination ? destination : field(3)
             else { return nil }
             return LinkToken(
                 destination: destination, deliveryID: delivery, customerID: customer,
@@ -180,7 +184,8 @@ struct PreparedHMAC: Sendable {
     init(key: [UInt8]) {
         var block = key.count > SHA256.blockByteCount ? SHA256.hash(data: key).withUnsafeBytes { Array($0) } : key
         block += [UInt8](repeating: 0, count: SHA256.blockByteCount - block.count)
-        var inner = SHA256(), outer = SHA256()
+        var inner = SHA256()
+        var outer = SHA256()
         block.map { $0 ^ 0x36 }.withUnsafeBytes { inner.update(bufferPointer: $0) }
         block.map { $0 ^ 0x5c }.withUnsafeBytes { outer.update(bufferPointer: $0) }
         self.inner = inner

@@ -16,8 +16,9 @@ public enum LinkPolicy {
         if utf8.isEmpty { return "empty link" }
         utf8 = url.utf8
         if let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
-           utf8[..<colon].allSatisfy({ isASCIIAlphanumeric($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }),
-           utf8.firstIndex(of: UInt8(ascii: "/")).map({ colon < $0 }) ?? true {
+            utf8[..<colon].allSatisfy({ isASCIIAlphanumeric($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }),
+            utf8.firstIndex(of: UInt8(ascii: "/")).map({ colon < $0 }) ?? true
+        {
             return "not an http(s) link"
         }
         return "relative link"
@@ -45,10 +46,14 @@ public enum LinkPolicy {
         let end = bytes.firstIndex(of: UInt8(ascii: "#")) ?? bytes.count
         let query = bytes[..<end].firstIndex(of: UInt8(ascii: "?"))
         // The path starts at the third '/' (after "scheme://host").
-        var slashes = 0, pathStart = query ?? end
+        var slashes = 0
+        var pathStart = query ?? end
         for i in 0..<(query ?? end) where bytes[i] == UInt8(ascii: "/") {
             slashes += 1
-            if slashes == 3 { pathStart = i; break }
+            if slashes == 3 {
+                pathStart = i
+                break
+            }
         }
         if let query {
             var keyStart = query + 1

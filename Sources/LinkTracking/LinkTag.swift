@@ -21,7 +21,8 @@ public struct RewriteError: Error, Equatable, Sendable, CustomStringConvertible 
 
     /// Line and column (1-based, in characters) of byte `offset` of `bytes`.
     static func at(_ offset: Int, in bytes: UnsafeBufferPointer<UInt8>, _ message: String) -> RewriteError {
-        var line = 1, lineStart = 0
+        var line = 1
+        var lineStart = 0
         for i in 0..<min(offset, bytes.count) where bytes[i] == UInt8(ascii: "\n") {
             line += 1
             lineStart = i + 1
@@ -67,7 +68,10 @@ public enum LinkTagParser {
         var seen: Set<String> = []
         while true {
             skipSpace(bytes, &j)
-            if j < n, bytes[j] == UInt8(ascii: ",") { j += 1; skipSpace(bytes, &j) }
+            if j < n, bytes[j] == UInt8(ascii: ",") {
+                j += 1
+                skipSpace(bytes, &j)
+            }
             if j < n, bytes[j] == UInt8(ascii: "-"), j + 2 < n, bytes[j + 1] == UInt8(ascii: "%"), bytes[j + 2] == UInt8(ascii: "}") {
                 j += 1
             }
@@ -100,7 +104,8 @@ public enum LinkTagParser {
                 j += 1
             } else {
                 while j < n, !ASCII.isSpace(bytes[j]), bytes[j] != UInt8(ascii: ","),
-                      !(bytes[j] == UInt8(ascii: "%") && j + 1 < n && bytes[j + 1] == UInt8(ascii: "}")) { j += 1 }
+                    !(bytes[j] == UInt8(ascii: "%") && j + 1 < n && bytes[j + 1] == UInt8(ascii: "}"))
+                { j += 1 }
                 value = String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<j]), as: UTF8.self)
                 guard !value.isEmpty else { throw RewriteError.at(valueStart, in: bytes, "missing value for '\(name)' in cio_link tag") }
             }
@@ -114,7 +119,8 @@ public enum LinkTagParser {
             case "url_params": tag.urlParams = try bool(value, name, bytes, valueStart)
             case "force": tag.force = try bool(value, name, bytes, valueStart)
             default:
-                throw RewriteError.at(nameStart, in: bytes, "unknown argument '\(name)' in cio_link tag (known: url, track, url_params, link_id, force)")
+                throw RewriteError.at(
+                    nameStart, in: bytes, "unknown argument '\(name)' in cio_link tag (known: url, track, url_params, link_id, force)")
             }
         }
         guard seenURL, !tag.url.isEmpty else { throw RewriteError.at(tagStart, in: bytes, "cio_link tag has no url") }

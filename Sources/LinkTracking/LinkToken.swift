@@ -2,7 +2,8 @@
 /// encrypted — anyone holding the link can read these fields (docs/link-tokens.md).
 public struct LinkToken: Equatable, Sendable, Codable {
     public enum MessageType: UInt8, CaseIterable, Sendable, Codable {
-        case email = 0, sms, push, webhook, slack
+        case email = 0
+        case sms, push, webhook, slack
 
         public var name: String {
             switch self {
@@ -21,7 +22,8 @@ public struct LinkToken: Equatable, Sendable, Codable {
     }
 
     public enum SourceKind: UInt8, CaseIterable, Sendable, Codable {
-        case campaign = 0, newsletter, transactional
+        case campaign = 0
+        case newsletter, transactional
 
         public var name: String {
             switch self {
@@ -49,8 +51,10 @@ public struct LinkToken: Equatable, Sendable, Codable {
     /// When the link was signed, in seconds since the Unix epoch.
     public var issuedAt: UInt64
 
-    public init(destination: String, deliveryID: String, customerID: String, sourceKind: SourceKind, sourceID: String,
-                messageType: MessageType, linkID: String? = nil, issuedAt: UInt64) {
+    public init(
+        destination: String, deliveryID: String, customerID: String, sourceKind: SourceKind, sourceID: String,
+        messageType: MessageType, linkID: String? = nil, issuedAt: UInt64
+    ) {
         self.destination = destination
         self.deliveryID = deliveryID
         self.customerID = customerID
@@ -84,7 +88,8 @@ extension LinkToken {
         let control = copy.withUTF8 { hasControlCharacter(UnsafeRawBufferPointer($0)) }
         guard control, let scalar = id.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) else { return nil }
         let hex = String(scalar.value, radix: 16, uppercase: true)
-        return "\(name) contains the control character U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex); ids may not hold control characters"
+        return
+            "\(name) contains the control character U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex); ids may not hold control characters"
     }
 
     /// The first problem of this token's ids (source, delivery, customer, link), or nil.
@@ -93,4 +98,3 @@ extension LinkToken {
             ?? Self.idProblem(customerID, name: "customer id") ?? (linkID == destination ? nil : Self.idProblem(linkID, name: "link id"))
     }
 }
-

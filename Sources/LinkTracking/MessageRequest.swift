@@ -53,10 +53,12 @@ public struct MessageRequest: Decodable, Sendable {
         guard let delivery = delivery ?? defaults.delivery, !delivery.isEmpty else { throw MessageRequestError("missing delivery") }
         guard let customer = customer ?? defaults.customer, !customer.isEmpty else { throw MessageRequestError("missing customer") }
         guard let source = sources.first ?? defaults.source else { throw MessageRequestError("missing campaign, newsletter or transactional") }
-        var options = RewriteOptions(baseURL: base, messageType: messageType, deliveryID: delivery, customerID: customer,
-                                     sourceKind: source.0, sourceID: source.1, issuedAt: issuedAt)
+        var options = RewriteOptions(
+            baseURL: base, messageType: messageType, deliveryID: delivery, customerID: customer,
+            sourceKind: source.0, sourceID: source.1, issuedAt: issuedAt)
         options.tracking = tracking ?? defaults.tracking
-        options.urlParameters = urlParams.map { $0.sorted { $0.key < $1.key }.map { URLParameter(key: $0.key, value: $0.value) } }
+        options.urlParameters =
+            urlParams.map { $0.sorted { $0.key < $1.key }.map { URLParameter(key: $0.key, value: $0.value) } }
             ?? defaults.parameters
         options.trackSensitive = defaults.trackSensitive
         if let why = options.idProblem { throw MessageRequestError(why) }
@@ -89,8 +91,9 @@ public struct MessageResponse: Encodable, Sendable {
 extension DeliveredEvent {
     /// The delivery a rewritten message stands for.
     public init(_ options: RewriteOptions, result: RewriteResult, occurredAt: UInt64) {
-        self.init(occurredAt: occurredAt, messageType: options.messageType, sourceKind: options.sourceKind, sourceID: options.sourceID,
-                  deliveryID: options.deliveryID, customerID: options.customerID,
-                  trackedLinks: UInt32(clamping: result.links.filter(\.tracked).count))
+        self.init(
+            occurredAt: occurredAt, messageType: options.messageType, sourceKind: options.sourceKind, sourceID: options.sourceID,
+            deliveryID: options.deliveryID, customerID: options.customerID,
+            trackedLinks: UInt32(clamping: result.links.filter(\.tracked).count))
     }
 }

@@ -16,8 +16,10 @@ public struct RewriteOptions: Sendable {
     /// Seconds since the Unix epoch, written into every token.
     public var issuedAt: UInt64
 
-    public init(baseURL: String, messageType: LinkToken.MessageType, deliveryID: String, customerID: String,
-                sourceKind: LinkToken.SourceKind, sourceID: String, issuedAt: UInt64) {
+    public init(
+        baseURL: String, messageType: LinkToken.MessageType, deliveryID: String, customerID: String,
+        sourceKind: LinkToken.SourceKind, sourceID: String, issuedAt: UInt64
+    ) {
         self.baseURL = baseURL
         self.messageType = messageType
         self.deliveryID = deliveryID
@@ -92,8 +94,9 @@ public struct MessageRewriter: Sendable {
             for tag in tags {
                 afterTags.append(contentsOf: body[copied..<tag.range.lowerBound])
                 let raw = options.messageType == .email ? HTMLEntities.decode(Array(tag.url.utf8)[...]) : tag.url
-                let link = decide(url: raw, linkID: tag.linkID, wantsTracking: tag.track, urlParams: tag.urlParams,
-                                  force: tag.force, options: options, parameters: parameters, base: base, result: &result)
+                let link = decide(
+                    url: raw, linkID: tag.linkID, wantsTracking: tag.track, urlParams: tag.urlParams,
+                    force: tag.force, options: options, parameters: parameters, base: base, result: &result)
                 let output = link.trackedURL ?? link.destination
                 let text = options.messageType == .email ? HTMLEntities.escapeAttribute(output) : output
                 let start = afterTags.count
@@ -121,11 +124,13 @@ public struct MessageRewriter: Sendable {
                 let url = HTMLEntities.decode(Array(UnsafeBufferPointer(rebasing: bytes[valueRange]))[...]).trimmingASCIIWhitespace()
                 var optOut: String?
                 if let cls = attribute("class", of: anchor, in: bytes), let v = cls.value,
-                   String(decoding: UnsafeBufferPointer(rebasing: bytes[v]), as: UTF8.self).lowercased()
-                       .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).contains("untracked") {
+                    String(decoding: UnsafeBufferPointer(rebasing: bytes[v]), as: UTF8.self).lowercased()
+                        .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).contains("untracked")
+                {
                     optOut = "class=\"untracked\""
                 } else if let ct = attribute("clicktracking", of: anchor, in: bytes), let v = ct.value,
-                          String(decoding: UnsafeBufferPointer(rebasing: bytes[v]), as: UTF8.self).lowercased() == "off" {
+                    String(decoding: UnsafeBufferPointer(rebasing: bytes[v]), as: UTF8.self).lowercased() == "off"
+                {
                     optOut = "clicktracking=off"
                 } else if attribute("data-pm-no-track", of: anchor, in: bytes) != nil {
                     optOut = "data-pm-no-track"
@@ -135,12 +140,14 @@ public struct MessageRewriter: Sendable {
                 let linkID = attribute("data-link-id", of: anchor, in: bytes)?.value.map {
                     HTMLEntities.decode(Array(UnsafeBufferPointer(rebasing: bytes[$0]))[...])
                 }
-                let force = attribute("data-clickd-track", of: anchor, in: bytes)?.value.map {
-                    String(decoding: UnsafeBufferPointer(rebasing: bytes[$0]), as: UTF8.self).lowercased() == "force"
-                } ?? false
+                let force =
+                    attribute("data-clickd-track", of: anchor, in: bytes)?.value.map {
+                        String(decoding: UnsafeBufferPointer(rebasing: bytes[$0]), as: UTF8.self).lowercased() == "force"
+                    } ?? false
                 if url.hasPrefix(base + "/c/") { return }  // already a tracked link
-                let link = decide(url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
-                                  options: options, parameters: parameters, base: base, optOut: optOut, isTag: false, result: &result)
+                let link = decide(
+                    url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
+                    options: options, parameters: parameters, base: base, optOut: optOut, isTag: false, result: &result)
                 guard let tracked = link.trackedURL else { return }
                 let quote = href.quote ?? UInt8(ascii: "\"")
                 let escaped = HTMLEntities.escapeAttribute(tracked, quote: quote)
@@ -172,9 +179,10 @@ public struct MessageRewriter: Sendable {
     public func link(url: String, linkID: String?, force: Bool, options: RewriteOptions) -> (LinkSummary, [String]) {
         var result = RewriteResult(body: [], links: [], warnings: [])
         let base = options.baseURL.hasSuffix("/") ? String(options.baseURL.dropLast()) : options.baseURL
-        let summary = decide(url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
-                             options: options, parameters: URLParameters(options.urlParameters.map { ($0.key, $0.value) }),
-                             base: base, result: &result)
+        let summary = decide(
+            url: url, linkID: linkID, wantsTracking: true, urlParams: true, force: force,
+            options: options, parameters: URLParameters(options.urlParameters.map { ($0.key, $0.value) }),
+            base: base, result: &result)
         return (summary, messageWarnings(options, base: base) + result.warnings)
     }
 
@@ -193,9 +201,11 @@ public struct MessageRewriter: Sendable {
     }
 
     /// Decides one link, signs it if tracked, and records it in the summary.
-    private func decide(url: String, linkID: String?, wantsTracking: Bool, urlParams: Bool, force: Bool,
-                        options: RewriteOptions, parameters: URLParameters, base: String, optOut: String? = nil, isTag: Bool = true,
-                        result: inout RewriteResult) -> LinkSummary {
+    private func decide(
+        url: String, linkID: String?, wantsTracking: Bool, urlParams: Bool, force: Bool,
+        options: RewriteOptions, parameters: URLParameters, base: String, optOut: String? = nil, isTag: Bool = true,
+        result: inout RewriteResult
+    ) -> LinkSummary {
         let destination = urlParams ? parameters.append(to: url) : url
         // Without an explicit id, a link is known by the URL the person reaches, so the
         // token stores it once.
@@ -217,15 +227,17 @@ public struct MessageRewriter: Sendable {
             link.reason = "sensitive link: \(why)"
             result.warnings.append("not tracking \(url): \(why); force with data-clickd-track=\"force\" or force: true")
         } else {
-            let token = LinkToken(destination: destination, deliveryID: options.deliveryID, customerID: options.customerID,
-                                  sourceKind: options.sourceKind, sourceID: options.sourceID, messageType: options.messageType,
-                                  linkID: linkID ?? destination, issuedAt: options.issuedAt)
+            let token = LinkToken(
+                destination: destination, deliveryID: options.deliveryID, customerID: options.customerID,
+                sourceKind: options.sourceKind, sourceID: options.sourceID, messageType: options.messageType,
+                linkID: linkID ?? destination, issuedAt: options.issuedAt)
             if let key = keyRing.signingKey {
                 let signed = KeyRing.sign(token, with: key)
                 if signed.utf8.count > TokenCodec.maxTokenLength {
                     // The edge refuses such a token (414, or 404 as too long): a tracked link
                     // would be a dead one, so the link stays as written.
-                    link.reason = Self.tooLongReason + ": its token would be \(signed.utf8.count) characters, the edge accepts \(TokenCodec.maxTokenLength)"
+                    link.reason =
+                        Self.tooLongReason + ": its token would be \(signed.utf8.count) characters, the edge accepts \(TokenCodec.maxTokenLength)"
                     result.warnings.append("not tracking \(url.utf8.count > 200 ? String(url.prefix(200)) + "…" : url): \(link.reason!)")
                 } else {
                     link.tracked = true
@@ -249,10 +261,11 @@ public struct MessageRewriter: Sendable {
     private func attribute(_ name: StaticString, of anchor: HTMLScanner.Anchor, in bytes: UnsafeBufferPointer<UInt8>) -> HTMLScanner.Attribute? {
         let target = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         return anchor.attributes.first { attr in
-            attr.name.count == target.count && zip(attr.name, target).allSatisfy { i, t in
-                let c = bytes[i]
-                return (c >= 0x41 && c <= 0x5a ? c | 0x20 : c) == t
-            }
+            attr.name.count == target.count
+                && zip(attr.name, target).allSatisfy { i, t in
+                    let c = bytes[i]
+                    return (c >= 0x41 && c <= 0x5a ? c | 0x20 : c) == t
+                }
         }
     }
 }

@@ -2,7 +2,7 @@ import Crypto
 import ExtrasBase64
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The token format, version 1 (docs/link-tokens.md). Binary, then base64url without padding:
@@ -24,8 +24,9 @@ public enum TokenCodec {
     /// The signed bytes (everything before the MAC) for `token` under key `kid`.
     static func body(_ token: LinkToken, kid: String) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(32 + token.destination.utf8.count + token.deliveryID.utf8.count + token.customerID.utf8.count
-                            + token.sourceID.utf8.count + (token.linkID == token.destination ? 0 : token.linkID.utf8.count))
+        out.reserveCapacity(
+            32 + token.destination.utf8.count + token.deliveryID.utf8.count + token.customerID.utf8.count
+                + token.sourceID.utf8.count + (token.linkID == token.destination ? 0 : token.linkID.utf8.count))
         out.append(version)
         out.append(UInt8(kid.utf8.count))
         out.append(contentsOf: kid.utf8)
@@ -62,10 +63,11 @@ public enum TokenCodec {
     static func decode(_ text: Substring) -> [UInt8]? {
         let utf8 = text.utf8
         guard utf8.count % 4 != 1 else { return nil }
-        let alphabetOnly = utf8.withContiguousStorageIfAvailable { $0.allSatisfy(isBase64URLByte) }
+        let alphabetOnly =
+            utf8.withContiguousStorageIfAvailable { $0.allSatisfy(isBase64URLByte) }
             ?? utf8.allSatisfy(isBase64URLByte)
         guard alphabetOnly,
-              let bytes = try? Base64.decode(bytes: utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter])
+            let bytes = try? Base64.decode(bytes: utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter])
         else { return nil }
         // The last character may carry unused low bits; they must be zero.
         if let last = text.utf8.last, bytes.count % 3 != 0 {

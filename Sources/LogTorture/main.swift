@@ -11,7 +11,7 @@ import EventLog
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 func complain(_ line: String) {

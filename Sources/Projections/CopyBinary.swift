@@ -82,8 +82,12 @@ struct CopyBinary {
     /// is-cidr, address length.
     mutating func inet(_ address: [UInt8]) {
         switch address.count {
-        case 4: length(8); data += [2, 32, 0, 4]
-        case 16: length(20); data += [3, 128, 0, 16]
+        case 4:
+            length(8)
+            data += [2, 32, 0, 4]
+        case 16:
+            length(20)
+            data += [3, 128, 0, 16]
         default: return null()
         }
         data.append(contentsOf: address)

@@ -20,8 +20,10 @@ public final class Ingestor {
     private var workers: [ShardWorker] = []
 
     /// `workers`: how many connections (default: the number of cores), at most the shard count.
-    public init(logDirectories: [String], batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
-                schema: String = "clickd_internal", connect: @escaping () throws -> PostgresConnection) throws {
+    public init(
+        logDirectories: [String], batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
+        schema: String = "clickd_internal", connect: @escaping () throws -> PostgresConnection
+    ) throws {
         // The logs are opened now, so that a missing one is an error before anything runs.
         for directory in logDirectories { _ = try LogReader(directory: directory) }
         self.logDirectories = logDirectories
@@ -43,9 +45,10 @@ public final class Ingestor {
         db.close()
         let count = max(1, min(requestedWorkers ?? Self.defaultWorkers, shards))
         workers = try (0..<count).map { k in
-            try ShardWorker(logDirectories: logDirectories, shardCount: shards, shards: Array(stride(from: k, to: shards, by: count)),
-                            batchSize: batchSize, logger: count > 1 ? logger.with("ingest.worker", "\(k)") : logger, schema: schema,
-                            connect: connect)
+            try ShardWorker(
+                logDirectories: logDirectories, shardCount: shards, shards: Array(stride(from: k, to: shards, by: count)),
+                batchSize: batchSize, logger: count > 1 ? logger.with("ingest.worker", "\(k)") : logger, schema: schema,
+                connect: connect)
         }
         if count > 1 {
             logger.info("workers planned", metadata: ["ingest.workers": "\(count)", "ingest.shards": "\(shards)"])
@@ -136,13 +139,20 @@ public final class Ingestor {
             tell()
             let replan = Flag()
             let logger = self.logger
-            _ = Self.inParallel(planned, heartbeat: { heartbeat(); tell() }) { worker in
+            let follow: @Sendable (ShardWorker) throws -> Int = { worker in
                 let id = worker.shards.first ?? 0
-                Self.follow(worker, logger: logger, shouldStop: { shouldStop() || replan.value.load(ordering: .relaxed) },
-                            replan: { replan.value.store(true, ordering: .relaxed) },
-                            failing: { message in failures.value.withLock { $0[id] = message } })
+                Self.follow(
+                    worker, logger: logger, shouldStop: { shouldStop() || replan.value.load(ordering: .relaxed) },
+                    replan: { replan.value.store(true, ordering: .relaxed) },
+                    failing: { message in failures.value.withLock { $0[id] = message } })
                 return 0
             }
+            _ = Self.inParallel(
+                planned,
+                heartbeat: {
+                    heartbeat()
+                    tell()
+                }, follow)
             if replan.value.load(ordering: .relaxed) { workers = [] }
         }
         tell()
@@ -150,8 +160,10 @@ public final class Ingestor {
 
     /// One worker's loop: drain, wait, again; failures retried with backoff (reported
     /// through `failing`, nil once it works again); a changed shard count ends it (`replan`).
-    private static func follow(_ worker: ShardWorker, logger: Logger, shouldStop: () -> Bool, replan: () -> Void,
-                               failing: (String?) -> Void) {
+    private static func follow(
+        _ worker: ShardWorker, logger: Logger, shouldStop: () -> Bool, replan: () -> Void,
+        failing: (String?) -> Void
+    ) {
         var failed = false
         var backoff: Duration = .milliseconds(100)
         while !shouldStop() {
@@ -195,8 +207,10 @@ public final class Ingestor {
     /// Runs `body` for each worker on a thread of its own (blocking libpq calls stay off
     /// Swift's cooperative threads), calling `heartbeat` on the calling thread every 100 ms
     /// meanwhile.
-    static func inParallel(_ workers: [ShardWorker], heartbeat: () -> Void,
-                           _ body: @escaping @Sendable (ShardWorker) throws -> Int) -> [Result<Int, any Error>] {
+    static func inParallel(
+        _ workers: [ShardWorker], heartbeat: () -> Void,
+        _ body: @escaping @Sendable (ShardWorker) throws -> Int
+    ) -> [Result<Int, any Error>] {
         // @unchecked: each worker is used by its one thread only, the results slot by its
         // thread only, and read after every thread has finished.
         final class Slot: @unchecked Sendable {
@@ -243,8 +257,9 @@ public final class Ingestor {
             let found = try store.checkpoints(reader.logID)
             let checkpoints = (0..<shards).map { found[$0] ?? 0 }
             let dead = Int(try db.query("SELECT count(*) FROM \(schema).dead_letters WHERE log_id = $1", [reader.logID])[0][0]!)!
-            return LogStatus(directory: directory, logID: reader.logID, durable: try reader.durableWatermark(), shards: checkpoints,
-                             deadLetters: dead)
+            return LogStatus(
+                directory: directory, logID: reader.logID, durable: try reader.durableWatermark(), shards: checkpoints,
+                deadLetters: dead)
         }
     }
 }

@@ -73,11 +73,14 @@ public struct Migrator {
         // refuse some of them (or, before clickd spoke UTF-8 to it, store mojibake).
         let encoding = try db.query("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()")
         if let name = encoding.first?[0] ?? nil, name != "UTF8" {
-            throw MigrationError("the database's encoding is \(name); clickd stores UTF-8 text: create the database with ENCODING 'UTF8' (createdb -E UTF8 -T template0)")
+            throw MigrationError(
+                "the database's encoding is \(name); clickd stores UTF-8 text: create the database with ENCODING 'UTF8' (createdb -E UTF8 -T template0)"
+            )
         }
         try db.query("SELECT pg_advisory_lock($1)", [Self.lockKey])
         defer { _ = try? db.query("SELECT pg_advisory_unlock($1)", [Self.lockKey]) }
-        try db.execute("""
+        try db.execute(
+            """
             CREATE SCHEMA IF NOT EXISTS clickd_internal;
             CREATE TABLE IF NOT EXISTS clickd_internal.schema_migrations (
                 version    integer     PRIMARY KEY,
@@ -94,7 +97,8 @@ public struct Migrator {
         for migration in all {
             if let recorded = applied[migration.version] {
                 guard recorded.checksum == migration.checksum else {
-                    throw MigrationError("""
+                    throw MigrationError(
+                        """
                         \(migration.name) was changed after it was applied (recorded checksum \(recorded.checksum.prefix(12))…, \
                         file \(migration.checksum.prefix(12))…): restore the applied version and put changes in a new migration
                         """)
@@ -106,8 +110,9 @@ public struct Migrator {
                     try db.query("SELECT set_config('clickd.shards', $1, true)", [String(shards ?? ShardFunction.defaultShards)])
                     try db.execute(migration.sql)
                     if migration.version == Self.shardingVersion { try Self.shardDeadLetters(db) }
-                    try db.query("INSERT INTO clickd_internal.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                                 [migration.version, migration.name, migration.checksum])
+                    try db.query(
+                        "INSERT INTO clickd_internal.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                        [migration.version, migration.name, migration.checksum])
                 }
             } catch {
                 throw MigrationError("\(migration.name) failed and was rolled back: \(error)")
@@ -120,9 +125,10 @@ public struct Migrator {
             if let row = current.first, let live = row[0].flatMap({ Int($0) }) {
                 if live != shards || row[1].flatMap({ Int($0) }) != shards {
                     try db.query("UPDATE clickd_internal.sharding SET next_shards = $1", [shards])
-                    report(live == shards
-                           ? "the projections have \(live) shards; the next clickd rebuild keeps \(live)"
-                           : "the projections have \(live) shards; clickd rebuild will rebuild them with \(shards)")
+                    report(
+                        live == shards
+                            ? "the projections have \(live) shards; the next clickd rebuild keeps \(live)"
+                            : "the projections have \(live) shards; clickd rebuild will rebuild them with \(shards)")
                 }
             }
         }
@@ -135,12 +141,13 @@ public struct Migrator {
         guard let shards = try db.query("SELECT shards FROM clickd_internal.sharding").first?[0].flatMap({ Int($0) }) else { return }
         for row in try db.query("SELECT shard, log_id, lsn, payload FROM clickd_internal.dead_letters") {
             guard let old = row[0].flatMap({ Int($0) }), let log = row[1], let lsn = row[2].flatMap({ UInt64($0) }),
-                  let bytes = row[3].flatMap(PostgresConnection.byteaBytes)
+                let bytes = row[3].flatMap(PostgresConnection.byteaBytes)
             else { continue }
             let shard = bytes.withUnsafeBytes { ShardFunction.shard(ofRecord: $0, lsn: lsn, shards: shards) }
             if shard != old {
-                try db.query("UPDATE clickd_internal.dead_letters SET shard = $1 WHERE shard = $2 AND log_id = $3 AND lsn = $4",
-                             [shard, old, log, lsn])
+                try db.query(
+                    "UPDATE clickd_internal.dead_letters SET shard = $1 WHERE shard = $2 AND log_id = $3 AND lsn = $4",
+                    [shard, old, log, lsn])
             }
         }
     }

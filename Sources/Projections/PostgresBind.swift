@@ -92,7 +92,8 @@ public struct PostgresBigintArray: PostgresBindable, Sendable {
     public init(_ values: [UInt64]) { self.values = values }
 
     public func postgresBind() throws -> PostgresBind {
-        var bytes = PostgresBind.bigEndian(Int32(values.isEmpty ? 0 : 1)) + PostgresBind.bigEndian(Int32(0))
+        var bytes =
+            PostgresBind.bigEndian(Int32(values.isEmpty ? 0 : 1)) + PostgresBind.bigEndian(Int32(0))
             + PostgresBind.bigEndian(PostgresBind.int8)
         if !values.isEmpty {
             guard let count = Int32(exactly: values.count) else {

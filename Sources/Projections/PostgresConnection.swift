@@ -1,6 +1,7 @@
 import CLibPQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A thin, synchronous libpq connection. Values are always bound parameters, typed
@@ -58,7 +59,8 @@ public final class PostgresConnection {
         default:
             throw error(from: result, statement: sql)
         }
-        let rows = Int(PQntuples(result)), columns = Int(PQnfields(result))
+        let rows = Int(PQntuples(result))
+        let columns = Int(PQnfields(result))
         return (0..<rows).map { row in
             (0..<columns).map { column in
                 PQgetisnull(result, Int32(row), Int32(column)) == 1
@@ -83,7 +85,7 @@ public final class PostgresConnection {
     /// `body` throws, ROLLBACK and the error is rethrown. The one place clickd writes
     /// BEGIN, COMMIT and ROLLBACK.
     @discardableResult
-    public func transaction<R>(_ body: () throws -> (R, TransactionEnd)) throws -> R {
+    public func transactionEnding<R>(_ body: () throws -> (R, TransactionEnd)) throws -> R {
         try execute("BEGIN")
         do {
             let (result, end) = try body()
@@ -101,10 +103,10 @@ public final class PostgresConnection {
         }
     }
 
-    /// `transaction` ending with COMMIT.
+    /// A transaction that commits when `body` returns (`transactionEnding`).
     @discardableResult
     public func transaction<R>(_ body: () throws -> R) throws -> R {
-        try transaction { (try body(), TransactionEnd.commit) }
+        try transactionEnding { (try body(), TransactionEnd.commit) }
     }
 
     /// Waits for the statements and the COMMIT of a `.commitSent` transaction; when they
@@ -167,7 +169,9 @@ public final class PostgresConnection {
             PQclear(result)
         }
         if let failure { throw failure }
-        if !ok { throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingWhitespace(), statement: sql) }
+        if !ok {
+            throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingWhitespace(), statement: sql)
+        }
     }
 
     /// Sends SQL text like `execute` takes (no parameters, no values in it) without waiting:
@@ -225,7 +229,7 @@ func withParameters<R>(
             return buffer
         }
     }
-    defer { buffers.forEach { $0?.deallocate() } }
+    defer { for buffer in buffers { buffer?.deallocate() } }
     let values = buffers.map { $0.map { UnsafePointer($0) } }
     return types.withUnsafeBufferPointer { t in
         values.withUnsafeBufferPointer { v in

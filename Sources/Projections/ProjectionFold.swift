@@ -157,10 +157,12 @@ public struct ProjectionFold: Sendable {
         }
         switch event {
         case .delivered(let d):
-            batch.activity.append(.init(lsn: lsn, customerID: d.customerID, occurredAt: d.occurredAt, kind: "delivered",
-                                        deliveryID: d.deliveryID, sourceKind: d.sourceKind.name, sourceID: d.sourceID,
-                                        messageType: d.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
-                                        userAgent: nil, ip: []))
+            batch.activity.append(
+                .init(
+                    lsn: lsn, customerID: d.customerID, occurredAt: d.occurredAt, kind: "delivered",
+                    deliveryID: d.deliveryID, sourceKind: d.sourceKind.name, sourceID: d.sourceID,
+                    messageType: d.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
+                    userAgent: nil, ip: []))
             batch.sources[.init(sourceKind: d.sourceKind.name, sourceID: d.sourceID), default: (0, 0)].delivered += 1
         case .click(let c):
             let (verdict, corrections) = classifier.classify(lsn: lsn, c)
@@ -178,10 +180,12 @@ public struct ProjectionFold: Sendable {
             }
             let human = verdict.isHuman
             batch.rowOfLSN[lsn] = batch.activity.count
-            batch.activity.append(.init(lsn: lsn, customerID: c.token.customerID, occurredAt: c.occurredAt, kind: "clicked_link",
-                                        deliveryID: c.token.deliveryID, sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID,
-                                        messageType: c.token.messageType.name, linkID: c.token.linkID, url: c.token.destination,
-                                        human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP))
+            batch.activity.append(
+                .init(
+                    lsn: lsn, customerID: c.token.customerID, occurredAt: c.occurredAt, kind: "clicked_link",
+                    deliveryID: c.token.deliveryID, sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID,
+                    messageType: c.token.messageType.name, linkID: c.token.linkID, url: c.token.destination,
+                    human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP))
             count(c, total: 1, human: human ? 1 : 0, at: c.occurredAt, into: &batch)
             // Forget clicks that left the window, now and then (corrections only name clicks inside it).
             // The limit doubles with what stays, so that a window held open for long (the

@@ -35,11 +35,13 @@ public struct ProjectionStore {
     /// then makes no row: a worker planned for the count a rebuild swapped out must not
     /// leave a checkpoint of a shard the new count does not have.
     public func checkpoint(_ log: LogID, shard: Int, shards: Int) throws -> Checkpoint {
-        try db.query("""
+        try db.query(
+            """
             INSERT INTO \(schema).checkpoints (shard, log_id, lsn) SELECT $1, $2, 0 FROM \(schema).sharding WHERE shards = $3
             ON CONFLICT DO NOTHING
             """, [shard, log, shards])
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT c.lsn, c.window_start, s.shards FROM \(schema).sharding s
             LEFT JOIN \(schema).checkpoints c ON c.shard = $1 AND c.log_id = $2
             """, [shard, log])
@@ -71,12 +73,17 @@ public struct ProjectionStore {
 
     /// The dead letters of one (log, shard) from `lsn` on, with their errors.
     public func deadLetters(_ log: LogID, shard: Int, from lsn: UInt64) throws -> [(lsn: UInt64, error: String)] {
-        try db.query("SELECT lsn, error FROM \(schema).dead_letters WHERE shard = $1 AND log_id = $2 AND lsn >= $3 ORDER BY lsn",
-                     [shard, log, lsn])
-            .compactMap { row in row[0].flatMap(UInt64.init).map { ($0, row[1] ?? "") } }
+        try db.query(
+            "SELECT lsn, error FROM \(schema).dead_letters WHERE shard = $1 AND log_id = $2 AND lsn >= $3 ORDER BY lsn",
+            [shard, log, lsn]
+        )
+        .compactMap { row in row[0].flatMap(UInt64.init).map { ($0, row[1] ?? "") } }
     }
 
-    public enum Outcome: Equatable { case applied, checkpointMoved(UInt64) }
+    public enum Outcome: Equatable {
+        case applied
+        case checkpointMoved(UInt64)
+    }
 
     /// A batch encoded for the database (pure; done while the previous batch commits).
     public struct PreparedBatch {
@@ -100,10 +107,20 @@ public struct ProjectionStore {
         for row in batch.activity {
             p.activity.row(16)
             p.activity.int32(shard32)
-            p.activity.uuid(log.bytes); p.activity.int64(Int64(row.lsn)); p.activity.text(row.customerID); p.activity.timestamp(row.occurredAt)
-            p.activity.text(row.kind); p.activity.text(row.deliveryID); p.activity.text(row.sourceKind); p.activity.text(row.sourceID)
-            p.activity.text(row.messageType); p.activity.text(row.linkID); p.activity.text(row.url)
-            p.activity.bool(row.human); p.activity.text(row.botReason); p.activity.text(row.userAgent)
+            p.activity.uuid(log.bytes)
+            p.activity.int64(Int64(row.lsn))
+            p.activity.text(row.customerID)
+            p.activity.timestamp(row.occurredAt)
+            p.activity.text(row.kind)
+            p.activity.text(row.deliveryID)
+            p.activity.text(row.sourceKind)
+            p.activity.text(row.sourceID)
+            p.activity.text(row.messageType)
+            p.activity.text(row.linkID)
+            p.activity.text(row.url)
+            p.activity.bool(row.human)
+            p.activity.text(row.botReason)
+            p.activity.text(row.userAgent)
             p.activity.inet(row.ip)
         }
         for reason in Set(batch.corrections.map(\.reason)).sorted() {
@@ -115,20 +132,33 @@ public struct ProjectionStore {
             let number = key.numberBytes
             numbers[key] = number
             p.links.row(9)
-            p.links.uuid(number); p.links.text(key.sourceKind); p.links.text(key.sourceID); p.links.text(key.linkID); p.links.text(c.url ?? "")
-            p.links.int64(c.total); p.links.int64(c.human); p.links.timestamp(c.first); p.links.timestamp(c.last)
+            p.links.uuid(number)
+            p.links.text(key.sourceKind)
+            p.links.text(key.sourceID)
+            p.links.text(key.linkID)
+            p.links.text(c.url ?? "")
+            p.links.int64(c.total)
+            p.links.int64(c.human)
+            p.links.timestamp(c.first)
+            p.links.timestamp(c.last)
         }
         for (key, c) in batch.clickers {
             // Every clicker delta has its link's delta in the same batch (`ProjectionFold.count`).
             p.clickers.row(6)
-            p.clickers.uuid(numbers[key.link] ?? key.link.numberBytes); p.clickers.text(key.customerID)
-            p.clickers.int64(c.total); p.clickers.int64(c.human); p.clickers.timestamp(c.first); p.clickers.timestamp(c.last)
+            p.clickers.uuid(numbers[key.link] ?? key.link.numberBytes)
+            p.clickers.text(key.customerID)
+            p.clickers.int64(c.total)
+            p.clickers.int64(c.human)
+            p.clickers.timestamp(c.first)
+            p.clickers.timestamp(c.last)
             if c.human < 0 { p.lowersHumanCounts = true }
         }
         for (key, c) in batch.daily {
             p.daily.row(4)
-            p.daily.uuid(numbers[key.link] ?? key.link.numberBytes); p.daily.date(daysSince1970: key.day)
-            p.daily.int64(c.total); p.daily.int64(c.human)
+            p.daily.uuid(numbers[key.link] ?? key.link.numberBytes)
+            p.daily.date(daysSince1970: key.day)
+            p.daily.int64(c.total)
+            p.daily.int64(c.human)
         }
         var sourceNumbers: [ProjectionBatch.SourceKey: [UInt8]] = [:]
         sourceNumbers.reserveCapacity(batch.sources.count)
@@ -136,14 +166,24 @@ public struct ProjectionStore {
             let number = key.numberBytes
             sourceNumbers[key] = number
             p.sources.row(5)
-            p.sources.uuid(number); p.sources.text(key.sourceKind); p.sources.text(key.sourceID); p.sources.int64(c.delivered); p.sources.int64(c.clicks)
+            p.sources.uuid(number)
+            p.sources.text(key.sourceKind)
+            p.sources.text(key.sourceID)
+            p.sources.int64(c.delivered)
+            p.sources.int64(c.clicks)
         }
         for (key, human) in batch.sourceClickers where human != 0 {
             p.sourceClickers.row(3)
-            p.sourceClickers.uuid(sourceNumbers[key.source] ?? key.source.numberBytes); p.sourceClickers.text(key.customerID)
+            p.sourceClickers.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
+            p.sourceClickers.text(key.customerID)
             p.sourceClickers.int64(human)
         }
-        p.activity.end(); p.links.end(); p.clickers.end(); p.sources.end(); p.sourceClickers.end(); p.daily.end()
+        p.activity.end()
+        p.links.end()
+        p.clickers.end()
+        p.sources.end()
+        p.sourceClickers.end()
+        p.daily.end()
         p.deadLetters = batch.deadLetters
         return p
     }
@@ -161,13 +201,16 @@ public struct ProjectionStore {
     /// them — `finish` waits (any other use of the connection waits first). `.applied`
     /// means "sent". With `ownTransaction: false` the caller holds a transaction open (a
     /// rebuild's swap): no BEGIN, no COMMIT, and on failure the caller rolls back.
-    public func begin(_ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?,
-                      ownTransaction: Bool = true) throws -> Outcome {
+    public func begin(
+        _ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?,
+        ownTransaction: Bool = true
+    ) throws -> Outcome {
         let shard = batch.shard
         // Everything up to the counter upserts; their SQL (and, in a transaction of its own,
         // the COMMIT) is sent without waiting for it.
         func write() throws -> (Outcome, PostgresConnection.TransactionEnd) {
-            let rows = try db.query("""
+            let rows = try db.query(
+                """
                 SELECT c.lsn, s.shards FROM \(schema).checkpoints c, \(schema).sharding s
                 WHERE c.shard = $1 AND c.log_id = $2 FOR UPDATE OF c
                 """, [shard, log])
@@ -182,26 +225,30 @@ public struct ProjectionStore {
             }
             guard current == expected else { return (.checkpointMoved(current), .rollback) }
             if batch.activity.rows > 0 {
-                try db.copy("""
+                try db.copy(
+                    """
                     COPY \(schema).activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
                                               message_type, link_id, url, human, bot_reason, user_agent, ip) FROM STDIN (FORMAT binary)
                     """, data: batch.activity.bytes)
             }
             for (reason, lsns) in batch.corrections {
-                try db.query("""
+                try db.query(
+                    """
                     UPDATE \(schema).activity SET human = false, bot_reason = $4
                     WHERE shard = $1 AND log_id = $2 AND lsn = ANY($3)
                     """, [shard, log, lsns, reason])
             }
             for dead in batch.deadLetters {
-                try db.query("""
+                try db.query(
+                    """
                     INSERT INTO \(schema).dead_letters (shard, log_id, lsn, error, payload) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT DO NOTHING
                     """, [shard, log, dead.lsn, dead.error, dead.payload])
             }
             // A compare-and-set again: the row locked above may belong to tables a rebuild
             // swapped out while this transaction waited for it.
-            let moved = try db.query("""
+            let moved = try db.query(
+                """
                 UPDATE \(schema).checkpoints SET lsn = $3, window_start = $4, updated_at = now()
                 WHERE shard = $1 AND log_id = $2 AND lsn = $5 RETURNING lsn
                 """, [shard, log, batch.through, windowStart, expected])
@@ -216,7 +263,7 @@ public struct ProjectionStore {
             if case .commitSent(let upserts) = end { try db.send(upserts) }
             return outcome
         }
-        return try db.transaction(write)
+        return try db.transactionEnding(write)
     }
 
     /// Moves the checkpoint of a (log, shard) that had no records to `through` (and its
@@ -227,10 +274,12 @@ public struct ProjectionStore {
     /// customers that shard now holds — that skipped them, and re-sharding under a running
     /// daemon lost clicks (issue 13).
     public func advance(_ log: LogID, shard: Int, shards: Int, expected: UInt64, through: UInt64, windowStart: UInt64?) throws -> Bool {
-        try db.query("""
+        try db.query(
+            """
             UPDATE \(schema).checkpoints c SET lsn = $3, window_start = $4, updated_at = now() FROM \(schema).sharding s
             WHERE c.shard = $1 AND c.log_id = $2 AND c.lsn = $5 AND s.shards = $6 RETURNING c.lsn
-            """, [shard, log, through, windowStart, expected, shards]).count == 1
+            """, [shard, log, through, windowStart, expected, shards]
+        ).count == 1
     }
 
     /// Waits for the upserts (and the COMMIT) that `begin` sent.
@@ -273,8 +322,12 @@ public struct ProjectionStore {
             try db.copy("COPY \(name) FROM STDIN (FORMAT binary)", data: rows.bytes)
             return true
         }
-        let links = try delta(batch.links, "delta_links", "(link_key uuid, source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)")
-        let clickers = try delta(batch.clickers, "delta_clickers", "(link_key uuid, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)")
+        let links = try delta(
+            batch.links, "delta_links",
+            "(link_key uuid, source_kind text, source_id text, link_id text, url text, total bigint, human bigint, first timestamptz, last timestamptz)"
+        )
+        let clickers = try delta(
+            batch.clickers, "delta_clickers", "(link_key uuid, customer_id text, clicks bigint, human bigint, first timestamptz, last timestamptz)")
         if links {
             // Every clicker delta has its link's delta: the clickers' upsert feeds the links'.
             upserts += """
@@ -314,13 +367,16 @@ public struct ProjectionStore {
 
                 """
         }
-        let sources = try delta(batch.sources, "delta_sources", "(source_key uuid, source_kind text, source_id text, delivered bigint, clicks bigint)")
+        let sources = try delta(
+            batch.sources, "delta_sources", "(source_key uuid, source_kind text, source_id text, delivered bigint, clicks bigint)")
         let sourceClickers = try delta(batch.sourceClickers, "delta_source_clickers", "(source_key uuid, customer_id text, human bigint)")
         precondition(sources || !sourceClickers, "source clicker deltas without their sources' deltas")
         if sources {
             // As for links: a customer's first human click on any link of the source makes
             // them a clicked customer of the source; their last one corrected away, no more.
-            let changes = sourceClickers ? """
+            let changes =
+                sourceClickers
+                ? """
                 WITH clickers AS (
                     INSERT INTO \(schema).source_clickers AS t (shard, source_key, customer_id, human_clicks)
                     SELECT \(shard), * FROM delta_source_clickers ORDER BY 1, 2, 3
@@ -329,15 +385,16 @@ public struct ProjectionStore {
                 ), customers AS (\(Self.distinctChange(key: "source_key", delta: "delta_source_clickers"))
                 )
                 """ : "WITH customers AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)\n"
-            upserts += changes + """
-                INSERT INTO \(schema).source_totals AS t (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers)
-                SELECT \(shard), s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0)
-                FROM delta_sources s LEFT JOIN customers c USING (source_key) ORDER BY s.source_key
-                ON CONFLICT (shard, source_key) DO UPDATE SET
-                    delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
-                    clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers;
+            upserts +=
+                changes + """
+                    INSERT INTO \(schema).source_totals AS t (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers)
+                    SELECT \(shard), s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0)
+                    FROM delta_sources s LEFT JOIN customers c USING (source_key) ORDER BY s.source_key
+                    ON CONFLICT (shard, source_key) DO UPDATE SET
+                        delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
+                        clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers;
 
-                """
+                    """
             if sourceClickers && batch.lowersHumanCounts {
                 // A source clicker row exists while its human clicks are more than 0.
                 upserts += """

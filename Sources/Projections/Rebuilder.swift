@@ -1,9 +1,10 @@
 import EventLog
 import LinkTracking
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `clickd rebuild` (docs/design/rebuild.md): replays the logs from their start into shadow
 /// tables in schema `clickd_rebuild`, beside the live ones in `clickd_internal`, while live
@@ -19,8 +20,10 @@ public final class Rebuilder {
     /// Tables whose rows are not projections: copied into the shadow schema at the swap.
     static let copiedTables = ["schema_migrations"]
     /// The projection tables a verification compares, with the bookkeeping columns it ignores.
-    static let comparedTables = ["activity", "link_totals", "link_clickers", "link_daily", "source_totals", "source_clickers",
-                                 "dead_letters", "checkpoints"]
+    static let comparedTables = [
+        "activity", "link_totals", "link_clickers", "link_daily", "source_totals", "source_clickers",
+        "dead_letters", "checkpoints",
+    ]
     static let ignoredColumns: Set<String> = ["updated_at", "recorded_at"]
 
     public let db: PostgresConnection
@@ -33,14 +36,17 @@ public final class Rebuilder {
 
     /// `db` is the rebuild's own connection (it prepares, catches up and swaps); the replay's
     /// `workers` each connect with `connect`.
-    public init(logDirectories: [String], db: PostgresConnection, batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
-                connect: @escaping () throws -> PostgresConnection) throws {
+    public init(
+        logDirectories: [String], db: PostgresConnection, batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
+        connect: @escaping () throws -> PostgresConnection
+    ) throws {
         self.db = db
         self.logger = logger
         self.logDirectories = logDirectories
         self.batchSize = batchSize
-        ingestor = try Ingestor(logDirectories: logDirectories, batchSize: batchSize, workers: workers, logger: logger,
-                                schema: Self.shadow, connect: connect)
+        ingestor = try Ingestor(
+            logDirectories: logDirectories, batchSize: batchSize, workers: workers, logger: logger,
+            schema: Self.shadow, connect: connect)
     }
 
     /// Takes the rebuild lock and makes empty shadow tables shaped like the live ones.
@@ -57,20 +63,23 @@ public final class Rebuilder {
         let given = Set(try logDirectories.map { "\(try LogReader(directory: $0).logID)" })
         let live = try db.query("SELECT log_id::text FROM \(Self.live).checkpoints WHERE lsn > 0 ORDER BY 1").compactMap { $0[0] }
         if let missing = live.first(where: { !given.contains($0) }) {
-            throw RebuildError("the live projections include log \(missing), which is not among the --log directories: give every log, or the swap would lose it")
+            throw RebuildError(
+                "the live projections include log \(missing), which is not among the --log directories: give every log, or the swap would lose it")
         }
         let tables = try db.query("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", [Self.live]).compactMap { $0[0] }
         guard tables.contains("checkpoints"), tables.contains("activity"), tables.contains("sharding") else {
             throw RebuildError("the database is not migrated (no clickd_internal.sharding); run clickd migrate first")
         }
         try db.transaction {
-            try db.execute("DROP SCHEMA IF EXISTS \(Self.shadow) CASCADE; DROP SCHEMA IF EXISTS \(Self.retired) CASCADE; CREATE SCHEMA \(Self.shadow)")
+            try db.execute(
+                "DROP SCHEMA IF EXISTS \(Self.shadow) CASCADE; DROP SCHEMA IF EXISTS \(Self.retired) CASCADE; CREATE SCHEMA \(Self.shadow)")
             for table in tables {
                 // Table names come from the catalog of our own schema; quote them anyway.
                 let name = quoteIdentifier(table)
                 try db.execute("CREATE TABLE \(Self.shadow).\(name) (LIKE \(Self.live).\(name) INCLUDING ALL)")
-                let options = try db.query("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1::regclass",
-                                           ["\(Self.live).\(name)"])
+                let options = try db.query(
+                    "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1::regclass",
+                    ["\(Self.live).\(name)"])
                 if let list = options.first?[0] ?? nil, !list.isEmpty, list.allSatisfy({ $0.isLetter || $0.isNumber || "_=,.".contains($0) }) {
                     try db.execute("ALTER TABLE \(Self.shadow).\(name) SET (\(list))")
                 }
@@ -117,7 +126,8 @@ public final class Rebuilder {
     /// Should the swap still meet a deadlock or a lock timeout, it asks to be the side
     /// PostgreSQL fails (a short deadlock_timeout, when the role may set it) and retries.
     public func swap(attempts: Int = 20) throws {
-        _ = try? db.execute("""
+        _ = try? db.execute(
+            """
             DO $$ BEGIN SET deadlock_timeout = '20ms'; EXCEPTION WHEN insufficient_privilege THEN NULL; END $$
             """)
         var attempt = 1
@@ -148,7 +158,8 @@ public final class Rebuilder {
             // With only pg_catalog on the path, the definitions name every table with its
             // schema: read now, `clickd_internal.…` will mean the rebuilt tables.
             try db.execute("SET LOCAL search_path = pg_catalog")
-            let views = try db.query("""
+            let views = try db.query(
+                """
                 SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = 'clickd' AND c.relkind = 'v' ORDER BY 1
                 """)
@@ -156,7 +167,8 @@ public final class Rebuilder {
                 try db.execute("INSERT INTO \(Self.shadow).\(table) SELECT * FROM \(Self.live).\(table)")
             }
             try lockViews(views.compactMap { $0[0] })
-            try db.execute("""
+            try db.execute(
+                """
                 ALTER SCHEMA \(Self.live) RENAME TO \(Self.retired);
                 ALTER SCHEMA \(Self.shadow) RENAME TO \(Self.live);
                 REVOKE ALL ON SCHEMA \(Self.live) FROM PUBLIC;
@@ -195,21 +207,26 @@ public final class Rebuilder {
     public func verify(limit: Int = 20) throws -> [String] {
         let counts = try shardCounts()
         guard counts.live == counts.shadow else {
-            throw RebuildError("the live projections have \(counts.live) shards and a rebuild now makes \(counts.shadow) (clickd migrate --shards): there is nothing to compare shard by shard; rebuild without --verify")
+            throw RebuildError(
+                "the live projections have \(counts.live) shards and a rebuild now makes \(counts.shadow) (clickd migrate --shards): there is nothing to compare shard by shard; rebuild without --verify"
+            )
         }
         // Compares and changes nothing: the transaction always rolls back.
-        return try db.transaction { () throws -> ([String], PostgresConnection.TransactionEnd) in
+        return try db.transactionEnding { () throws -> ([String], PostgresConnection.TransactionEnd) in
             var differences: [String] = []
             try db.execute("SET LOCAL lock_timeout = '60s'")
             try db.execute("LOCK TABLE \(Self.live).checkpoints IN EXCLUSIVE MODE")
             try catchUpInTransaction()
             for table in Self.comparedTables {
-                let columns = try db.query("""
+                let columns = try db.query(
+                    """
                     SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position
-                    """, [Self.live, table]).compactMap { $0[0] }.filter { !Self.ignoredColumns.contains($0) }.map(quoteIdentifier)
+                    """, [Self.live, table]
+                ).compactMap { $0[0] }.filter { !Self.ignoredColumns.contains($0) }.map(quoteIdentifier)
                 let list = columns.joined(separator: ", ")
                 for (only, other) in [(Self.live, Self.shadow), (Self.shadow, Self.live)] {
-                    let rows = try db.query("""
+                    let rows = try db.query(
+                        """
                         SELECT count(*) OVER (), d::text FROM (SELECT \(list) FROM \(only).\(table) EXCEPT ALL SELECT \(list) FROM \(other).\(table)) d
                         ORDER BY 2 LIMIT \(limit)
                         """)
@@ -243,13 +260,17 @@ public final class Rebuilder {
         let targets = try liveCheckpoints()
         let shards = try ProjectionStore(db, schema: Self.shadow).shardCount()
         let db = self.db
-        let worker = try ShardWorker(logDirectories: logDirectories, shardCount: shards, shards: Array(0..<shards), batchSize: batchSize,
-                                     logger: logger, schema: Self.shadow) { db }
+        let worker = try ShardWorker(
+            logDirectories: logDirectories, shardCount: shards, shards: Array(0..<shards), batchSize: batchSize,
+            logger: logger, schema: Self.shadow
+        ) { db }
         try worker.drain(to: targets, inTransaction: true)
         for position in worker.shardPositions() {
             guard let target = targets.lsn(position.logID, shard: position.shard), position.lsn < target else { continue }
             let directory = try logDirectories.first { try LogReader(directory: $0).logID == position.logID } ?? "\(position.logID)"
-            throw RebuildError("log \(directory) ends at LSN \(position.lsn), before its live checkpoint \(target): is this the log the live projections were made from?")
+            throw RebuildError(
+                "log \(directory) ends at LSN \(position.lsn), before its live checkpoint \(target): is this the log the live projections were made from?"
+            )
         }
     }
 }

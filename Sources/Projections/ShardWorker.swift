@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One connection projecting a fixed set of shards of every log, exactly once per
@@ -102,11 +102,16 @@ public final class ShardWorker {
     private var ownsTransactions = true
     /// The batch whose upserts and COMMIT the server is running while the next one is
     /// encoded or read (the two overlap: one core folds, the other runs PostgreSQL).
-    private var inFlight: (log: LogState, state: ShardState, records: Int, first: UInt64, last: UInt64, through: UInt64,
-                           deadLetters: Int, firstError: String?)?
+    private var inFlight:
+        (
+            log: LogState, state: ShardState, records: Int, first: UInt64, last: UInt64, through: UInt64,
+            deadLetters: Int, firstError: String?
+        )?
 
-    public init(logDirectories: [String], shardCount: Int, shards: [Int], batchSize: Int = 4096, logger: Logger,
-                schema: String = "clickd_internal", connect: @escaping () throws -> PostgresConnection) throws {
+    public init(
+        logDirectories: [String], shardCount: Int, shards: [Int], batchSize: Int = 4096, logger: Logger,
+        schema: String = "clickd_internal", connect: @escaping () throws -> PostgresConnection
+    ) throws {
         precondition(ShardFunction.shardCounts.contains(shardCount) && shards.allSatisfy { (0..<shardCount).contains($0) })
         self.shardCount = shardCount
         self.shards = shards
@@ -169,7 +174,8 @@ public final class ShardWorker {
                     forgetPositions()
                     guard let failure = error as? LogFailure else { throw error }
                     if failure.refusedContent, ownsTransactions, let batch = failure.batch,
-                       !(batch.records == 1 && batch.state.refused[batch.first] != nil) {
+                        !(batch.records == 1 && batch.state.refused[batch.first] != nil)
+                    {
                         // (A lone record refused again although it was a dead letter already:
                         // not its content then — that throws below.)
                         isolate(failure.log, batch, failure.underlying)
@@ -201,8 +207,10 @@ public final class ShardWorker {
     /// transactions of its own. Returns the positions reached. A failure inside the caller's
     /// transaction leaves the caller to roll back; this worker then forgets what it knew.
     @discardableResult
-    public func drain(to targets: ShardTargets, inTransaction: Bool = false, shouldStop: () -> Bool = { false },
-                      heartbeat: () -> Void = {}) throws -> Int {
+    public func drain(
+        to targets: ShardTargets, inTransaction: Bool = false, shouldStop: () -> Bool = { false },
+        heartbeat: () -> Void = {}
+    ) throws -> Int {
         ownsTransactions = !inTransaction
         for log in logs {
             for state in log.owned { state.target = targets.lsn(log.reader.logID, shard: state.shard) }
@@ -243,13 +251,15 @@ public final class ShardWorker {
             usleep(useconds_t(min(limit, .milliseconds(100)).components.attoseconds / 1_000_000_000_000))
             return true
         }
-        return watch.wait(timeout: limit, until: {
-            logs.contains { log in
-                if let failure = log.failure { return ContinuousClock.now >= failure.retryAt }
-                if !log.synced { return true }
-                return (try? log.reader.durableWatermark()).map { $0 >= log.reader.nextLSN } ?? true
-            }
-        }, unless: stop)
+        return watch.wait(
+            timeout: limit,
+            until: {
+                logs.contains { log in
+                    if let failure = log.failure { return ContinuousClock.now >= failure.retryAt }
+                    if !log.synced { return true }
+                    return (try? log.reader.durableWatermark()).map { $0 >= log.reader.nextLSN } ?? true
+                }
+            }, unless: stop)
     }
 
     /// Every (log, shard) of this worker and its checkpoint, as this worker knows it.
@@ -268,9 +278,11 @@ public final class ShardWorker {
             let code = (error as? PostgresError)?.sqlState ?? ""
             let reason = "PostgreSQL refused the record (SQLSTATE \(code), \(code.hasPrefix("22") ? "a data exception" : "a program limit exceeded"))"
             state.refused[batch.first] = reason
-            logger.warning("a record the database refuses becomes a dead letter", metadata: [
-                "log.directory": "\(log.directory)", "log.lsn": "\(batch.first)", "log.shard": "\(state.shard)", "error": "\(error)",
-            ])
+            logger.warning(
+                "a record the database refuses becomes a dead letter",
+                metadata: [
+                    "log.directory": "\(log.directory)", "log.lsn": "\(batch.first)", "log.shard": "\(state.shard)", "error": "\(error)",
+                ])
             state.isolation = nil
         } else {
             state.isolation = (max(state.isolation?.until ?? 0, batch.last), max(1, batch.records / 2))
@@ -281,9 +293,11 @@ public final class ShardWorker {
     private func setAside(_ log: LogState, _ error: any Error) {
         let backoff = min((log.failure?.backoff ?? .milliseconds(500)) * 2, .seconds(60))
         if log.failure?.message != "\(error)" {
-            logger.error("cannot read this log; the other logs go on and it is retried with backoff", metadata: [
-                "log.directory": "\(log.directory)", "error": "\(error)",
-            ])
+            logger.error(
+                "cannot read this log; the other logs go on and it is retried with backoff",
+                metadata: [
+                    "log.directory": "\(log.directory)", "error": "\(error)",
+                ])
         }
         log.failure = ("\(error)", .now + backoff, backoff)
     }
@@ -315,10 +329,12 @@ public final class ShardWorker {
         applied += done.records
         publish(done.log)
         if done.deadLetters > 0 {
-            logger.warning("records that do not decode were put in the dead-letter table", metadata: [
-                "log.directory": "\(done.log.directory)", "log.shard": "\(done.state.shard)", "log.dead_letters": "\(done.deadLetters)",
-                "error": "\(done.firstError ?? "")",
-            ])
+            logger.warning(
+                "records that do not decode were put in the dead-letter table",
+                metadata: [
+                    "log.directory": "\(done.log.directory)", "log.shard": "\(done.state.shard)", "log.dead_letters": "\(done.deadLetters)",
+                    "error": "\(done.firstError ?? "")",
+                ])
         }
     }
 
@@ -328,8 +344,9 @@ public final class ShardWorker {
     public func positions() throws -> [LogPosition] {
         let projected = progress.projected.withLock { $0 }
         return try logs.enumerated().map { i, log in
-            LogPosition(directory: log.directory, logID: log.reader.logID, projected: projected[i],
-                        durable: try LogReader.durableWatermark(directory: log.directory))
+            LogPosition(
+                directory: log.directory, logID: log.reader.logID, projected: projected[i],
+                durable: try LogReader.durableWatermark(directory: log.directory))
         }
     }
 
@@ -394,13 +411,16 @@ public final class ShardWorker {
                     let (outcome, records) = try apply(state, of: log)
                     if case .checkpointMoved = outcome { moved = true } else { applied += records }
                 } else if case let through = state.through(log.read), state.checkpoint < through,
-                          atEnd || through - state.checkpoint >= UInt64(batchSize) * 8 {
+                    atEnd || through - state.checkpoint >= UInt64(batchSize) * 8
+                {
                     // A shard with no records of late: its checkpoint follows the reader, so
                     // that a restart need not re-read what it has no records in.
                     try settle()
                     let windowStart = state.fold.replayStart
-                    guard try currentStore().advance(log.reader.logID, shard: state.shard, shards: shardCount, expected: state.checkpoint,
-                                                     through: through, windowStart: windowStart)
+                    guard
+                        try currentStore().advance(
+                            log.reader.logID, shard: state.shard, shards: shardCount, expected: state.checkpoint,
+                            through: through, windowStart: windowStart)
                     else {
                         moved = true
                         break
@@ -473,8 +493,9 @@ public final class ShardWorker {
         let failureBatch = (state, batch.records, batch.firstLSN, batch.lastLSN)
         let outcome: ProjectionStore.Outcome
         do {
-            outcome = try store.begin(prepared, log: log.reader.logID, shards: shardCount, expected: state.checkpoint,
-                                      windowStart: state.fold.replayStart, ownTransaction: ownsTransactions)
+            outcome = try store.begin(
+                prepared, log: log.reader.logID, shards: shardCount, expected: state.checkpoint,
+                windowStart: state.fold.replayStart, ownTransaction: ownsTransactions)
         } catch let error as ProjectionStore.ShardCountChanged {
             throw error
         } catch {
@@ -482,8 +503,10 @@ public final class ShardWorker {
         }
         state.batch = ProjectionBatch()
         if case .applied = outcome {
-            inFlight = (log, state, batch.records, batch.firstLSN, batch.lastLSN, through, batch.deadLetters.count,
-                        batch.deadLetters.first?.error)
+            inFlight = (
+                log, state, batch.records, batch.firstLSN, batch.lastLSN, through, batch.deadLetters.count,
+                batch.deadLetters.first?.error
+            )
         }
         return (outcome, batch.records)
     }

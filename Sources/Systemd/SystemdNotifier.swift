@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sd_notify` without libsystemd: datagrams to the socket systemd names in

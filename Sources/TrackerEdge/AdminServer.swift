@@ -32,8 +32,10 @@ public final class AdminServer: Sendable {
         public init(base: String) { self.base = base }
     }
 
-    public init(settings: Settings, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
-                now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds) async throws {
+    public init(
+        settings: Settings, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
+        now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds
+    ) async throws {
         let router = Router()
         router.get("/healthz") { _, _ -> Response in
             writer.isAcceptingAppends
@@ -50,7 +52,8 @@ public final class AdminServer: Sendable {
                 return Self.json(.forbidden, ["error": "the message API is off: start the edge with --admin-token-file"])
             }
             guard let presented = Self.bearerToken(request.headers[.authorization] ?? ""),
-                  constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
+                constantTimeEqual(Array(presented.utf8), Array(token.utf8))
+            else {
                 var response = Self.json(.unauthorized, ["error": "missing or wrong bearer token"])
                 response.headers[.wwwAuthenticate] = "Bearer"
                 return response
@@ -154,7 +157,8 @@ public final class AdminServer: Sendable {
     static func bearerToken(_ value: String) -> String? {
         let utf8 = value.utf8
         guard let space = utf8.firstIndex(of: UInt8(ascii: " ")),
-              String(value[..<space]).lowercased() == "bearer" else { return nil }
+            String(value[..<space]).lowercased() == "bearer"
+        else { return nil }
         let credentials = value[space...].drop { $0 == " " }
         return credentials.isEmpty ? nil : String(credentials)
     }

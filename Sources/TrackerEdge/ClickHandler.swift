@@ -17,8 +17,10 @@ final class EdgeContext: Sendable {
     /// Milliseconds since the Unix epoch (injected for tests).
     let now: @Sendable () -> UInt64
 
-    init(configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
-         loops: [any EventLoop], now: @escaping @Sendable () -> UInt64) {
+    init(
+        configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
+        loops: [any EventLoop], now: @escaping @Sendable () -> UInt64
+    ) {
         self.mailboxes = Dictionary(uniqueKeysWithValues: loops.map { (ObjectIdentifier($0), LoopMailbox(loop: $0)) })
         self.configuration = configuration
         self.keys = keys
@@ -61,13 +63,15 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Closes the connection when its answers are not read in time.
     private var writeDeadline: Scheduled<Void>?
 
-    static let notFoundBody = Array("""
+    static let notFoundBody = Array(
+        """
         <!doctype html><meta charset="utf-8"><title>Link not found</title>\
         <h1>This link is not valid</h1><p>It may have been mistyped or cut short.</p>
 
         """.utf8)
     static let redirectBody = Array("Redirecting\n".utf8)
-    static let redirectHeaders = Array("""
+    static let redirectHeaders = Array(
+        """
         Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nX-Robots-Tag: noindex\r\n\
         Content-Type: text/plain; charset=utf-8\r\nContent-Length: \(redirectBody.count)\r\n
         """.utf8)
@@ -154,7 +158,9 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         let maxHead = edge.configuration.maxRequestTargetBytes + edge.configuration.maxHeaderBytes + 1024
         while mayAnswerMore(context), let readable = received?.readableBytes, readable > 0 {
             let worth = received!.withUnsafeReadableBytes { scanner.worthParsing($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
-            let parse = worth ? received!.withUnsafeReadableBytes { RequestHead.parse($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
+            let parse =
+                worth
+                ? received!.withUnsafeReadableBytes { RequestHead.parse($0, maxLineBytes: maxLine, maxHeadBytes: maxHead) }
                 : .incomplete
             let number = requests
             switch parse {
@@ -201,8 +207,11 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         edge.counters.rejected.increment()
         requests += 1
         pending.append(nil)
-        answer(number, Self.encode(status: status, version: .http1_1, keepAlive: false, headOnly: false, headers: [], body: [],
-                                   allocator: context.channel.allocator), keepAlive: false, context: context)
+        answer(
+            number,
+            Self.encode(
+                status: status, version: .http1_1, keepAlive: false, headOnly: false, headers: [], body: [],
+                allocator: context.channel.allocator), keepAlive: false, context: context)
     }
 
     /// A partial head starts the head deadline (once; a completed head stops it). While
@@ -255,12 +264,14 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         // contiguous bytes: walking String.UTF8View was a tenth of this function in a
         // profile of bench/edge.sh.
         let start = uri.index(uri.startIndex, offsetBy: 3)
-        let length = uri.withContiguousStorageIfAvailable { bytes in
-            bytes[3...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { $0 - 3 }
-        } ?? uri[start...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { uri.distance(from: start, to: $0) }
+        let length =
+            uri.withContiguousStorageIfAvailable { bytes in
+                bytes[3...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { $0 - 3 }
+            } ?? uri[start...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { uri.distance(from: start, to: $0) }
         let token = head.target[start..<(length.map { uri.index(start, offsetBy: $0) } ?? uri.endIndex)]
         let ring = edge.keys.current
-        let verified: LinkToken, keyID: String
+        let verified: LinkToken
+        let keyID: String
         switch ring.verifyNamingKey(token) {
         case .success(let t):
             (verified, keyID) = t
@@ -271,24 +282,30 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Defence in depth: a signed destination with control characters never reaches a header.
         let unsafe: (UInt8) -> Bool = { $0 < 0x20 || $0 == 0x7f }
         if verified.destination.utf8.withContiguousStorageIfAvailable({ $0.contains(where: unsafe) })
-            ?? verified.destination.utf8.contains(where: unsafe) {
+            ?? verified.destination.utf8.contains(where: unsafe)
+        {
             edge.counters.invalid("unsafe_destination")
             return respond(context, number, head, status: .notFound, headers: Self.notFoundHeaders, body: Self.notFoundBody)
         }
         let event = ClickEvent(
             occurredAt: edge.now(), method: head.method == .head ? .head : .get, token: verified,
             keyID: keyID, userAgent: head.userAgent,
-            clientIP: edge.configuration.ipMode == .none ? [] : ClientAddress.truncate(
-                ClientAddress.client(peer: peer(context), forwardedFor: head.forwardedFor,
-                                     trusted: edge.configuration.trustedProxies),
-                mode: edge.configuration.ipMode),
+            clientIP: edge.configuration.ipMode == .none
+                ? []
+                : ClientAddress.truncate(
+                    ClientAddress.client(
+                        peer: peer(context), forwardedFor: head.forwardedFor,
+                        trusted: edge.configuration.trustedProxies),
+                    mode: edge.configuration.ipMode),
             edgeID: edge.configuration.edgeID)
         if head.method == .head { edge.counters.prefetches.increment() }
         let payload = EventCodec.encode(.click(event))
         let keepAlive = head.keepAlive
-        let redirect = Self.encodeRedirect(to: verified.destination, version: head.version, keepAlive: keepAlive,
-                                           headOnly: head.method == .head, allocator: context.channel.allocator)
-        let counters = edge.counters, unrecorded = edge.unrecordedLog
+        let redirect = Self.encodeRedirect(
+            to: verified.destination, version: head.version, keepAlive: keepAlive,
+            headOnly: head.method == .head, allocator: context.channel.allocator)
+        let counters = edge.counters
+        let unrecorded = edge.unrecordedLog
         let loop = context.eventLoop
         let mailbox = edge.mailboxes[ObjectIdentifier(loop)]
         // The flusher is woken once per burst of reads, not by this click (see LoopMailbox).
@@ -332,13 +349,16 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func respond(_ context: ChannelHandlerContext, _ number: Int, _ request: RequestHead, status: HTTPResponseStatus,
-                         headers: [(String, String)] = [], body: [UInt8] = [], close: Bool = false) {
+    private func respond(
+        _ context: ChannelHandlerContext, _ number: Int, _ request: RequestHead, status: HTTPResponseStatus,
+        headers: [(String, String)] = [], body: [UInt8] = [], close: Bool = false
+    ) {
         let keepAlive = request.keepAlive && !close
         if close, closeAfter.map({ number < $0 }) ?? true { closeAfter = number }
-        let bytes = Self.encode(status: status, version: request.version, keepAlive: keepAlive, headOnly: request.method == .head,
-                                headers: headers + [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")], body: body,
-                                allocator: context.channel.allocator)
+        let bytes = Self.encode(
+            status: status, version: request.version, keepAlive: keepAlive, headOnly: request.method == .head,
+            headers: headers + [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")], body: body,
+            allocator: context.channel.allocator)
         answer(number, bytes, keepAlive: keepAlive, context: context)
     }
 
@@ -383,8 +403,10 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The 302: status line, Location, the pre-encoded fixed headers, the body unless HEAD.
-    static func encodeRedirect(to destination: String, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
-                               allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func encodeRedirect(
+        to destination: String, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 200 + destination.utf8.count)
         if version.major == 1, version.minor == 1 {
             buffer.writeStaticString("HTTP/1.1 302 Found\r\n")
@@ -401,8 +423,10 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         return buffer
     }
 
-    static func encode(status: HTTPResponseStatus, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
-                       headers: [(String, String)], body: [UInt8], allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func encode(
+        status: HTTPResponseStatus, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
+        headers: [(String, String)], body: [UInt8], allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 256 + body.count)
         statusLine(version, status, into: &buffer)
         for (name, value) in headers { buffer.writeString("\(name): \(value)\r\n") }

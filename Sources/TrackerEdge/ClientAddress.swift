@@ -3,7 +3,7 @@ import LinkTracking
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The client address of a request, as the privacy mode allows it to be recorded.

@@ -43,8 +43,9 @@ final class ConnectionLimiter: ChannelInboundHandler {
             let now = NIODeadline.now()
             if lastLogged.map({ now - $0 >= .seconds(60) }) ?? true {
                 lastLogged = now
-                logger.warning("connection cap reached: new connections wait until one closes (raise --max-connections if this is real traffic)",
-                               metadata: ["edge.max_connections": "\(limit)"])
+                logger.warning(
+                    "connection cap reached: new connections wait until one closes (raise --max-connections if this is real traffic)",
+                    metadata: ["edge.max_connections": "\(limit)"])
             }
         }
         context.fireChannelRead(data)

@@ -53,4 +53,3 @@ public struct EdgeConfiguration: Sendable {
 
     public init(edgeID: String) { self.edgeID = edgeID }
 }
-

@@ -33,39 +33,51 @@ public final class EdgeCounters: Sendable {
     /// Records per group commit.
     let batchSize: ValueHistogram
 
-    static let invalidReasons = ["malformed", "too_long", "truncated", "unsupported_version", "unknown_key", "retired_key",
-                                 "bad_signature", "invalid_field", "unsafe_destination"]
+    static let invalidReasons = [
+        "malformed", "too_long", "truncated", "unsupported_version", "unknown_key", "retired_key",
+        "bad_signature", "invalid_field", "unsafe_destination",
+    ]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        clicksRecorded = registry.makeCounter(name: "clickd_clicks_total", labels: [("outcome", "recorded")],
-                                              help: "Clicks answered with a 302, by whether the log recorded them")
-        clicksUnrecorded = registry.makeCounter(name: "clickd_clicks_total", labels: [("outcome", "unrecorded")],
-                                                help: "Clicks answered with a 302, by whether the log recorded them")
+        clicksRecorded = registry.makeCounter(
+            name: "clickd_clicks_total", labels: [("outcome", "recorded")],
+            help: "Clicks answered with a 302, by whether the log recorded them")
+        clicksUnrecorded = registry.makeCounter(
+            name: "clickd_clicks_total", labels: [("outcome", "unrecorded")],
+            help: "Clicks answered with a 302, by whether the log recorded them")
         prefetches = registry.makeCounter(name: "clickd_prefetches_total", help: "HEAD requests answered with a 302 (recorded as prefetches)")
         notFound = registry.makeCounter(name: "clickd_requests_not_found_total", help: "Requests to other paths or with other methods")
-        rejected = registry.makeCounter(name: "clickd_requests_rejected_total", help: "Requests over the target or header limits, or that do not parse")
+        rejected = registry.makeCounter(
+            name: "clickd_requests_rejected_total", help: "Requests over the target or header limits, or that do not parse")
         deliveries = registry.makeCounter(name: "clickd_deliveries_total", help: "Messages rewritten through POST /v1/messages and recorded")
         var byReason: [String: Prometheus.Counter] = [:]
         for reason in Self.invalidReasons {
-            byReason[reason] = registry.makeCounter(name: "clickd_invalid_tokens_total", labels: [("reason", reason)],
-                                                    help: "Tokens refused (404, never a redirect), by reason")
+            byReason[reason] = registry.makeCounter(
+                name: "clickd_invalid_tokens_total", labels: [("reason", reason)],
+                help: "Tokens refused (404, never a redirect), by reason")
         }
         invalidTokens = byReason
         openConnections = registry.makeGauge(name: "clickd_open_connections", help: "Open client connections on the click listener")
-        connectionCapReached = registry.makeCounter(name: "clickd_connection_cap_reached_total",
-                                                    help: "Times the click listener reached --max-connections and stopped accepting until a connection closed")
-        closedHeadTimeout = registry.makeCounter(name: "clickd_connections_timed_out_total", labels: [("reason", "head")],
-                                                 help: "Connections closed by the edge's deadlines, by which")
-        closedWriteTimeout = registry.makeCounter(name: "clickd_connections_timed_out_total", labels: [("reason", "write")],
-                                                  help: "Connections closed by the edge's deadlines, by which")
+        connectionCapReached = registry.makeCounter(
+            name: "clickd_connection_cap_reached_total",
+            help: "Times the click listener reached --max-connections and stopped accepting until a connection closed")
+        closedHeadTimeout = registry.makeCounter(
+            name: "clickd_connections_timed_out_total", labels: [("reason", "head")],
+            help: "Connections closed by the edge's deadlines, by which")
+        closedWriteTimeout = registry.makeCounter(
+            name: "clickd_connections_timed_out_total", labels: [("reason", "write")],
+            help: "Connections closed by the edge's deadlines, by which")
         appendLatency = registry.makeDurationHistogram(
             name: "clickd_append_latency_seconds",
-            buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
-                      .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1)],
+            buckets: [
+                .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1),
+            ],
             help: "Time from a click's append to its durability")
-        batchSize = registry.makeValueHistogram(name: "clickd_group_commit_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
-                                                help: "Records written and synced per group commit")
+        batchSize = registry.makeValueHistogram(
+            name: "clickd_group_commit_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+            help: "Records written and synced per group commit")
     }
 
     func invalid(_ reason: String) { invalidTokens[reason]?.increment() }

@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The tracker edge: binds the click listener and answers clicks until shut down.
@@ -21,13 +21,16 @@ public final class EdgeServer: Sendable {
     public var port: Int { channel.localAddress?.port ?? 0 }
 
     /// Binds and starts answering. The writer must stay open until `shutdown()` returns.
-    public init(configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
-                now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds) async throws {
+    public init(
+        configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
+        now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds
+    ) async throws {
         self.logger = logger
         self.counters = counters
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
-        let edge = EdgeContext(configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger,
-                               loops: Array(group.makeIterator()), now: now)
+        let edge = EdgeContext(
+            configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger,
+            loops: Array(group.makeIterator()), now: now)
         self.edge = edge
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
         let limiterLogger = logger
@@ -62,8 +65,12 @@ public final class EdgeServer: Sendable {
             try? await group.shutdownGracefully()
             throw EdgeError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
-        logger.info("edge listening", metadata: ["edge.listen": "\(configuration.host):\(port)", "edge.id": "\(configuration.edgeID)",
-                                                 "edge.durability": "\(configuration.durability.rawValue)"])
+        logger.info(
+            "edge listening",
+            metadata: [
+                "edge.listen": "\(configuration.host):\(port)", "edge.id": "\(configuration.edgeID)",
+                "edge.durability": "\(configuration.durability.rawValue)",
+            ])
     }
 
     /// Stops accepting, lets every click already accepted finish (its append and its 302),

@@ -24,8 +24,10 @@ final class RateLimitedLog: Sendable {
             return s.suppressed
         }
         guard let suppressed else { return }
-        logger.error("click redirected but NOT recorded: the log cannot be written", metadata: [
-            "error": "\(error)", "edge.unrecorded_since_last_report": "\(suppressed + 1)",
-        ])
+        logger.error(
+            "click redirected but NOT recorded: the log cannot be written",
+            metadata: [
+                "error": "\(error)", "edge.unrecorded_since_last_report": "\(suppressed + 1)",
+            ])
     }
 }

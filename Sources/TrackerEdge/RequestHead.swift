@@ -66,14 +66,15 @@ struct RequestHead: Equatable {
         guard lineEnd >= 0 else { return .invalid(.badRequest) }
         // method SP request-target SP HTTP-version
         guard let firstSpace = index(of: sp, in: bytes, from: i, to: lineEnd), firstSpace > i,
-              let secondSpace = index(of: sp, in: bytes, from: firstSpace + 1, to: lineEnd), secondSpace > firstSpace + 1
+            let secondSpace = index(of: sp, in: bytes, from: firstSpace + 1, to: lineEnd), secondSpace > firstSpace + 1
         else { return .invalid(.badRequest) }
         for k in i..<firstSpace where !isTokenByte(bytes[k]) { return .invalid(.badRequest) }
         let method: Method
         if firstSpace - i == 3, bytes[i] == UInt8(ascii: "G"), bytes[i + 1] == UInt8(ascii: "E"), bytes[i + 2] == UInt8(ascii: "T") {
             method = .get
         } else if firstSpace - i == 4, bytes[i] == UInt8(ascii: "H"), bytes[i + 1] == UInt8(ascii: "E"),
-                  bytes[i + 2] == UInt8(ascii: "A"), bytes[i + 3] == UInt8(ascii: "D") {
+            bytes[i + 2] == UInt8(ascii: "A"), bytes[i + 3] == UInt8(ascii: "D")
+        {
             method = .head
         } else {
             method = .other
@@ -83,16 +84,18 @@ struct RequestHead: Equatable {
         guard lineEnd - (secondSpace + 1) == 8 else { return .invalid(.badRequest) }
         let v = secondSpace + 1
         guard bytes[v] == UInt8(ascii: "H"), bytes[v + 1] == UInt8(ascii: "T"), bytes[v + 2] == UInt8(ascii: "T"),
-              bytes[v + 3] == UInt8(ascii: "P"), bytes[v + 4] == UInt8(ascii: "/"), bytes[v + 5] == UInt8(ascii: "1"),
-              bytes[v + 6] == UInt8(ascii: "."), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[v + 7])
+            bytes[v + 3] == UInt8(ascii: "P"), bytes[v + 4] == UInt8(ascii: "/"), bytes[v + 5] == UInt8(ascii: "1"),
+            bytes[v + 6] == UInt8(ascii: "."), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[v + 7])
         else { return .invalid(.badRequest) }
         let minor = Int(bytes[v + 7] - UInt8(ascii: "0"))
         let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(firstSpace + 1)..<secondSpace]), as: UTF8.self)
         i = lineEnd + 2
 
-        var head = RequestHead(method: method, target: target, minorVersion: minor, keepAlive: minor >= 1, userAgent: "",
-                               forwardedFor: nil, headerBytes: 0, hasBody: false)
-        var sawClose = false, sawKeepAlive = false
+        var head = RequestHead(
+            method: method, target: target, minorVersion: minor, keepAlive: minor >= 1, userAgent: "",
+            forwardedFor: nil, headerBytes: 0, hasBody: false)
+        var sawClose = false
+        var sawKeepAlive = false
         var contentLength: Int?
         while true {
             guard let end = Self.lineEnd(bytes, from: i) else {
@@ -100,11 +103,15 @@ struct RequestHead: Equatable {
             }
             guard end >= 0 else { return .invalid(.badRequest) }
             if end - start > maxHeadBytes { return .invalid(.requestHeaderFieldsTooLarge) }
-            if end == i { i += 2; break }
+            if end == i {
+                i += 2
+                break
+            }
             // No obsolete line folding, no space before the colon (RFC 9112 §5.1, §5.2).
             guard let colon = index(of: UInt8(ascii: ":"), in: bytes, from: i, to: end), colon > i else { return .invalid(.badRequest) }
             for k in i..<colon where !isTokenByte(bytes[k]) { return .invalid(.badRequest) }
-            var valueStart = colon + 1, valueEnd = end
+            var valueStart = colon + 1
+            var valueEnd = end
             while valueStart < valueEnd, bytes[valueStart] == sp || bytes[valueStart] == tab { valueStart += 1 }
             while valueEnd > valueStart, bytes[valueEnd - 1] == sp || bytes[valueEnd - 1] == tab { valueEnd -= 1 }
             for k in valueStart..<valueEnd where (bytes[k] < sp && bytes[k] != tab) || bytes[k] == 0x7f { return .invalid(.badRequest) }
@@ -177,7 +184,8 @@ struct RequestHead: Equatable {
         while start <= value.count {
             var end = start
             while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
-            var a = start, b = end
+            var a = start
+            var b = end
             while a < b, value[a] == sp || value[a] == tab { a += 1 }
             while b > a, value[b - 1] == sp || value[b - 1] == tab { b -= 1 }
             if b > a { body(UnsafeRawBufferPointer(rebasing: value[a..<b])) }
@@ -228,4 +236,3 @@ struct RequestHeadScanner {
         return n > maxHeadBytes || (!sawLineEnd && n > maxLineBytes)
     }
 }
-

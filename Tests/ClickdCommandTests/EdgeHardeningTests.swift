@@ -51,15 +51,22 @@ import Testing
     @Test func aClientThatNeverReadsItsAnswersIsHeldBackAndClosed() throws {
         try Self.withEdge(["--write-timeout", "2"]) { edge, keys in
             let before = edge.residentMiB
-            let request = Array(String(repeating: "GET /c/forged-token-\(String(repeating: "x", count: 200)) HTTP/1.1\r\nHost: t\r\n\r\n",
-                                       count: 64).utf8)
-            var sent = 0, peak = 0.0
+            let request = Array(
+                String(
+                    repeating: "GET /c/forged-token-\(String(repeating: "x", count: 200)) HTTP/1.1\r\nHost: t\r\n\r\n",
+                    count: 64
+                ).utf8)
+            var sent = 0
+            var peak = 0.0
             var closed = false
             let latencies = try Self.probe(port: edge.port) {
                 let attacker = try HTTPTestConnection(port: edge.port)
                 let deadline = Date().addingTimeInterval(8)
                 while Date() < deadline {
-                    guard let n = attacker.trySend(request) else { closed = true; break }
+                    guard let n = attacker.trySend(request) else {
+                        closed = true
+                        break
+                    }
                     sent += n
                     if n == 0 { usleep(1_000) }
                     peak = max(peak, edge.residentMiB)
@@ -160,11 +167,14 @@ import Testing
     @Test func theLongestSignableLinkIsRedirected() throws {
         try Self.withEdge { edge, keys in
             func sign(_ length: Int) throws -> CommandResult {
-                try ChildProcess.clickd(["links", "sign", "--keys", keys, "--base", "http://127.0.0.1:\(edge.port)", "--delivery", "d-1",
-                                         "--customer", "c-1", "--campaign", "17", "--link-id", "hero",
-                                         "--url", "https://example.com/" + String(repeating: "p", count: length)])
+                try ChildProcess.clickd([
+                    "links", "sign", "--keys", keys, "--base", "http://127.0.0.1:\(edge.port)", "--delivery", "d-1",
+                    "--customer", "c-1", "--campaign", "17", "--link-id", "hero",
+                    "--url", "https://example.com/" + String(repeating: "p", count: length),
+                ])
             }
-            var low = 11_000, high = 13_000  // signable at low, not at high
+            var low = 11_000
+            var high = 13_000  // signable at low, not at high
             while high - low > 1 {
                 let mid = (low + high) / 2
                 if try sign(mid).status == 0 { low = mid } else { high = mid }

@@ -14,18 +14,24 @@ import Testing
     /// A directory with a key ring (one active key, one retired) and room for a log.
     static func setUp() throws -> (TemporaryDirectory, keys: String, log: String) {
         let dir = try TemporaryDirectory("clickd-edge")
-        let b64 = { (s: [UInt8]) in Data(s).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "") }
+        let b64 = { (s: [UInt8]) in
+            Data(s).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
         let ring = "key live \(b64(activeSecret)) 2026-11-01T00:00:00Z active\nkey old \(b64(retiredSecret)) 2026-01-01T00:00:00Z retired\n"
         try ring.write(toFile: dir.appending("keys"), atomically: true, encoding: .utf8)
         chmod(dir.appending("keys"), 0o600)
         return (dir, dir.appending("keys"), dir.appending("log"))
     }
 
-    static func token(_ destination: String = "https://example.com/landing", delivery: String = "d-1",
-                      signer: KeyRing = EdgeTests.signer) -> String {
-        try! signer.sign(LinkToken(destination: destination, deliveryID: delivery, customerID: "c-1", sourceKind: .campaign,
-                                   sourceID: "17", messageType: .email, linkID: "hero", issuedAt: 1_790_000_000))
+    static func token(
+        _ destination: String = "https://example.com/landing", delivery: String = "d-1",
+        signer: KeyRing = EdgeTests.signer
+    ) -> String {
+        try! signer.sign(
+            LinkToken(
+                destination: destination, deliveryID: delivery, customerID: "c-1", sourceKind: .campaign,
+                sourceID: "17", messageType: .email, linkID: "hero", issuedAt: 1_790_000_000))
     }
 
     static func clicks(_ log: String) throws -> [ClickEvent] {
@@ -85,9 +91,9 @@ import Testing
         }
         let stranger = try KeyRing(keys: [KeyRing.makeKey(kid: "who", secret: Self.activeSecret, created: "x")])
         targets += [
-            "/c/" + Self.token(signer: stranger),                  // unknown kid
-            "/c/" + Self.token(signer: Self.retiredSigner),        // retired key
-            "/c/" + String(good.dropLast(5)),                      // truncated
+            "/c/" + Self.token(signer: stranger),  // unknown kid
+            "/c/" + Self.token(signer: Self.retiredSigner),  // retired key
+            "/c/" + String(good.dropLast(5)),  // truncated
             "/c/", "/c/%41%41", "/c/" + good + "/extra",
         ]
         for target in targets {
@@ -199,7 +205,8 @@ import Testing
         defer { dir.remove() }
         let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--ip", "full", "--trust-proxy", "127.0.0.0/8", "10.0.0.0/8"])
         let connection = try HTTPTestConnection(port: edge.port)
-        #expect(try connection.request("GET", "/c/" + Self.token(delivery: "a"), headers: [("X-Forwarded-For", "203.0.113.9, 10.2.3.4")]).status == 302)
+        #expect(
+            try connection.request("GET", "/c/" + Self.token(delivery: "a"), headers: [("X-Forwarded-For", "203.0.113.9, 10.2.3.4")]).status == 302)
         #expect(try connection.request("GET", "/c/" + Self.token(delivery: "b")).status == 302)
         edge.signal(SIGTERM)
         try edge.wait()
@@ -213,7 +220,8 @@ import Testing
         let (dir, keys, log) = try Self.setUp()
         defer { dir.remove() }
         let edge = try EdgeProcess(log: log, keys: keys)
-        let connections = 16, perConnection = 250
+        let connections = 16
+        let perConnection = 250
         let tokens = (0..<connections).map { c in (0..<perConnection).map { Self.token(delivery: "c\(c)-\($0)") } }
         let failures = Counter()
         let port = edge.port
@@ -324,7 +332,6 @@ final class Counter: @unchecked Sendable {
     var value: Int { lock.withLock { count } }
 }
 
-
 @Suite struct EdgeSystemdTests {
     /// A test stands in for systemd: it listens on the datagram socket named in
     /// NOTIFY_SOCKET and sees READY, WATCHDOG and STOPPING.
@@ -352,7 +359,8 @@ final class Counter: @unchecked Sendable {
         let fresh = try KeyRing(keys: [KeyRing.makeKey(kid: "fresh", secret: [UInt8](repeating: 0x77, count: 32), created: "2026-12-01T00:00:00Z")])
         let token = EdgeTests.token(signer: fresh)
         #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + token).status == 404, "unknown before the reload")
-        let line = "key fresh \(Data(repeating: 0x77, count: 32).base64EncodedString().replacingOccurrences(of: "=", with: "")) 2026-12-01T00:00:00Z active\n"
+        let line =
+            "key fresh \(Data(repeating: 0x77, count: 32).base64EncodedString().replacingOccurrences(of: "=", with: "")) 2026-12-01T00:00:00Z active\n"
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: keys))
         handle.seekToEndOfFile()
         handle.write(Data(line.utf8))
@@ -370,19 +378,21 @@ final class Counter: @unchecked Sendable {
     }
 }
 
-
 @Suite struct EdgeAdminTests {
     @Test func messagesAPIRewritesAndRecordsADelivery() throws {
         let (dir, keys, log) = try EdgeTests.setUp()
         defer { dir.remove() }
         try "  an-admin-token-of-some-length\n".write(toFile: dir.appending("token"), atomically: true, encoding: .utf8)
-        let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--admin-token-file", dir.appending("token"), "--base", "https://t.example.com"])
+        let edge = try EdgeProcess(
+            log: log, keys: keys, arguments: ["--admin-token-file", dir.appending("token"), "--base", "https://t.example.com"])
         let auth = ("Authorization", "Bearer an-admin-token-of-some-length")
         func post(_ body: String, headers: [(String, String)]) throws -> HTTPTestConnection.Response {
-            try HTTPTestConnection(port: edge.adminPort).request("POST", "/v1/messages",
+            try HTTPTestConnection(port: edge.adminPort).request(
+                "POST", "/v1/messages",
                 headers: headers + [("Content-Type", "application/json"), ("Content-Length", String(body.utf8.count))], body: body)
         }
-        let message = #"{"body": "<a href=\"https://a.com/x?y=1&amp;z\">x</a> <a class=\"untracked\" href=\"https://a.com/u\">u</a>", "type": "email", "delivery": "d1", "customer": "c1", "newsletter": "n1", "url_params": {"utm_source": "news"}}"#
+        let message =
+            #"{"body": "<a href=\"https://a.com/x?y=1&amp;z\">x</a> <a class=\"untracked\" href=\"https://a.com/u\">u</a>", "type": "email", "delivery": "d1", "customer": "c1", "newsletter": "n1", "url_params": {"utm_source": "news"}}"#
         #expect(try post(message, headers: []).status == 401)
         #expect(try post(message, headers: [("Authorization", "Bearer wrong")]).status == 401)
         #expect(try post(message, headers: [("Authorization", "Basic an-admin-token-of-some-length")]).status == 401)
@@ -393,10 +403,12 @@ final class Counter: @unchecked Sendable {
             #expect(try post(summary, headers: [("Authorization", spelling)]).status == 200, "\(spelling)")
         }
         // Issue 12, item 6a: a customer id with a NUL is refused with one clear line, and nothing is recorded.
-        let nul = try post(#"{"body": "<a href=\"https://a.com\">x</a>", "type": "email", "delivery": "d", "customer": "c\u0000x", "campaign": "1"}"#,
-                           headers: [auth])
-        #expect(nul.status == 400 && String(decoding: nul.body, as: UTF8.self).contains("customer id contains the control character U+0000"),
-                "\(String(decoding: nul.body, as: UTF8.self))")
+        let nul = try post(
+            #"{"body": "<a href=\"https://a.com\">x</a>", "type": "email", "delivery": "d", "customer": "c\u0000x", "campaign": "1"}"#,
+            headers: [auth])
+        #expect(
+            nul.status == 400 && String(decoding: nul.body, as: UTF8.self).contains("customer id contains the control character U+0000"),
+            "\(String(decoding: nul.body, as: UTF8.self))")
         let bad = try post("{not json", headers: [auth])
         #expect(bad.status == 400 && String(decoding: bad.body, as: UTF8.self).contains("not a valid JSON message"))
         let missing = try post(#"{"body": "x", "type": "sms", "customer": "c"}"#, headers: [auth])
@@ -412,8 +424,9 @@ final class Counter: @unchecked Sendable {
         #expect(links.last?["tracked"] as? Bool == false)
         #expect((object?["body"] as? String)?.hasPrefix(#"<a href="https://t.example.com/c/"#) == true)
         // The same message through `clickd links rewrite --json` gives the same summary.
-        let cli = try ChildProcess.clickd(["links", "rewrite", "--keys", keys, "--base", "https://t.example.com", "--jsonl"],
-                                          input: message + "\n")
+        let cli = try ChildProcess.clickd(
+            ["links", "rewrite", "--keys", keys, "--base", "https://t.example.com", "--jsonl"],
+            input: message + "\n")
         let cliObject = try JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any]
         let cliLinks = cliObject?["links"] as? [[String: Any]] ?? []
         #expect(cliLinks.map { $0["destination"] as? String } == links.map { $0["destination"] as? String })
@@ -424,7 +437,10 @@ final class Counter: @unchecked Sendable {
         #expect(try edge.wait() == 0)
         let events = try LogReaderHelper.events(log)
         #expect(events.count == 3)
-        guard case .delivered(let delivered) = events.last else { Issue.record("no delivery recorded"); return }
+        guard case .delivered(let delivered) = events.last else {
+            Issue.record("no delivery recorded")
+            return
+        }
         #expect(delivered.deliveryID == "d1" && delivered.customerID == "c1" && delivered.sourceKind == .newsletter)
         #expect(delivered.sourceID == "n1" && delivered.messageType == .email && delivered.trackedLinks == 1)
     }
@@ -436,8 +452,9 @@ final class Counter: @unchecked Sendable {
         chmod(keys, 0o644)
         let edge = try EdgeProcess(log: log, keys: keys)
         #expect(edge.stderrLines.contains { $0.contains("the key ring is readable by every user") && $0.contains(keys) }, "\(edge.stderrLines)")
-        let response = try HTTPTestConnection(port: edge.adminPort).request("POST", "/v1/messages",
-                                                                             headers: [("Content-Length", "2")], body: "{}")
+        let response = try HTTPTestConnection(port: edge.adminPort).request(
+            "POST", "/v1/messages",
+            headers: [("Content-Length", "2")], body: "{}")
         #expect(response.status == 403)
         edge.signal(SIGTERM)
         #expect(try edge.wait() == 0)

@@ -22,8 +22,11 @@ import Testing
         defer { dir.remove() }
         let keys = try keyRing(dir)
         let url = "https://shop.example.com/p?a&b=1#frag"
-        let result = try ChildProcess.clickd(["links", "sign", "--keys", keys] + message + ["--type", "sms", "--link-id", "hero",
-                                               "--url", url, "--url-param", "utm_source=sms"])
+        let result = try ChildProcess.clickd(
+            ["links", "sign", "--keys", keys] + message + [
+                "--type", "sms", "--link-id", "hero",
+                "--url", url, "--url-param", "utm_source=sms",
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.isEmpty)
         let tracked = result.stdout.trimmingCharacters(in: .newlines)
@@ -46,10 +49,14 @@ import Testing
         let cases: [([String], String)] = [
             (["--delivery", "d-1", "--customer", "c\u{1}1", "--url", "https://a.com/"], "customer id contains the control character U+0001"),
             (["--delivery", "d\t1", "--customer", "c-1", "--url", "https://a.com/"], "delivery id contains the control character U+0009"),
-            (["--delivery", "d-1", "--customer", "c-1", "--link-id", "hero\u{7f}", "--url", "https://a.com/"],
-             "link id contains the control character U+007F"),
-            (["--delivery", "d-1", "--customer", "c-1", "--url", "https://a.com/" + String(repeating: "x", count: 13_000)],
-             "too long to track"),
+            (
+                ["--delivery", "d-1", "--customer", "c-1", "--link-id", "hero\u{7f}", "--url", "https://a.com/"],
+                "link id contains the control character U+007F"
+            ),
+            (
+                ["--delivery", "d-1", "--customer", "c-1", "--url", "https://a.com/" + String(repeating: "x", count: 13_000)],
+                "too long to track"
+            ),
         ]
         for (arguments, expected) in cases {
             let result = try ChildProcess.clickd(base + arguments)
@@ -58,8 +65,11 @@ import Testing
             #expect(result.stderr.hasPrefix("clickd: error: ") && result.stderr.contains(expected), "\(result.stderr.prefix(300))")
             #expect(result.stderr.split(separator: "\n").count == 1)
         }
-        let rewrite = try ChildProcess.clickd(["links", "rewrite", "--keys", keys, "--type", "email", "--base", "https://t.example.com",
-                                               "--delivery", "d-1", "--customer", "c\u{1b}", "--campaign", "17"], input: "<a href=\"https://a.com\">x</a>")
+        let rewrite = try ChildProcess.clickd(
+            [
+                "links", "rewrite", "--keys", keys, "--type", "email", "--base", "https://t.example.com",
+                "--delivery", "d-1", "--customer", "c\u{1b}", "--campaign", "17",
+            ], input: "<a href=\"https://a.com\">x</a>")
         #expect(rewrite.status == 1 && rewrite.stderr.contains("customer id contains the control character U+001B"), "\(rewrite.stderr)")
         #expect(rewrite.stdout.isEmpty)
     }
@@ -73,8 +83,9 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix(#"<p>Hi</p><a href="https://t.example.com/c/"#))
         #expect(result.stdout.hasSuffix(#"">A</a><a class="untracked" href="https://a.com/u">U</a>"#))
-        let json = try ChildProcess.clickd(["links", "rewrite", "--keys", keys] + message + ["--type", "email", "--json"],
-                                          input: html)
+        let json = try ChildProcess.clickd(
+            ["links", "rewrite", "--keys", keys] + message + ["--type", "email", "--json"],
+            input: html)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let links = object?["links"] as? [[String: Any]] ?? []
         #expect(links.count == 2)
@@ -88,9 +99,12 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let keys = try keyRing(dir)
-        let result = try ChildProcess.clickd(["links", "rewrite", "--keys", keys, "--base", "http://t.example.com", "--delivery", "d",
-                                               "--customer", "jane@example.com", "--transactional", "welcome", "--type", "email"],
-                                              input: #"<a href="https://a.com/reset-password?token=1">reset</a>"#)
+        let result = try ChildProcess.clickd(
+            [
+                "links", "rewrite", "--keys", keys, "--base", "http://t.example.com", "--delivery", "d",
+                "--customer", "jane@example.com", "--transactional", "welcome", "--type", "email",
+            ],
+            input: #"<a href="https://a.com/reset-password?token=1">reset</a>"#)
         #expect(result.status == 0)
         #expect(result.stdout == #"<a href="https://a.com/reset-password?token=1">reset</a>"#)
         let warnings = result.stderr.split(separator: "\n")
@@ -110,8 +124,9 @@ import Testing
             #"not json"#,
             #"{"body": "x", "type": "fax", "delivery": "d4", "customer": "c4"}"#,
         ]
-        let result = try ChildProcess.clickd(["links", "rewrite", "--keys", keys, "--base", "https://t.example.com", "--campaign", "7", "--jsonl"],
-                                              input: lines.joined(separator: "\n") + "\n")
+        let result = try ChildProcess.clickd(
+            ["links", "rewrite", "--keys", keys, "--base", "https://t.example.com", "--campaign", "7", "--jsonl"],
+            input: lines.joined(separator: "\n") + "\n")
         #expect(result.status == 1)
         #expect(result.stderr.contains("3 of the messages could not be rewritten"))
         let out: [[String: Any]] = result.stdout.split(separator: "\n").map {
@@ -137,8 +152,16 @@ import Testing
             (["links", "rewrite", "--keys", dir.appending("bad-keys")] + message + ["--type", "sms"], "", 1, "key ring line 1"),
             (["links", "rewrite", "--keys", keys] + message + ["--type", "sms"], "a {% cio_link url: %}", 1, "line 1, column 20"),
             (["links", "sign", "--keys", keys] + message + ["--url", "javascript:alert(1)"], nil, 1, "cannot track"),
-            (["links", "sign", "--keys", keys, "--base", "ftp://x", "--delivery", "d", "--customer", "c", "--campaign", "1", "--url", "https://a.com"], nil, 64, "--base"),
-            (["links", "sign", "--keys", keys, "--base", "https://t.x", "--delivery", "d", "--customer", "c", "--url", "https://a.com"], nil, 64, "--campaign"),
+            (
+                [
+                    "links", "sign", "--keys", keys, "--base", "ftp://x", "--delivery", "d", "--customer", "c", "--campaign", "1", "--url",
+                    "https://a.com",
+                ], nil, 64, "--base"
+            ),
+            (
+                ["links", "sign", "--keys", keys, "--base", "https://t.x", "--delivery", "d", "--customer", "c", "--url", "https://a.com"], nil, 64,
+                "--campaign"
+            ),
             (["links", "sign", "--keys", keys] + message + ["--newsletter", "2", "--url", "https://a.com"], nil, 64, "only one"),
             (["links", "sign", "--keys", keys] + message + ["--url", "https://a.com", "--url-param", "novalue"], nil, 64, "KEY=VALUE"),
             (["keys", "generate", "--kid", "has space"], nil, 64, "--kid"),
@@ -151,8 +174,12 @@ import Testing
         }
         // Standard input that cannot be read (closed): one line, exit 1.
         let clickd = RepositoryPaths.product("clickd")
-        let closed = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" links rewrite --keys \"$1\" --base https://t.x --delivery d --customer c --campaign 1 --type sms <&-",
-                                                      clickd, keys])
+        let closed = try ChildProcess.run(
+            "/bin/sh",
+            [
+                "-c", "\"$0\" links rewrite --keys \"$1\" --base https://t.x --delivery d --customer c --campaign 1 --type sms <&-",
+                clickd, keys,
+            ])
         #expect(closed.status == 1, "\(closed.stderr)")
         #expect(closed.stderr.contains("cannot read standard input"), "\(closed.stderr)")
     }

@@ -81,8 +81,10 @@ import Testing
     /// Two 1 MiB segments made by the real write path (20,000 records of 50 bytes).
     func makeTwoSegmentLog(_ dir: TemporaryDirectory) throws -> (path: String, segments: [String]) {
         let path = dir.appending("log")
-        let made = try ChildProcess.clickd(["log", "bench", path, "--events", "20000", "--writers", "8", "--payload", "50",
-                                            "--no-sync", "--segment-size", "1"])
+        let made = try ChildProcess.clickd([
+            "log", "bench", path, "--events", "20000", "--writers", "8", "--payload", "50",
+            "--no-sync", "--segment-size", "1",
+        ])
         #expect(made.status == 0, "\(made.stderr)")
         let segments = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".seg") }.sorted()
         #expect(segments.count == 2)
@@ -120,8 +122,10 @@ import Testing
         let path = try makeLog(dir, events: 10)
         let stray = path + "/" + name
         #expect(FileManager.default.createFile(atPath: stray, contents: Data(repeating: 0, count: 48)))
-        for args in [["log", "verify", path], ["log", "stats", path], ["log", "dump", path],
-                     ["log", "bench", path, "--events", "1"]] {
+        for args in [
+            ["log", "verify", path], ["log", "stats", path], ["log", "dump", path],
+            ["log", "bench", path, "--events", "1"],
+        ] {
             let result = try ChildProcess.clickd(args, timeout: 30)
             #expect(!result.signalled, "\(args) crashed: \(result.stderr)")
             #expect(result.status == 1, "\(args): \(result.stdout) \(result.stderr)")
@@ -138,8 +142,12 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = dir.appending("log")
-        let made = try ChildProcess.run("/bin/sh", ["-c", "umask \(mask) && exec \"$0\" log bench \"$1\" --events 20000 --payload 50 --no-sync --segment-size 1",
-                                                   RepositoryPaths.product("clickd"), path])
+        let made = try ChildProcess.run(
+            "/bin/sh",
+            [
+                "-c", "umask \(mask) && exec \"$0\" log bench \"$1\" --events 20000 --payload 50 --no-sync --segment-size 1",
+                RepositoryPaths.product("clickd"), path,
+            ])
         #expect(made.status == 0, "\(made.stderr)")
         func mode(_ p: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as? Int) ?? -1 }
         #expect(try mode(path) == 0o750)
@@ -176,9 +184,11 @@ import Testing
     @Test func badInputIsOneLineAndNonZero() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        for args in [["log", "verify", dir.appending("missing")],
-                     ["log", "stats", dir.path],
-                     ["log", "dump", dir.appending("missing")]] {
+        for args in [
+            ["log", "verify", dir.appending("missing")],
+            ["log", "stats", dir.path],
+            ["log", "dump", dir.appending("missing")],
+        ] {
             let result = try ChildProcess.clickd(args)
             #expect(result.status == 1, "\(args)")
             #expect(result.stderr.hasPrefix("clickd: error: "), "\(args): \(result.stderr)")
@@ -224,7 +234,8 @@ import Testing
         chmod(dir.path, 0o755)
         // root may write anywhere: run the command as an unprivileged user then.
         let clickd = RepositoryPaths.product("clickd")
-        let result = getuid() == 0
+        let result =
+            getuid() == 0
             ? try ChildProcess.run("/usr/sbin/runuser", ["-u", "nobody", "--", clickd, "log", "bench", locked, "--events", "1"])
             : try ChildProcess.clickd(["log", "bench", locked, "--events", "1"])
         #expect(result.status == 1, "\(result.stderr)")
@@ -252,9 +263,13 @@ import Testing
             "$3" log verify "$1/log"; echo "verify2=$?"
             """
         let unshare = getuid() == 0 ? ["-m"] : ["--user", "--map-root-user", "--mount"]
-        let result = try ChildProcess.run("/usr/bin/unshare", unshare + ["/bin/sh", "-c", script, "sh", mount,
-                                                                          RepositoryPaths.product("LogTorture"), RepositoryPaths.product("clickd"),
-                                                                          "\(256 << 10)"])
+        let result = try ChildProcess.run(
+            "/usr/bin/unshare",
+            unshare + [
+                "/bin/sh", "-c", script, "sh", mount,
+                RepositoryPaths.product("LogTorture"), RepositoryPaths.product("clickd"),
+                "\(256 << 10)",
+            ])
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         let out = result.stdout
         #expect(out.contains("torture1=1"), "\(out)")

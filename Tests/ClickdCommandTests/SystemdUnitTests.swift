@@ -32,7 +32,8 @@ import Testing
         let dir = try Self.stagedUnits()
         defer { dir.remove() }
         for unit in Self.units {
-            let result = try ChildProcess.run("/usr/bin/env", ["systemd-analyze", "security", "--offline=yes", "--threshold=20", "--no-pager", dir.appending(unit)])
+            let result = try ChildProcess.run(
+                "/usr/bin/env", ["systemd-analyze", "security", "--offline=yes", "--threshold=20", "--no-pager", dir.appending(unit)])
             #expect(result.status == 0, "\(unit): \(result.stdout.split(separator: "\n").last ?? "")")
         }
     }
@@ -40,8 +41,10 @@ import Testing
     @Test func unitsAskForWhatTheIssueSays() throws {
         for unit in Self.units {
             let text = try String(contentsOfFile: RepositoryPaths.root.appendingPathComponent("deploy/systemd/\(unit)").path, encoding: .utf8)
-            for directive in ["Type=notify", "WatchdogSec=", "Restart=on-failure", "User=clickd", "LoadCredential=",
-                              "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes"] {
+            for directive in [
+                "Type=notify", "WatchdogSec=", "Restart=on-failure", "User=clickd", "LoadCredential=",
+                "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
+            ] {
                 #expect(text.contains("\n" + directive), "\(unit) lacks \(directive)")
             }
         }

@@ -32,8 +32,9 @@ import Testing
             #expect(child.terminationReason == .uncaughtSignal, "round \(round)")
 
             // Reopen (recovery), check, and append once more.
-            let writer = try EventLogWriter(directory: path, configuration: LogFixtures.configuration(segmentSize: 16384),
-                                            logger: LogFixtures.quiet)
+            let writer = try EventLogWriter(
+                directory: path, configuration: LogFixtures.configuration(segmentSize: 16384),
+                logger: LogFixtures.quiet)
             let last = writer.durable
             let maxAcked = acked.max() ?? 0
             #expect(maxAcked <= last, "round \(round): LSN \(maxAcked) was acknowledged but the log ends at \(last)")

@@ -9,9 +9,11 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = dir.appending("log")
-        let writer = try EventLogWriter(directory: path, configuration: LogFixtures.configuration(segmentSize: 8 << 10, sync: .fdatasync),
-                                        logger: LogFixtures.quiet)
-        let writers = 64, each = 50
+        let writer = try EventLogWriter(
+            directory: path, configuration: LogFixtures.configuration(segmentSize: 8 << 10, sync: .fdatasync),
+            logger: LogFixtures.quiet)
+        let writers = 64
+        let each = 50
         let acked = try await withThrowingTaskGroup(of: [(UInt64, [UInt8])].self) { group in
             for w in 0..<writers {
                 group.addTask {

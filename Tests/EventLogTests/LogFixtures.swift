@@ -10,8 +10,10 @@ import Testing
 enum LogFixtures {
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    static func configuration(segmentSize: Int64 = 1 << 20, sync: EventLogConfiguration.SyncMode = .none,
-                              preallocate: Bool = true) -> EventLogConfiguration {
+    static func configuration(
+        segmentSize: Int64 = 1 << 20, sync: EventLogConfiguration.SyncMode = .none,
+        preallocate: Bool = true
+    ) -> EventLogConfiguration {
         var c = EventLogConfiguration()
         c.segmentSize = segmentSize
         c.sync = sync
@@ -25,8 +27,9 @@ enum LogFixtures {
 
     /// Creates a log with `count` records (payload(i) for LSN i), appended one at a time.
     static func makeLog(_ directory: String, count: Int, segmentSize: Int64 = 1 << 20, preallocate: Bool = true) async throws {
-        let writer = try EventLogWriter(directory: directory, configuration: configuration(segmentSize: segmentSize, preallocate: preallocate),
-                                        logger: quiet)
+        let writer = try EventLogWriter(
+            directory: directory, configuration: configuration(segmentSize: segmentSize, preallocate: preallocate),
+            logger: quiet)
         for i in 1...count {
             let lsn = try await writer.append(payload(i))
             #expect(lsn == UInt64(i))

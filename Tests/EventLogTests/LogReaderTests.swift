@@ -160,7 +160,10 @@ final class Gate: Sendable {
     func passIfOpen() {
         while true {
             let go = state.withLock { s -> Bool in
-                if s.open { s.held = false; return true }
+                if s.open {
+                    s.held = false
+                    return true
+                }
                 s.held = true
                 return false
             }

@@ -1,5 +1,5 @@
-import ClickdTestSupport
 import CEventLog
+import ClickdTestSupport
 import Testing
 
 @testable import EventLog
@@ -56,7 +56,8 @@ import Testing
     @Test func decoderFedAtEverySplitPoint() {
         // Three frames back to back, decoded from every prefix length: a prefix that ends
         // inside a frame asks for more bytes, never reports garbage or reads past the end.
-        let stream = frame(lsn: 1, Array("first".utf8)) + frame(lsn: 2, [UInt8](repeating: 9, count: 300))
+        let stream =
+            frame(lsn: 1, Array("first".utf8)) + frame(lsn: 2, [UInt8](repeating: 9, count: 300))
             + frame(lsn: 3, [0])
         for split in 0...stream.count {
             var position = 0

@@ -15,8 +15,9 @@ import Testing
         // Segments of ~200 bytes, then five more records in the last segment; no
         // preallocation, so the file ends at its last record.
         try await LogFixtures.makeLog(source, count: 14, segmentSize: 200, preallocate: false)
-        let more = try EventLogWriter(directory: source, configuration: LogFixtures.configuration(segmentSize: 1 << 20, preallocate: false),
-                                      logger: LogFixtures.quiet)
+        let more = try EventLogWriter(
+            directory: source, configuration: LogFixtures.configuration(segmentSize: 1 << 20, preallocate: false),
+            logger: LogFixtures.quiet)
         for i in 15...19 { _ = try await more.append(LogFixtures.payload(i)) }
         more.close()
         let lastSegment = try LogFixtures.segments(source).last!

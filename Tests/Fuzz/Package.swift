@@ -11,6 +11,6 @@ let package = Package(
     dependencies: [.package(name: "clickd", path: "../..")],
     targets: [
         // `clickd-fuzz TARGET …`: every target of FuzzHarness behind one libFuzzer driver.
-        .executableTarget(name: "clickd-fuzz", dependencies: [.product(name: "FuzzHarness", package: "clickd")]),
+        .executableTarget(name: "clickd-fuzz", dependencies: [.product(name: "FuzzHarness", package: "clickd")])
     ]
 )

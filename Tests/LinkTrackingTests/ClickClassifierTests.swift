@@ -5,12 +5,16 @@ import Testing
 @testable import LinkTracking
 
 @Suite struct ClickClassifierTests {
-    static func click(at ms: UInt64, delivery: String = "d1", link: String = "L1", ua: String = "Mozilla/5.0 (Macintosh)",
-                      method: ClickEvent.Method = .get, issued: UInt64 = 1_000) -> ClickEvent {
-        ClickEvent(occurredAt: ms, method: method,
-                   token: LinkToken(destination: "https://a.com/\(link)", deliveryID: delivery, customerID: "c", sourceKind: .campaign,
-                                    sourceID: "1", messageType: .email, linkID: link, issuedAt: issued),
-                   keyID: "k", userAgent: ua, clientIP: [], edgeID: "e")
+    static func click(
+        at ms: UInt64, delivery: String = "d1", link: String = "L1", ua: String = "Mozilla/5.0 (Macintosh)",
+        method: ClickEvent.Method = .get, issued: UInt64 = 1_000
+    ) -> ClickEvent {
+        ClickEvent(
+            occurredAt: ms, method: method,
+            token: LinkToken(
+                destination: "https://a.com/\(link)", deliveryID: delivery, customerID: "c", sourceKind: .campaign,
+                sourceID: "1", messageType: .email, linkID: link, issuedAt: issued),
+            keyID: "k", userAgent: ua, clientIP: [], edgeID: "e")
     }
 
     @Test func staticRules() {
@@ -42,7 +46,9 @@ import Testing
         var c = ClickClassifier()
         let t: UInt64 = 5_000_000
         // The same link three times, or three links over more than a second, or three deliveries.
-        for (i, link) in ["A", "A", "A"].enumerated() { #expect(c.classify(lsn: UInt64(i + 1), Self.click(at: t + UInt64(i) * 100, link: link)).verdict.isHuman) }
+        for (i, link) in ["A", "A", "A"].enumerated() {
+            #expect(c.classify(lsn: UInt64(i + 1), Self.click(at: t + UInt64(i) * 100, link: link)).verdict.isHuman)
+        }
         var slow = ClickClassifier()
         for (i, link) in ["A", "B", "C"].enumerated() {
             #expect(slow.classify(lsn: UInt64(i + 1), Self.click(at: t + UInt64(i) * 600, link: link)).verdict.isHuman)
@@ -62,11 +68,15 @@ import Testing
             var time: UInt64 = 10_000_000
             let clicks: [ClickEvent] = (0..<120).map { _ in
                 time += UInt64.random(in: 0...400, using: &rng)
-                return Self.click(at: time, delivery: "d\(Int.random(in: 0..<4, using: &rng))", link: "L\(Int.random(in: 0..<5, using: &rng))",
-                                  ua: Int.random(in: 0..<10, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",
-                                  method: Int.random(in: 0..<15, using: &rng) == 0 ? .head : .get)
+                return Self.click(
+                    at: time, delivery: "d\(Int.random(in: 0..<4, using: &rng))", link: "L\(Int.random(in: 0..<5, using: &rng))",
+                    ua: Int.random(in: 0..<10, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",
+                    method: Int.random(in: 0..<15, using: &rng) == 0 ? .head : .get)
             }
-            func apply(_ out: (verdict: ClickClassifier.Verdict, corrections: [ClickClassifier.Verdict]), to verdicts: inout [UInt64: ClickClassifier.BotReason?]) {
+            func apply(
+                _ out: (verdict: ClickClassifier.Verdict, corrections: [ClickClassifier.Verdict]),
+                to verdicts: inout [UInt64: ClickClassifier.BotReason?]
+            ) {
                 verdicts[out.verdict.lsn] = out.verdict.botReason
                 for correction in out.corrections {
                     #expect(verdicts[correction.lsn]! == nil, "a click is corrected only while human")

@@ -6,10 +6,12 @@ import Testing
 
 @Suite struct EventCodecTests {
     static func click(_ i: Int, method: ClickEvent.Method = .get, linkID: String? = nil) -> ClickEvent {
-        ClickEvent(occurredAt: 1_790_000_000_000 + UInt64(i), method: method,
-                   token: LinkToken(destination: "https://a.com/p?i=\(i)#f", deliveryID: "d\(i)", customerID: "c\(i % 7)",
-                                    sourceKind: .campaign, sourceID: "17", messageType: .sms, linkID: linkID, issuedAt: 1_789_999_000),
-                   keyID: "k7f2", userAgent: "Mozilla/5.0 (X11) é", clientIP: [192, 0, 2, 0], edgeID: "edge-1")
+        ClickEvent(
+            occurredAt: 1_790_000_000_000 + UInt64(i), method: method,
+            token: LinkToken(
+                destination: "https://a.com/p?i=\(i)#f", deliveryID: "d\(i)", customerID: "c\(i % 7)",
+                sourceKind: .campaign, sourceID: "17", messageType: .sms, linkID: linkID, issuedAt: 1_789_999_000),
+            keyID: "k7f2", userAgent: "Mozilla/5.0 (X11) é", clientIP: [192, 0, 2, 0], edgeID: "edge-1")
     }
 
     @Test func roundTrips() throws {
@@ -22,8 +24,9 @@ import Testing
             c.token.sourceKind = LinkToken.SourceKind.allCases[i % 3]
             #expect(try EventCodec.decode(EventCodec.encode(.click(c))) == .click(c))
         }
-        let delivered = DeliveredEvent(occurredAt: 5, messageType: .email, sourceKind: .newsletter, sourceID: "n1", deliveryID: "d1",
-                                       customerID: "c1", trackedLinks: 25)
+        let delivered = DeliveredEvent(
+            occurredAt: 5, messageType: .email, sourceKind: .newsletter, sourceID: "n1", deliveryID: "d1",
+            customerID: "c1", trackedLinks: 25)
         #expect(try EventCodec.decode(EventCodec.encode(.delivered(delivered))) == .delivered(delivered))
     }
 

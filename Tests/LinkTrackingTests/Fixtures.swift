@@ -1,5 +1,6 @@
 import ClickdTestSupport
 import Foundation
+
 @testable import LinkTracking
 
 enum Fixtures {
@@ -14,13 +15,15 @@ enum Fixtures {
     ])
 
     static func token(_ destination: String = "https://shop.example.com/p/1?a=b#top") -> LinkToken {
-        LinkToken(destination: destination, deliveryID: "dlv_01HXYZ9K2M4N6P8Q", customerID: "cust_48213",
-                  sourceKind: .campaign, sourceID: "17", messageType: .email, linkID: nil, issuedAt: 1_790_000_000)
+        LinkToken(
+            destination: destination, deliveryID: "dlv_01HXYZ9K2M4N6P8Q", customerID: "cust_48213",
+            sourceKind: .campaign, sourceID: "17", messageType: .email, linkID: nil, issuedAt: 1_790_000_000)
     }
 
     static func options(_ type: LinkToken.MessageType = .email) -> RewriteOptions {
-        RewriteOptions(baseURL: "https://t.example.com", messageType: type, deliveryID: "d1", customerID: "c1",
-                       sourceKind: .newsletter, sourceID: "n1", issuedAt: 1_790_000_000)
+        RewriteOptions(
+            baseURL: "https://t.example.com", messageType: type, deliveryID: "d1", customerID: "c1",
+            sourceKind: .newsletter, sourceID: "n1", issuedAt: 1_790_000_000)
     }
 
     static func rewrite(_ body: String, _ options: RewriteOptions = options()) throws -> RewriteResult {

@@ -1,7 +1,7 @@
+import ClickdTestSupport
 import Foundation
 import Testing
 
-import ClickdTestSupport
 @testable import LinkTracking
 
 @Suite struct HTMLRewriteTests {
@@ -89,7 +89,8 @@ import ClickdTestSupport
     @Test func linkIDsAndURLParameters() throws {
         var options = Fixtures.options()
         options.urlParameters = [URLParameter(key: "utm_source", value: "news letter"), URLParameter(key: "utm_medium", value: "email")]
-        let result = try Fixtures.rewrite(#"<a data-link-id="hero &amp; co" href="https://a.com/p?x#frag">x</a><a href="https://a.com/q?utm_source=mine">y</a>"#, options)
+        let result = try Fixtures.rewrite(
+            #"<a data-link-id="hero &amp; co" href="https://a.com/p?x#frag">x</a><a href="https://a.com/q?utm_source=mine">y</a>"#, options)
         #expect(result.links[0].id == "hero & co")
         #expect(result.links[0].destination == "https://a.com/p?x&utm_source=news%20letter&utm_medium=email#frag")
         #expect(result.links[1].id == result.links[1].destination, "without data-link-id the id is the destination")
@@ -100,7 +101,8 @@ import ClickdTestSupport
     }
 
     @Test func sensitiveLinksStayUntrackedUnlessForced() throws {
-        let html = #"<a href="https://x.com/reset-password?t=1">r</a><a href="https://s3.aws.com/f.pdf?X-Amz-Signature=ab&X-Amz-Expires=60">f</a><a data-clickd-track="force" href="https://x.com/magic-link/abc">m</a>"#
+        let html =
+            #"<a href="https://x.com/reset-password?t=1">r</a><a href="https://s3.aws.com/f.pdf?X-Amz-Signature=ab&X-Amz-Expires=60">f</a><a data-clickd-track="force" href="https://x.com/magic-link/abc">m</a>"#
         let result = try Fixtures.rewrite(html)
         #expect(result.links.map(\.tracked) == [false, false, true])
         #expect(result.warnings.count == 2)
@@ -125,9 +127,11 @@ import ClickdTestSupport
     /// the input again.
     @Test func malformedHTMLLosesNoBytes() throws {
         var rng = SplitMix64(seed: 5)
-        let pieces = ["<a", " href=", "\"https://a.com/x\"", "'", "\"", ">", "<", "<!--", "-->", "<script>", "</script>", "<![CDATA[", "]]>",
-                      "&amp;", "text", " ", "\n", "=", "/", "é", "{% if x %}", "%}", "</a>", "<style>", "</style", "<!", "<?", "<a ",
-                      "<a href=\"https://a.com/x\">", "<a class='x' href=\"https://a.com/x\" "]
+        let pieces = [
+            "<a", " href=", "\"https://a.com/x\"", "'", "\"", ">", "<", "<!--", "-->", "<script>", "</script>", "<![CDATA[", "]]>",
+            "&amp;", "text", " ", "\n", "=", "/", "é", "{% if x %}", "%}", "</a>", "<style>", "</style", "<!", "<?", "<a ",
+            "<a href=\"https://a.com/x\">", "<a class='x' href=\"https://a.com/x\" ",
+        ]
         var trackedSomewhere = 0
         for _ in 0..<3000 {
             let html = (0..<Int.random(in: 1...30, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
@@ -173,9 +177,12 @@ import ClickdTestSupport
             #expect(options.idProblem?.contains("control character") == true)
             let result = try Fixtures.rewrite("<a href=\"https://a.com/x\">x</a>", options)
             #expect(result.links.allSatisfy { !$0.tracked }, "the rewriter itself signs nothing for such a message")
-            let request = try JSONDecoder().decode(MessageRequest.self, from: Data("""
-                {"body": "x", "type": "email", "delivery": \(json(delivery)), "customer": \(json(customer)), "campaign": \(json(source))}
-                """.utf8))
+            let request = try JSONDecoder().decode(
+                MessageRequest.self,
+                from: Data(
+                    """
+                    {"body": "x", "type": "email", "delivery": \(json(delivery)), "customer": \(json(customer)), "campaign": \(json(source))}
+                    """.utf8))
             #expect(throws: MessageRequestError.self) { try request.options(base: "https://t.example.com", issuedAt: 1) }
         }
         // Ordinary non-ASCII ids are fine.

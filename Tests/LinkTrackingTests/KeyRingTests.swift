@@ -92,10 +92,16 @@ import Testing
         #expect(Fixtures.ring.verify(TokenCodec.encode(Array(decoded.prefix(8)))) == .failure(.truncated))
         #expect(Fixtures.ring.verify("") == .failure(.malformed("not base64url")) || Fixtures.ring.verify("") == .failure(.truncated))
         #expect(Fixtures.ring.verify("abc!def") == .failure(.malformed("not base64url")))
-        #expect(Fixtures.ring.verify(String(repeating: "A", count: TokenCodec.maxTokenLength + 1)) == .failure(.tooLong(TokenCodec.maxTokenLength + 1)))
+        #expect(
+            Fixtures.ring.verify(String(repeating: "A", count: TokenCodec.maxTokenLength + 1)) == .failure(.tooLong(TokenCodec.maxTokenLength + 1)))
         // Every failure has a stable metric name.
-        #expect(Set([TokenError.malformed(""), .tooLong(0), .truncated, .unsupportedVersion(0), .unknownKey(""), .retiredKey(""),
-                     .badSignature, .invalidField("")].map(\.reason)).count == 8)
+        #expect(
+            Set(
+                [
+                    TokenError.malformed(""), .tooLong(0), .truncated, .unsupportedVersion(0), .unknownKey(""), .retiredKey(""),
+                    .badSignature, .invalidField(""),
+                ].map(\.reason)
+            ).count == 8)
     }
 
     /// Issue 12, item 12: `=` inside the last group of four was taken as padding, so about a
@@ -147,7 +153,10 @@ import Testing
         let newer = try KeyRing.parse(line1 + "\n" + line2)
         #expect(newer.signingKey?.kid == "k2")
         func error(_ text: String) -> KeyRingError? {
-            do { _ = try KeyRing.parse(text); return nil } catch { return error }
+            do {
+                _ = try KeyRing.parse(text)
+                return nil
+            } catch { return error }
         }
         #expect(error("")?.message.contains("no keys") == true)
         #expect(error("\(line1)\nkey k3 short 2026 active")?.line == 2)

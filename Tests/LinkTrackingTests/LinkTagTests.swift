@@ -56,7 +56,8 @@ import Testing
         for type in LinkToken.MessageType.allCases {
             var options = Fixtures.options(type)
             options.urlParameters = [URLParameter(key: "utm_source", value: "sms")]
-            let text = #"Your order: {% cio_link url: "https://a.com/o?id=1&x" link_id: "order" %} — or {% cio_link url: "https://a.com/help" track: false %}"#
+            let text =
+                #"Your order: {% cio_link url: "https://a.com/o?id=1&x" link_id: "order" %} — or {% cio_link url: "https://a.com/help" track: false %}"#
             let result = try Fixtures.rewrite(text, options)
             let body = String(decoding: result.body, as: UTF8.self)
             #expect(result.links.count == 2)

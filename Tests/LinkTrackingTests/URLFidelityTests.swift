@@ -24,8 +24,10 @@ import Testing
     }
 
     @Test func neverTracked() throws {
-        for url in ["javascript:alert(1)", "JavaScript:void(0)", "data:text/html;base64,PHNjcmlwdD4=", "vbscript:x", "mailto:a@b.c",
-                    "tel:+1", "#x", "/a", "a/b", "//example.com/a", "https://"] {
+        for url in [
+            "javascript:alert(1)", "JavaScript:void(0)", "data:text/html;base64,PHNjcmlwdD4=", "vbscript:x", "mailto:a@b.c",
+            "tel:+1", "#x", "/a", "a/b", "//example.com/a", "https://",
+        ] {
             #expect(LinkPolicy.untrackableReason(url) != nil, "\(url)")
             let result = try Fixtures.rewrite("<a href=\"\(url)\">x</a> {% cio_link url: \"\(url)\" %}")
             #expect(result.links.allSatisfy { !$0.tracked }, "\(url)")
@@ -47,9 +49,11 @@ import Testing
     }
 
     @Test func sensitiveAndPersonal() {
-        for url in ["https://a.com/reset-password/abc", "https://a.com/users/password/edit?reset_token=x", "https://a.com/login?token=abc",
-                    "https://b.s3.amazonaws.com/f.pdf?X-Amz-Algorithm=AWS4&X-Amz-Signature=ff", "https://cdn.com/f?Expires=1&Signature=x&Key-Pair-Id=k",
-                    "https://a.com/auth/magic-link?code=1", "https://a.com/one-time/abc"] {
+        for url in [
+            "https://a.com/reset-password/abc", "https://a.com/users/password/edit?reset_token=x", "https://a.com/login?token=abc",
+            "https://b.s3.amazonaws.com/f.pdf?X-Amz-Algorithm=AWS4&X-Amz-Signature=ff", "https://cdn.com/f?Expires=1&Signature=x&Key-Pair-Id=k",
+            "https://a.com/auth/magic-link?code=1", "https://a.com/one-time/abc",
+        ] {
             #expect(LinkPolicy.sensitiveReason(url) != nil, "\(url)")
         }
         for url in ["https://a.com/products/1?color=red", "https://a.com/shop?tokenized=no"] {

@@ -31,8 +31,10 @@ import Testing
     }
 
     @Test func anEventWithAnotherSpellingOfANumberDoesNotDecode() throws {
-        let event = TrackingEvent.delivered(.init(occurredAt: 5, messageType: .email, sourceKind: .campaign, sourceID: "s",
-                                             deliveryID: "d", customerID: "c", trackedLinks: 1))
+        let event = TrackingEvent.delivered(
+            .init(
+                occurredAt: 5, messageType: .email, sourceKind: .campaign, sourceID: "s",
+                deliveryID: "d", customerID: "c", trackedLinks: 1))
         let bytes = EventCodec.encode(event)
         #expect(try bytes.withUnsafeBytes { try EventCodec.decode($0) } == event)
         // The same event with its occurred_at (5, after the version and kind bytes) spelled 0x85 0x00.

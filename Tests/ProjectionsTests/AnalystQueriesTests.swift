@@ -32,11 +32,15 @@ import Testing
         for d in 0..<3 {
             let start = UInt64(d) * day + 3_600_000
             for c in 0..<30 {
-                events.append(IngestTests.delivered(start + UInt64(c) * 1000, customer: "cust-\(c)", delivery: "w\(d)-\(c)", source: .newsletter, sourceID: "weekly"))
+                events.append(
+                    IngestTests.delivered(
+                        start + UInt64(c) * 1000, customer: "cust-\(c)", delivery: "w\(d)-\(c)", source: .newsletter, sourceID: "weekly"))
             }
             for c in 0..<30 where c % 3 == d {
-                events.append(IngestTests.click(start + 900_000 + UInt64(c) * 1000, customer: "cust-\(c)", delivery: "w\(d)-\(c)", link: "read-more",
-                                                source: .newsletter, sourceID: "weekly"))
+                events.append(
+                    IngestTests.click(
+                        start + 900_000 + UInt64(c) * 1000, customer: "cust-\(c)", delivery: "w\(d)-\(c)", link: "read-more",
+                        source: .newsletter, sourceID: "weekly"))
             }
         }
         return events.sorted { at($0) < at($1) }.map(EventCodec.encode)
@@ -50,12 +54,17 @@ import Testing
     }
 
     static func sqlBlocks(_ markdown: String) -> [String] {
-        var blocks: [String] = [], current: [Substring]? = nil
+        var blocks: [String] = []
+        var current: [Substring]? = nil
         for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
-            if current == nil, line == "```sql" { current = [] } else if current != nil, line == "```" {
+            if current == nil, line == "```sql" {
+                current = []
+            } else if current != nil, line == "```" {
                 blocks.append(current!.joined(separator: "\n") + "\n")
                 current = nil
-            } else if current != nil { current!.append(line) }
+            } else if current != nil {
+                current!.append(line)
+            }
         }
         return blocks
     }
@@ -75,8 +84,12 @@ import Testing
             let file = dir.appending("q\(i).sql")
             try block.write(toFile: file, atomically: true, encoding: .utf8)
             // psql runs in the temporary directory, where \copy writes its file.
-            let result = try ChildProcess.run("/bin/sh", ["-c", "cd \"$0\" && exec psql \"$1\" -X -q -v ON_ERROR_STOP=1 --csv -c 'SET ROLE clickd_analyst' -f \"$2\"",
-                                                          dir.path, url, file])
+            let result = try ChildProcess.run(
+                "/bin/sh",
+                [
+                    "-c", "cd \"$0\" && exec psql \"$1\" -X -q -v ON_ERROR_STOP=1 --csv -c 'SET ROLE clickd_analyst' -f \"$2\"",
+                    dir.path, url, file,
+                ])
             #expect(result.status == 0, "query \(i): \(result.stderr)\n\(block)")
             if block.contains("segment.csv") {
                 let csv = (try? String(contentsOfFile: dir.appending("segment.csv"), encoding: .utf8)) ?? ""

@@ -21,20 +21,29 @@ import Testing
 
     static let t0: UInt64 = 1_790_000_000_000  // ms
 
-    static func click(_ ms: UInt64, customer: String, delivery: String, link: String, source: LinkToken.SourceKind = .campaign,
-                      sourceID: String = "17", ua: String = "Mozilla/5.0 (iPhone)", method: ClickEvent.Method = .get,
-                      ip: [UInt8] = [203, 0, 113, 0]) -> LinkTracking.TrackingEvent {
-        .click(ClickEvent(occurredAt: t0 + ms, method: method,
-                          token: LinkToken(destination: "https://shop.example.com/\(link)", deliveryID: delivery, customerID: customer,
-                                           sourceKind: source, sourceID: sourceID, messageType: .email, linkID: link,
-                                           issuedAt: (t0 - 3_600_000) / 1000),
-                          keyID: "k", userAgent: ua, clientIP: ip, edgeID: "e1"))
+    static func click(
+        _ ms: UInt64, customer: String, delivery: String, link: String, source: LinkToken.SourceKind = .campaign,
+        sourceID: String = "17", ua: String = "Mozilla/5.0 (iPhone)", method: ClickEvent.Method = .get,
+        ip: [UInt8] = [203, 0, 113, 0]
+    ) -> LinkTracking.TrackingEvent {
+        .click(
+            ClickEvent(
+                occurredAt: t0 + ms, method: method,
+                token: LinkToken(
+                    destination: "https://shop.example.com/\(link)", deliveryID: delivery, customerID: customer,
+                    sourceKind: source, sourceID: sourceID, messageType: .email, linkID: link,
+                    issuedAt: (t0 - 3_600_000) / 1000),
+                keyID: "k", userAgent: ua, clientIP: ip, edgeID: "e1"))
     }
 
-    static func delivered(_ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign,
-                          sourceID: String = "17") -> LinkTracking.TrackingEvent {
-        .delivered(DeliveredEvent(occurredAt: t0 + ms, messageType: .email, sourceKind: source, sourceID: sourceID,
-                                  deliveryID: delivery, customerID: customer, trackedLinks: 3))
+    static func delivered(
+        _ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign,
+        sourceID: String = "17"
+    ) -> LinkTracking.TrackingEvent {
+        .delivered(
+            DeliveredEvent(
+                occurredAt: t0 + ms, messageType: .email, sourceKind: source, sourceID: sourceID,
+                deliveryID: delivery, customerID: customer, trackedLinks: 3))
     }
 
     static func write(_ records: [[UInt8]], to path: String) async throws {
@@ -81,30 +90,40 @@ import Testing
         #expect(ingest.status == 0, "\(ingest.stderr)")
         #expect(ingest.stderr.contains("dead-letter"))
 
-        #expect(try Self.rows(url, """
-            SELECT source_id, link_id, url, total_clicks, human_clicks, unique_clickers FROM clickd.link_clicks ORDER BY 1, 2
-            """) == [
-                ["17", "A", "https://shop.example.com/A", "5", "2", "1"],
-                ["17", "B", "https://shop.example.com/B", "2", "1", "1"],
-                ["17", "C", "https://shop.example.com/C", "1", "0", "0"],
-                ["n1", "N", "https://shop.example.com/N", "1", "1", "1"],
+        #expect(
+            try Self.rows(
+                url,
+                """
+                SELECT source_id, link_id, url, total_clicks, human_clicks, unique_clickers FROM clickd.link_clicks ORDER BY 1, 2
+                """) == [
+                    ["17", "A", "https://shop.example.com/A", "5", "2", "1"],
+                    ["17", "B", "https://shop.example.com/B", "2", "1", "1"],
+                    ["17", "C", "https://shop.example.com/C", "1", "0", "0"],
+                    ["n1", "N", "https://shop.example.com/N", "1", "1", "1"],
+                ])
+        #expect(
+            try Self.rows(
+                url, "SELECT source_kind, source_id, delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats ORDER BY 2")
+                == [
+                    ["campaign", "17", "4", "1", "8", "0.250000"],
+                    ["newsletter", "n1", "2", "1", "1", "0.500000"],
+                ])
+        #expect(
+            try Self.rows(url, "SELECT customer_id, clicks, human_clicks FROM clickd.link_clickers WHERE link_id = 'A' ORDER BY 1") == [
+                ["c1", "2", "2"], ["c2", "1", "0"], ["c3", "1", "0"], ["c4", "1", "0"],
             ])
-        #expect(try Self.rows(url, "SELECT source_kind, source_id, delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats ORDER BY 2") == [
-            ["campaign", "17", "4", "1", "8", "0.250000"],
-            ["newsletter", "n1", "2", "1", "1", "0.500000"],
-        ])
-        #expect(try Self.rows(url, "SELECT customer_id, clicks, human_clicks FROM clickd.link_clickers WHERE link_id = 'A' ORDER BY 1") == [
-            ["c1", "2", "2"], ["c2", "1", "0"], ["c3", "1", "0"], ["c4", "1", "0"],
-        ])
-        #expect(try Self.rows(url, """
-            SELECT customer_id, kind, link_id, human, bot_reason FROM clickd.activity WHERE kind = 'clicked_link' ORDER BY occurred_at
-            """) == [
-                ["c1", "clicked_link", "A", "t", nil], ["c1", "clicked_link", "A", "t", nil],
-                ["c2", "clicked_link", "A", "f", "prefetch"], ["c3", "clicked_link", "A", "f", "scanner_user_agent"],
-                ["c1", "clicked_link", "B", "t", nil],
-                ["c4", "clicked_link", "A", "f", "burst"], ["c4", "clicked_link", "B", "f", "burst"], ["c4", "clicked_link", "C", "f", "burst"],
-                ["c5", "clicked_link", "N", "t", nil],
-            ])
+        #expect(
+            try Self.rows(
+                url,
+                """
+                SELECT customer_id, kind, link_id, human, bot_reason FROM clickd.activity WHERE kind = 'clicked_link' ORDER BY occurred_at
+                """) == [
+                    ["c1", "clicked_link", "A", "t", nil], ["c1", "clicked_link", "A", "t", nil],
+                    ["c2", "clicked_link", "A", "f", "prefetch"], ["c3", "clicked_link", "A", "f", "scanner_user_agent"],
+                    ["c1", "clicked_link", "B", "t", nil],
+                    ["c4", "clicked_link", "A", "f", "burst"], ["c4", "clicked_link", "B", "f", "burst"], ["c4", "clicked_link", "C", "f", "burst"],
+                    ["c5", "clicked_link", "N", "t", nil],
+                ])
         #expect(try Self.rows(url, "SELECT count(*) FROM clickd.activity WHERE kind = 'delivered'") == [["6"]])
         #expect(try Self.rows(url, "SELECT lsn, error FROM clickd_internal.dead_letters") == [["8", "unknown event version 110"]])
         // Again: nothing changes.
@@ -135,24 +154,35 @@ import Testing
         let url = try Self.database()
         let ingest = try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url])
         #expect(ingest.status == 0, "\(ingest.stderr)")
-        let rows = try Self.rows(url, """
+        let rows = try Self.rows(
+            url,
+            """
             SELECT lsn, customer_id, (extract(epoch FROM occurred_at) * 1000)::bigint, kind, delivery_id, source_kind, source_id,
                    message_type, link_id, url, human, bot_reason, user_agent, ip::text
             FROM clickd_internal.activity ORDER BY lsn
             """)
         let t = IngestTests.t0
-        #expect(rows == [
-            ["1", "ann", "\(t + 1)", "delivered", "d1", "campaign", "17", "email", nil, nil, nil, nil, nil, nil],
-            ["2", "ann", "\(t + 60_999)", "clicked_link", "d1", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
-             "tab\there, back\\slash, new\nline, é 🙂", "203.0.113.0/32"],
-            ["3", "bob\tby", "\(t + 61_000)", "clicked_link", "d2", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
-             "Mozilla/5.0", "2001:db8::1234/128"],
-            ["4", "cy", "\(t + 62_005)", "clicked_link", "d3", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
-             "Mozilla/5.0 (iPhone)", nil],
-        ])
-        #expect(try Self.rows(url, "SELECT link_id, total_clicks, first_click_at = to_timestamp(\(t + 60_999) / 1000.0) FROM clickd.link_clicks")
+        #expect(
+            rows == [
+                ["1", "ann", "\(t + 1)", "delivered", "d1", "campaign", "17", "email", nil, nil, nil, nil, nil, nil],
+                [
+                    "2", "ann", "\(t + 60_999)", "clicked_link", "d1", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
+                    "tab\there, back\\slash, new\nline, é 🙂", "203.0.113.0/32",
+                ],
+                [
+                    "3", "bob\tby", "\(t + 61_000)", "clicked_link", "d2", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
+                    "Mozilla/5.0", "2001:db8::1234/128",
+                ],
+                [
+                    "4", "cy", "\(t + 62_005)", "clicked_link", "d3", "campaign", "17", "email", "A", "https://shop.example.com/A", "t", nil,
+                    "Mozilla/5.0 (iPhone)", nil,
+                ],
+            ])
+        #expect(
+            try Self.rows(url, "SELECT link_id, total_clicks, first_click_at = to_timestamp(\(t + 60_999) / 1000.0) FROM clickd.link_clicks")
                 == [["A", "3", "t"]])
-        #expect(try Self.rows(url, "SELECT customer_id, clicks FROM clickd.link_clickers ORDER BY 1") == [["ann", "1"], ["bob\tby", "1"], ["cy", "1"]])
+        #expect(
+            try Self.rows(url, "SELECT customer_id, clicks FROM clickd.link_clickers ORDER BY 1") == [["ann", "1"], ["bob\tby", "1"], ["cy", "1"]])
     }
 
     static func snapshot(_ url: String) throws -> [[String?]] {
@@ -186,9 +216,12 @@ import Testing
                     records.append(EventCodec.encode(Self.click(time, customer: customer, delivery: delivery, link: "L\(link)", sourceID: source)))
                 }
             } else {
-                records.append(EventCodec.encode(Self.click(time, customer: customer, delivery: delivery, link: "L\(Int.random(in: 0..<6, using: &rng))",
-                                                            sourceID: source, ua: Int.random(in: 0..<12, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",
-                                                            method: Int.random(in: 0..<20, using: &rng) == 0 ? .head : .get)))
+                records.append(
+                    EventCodec.encode(
+                        Self.click(
+                            time, customer: customer, delivery: delivery, link: "L\(Int.random(in: 0..<6, using: &rng))",
+                            sourceID: source, ua: Int.random(in: 0..<12, using: &rng) == 0 ? "curl/8" : "Mozilla/5.0",
+                            method: Int.random(in: 0..<20, using: &rng) == 0 ? .head : .get)))
             }
             if i % 997 == 500 { records.append([0xde, 0xad]) }
         }
@@ -225,7 +258,8 @@ import Testing
             child.waitUntilExit()
         }
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", victim, "--workers", "1"]).status == 0)
-        let expected = try Self.snapshot(reference), got = try Self.snapshot(victim)
+        let expected = try Self.snapshot(reference)
+        let got = try Self.snapshot(victim)
         #expect(expected.count > 1000)
         #expect(got == expected)
     }
@@ -239,8 +273,10 @@ import Testing
         let shared = try Self.database()
         let results = Locked<[Int32]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { i in
-            let r = try? ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", shared, "--batch-size", "500",
-                                              "--workers", i == 0 ? "1" : "3"])
+            let r = try? ChildProcess.clickd([
+                "ingest", "--once", "--log", log, "--database", shared, "--batch-size", "500",
+                "--workers", i == 0 ? "1" : "3",
+            ])
             results.mutate { $0.append(r?.status ?? -1) }
         }
         #expect(results.value == [0, 0])

@@ -54,21 +54,26 @@ import Testing
         let links = [("campaign", "17", "l1"), ("newsletter", "é,1:x", ""), ("campaign", "a", "bc"), ("campaign", "ab", "c")]
         for (kind, source, link) in links {
             // As ingestion makes them: a link's totals are its clickers' sums.
-            try db.query("""
+            try db.query(
+                """
                 INSERT INTO clickd_internal.link_totals (source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at)
                 VALUES ($1, $2, $3, 'https://a.example/' || $3, 2, 1, '2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z')
                 """, [kind, source, link])
-            try db.query("""
+            try db.query(
+                """
                 INSERT INTO clickd_internal.link_clickers (source_kind, source_id, link_id, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
                 VALUES ($1, $2, $3, 'a', 1, 1, '2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z'), ($1, $2, $3, 'b', 1, 0, NULL, NULL)
                 """, [kind, source, link])
         }
-        try db.query("""
+        try db.query(
+            """
             INSERT INTO clickd_internal.source_totals
             VALUES ('campaign', '17', 4, 2), ('campaign', 'a', 1, 2), ('campaign', 'ab', 0, 2), ('newsletter', 'é,1:x', 3, 2)
             """)
-        let queries = ["SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4", "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3",
-                       "SELECT * FROM clickd.message_stats ORDER BY 1, 2"]
+        let queries = [
+            "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4", "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3",
+            "SELECT * FROM clickd.message_stats ORDER BY 1, 2",
+        ]
         let before = try queries.map { try db.query($0) }
         #expect(before[0].count == 8 && before[2].count == 4)
         let upgraded = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", Self.migrations])
@@ -77,8 +82,10 @@ import Testing
         #expect(after == before)
         for (kind, source, link) in links {
             let number = ProjectionBatch.LinkKey(sourceKind: kind, sourceID: source, linkID: link).number
-            #expect(try db.query("SELECT DISTINCT link_key::text FROM clickd_internal.link_totals WHERE (source_kind, source_id, link_id) = ($1, $2, $3)",
-                                 [kind, source, link]) == [[number]])
+            #expect(
+                try db.query(
+                    "SELECT DISTINCT link_key::text FROM clickd_internal.link_totals WHERE (source_kind, source_id, link_id) = ($1, $2, $3)",
+                    [kind, source, link]) == [[number]])
             #expect(try db.query("SELECT count(*) FROM clickd_internal.link_clickers WHERE link_key = $1", [number]) == [["2"]])
         }
     }
@@ -89,7 +96,8 @@ import Testing
         for start in stride(from: 0, to: rows.count, by: 500) {
             let chunk = rows[start..<min(start + 500, rows.count)]
             let width = chunk.first?.count ?? 0
-            var values: [String] = [], parameters: [String?] = []
+            var values: [String] = []
+            var parameters: [String?] = []
             for row in chunk {
                 values.append("(" + (0..<width).map { "$\(parameters.count + $0 + 1)" }.joined(separator: ", ") + ")")
                 parameters += row
@@ -123,32 +131,52 @@ import Testing
             try FileManager.default.copyItem(atPath: Self.migrations + "/" + name, toPath: old.appending("m/" + name))
         }
         #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", old.appending("m")]).status == 0)
-        let from = try PostgresConnection(sharded), to = try PostgresConnection(url)
-        defer { from.close(); to.close() }
+        let from = try PostgresConnection(sharded)
+        let to = try PostgresConnection(url)
+        defer {
+            from.close()
+            to.close()
+        }
         let i = "clickd_internal"
-        #expect(try Self.transfer(from, "SELECT log_id, min(lsn), now(), min(window_start) FROM \(i).checkpoints GROUP BY 1", to: to, into: "\(i).checkpoints") == 1)
-        #expect(try Self.transfer(from, """
-            SELECT log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id, message_type, link_id, url, human,
-                   bot_reason, user_agent, ip FROM \(i).activity
-            """, to: to, into: "\(i).activity") > 5_000)
-        _ = try Self.transfer(from, """
+        #expect(
+            try Self.transfer(
+                from, "SELECT log_id, min(lsn), now(), min(window_start) FROM \(i).checkpoints GROUP BY 1", to: to, into: "\(i).checkpoints") == 1)
+        #expect(
+            try Self.transfer(
+                from,
+                """
+                SELECT log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id, message_type, link_id, url, human,
+                       bot_reason, user_agent, ip FROM \(i).activity
+                """, to: to, into: "\(i).activity") > 5_000)
+        _ = try Self.transfer(
+            from,
+            """
             SELECT source_kind, source_id, link_id, min(url), sum(total_clicks), sum(human_clicks), min(first_click_at), max(last_click_at), link_key
             FROM \(i).link_totals GROUP BY link_key, source_kind, source_id, link_id
-            """, to: to, into: "\(i).link_totals (source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at, link_key)")
-        _ = try Self.transfer(from, "SELECT link_key, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at FROM \(i).link_clickers",
-                              to: to, into: "\(i).link_clickers")
-        _ = try Self.transfer(from, "SELECT source_kind, source_id, sum(delivered), sum(total_clicks) FROM \(i).source_totals GROUP BY 1, 2",
-                              to: to, into: "\(i).source_totals")
-        #expect(try Self.transfer(from, "SELECT log_id, lsn, error, payload, recorded_at FROM \(i).dead_letters", to: to, into: "\(i).dead_letters") >= 7)
+            """, to: to,
+            into: "\(i).link_totals (source_kind, source_id, link_id, url, total_clicks, human_clicks, first_click_at, last_click_at, link_key)")
+        _ = try Self.transfer(
+            from, "SELECT link_key, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at FROM \(i).link_clickers",
+            to: to, into: "\(i).link_clickers")
+        _ = try Self.transfer(
+            from, "SELECT source_kind, source_id, sum(delivered), sum(total_clicks) FROM \(i).source_totals GROUP BY 1, 2",
+            to: to, into: "\(i).source_totals")
+        #expect(
+            try Self.transfer(from, "SELECT log_id, lsn, error, payload, recorded_at FROM \(i).dead_letters", to: to, into: "\(i).dead_letters") >= 7)
         // 0004's views over these rows read what the sharded ones read (but the new view).
-        let queries = ["SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3", "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4",
-                       "SELECT * FROM clickd.message_stats ORDER BY 1, 2"]
+        let queries = [
+            "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3", "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4",
+            "SELECT * FROM clickd.message_stats ORDER BY 1, 2",
+        ]
         for query in queries { #expect(try to.query(query) == from.query(query), "\(query)") }
 
         let upgraded = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", Self.migrations])
         #expect(upgraded.status == 0 && upgraded.stdout.contains("0005_shards.sql"), "\(upgraded.stderr)")
         #expect(try WorkersTests.views(url) == expected)
-        #expect(try to.query("SELECT shard FROM \(i).dead_letters WHERE lsn = 101") == [[String(ShardFunction.shard(ofCustomer: "nul\u{0}id", shards: 32))]])
+        #expect(
+            try to.query("SELECT shard FROM \(i).dead_letters WHERE lsn = 101") == [
+                [String(ShardFunction.shard(ofCustomer: "nul\u{0}id", shards: 32))]
+            ])
         // Every row equals a rebuild's but the shards' window starts: each got its log's
         // (earlier, or equal: a replay from it rebuilds the same state) ...
         let verify = try ChildProcess.clickd(["rebuild", "--verify", "--log", log, "--database", url])
@@ -184,31 +212,41 @@ import Testing
         defer { db.close() }
         // Partial rows of two shards, which the views sum.
         let source = LogID.uuidText(ProjectionBatch.SourceKey(sourceKind: "campaign", sourceID: "17").numberBytes)
-        try db.query("""
+        try db.query(
+            """
             INSERT INTO clickd_internal.source_totals (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers)
             VALUES (0, $1, 'campaign', '17', 3, 2, 1), (1, $1, 'campaign', '17', 1, 1, 0)
             """, [source])
         let l1 = ProjectionBatch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "l1").number
         let l2 = ProjectionBatch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "l2").number
-        try db.query("""
+        try db.query(
+            """
             INSERT INTO clickd_internal.link_totals (shard, link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, unique_clickers)
             VALUES (0, $1, 'campaign', '17', 'l1', 'https://a.example/1', 1, 1, 1), (1, $1, 'campaign', '17', 'l1', 'https://a.example/1', 1, 0, 0),
                    (0, $2, 'campaign', '17', 'l2', 'https://a.example/2', 1, 1, 1)
             """, [l1, l2])
-        try db.query("""
+        try db.query(
+            """
             INSERT INTO clickd_internal.link_clickers (shard, link_key, customer_id, clicks, human_clicks)
             VALUES (0, $1, 'a', 1, 1), (0, $2, 'a', 1, 1), (1, $1, 'b', 1, 0)
             """, [l1, l2])
         try db.execute("SET ROLE clickd_analyst")
-        #expect(try db.query("SELECT delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats")
+        #expect(
+            try db.query("SELECT delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats")
                 == [["4", "1", "3", "0.250000"]])
-        #expect(try db.query("SELECT link_id, total_clicks, unique_clickers FROM clickd.link_clicks ORDER BY 1") == [["l1", "2", "1"], ["l2", "1", "1"]])
-        #expect(try db.query("SELECT link_id, customer_id, human_clicks FROM clickd.link_clickers ORDER BY 1, 2")
+        #expect(
+            try db.query("SELECT link_id, total_clicks, unique_clickers FROM clickd.link_clicks ORDER BY 1") == [
+                ["l1", "2", "1"], ["l2", "1", "1"],
+            ])
+        #expect(
+            try db.query("SELECT link_id, customer_id, human_clicks FROM clickd.link_clickers ORDER BY 1, 2")
                 == [["l1", "a", "1"], ["l1", "b", "0"], ["l2", "a", "1"]])
-        for forbidden in ["SELECT * FROM clickd_internal.activity", "SELECT * FROM clickd_internal.checkpoints",
-                          "SELECT * FROM clickd_internal.link_daily", "SELECT * FROM clickd_internal.source_clickers",
-                          "INSERT INTO clickd.activity (customer_id) VALUES ('x')", "DELETE FROM clickd.activity",
-                          "CREATE TABLE clickd.mine (x int)"] {
+        for forbidden in [
+            "SELECT * FROM clickd_internal.activity", "SELECT * FROM clickd_internal.checkpoints",
+            "SELECT * FROM clickd_internal.link_daily", "SELECT * FROM clickd_internal.source_clickers",
+            "INSERT INTO clickd.activity (customer_id) VALUES ('x')", "DELETE FROM clickd.activity",
+            "CREATE TABLE clickd.mine (x int)",
+        ] {
             do {
                 try db.query(forbidden)
                 Issue.record("analyst could run: \(forbidden)")
@@ -226,4 +264,3 @@ import Testing
         #expect(r2.status == 1 && r2.stderr.contains("migrations directory") && r2.stderr.split(separator: "\n").count == 1)
     }
 }
-

@@ -39,9 +39,13 @@ import Testing
         }
         var newsletter: [[UInt8]] = []
         for i in 0..<40 {
-            newsletter.append(EventCodec.encode(I.delivered(UInt64(i) * 500, customer: "n\(i % 5)", delivery: "nd\(i)", source: .newsletter, sourceID: "n1")))
-            newsletter.append(EventCodec.encode(I.click(UInt64(i) * 500 + 90_000, customer: "n\(i % 5)", delivery: "nd\(i)", link: "N",
-                                                        source: .newsletter, sourceID: "n1")))
+            newsletter.append(
+                EventCodec.encode(I.delivered(UInt64(i) * 500, customer: "n\(i % 5)", delivery: "nd\(i)", source: .newsletter, sourceID: "n1")))
+            newsletter.append(
+                EventCodec.encode(
+                    I.click(
+                        UInt64(i) * 500 + 90_000, customer: "n\(i % 5)", delivery: "nd\(i)", link: "N",
+                        source: .newsletter, sourceID: "n1")))
         }
         let paths = (dir.appending("campaign"), dir.appending("newsletter"))
         try await I.write(campaign, to: paths.0)
@@ -56,10 +60,12 @@ import Testing
         defer { reference.remove() }
         let (campaign, newsletter, poison) = try await Self.logs(dir, poisoned: true)
         let clean = try await Self.logs(reference, poisoned: false)
-        let url = try I.database(), referenceURL = try I.database()
+        let url = try I.database()
+        let referenceURL = try I.database()
         // Small batches: the refused records are found by halving batches of 16.
-        let ingest = try ChildProcess.clickd(["ingest", "--once", "--batch-size", "16", "--log", campaign, "--log", newsletter, "--database", url],
-                                             timeout: 60)
+        let ingest = try ChildProcess.clickd(
+            ["ingest", "--once", "--batch-size", "16", "--log", campaign, "--log", newsletter, "--database", url],
+            timeout: 60)
         #expect(ingest.status == 0, "\(ingest.stderr)")
         let expected = try ChildProcess.clickd(["ingest", "--once", "--log", clean.campaign, "--log", clean.newsletter, "--database", referenceURL])
         #expect(expected.status == 0, "\(expected.stderr)")
@@ -71,14 +77,17 @@ import Testing
         #expect(dead.map { UInt64($0[0]!)! } == (poison + [106]).sorted(), "\(dead)")
         #expect(dead[0][1]?.contains("customer id holds a NUL character") == true, "\(dead)")
         #expect(dead[1][1]?.contains("delivery id holds a NUL character") == true, "\(dead)")
-        #expect(dead[2][1] == "PostgreSQL refused the record (SQLSTATE 54000, a program limit exceeded)" && dead[2][1]?.contains("SQLSTATE 54000") == true, "\(dead)")
+        #expect(
+            dead[2][1] == "PostgreSQL refused the record (SQLSTATE 54000, a program limit exceeded)"
+                && dead[2][1]?.contains("SQLSTATE 54000") == true, "\(dead)")
         #expect(ingest.stderr.contains("a record the database refuses becomes a dead letter"))
         // A restart replays the classifier's window with the same dead letters: nothing changes.
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", campaign, "--log", newsletter, "--database", url]).status == 0)
         #expect(try I.snapshot(url) == I.snapshot(referenceURL))
         // A rebuild finds the same records and agrees row for row.
-        let verify = try ChildProcess.clickd(["rebuild", "--verify", "--batch-size", "16", "--log", campaign, "--log", newsletter, "--database", url],
-                                             timeout: 60)
+        let verify = try ChildProcess.clickd(
+            ["rebuild", "--verify", "--batch-size", "16", "--log", campaign, "--log", newsletter, "--database", url],
+            timeout: 60)
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
     }
 
@@ -104,7 +113,9 @@ import Testing
         configuration.sync = .none
         configuration.segmentSize = 64 << 10
         let writer = try EventLogWriter(directory: damaged, configuration: configuration, logger: I.quiet)
-        for i in 0..<2000 { _ = try await writer.append(EventCodec.encode(I.click(UInt64(i) * 10, customer: "x\(i % 7)", delivery: "x\(i)", link: "X"))) }
+        for i in 0..<2000 {
+            _ = try await writer.append(EventCodec.encode(I.click(UInt64(i) * 10, customer: "x\(i % 7)", delivery: "x\(i)", link: "X")))
+        }
         writer.close()
         let segments = try FileManager.default.contentsOfDirectory(atPath: damaged).filter { $0.hasSuffix(".seg") }.sorted()
         #expect(segments.count >= 3)

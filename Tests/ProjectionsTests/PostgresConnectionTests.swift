@@ -35,15 +35,22 @@ import Testing
         defer { db.close() }
         let log = LogID(bytes: (0..<16).map { UInt8($0 * 17) })
         let payload: [UInt8] = [0, 1, 0x5C, 0x27, 0xFF]
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT pg_typeof($1)::text, $1 + 1, pg_typeof($2)::text, $2 = -7, pg_typeof($3)::text, $3::text, pg_typeof($4)::text,
                    encode($4, 'hex'), $5 AND true, ($6 AT TIME ZONE 'UTC')::text, pg_typeof($7)::text, $7::text, $8::bigint IS NULL
-            """, [Int64.max - 1, Int32(-7), log, payload, true, PostgresTimestamp(milliseconds: 1_767_225_600_123),
-                  PostgresBigintArray([3, 1, UInt64(Int64.max)]), nil as Int64?])
-        #expect(rows == [[
-            "bigint", "\(Int64.max)", "integer", "t", "uuid", LogID.uuidText(log.bytes), "bytea",
-            "00015c27ff", "t", "2026-01-01 00:00:00.123", "bigint[]", "{3,1,\(Int64.max)}", "t",
-        ]])
+            """,
+            [
+                Int64.max - 1, Int32(-7), log, payload, true, PostgresTimestamp(milliseconds: 1_767_225_600_123),
+                PostgresBigintArray([3, 1, UInt64(Int64.max)]), nil as Int64?,
+            ])
+        #expect(
+            rows == [
+                [
+                    "bigint", "\(Int64.max)", "integer", "t", "uuid", LogID.uuidText(log.bytes), "bytea",
+                    "00015c27ff", "t", "2026-01-01 00:00:00.123", "bigint[]", "{3,1,\(Int64.max)}", "t",
+                ]
+            ])
         // Numbers are compared as numbers: "10" < "9" as text, not as bigint.
         #expect(try db.query("SELECT $1 < $2", [UInt64(9), UInt64(10)]) == [["t"]])
         #expect(try db.query("SELECT cardinality($1)", [PostgresBigintArray([])]) == [["0"]])
@@ -62,7 +69,7 @@ import Testing
         defer { db.close() }
         try db.execute("CREATE TEMP TABLE t (v int)")
         try db.transaction { try db.query("INSERT INTO t VALUES (1)") }
-        try db.transaction { () throws -> ((), PostgresConnection.TransactionEnd) in
+        try db.transactionEnding { () throws -> ((), PostgresConnection.TransactionEnd) in
             try db.query("INSERT INTO t VALUES (2)")
             return ((), .rollback)
         }
@@ -74,12 +81,12 @@ import Testing
             }
         }
         // A transaction whose statements sent behind it fail is rolled back by finishTransaction.
-        try db.transaction { () throws -> ((), PostgresConnection.TransactionEnd) in
+        try db.transactionEnding { () throws -> ((), PostgresConnection.TransactionEnd) in
             try db.query("INSERT INTO t VALUES (4)")
             return ((), .commitSent(after: "SELECT 1 / 0"))
         }
         #expect(throws: PostgresError.self) { try db.finishTransaction() }
-        try db.transaction { () throws -> ((), PostgresConnection.TransactionEnd) in
+        try db.transactionEnding { () throws -> ((), PostgresConnection.TransactionEnd) in
             try db.query("INSERT INTO t VALUES (5)")
             return ((), .commitSent(after: "SELECT 1"))
         }

@@ -22,33 +22,38 @@ import Testing
     @Test func nulCharactersAndRefusedRecordsAreDeadLettersTheClassifierNeverSees() {
         var f = ProjectionFold()
         f.refused[3] = "PostgreSQL refused the record (SQLSTATE 54000, a program limit exceeded)"
-        let batch = Self.fold(&f, [
-            (1, IngestTests.click(60_000, customer: "ann\u{0}", delivery: "d1", link: "A")),
-            (2, IngestTests.delivered(0, customer: "bob", delivery: "d\u{0}2")),
-            (3, IngestTests.click(60_100, customer: "cy", delivery: "d3", link: "B")),
-            (4, IngestTests.click(60_200, customer: "cy", delivery: "d3", link: "C", ua: "nul\u{0}agent")),
-            (5, IngestTests.click(60_300, customer: "cy", delivery: "d3", link: "A")),
-        ])
+        let batch = Self.fold(
+            &f,
+            [
+                (1, IngestTests.click(60_000, customer: "ann\u{0}", delivery: "d1", link: "A")),
+                (2, IngestTests.delivered(0, customer: "bob", delivery: "d\u{0}2")),
+                (3, IngestTests.click(60_100, customer: "cy", delivery: "d3", link: "B")),
+                (4, IngestTests.click(60_200, customer: "cy", delivery: "d3", link: "C", ua: "nul\u{0}agent")),
+                (5, IngestTests.click(60_300, customer: "cy", delivery: "d3", link: "A")),
+            ])
         #expect(batch.deadLetters.map(\.lsn) == [1, 2, 3, 4])
-        #expect(batch.deadLetters.map(\.error) == [
-            "customer id holds a NUL character, which PostgreSQL text cannot store",
-            "delivery id holds a NUL character, which PostgreSQL text cannot store",
-            "PostgreSQL refused the record (SQLSTATE 54000, a program limit exceeded)",
-            "user agent holds a NUL character, which PostgreSQL text cannot store",
-        ])
+        #expect(
+            batch.deadLetters.map(\.error) == [
+                "customer id holds a NUL character, which PostgreSQL text cannot store",
+                "delivery id holds a NUL character, which PostgreSQL text cannot store",
+                "PostgreSQL refused the record (SQLSTATE 54000, a program limit exceeded)",
+                "user agent holds a NUL character, which PostgreSQL text cannot store",
+            ])
         // Three links of delivery d3 within a second would be a burst; two of them are dead letters.
         #expect(batch.activity.map(\.lsn) == [5] && batch.activity[0].human == true)
     }
 
     @Test func deliveriesAndClicksBecomeOneDeltaPerKey() {
         var f = ProjectionFold()
-        let batch = Self.fold(&f, [
-            (1, IngestTests.delivered(0, customer: "ann", delivery: "d1")),
-            (2, IngestTests.delivered(10, customer: "bob", delivery: "d2")),
-            (3, IngestTests.click(60_000, customer: "ann", delivery: "d1", link: "A")),
-            (4, IngestTests.click(120_000, customer: "ann", delivery: "d1", link: "A")),
-            (5, IngestTests.click(180_000, customer: "bob", delivery: "d2", link: "A", method: .head)),
-        ])
+        let batch = Self.fold(
+            &f,
+            [
+                (1, IngestTests.delivered(0, customer: "ann", delivery: "d1")),
+                (2, IngestTests.delivered(10, customer: "bob", delivery: "d2")),
+                (3, IngestTests.click(60_000, customer: "ann", delivery: "d1", link: "A")),
+                (4, IngestTests.click(120_000, customer: "ann", delivery: "d1", link: "A")),
+                (5, IngestTests.click(180_000, customer: "bob", delivery: "d2", link: "A", method: .head)),
+            ])
         #expect(batch.lastLSN == 5)
         #expect(batch.activity.map(\.lsn) == [1, 2, 3, 4, 5])
         #expect(batch.activity.map(\.kind) == ["delivered", "delivered", "clicked_link", "clicked_link", "clicked_link"])

@@ -54,7 +54,8 @@ import Testing
         let db = try PostgresConnection(url)
         defer { db.close() }
         // One shard's partial row of one link.
-        try db.query("""
+        try db.query(
+            """
             UPDATE clickd_internal.link_totals SET total_clicks = total_clicks + 5
             WHERE ctid = (SELECT ctid FROM clickd_internal.link_totals WHERE source_id = 's1' AND link_id = 'L2' LIMIT 1)
             """)
@@ -110,11 +111,13 @@ import Testing
             var last = 0
             while !stop.value {
                 do {
-                    let row = try db.query("""
+                    let row = try db.query(
+                        """
                         SELECT (SELECT coalesce(sum(total_clicks), 0) FROM clickd.link_clicks),
                                (SELECT count(*) FROM clickd.activity WHERE kind = 'clicked_link')
                         """)[0]
-                    let totals = Int(row[0]!)!, clicks = Int(row[1]!)!
+                    let totals = Int(row[0]!)!
+                    let clicks = Int(row[1]!)!
                     seen.mutate { s in
                         s.queries += 1
                         if totals != clicks { s.problems.append("link totals \(totals) but \(clicks) click rows") }
@@ -159,7 +162,8 @@ import Testing
     @Test func abandonAndRefusals() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let log = dir.appending("log"), other = dir.appending("other")
+        let log = dir.appending("log")
+        let other = dir.appending("other")
         try await IngestTests.generatedLog(log, events: 30_000, seed: 41)
         try await IngestTests.generatedLog(other, events: 100, seed: 43)
         let url = try IngestTests.database()
@@ -212,8 +216,9 @@ import Testing
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
 
         let migrate = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", IngestTests.migrations, "--shards", "8"])
-        #expect(migrate.status == 0 && migrate.stdout.contains("the projections have 32 shards; clickd rebuild will rebuild them with 8"),
-                "\(migrate.stdout)\(migrate.stderr)")
+        #expect(
+            migrate.status == 0 && migrate.stdout.contains("the projections have 32 shards; clickd rebuild will rebuild them with 8"),
+            "\(migrate.stdout)\(migrate.stderr)")
         let verify = try Self.rebuild(["--verify", "--log", log, "--database", url])
         #expect(verify.status == 1 && verify.stderr.contains("32 shards and a rebuild now makes 8"), "\(verify.stderr)")
 
@@ -246,7 +251,8 @@ import Testing
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", whole, "--database", reference]).status == 0)
         let (got, want) = (try WorkersTests.views(url), try WorkersTests.views(reference))
         let (gotSet, wantSet) = (Set(got), Set(want))
-        let missing = want.filter { !gotSet.contains($0) }, extra = got.filter { !wantSet.contains($0) }
+        let missing = want.filter { !gotSet.contains($0) }
+        let extra = got.filter { !wantSet.contains($0) }
         #expect(got == want && missing.isEmpty && extra.isEmpty, "missing \(missing.prefix(10)) extra \(extra.prefix(10))")
     }
 
@@ -262,7 +268,9 @@ import Testing
         let first = IngestTests.generatedRecords(events: 800, seed: 23)
         try await WorkersTests.append(first[...], to: log)
         let url = try IngestTests.database()
-        let worker = try ShardWorker(logDirectories: [log], shardCount: 32, shards: Array(0..<32), logger: IngestTests.quiet) { try PostgresConnection(url) }
+        let worker = try ShardWorker(logDirectories: [log], shardCount: 32, shards: Array(0..<32), logger: IngestTests.quiet) {
+            try PostgresConnection(url)
+        }
         #expect(try worker.drain() == first.count)
 
         #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", IngestTests.migrations, "--shards", "8"]).status == 0)
@@ -271,7 +279,9 @@ import Testing
         // Clicks of one customer of shard 8 of 32, so shard 0 of 32 has none: it is 0 of 8.
         let customer = (0...).lazy.map { "k\($0)" }.first { ShardFunction.shard(ofCustomer: $0, shards: 32) == 8 }!
         #expect(ShardFunction.shard(ofCustomer: customer, shards: 8) == 0)
-        let more = (0..<20).map { EventCodec.encode(IngestTests.click(UInt64(1_000_000 + $0 * 5_000), customer: customer, delivery: "dk\($0)", link: "L1")) }
+        let more = (0..<20).map {
+            EventCodec.encode(IngestTests.click(UInt64(1_000_000 + $0 * 5_000), customer: customer, delivery: "dk\($0)", link: "L1"))
+        }
         try await WorkersTests.append(more[...], to: log)
         let before = try IngestTests.rows(url, "SELECT shard, lsn FROM clickd_internal.checkpoints ORDER BY 1")
         #expect(before.count == 8 && before.allSatisfy { $0[1] == "\(first.count)" })

@@ -17,7 +17,10 @@ import Testing
         // Within a few seconds the server is stopped and its directory removed.
         var gone = false
         for _ in 0..<300 {
-            if !FileManager.default.fileExists(atPath: clusterDir) { gone = true; break }
+            if !FileManager.default.fileExists(atPath: clusterDir) {
+                gone = true
+                break
+            }
             usleep(50_000)
         }
         #expect(gone, "\(clusterDir) still exists")

@@ -39,22 +39,31 @@ import Testing
     /// they count.
     static func views(_ url: String) throws -> [[String?]] {
         let snapshot = try I.snapshot(url) + I.rows(url, "SELECT * FROM clickd.link_clicks_daily ORDER BY 1, 2, 3, 4")
-        #expect(try I.rows(url, """
-            SELECT l.source_kind, l.source_id, l.link_id FROM clickd.link_clicks l
-            WHERE l.unique_clickers <> (SELECT count(*) FROM clickd.link_clickers c
-                                        WHERE (c.source_kind, c.source_id, c.link_id) = (l.source_kind, l.source_id, l.link_id) AND c.human_clicks > 0)
-            """) == [])
-        #expect(try I.rows(url, """
-            SELECT m.source_kind, m.source_id FROM clickd.message_stats m
-            WHERE m.clicked_customers <> (SELECT count(DISTINCT c.customer_id) FROM clickd.link_clickers c
-                                          WHERE (c.source_kind, c.source_id) = (m.source_kind, m.source_id) AND c.human_clicks > 0)
-            """) == [])
-        #expect(try I.rows(url, """
-            SELECT l.source_kind, l.source_id, l.link_id FROM clickd.link_clicks l
-            LEFT JOIN (SELECT source_kind, source_id, link_id, sum(total_clicks) AS total, sum(human_clicks) AS human
-                       FROM clickd.link_clicks_daily GROUP BY 1, 2, 3) d USING (source_kind, source_id, link_id)
-            WHERE (d.total, d.human) IS DISTINCT FROM (l.total_clicks::numeric, l.human_clicks::numeric)
-            """) == [])
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT l.source_kind, l.source_id, l.link_id FROM clickd.link_clicks l
+                WHERE l.unique_clickers <> (SELECT count(*) FROM clickd.link_clickers c
+                                            WHERE (c.source_kind, c.source_id, c.link_id) = (l.source_kind, l.source_id, l.link_id) AND c.human_clicks > 0)
+                """) == [])
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT m.source_kind, m.source_id FROM clickd.message_stats m
+                WHERE m.clicked_customers <> (SELECT count(DISTINCT c.customer_id) FROM clickd.link_clickers c
+                                              WHERE (c.source_kind, c.source_id) = (m.source_kind, m.source_id) AND c.human_clicks > 0)
+                """) == [])
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT l.source_kind, l.source_id, l.link_id FROM clickd.link_clicks l
+                LEFT JOIN (SELECT source_kind, source_id, link_id, sum(total_clicks) AS total, sum(human_clicks) AS human
+                           FROM clickd.link_clicks_daily GROUP BY 1, 2, 3) d USING (source_kind, source_id, link_id)
+                WHERE (d.total, d.human) IS DISTINCT FROM (l.total_clicks::numeric, l.human_clicks::numeric)
+                """) == [])
         return snapshot
     }
 
@@ -68,7 +77,8 @@ import Testing
         let logs = [dir.appending("a"), dir.appending("b")]
         for (i, log) in logs.enumerated() { try await Self.append(I.generatedRecords(events: 50, seed: UInt64(i))[...], to: log) }
         let url = try I.database()
-        let box = HandOff(try ShardWorker(logDirectories: logs, shardCount: 32, shards: Array(0..<32), logger: I.quiet) { try PostgresConnection(url) })
+        let box = HandOff(
+            try ShardWorker(logDirectories: logs, shardCount: 32, shards: Array(0..<32), logger: I.quiet) { try PostgresConnection(url) })
         #expect(try box.value.drain() == 100)
         let (idle, cpu) = try await onDispatchThread { () -> (Bool, Double) in
             let before = threadCPUSeconds()
@@ -80,7 +90,8 @@ import Testing
         for (i, log) in logs.enumerated().reversed() {
             async let woke = onDispatchThread { box.value.waitForRecords(timeout: .seconds(10)) }
             try await Task.sleep(for: .milliseconds(100))
-            try await Self.append([EventCodec.encode(I.click(UInt64(9_000_000 + i), customer: "w\(i)", delivery: "dw\(i)", link: "L1"))][...], to: log)
+            try await Self.append(
+                [EventCodec.encode(I.click(UInt64(9_000_000 + i), customer: "w\(i)", delivery: "dw\(i)", link: "L1"))][...], to: log)
             #expect(try await woke)
             #expect(try box.value.drain() == 1)
         }
@@ -114,8 +125,10 @@ import Testing
                     try await Self.append(records[written[i]..<end], to: paths[i])
                     written[i] = end
                 }
-                let ingestor = try Ingestor(logDirectories: paths, batchSize: Int.random(in: 7...300, using: &rng), workers: workers,
-                                            logger: I.quiet) { try PostgresConnection(url) }
+                let ingestor = try Ingestor(
+                    logDirectories: paths, batchSize: Int.random(in: 7...300, using: &rng), workers: workers,
+                    logger: I.quiet
+                ) { try PostgresConnection(url) }
                 try ingestor.drain()
             }
             #expect(try Self.views(url) == expected, "\(workers) workers")
@@ -140,11 +153,15 @@ import Testing
         let url = try I.database()
         let db = try PostgresConnection(url)
         defer { db.close() }
-        let tables = try db.query("""
+        let tables = try db.query(
+            """
             SELECT table_name FROM information_schema.columns WHERE table_schema = 'clickd_internal' AND column_name = 'shard' ORDER BY 1
-            """).compactMap { $0[0] }
-        #expect(tables == ["activity", "checkpoints", "dead_letters", "link_clickers", "link_daily", "link_totals", "source_clickers", "source_totals"])
-        try db.execute("""
+            """
+        ).compactMap { $0[0] }
+        #expect(
+            tables == ["activity", "checkpoints", "dead_letters", "link_clickers", "link_daily", "link_totals", "source_clickers", "source_totals"])
+        try db.execute(
+            """
             CREATE TABLE public.shard_writes (txid bigint NOT NULL, tbl text NOT NULL, shard integer NOT NULL);
             CREATE FUNCTION public.record_shard_write() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
@@ -153,19 +170,24 @@ import Testing
             END $$;
             """)
         try db.execute("BEGIN; SET LOCAL search_path = pg_catalog")
-        let views = try db.query("""
+        let views = try db.query(
+            """
             SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'clickd' AND c.relkind = 'v'
             """)
         for table in tables {
-            try db.execute("""
+            try db.execute(
+                """
                 ALTER TABLE clickd_internal.\(table) RENAME TO \(table)_plain;
                 CREATE TABLE clickd_internal.\(table) (LIKE clickd_internal.\(table)_plain INCLUDING ALL) PARTITION BY HASH (shard);
                 """)
             for remainder in 0..<4 {
-                try db.execute("CREATE TABLE clickd_internal.\(table)_p\(remainder) PARTITION OF clickd_internal.\(table) FOR VALUES WITH (MODULUS 4, REMAINDER \(remainder))")
+                try db.execute(
+                    "CREATE TABLE clickd_internal.\(table)_p\(remainder) PARTITION OF clickd_internal.\(table) FOR VALUES WITH (MODULUS 4, REMAINDER \(remainder))"
+                )
             }
-            try db.execute("""
+            try db.execute(
+                """
                 CREATE TRIGGER record_shard_write AFTER INSERT OR UPDATE OR DELETE ON clickd_internal.\(table)
                 FOR EACH ROW EXECUTE FUNCTION public.record_shard_write()
                 """)
@@ -175,7 +197,10 @@ import Testing
         }
         for table in tables { try db.execute("DROP TABLE clickd_internal.\(table)_plain") }
         try db.execute("COMMIT")
-        #expect(try db.query("SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'clickd_internal'")
+        #expect(
+            try db.query(
+                "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'clickd_internal'"
+            )
                 == [["\(tables.count)"]])
 
         try Ingestor(logDirectories: paths, batchSize: 200, workers: 2, logger: I.quiet) { try PostgresConnection(url) }.drain()
@@ -183,7 +208,8 @@ import Testing
         let writes = try db.query("SELECT count(*), count(DISTINCT txid) FROM public.shard_writes")[0]
         #expect((writes[0].flatMap { Int($0) } ?? 0) > 20_000, "\(writes)")
         #expect((writes[1].flatMap { Int($0) } ?? 0) > 100, "\(writes)")
-        let mixed = try db.query("""
+        let mixed = try db.query(
+            """
             SELECT txid, array_agg(DISTINCT shard), array_agg(DISTINCT tbl) FROM public.shard_writes GROUP BY txid HAVING count(DISTINCT shard) > 1 LIMIT 5
             """)
         #expect(mixed == [], "transactions that wrote more than one shard: \(mixed)")

@@ -39,8 +39,9 @@ import Testing
         let trusted = [CIDR("10.0.0.0/8")!]
         // From a trusted proxy: the right-most untrusted hop is the client.
         #expect(ClientAddress.client(peer: proxy, forwardedFor: "203.0.113.9, 10.1.1.1", trusted: trusted) == [203, 0, 113, 9])
-        #expect(ClientAddress.client(peer: proxy, forwardedFor: "1.2.3.4, 203.0.113.9", trusted: trusted) == [203, 0, 113, 9],
-                "a client cannot spoof by prepending")
+        #expect(
+            ClientAddress.client(peer: proxy, forwardedFor: "1.2.3.4, 203.0.113.9", trusted: trusted) == [203, 0, 113, 9],
+            "a client cannot spoof by prepending")
         #expect(ClientAddress.client(peer: proxy, forwardedFor: "garbage", trusted: trusted) == [10, 0, 0, 5])
         #expect(ClientAddress.client(peer: proxy, forwardedFor: nil, trusted: trusted) == [10, 0, 0, 5])
         // From anyone else, or with no trusted proxies: the peer.

@@ -16,7 +16,8 @@ import Testing
     }
 
     @Test func readsWhatTheClickRouteNeeds() throws {
-        let text = "GET /c/abc?x=1 HTTP/1.1\r\nHost: t\r\nuser-AGENT:  Mozilla/5.0 (X11)  \r\nX-Forwarded-For: 1.2.3.4\r\n"
+        let text =
+            "GET /c/abc?x=1 HTTP/1.1\r\nHost: t\r\nuser-AGENT:  Mozilla/5.0 (X11)  \r\nX-Forwarded-For: 1.2.3.4\r\n"
             + "x-forwarded-for: 5.6.7.8, 9.9.9.9\r\n\r\n"
         let head = try #require(Self.head(text))
         #expect(head.method == .get && head.target == "/c/abc?x=1" && head.minorVersion == 1 && head.keepAlive)
@@ -59,7 +60,10 @@ import Testing
         }
         // Blank lines before a request are skipped; a pipelined second request is left alone.
         let two = "\r\n" + full + full
-        guard case .complete(let head, let length) = Self.parse(two) else { Issue.record("not parsed"); return }
+        guard case .complete(let head, let length) = Self.parse(two) else {
+            Issue.record("not parsed")
+            return
+        }
         #expect(head.target == "/c/abc" && length == 2 + bytes.count)
     }
 
@@ -67,13 +71,13 @@ import Testing
         for text in [
             "NOT A REQUEST\r\n\r\n", "GET\r\n\r\n", "GET /\r\n\r\n", "GET / HTTP/2.0\r\n\r\n", "GET / HTTP/1.1 \r\n\r\n",
             "GET  / HTTP/1.1\r\n\r\n", "G(T / HTTP/1.1\r\n\r\n", "GET /a\u{7f} HTTP/1.1\r\n\r\n", "GET /ä HTTP/1.1\r\n\r\n",
-            "GET / HTTP/1.1\nHost: t\r\n\r\n",                  // bare LF
-            "GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n",          // bare CR
-            "GET / HTTP/1.1\r\nHost : t\r\n\r\n",               // space before the colon
-            "GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n",     // obsolete line folding
+            "GET / HTTP/1.1\nHost: t\r\n\r\n",  // bare LF
+            "GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n",  // bare CR
+            "GET / HTTP/1.1\r\nHost : t\r\n\r\n",  // space before the colon
+            "GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n",  // obsolete line folding
             "GET / HTTP/1.1\r\n: empty name\r\n\r\n",
             "GET / HTTP/1.1\r\nNo colon\r\n\r\n",
-            "GET / HTTP/1.1\r\nX: a\u{1}b\r\n\r\n",             // control character in a value
+            "GET / HTTP/1.1\r\nX: a\u{1}b\r\n\r\n",  // control character in a value
         ] {
             #expect(Self.parse(text) == .invalid(.badRequest), "\(text.debugDescription)")
         }
@@ -131,10 +135,13 @@ import Testing
         #expect(worth("GET / HTTP/1.1\r\nHost: t\rX"), "a bare CR is refused at once")
         var scanner = RequestHeadScanner()
         let lineThenHeaders = Array(("GET / HTTP/1.1\r\n" + String(repeating: "a", count: 200)).utf8)
-        #expect(lineThenHeaders.withUnsafeBytes { scanner.worthParsing(UnsafeRawBufferPointer(rebasing: $0[..<20]), maxLineBytes: 100, maxHeadBytes: 4000) })
-        #expect(!lineThenHeaders.withUnsafeBytes { scanner.worthParsing($0, maxLineBytes: 100, maxHeadBytes: 4000) },
-                "the line ended: the head bound applies")
+        #expect(
+            lineThenHeaders.withUnsafeBytes {
+                scanner.worthParsing(UnsafeRawBufferPointer(rebasing: $0[..<20]), maxLineBytes: 100, maxHeadBytes: 4000)
+            })
+        #expect(
+            !lineThenHeaders.withUnsafeBytes { scanner.worthParsing($0, maxLineBytes: 100, maxHeadBytes: 4000) },
+            "the line ended: the head bound applies")
         #expect(worth("GET / HTTP/1.1\r\n" + String(repeating: "a", count: 600), maxLine: 100, maxHead: 500))
     }
 }
-
