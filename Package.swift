@@ -59,7 +59,10 @@ let package = Package(
             ]
         ),
         // sd_notify for every daemon (READY, WATCHDOG, STOPPING), without libsystemd.
-        .target(name: "Systemd"),
+        .target(
+            name: "Systemd",
+            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -69,6 +72,7 @@ let package = Package(
             name: "Projections",
             dependencies: [
                 "EventLog", "LinkTracking", "CLibPQ",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,6 +82,7 @@ let package = Package(
             dependencies: [
                 "EventLog", "LinkTracking", "TrackerEdge", "Projections", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

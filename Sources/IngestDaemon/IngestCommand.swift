@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Projections
+import ServiceLifecycle
 import Synchronization
 import Systemd
 
@@ -34,6 +35,9 @@ struct IngestCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let logger = Logger(label: "clickd.ingest")
+            // Before anything else: a stop signal from here on is kept for the service group
+            // (`--once` runs no group: a signal ends it as it always did).
+            let signals = once ? nil : EarlySignals()
             let database = db
             let ingestor = try Ingestor(logDirectories: logs.log, batchSize: logs.batchSize, workers: logs.workers, logger: logger) {
                 try database.connect()
@@ -48,23 +52,19 @@ struct IngestCommand: AsyncParsableCommand {
                 }
                 return
             }
-            let stop = StopRequest()
-            // Under systemd (Type=notify): READY once the logs are open, WATCHDOG while the loop
-            // turns (also while PostgreSQL is down: the daemon is alive and retrying; a
-            // restart would not help), STATUS on each change of state, STOPPING on SIGTERM.
-            let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-            var lastWatchdog = ContinuousClock.now
+            // One service group owns SIGTERM and SIGINT (docs/design/lifecycle.md). Under
+            // systemd (Type=notify): READY once the logs are open and the group runs, WATCHDOG
+            // while the loop turns (also while PostgreSQL is down: the daemon is alive and
+            // retrying; a restart would not help), STATUS on each change of state, STOPPING
+            // first on SIGTERM; then the workers stop after their batches in flight.
+            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            let ingest = IngestService(ingestor: ingestor, status: { notifier.notify("STATUS=\($0)") })
+            let systemd = SystemdService(notifier: notifier, status: "ingesting", alive: { ingest.turned(within: .seconds(5)) })
+            let group = ServiceGroup(
+                configuration: .init(services: [ingest, systemd], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            await signals?.handOver(to: group)
             logger.info("ingesting", metadata: ["ingest.logs": "\(logs.log.joined(separator: ","))"])
-            systemd.notify("READY=1\nSTATUS=ingesting")
-            await ingestor.run(
-                shouldStop: { stop.requested },
-                heartbeat: {
-                    if let interval = systemd.watchdogInterval, ContinuousClock.now - lastWatchdog >= interval {
-                        systemd.notify("WATCHDOG=1")
-                        lastWatchdog = .now
-                    }
-                }, state: { systemd.notify("STATUS=\($0)") })
-            systemd.notify("STOPPING=1")
+            try await group.run()
             logger.info("stopped")
         }
     }

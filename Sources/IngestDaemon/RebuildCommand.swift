@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import Logging
 import Projections
+import ServiceLifecycle
 import Synchronization
 
 struct RebuildCommand: AsyncParsableCommand {
@@ -36,53 +37,69 @@ struct RebuildCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let logger = Logger(label: "clickd.rebuild")
+            let signals = EarlySignals()
             let connection = try db.connect()
             let database = db
             let rebuilder = try Rebuilder(
                 logDirectories: logs.log, db: connection, batchSize: logs.batchSize, workers: logs.workers,
                 logger: logger
             ) { try database.connect() }
-            let stop = StopRequest()
-            let shouldStop: @Sendable () -> Bool = { stop.requested }
-
-            defer { rebuilder.release() }
-            try rebuilder.prepare()
-            var progress = RebuildProgress(terminal: isatty(2) == 1, logger: logger)
-            // --verify compares at the live checkpoints, so it replays only up to them.
-            let limits = verify ? try rebuilder.liveCheckpoints() : ShardTargets()
-            let finished: Bool
-            do {
-                finished = try rebuilder.replay(limits: limits, shouldStop: shouldStop) {
-                    // Called after every batch; reads the logs' durable ends only when a line is due.
-                    if progress.due(), let positions = try? rebuilder.ingestor.positions() { progress.show(positions, limits: limits) }
-                }
-            } catch {
-                rebuilder.discard()
-                throw error
+            // @unchecked: the rebuilder is used by the rebuild's one thread.
+            final class Unchecked: @unchecked Sendable {
+                let rebuilder: Rebuilder
+                init(_ rebuilder: Rebuilder) { self.rebuilder = rebuilder }
             }
-            guard finished else {
-                rebuilder.discard()
-                throw RebuildError("rebuild abandoned; the live projections are untouched")
-            }
-            if verify {
-                let differences: [String]
-                do { differences = try rebuilder.verify() } catch {
-                    rebuilder.discard()
-                    throw error
-                }
-                rebuilder.discard()
-                for line in differences { printOut(line) }
-                guard differences.isEmpty else { throw RebuildError("the rebuilt projections differ from the live ones (lines above)") }
-                printOut("the rebuilt projections equal the live ones")
-                return
-            }
-            do { try rebuilder.swap() } catch {
-                rebuilder.discard()
-                throw error
-            }
-            let total = try rebuilder.ingestor.positions().reduce(UInt64(0)) { $0 + $1.projected }
-            logger.info("rebuilt projections swapped in", metadata: ["rebuild.records": "\(total)", "rebuild.seconds": "\(progress.elapsed)"])
+            let this = Unchecked(rebuilder)
+            let verify = self.verify
+            let service = RebuildService { shouldStop in try Self.rebuild(this.rebuilder, verify: verify, logger: logger, shouldStop: shouldStop) }
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            await signals.handOver(to: group)
+            try await group.run()
         }
+    }
+
+    /// Prepares, replays and swaps (or verifies); abandons when `shouldStop` says so.
+    static func rebuild(_ rebuilder: Rebuilder, verify: Bool, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) throws {
+        defer { rebuilder.release() }
+        try rebuilder.prepare()
+        var progress = RebuildProgress(terminal: isatty(2) == 1, logger: logger)
+        // --verify compares at the live checkpoints, so it replays only up to them.
+        let limits = verify ? try rebuilder.liveCheckpoints() : ShardTargets()
+        let finished: Bool
+        do {
+            finished = try rebuilder.replay(limits: limits, shouldStop: shouldStop) {
+                // Called after every batch; reads the logs' durable ends only when a line is due.
+                if progress.due(), let positions = try? rebuilder.ingestor.positions() { progress.show(positions, limits: limits) }
+            }
+        } catch {
+            rebuilder.discard()
+            throw error
+        }
+        guard finished else {
+            rebuilder.discard()
+            throw RebuildError("rebuild abandoned; the live projections are untouched")
+        }
+        if verify {
+            let differences: [String]
+            do { differences = try rebuilder.verify() } catch {
+                rebuilder.discard()
+                throw error
+            }
+            rebuilder.discard()
+            for line in differences { printOut(line) }
+            guard differences.isEmpty else { throw RebuildError("the rebuilt projections differ from the live ones (lines above)") }
+            printOut("the rebuilt projections equal the live ones")
+            return
+        }
+        do { try rebuilder.swap() } catch {
+            rebuilder.discard()
+            throw error
+        }
+        let total = try rebuilder.ingestor.positions().reduce(UInt64(0)) { $0 + $1.projected }
+        logger.info("rebuilt projections swapped in", metadata: ["rebuild.records": "\(total)", "rebuild.seconds": "\(progress.elapsed)"])
     }
 }
 

@@ -103,7 +103,27 @@ public final class Ingestor {
     /// committed first), each worker retrying with backoff while PostgreSQL is unavailable
     /// (one log line per change of state, also told to `state`). `heartbeat` is called at
     /// least every 100 ms — also while retrying: the daemon is alive.
-    public func run(shouldStop: @escaping @Sendable () -> Bool, heartbeat: () -> Void = {}, state: (String) -> Void = { _ in }) async {
+    ///
+    /// The loop runs on a thread of its own (`BlockingThread`), as its workers do: it blocks
+    /// (libpq, joining the workers).
+    public func run(
+        shouldStop: @escaping @Sendable () -> Bool, heartbeat: @escaping @Sendable () -> Void = {},
+        state: @escaping @Sendable (String) -> Void = { _ in }
+    ) async {
+        // @unchecked: the ingestor is used by that one thread until it resumes the caller.
+        final class Unchecked: @unchecked Sendable {
+            let ingestor: Ingestor
+            init(_ ingestor: Ingestor) { self.ingestor = ingestor }
+        }
+        let this = Unchecked(self)
+        // `follow` does not throw.
+        _ = try? await BlockingThread.run(name: "clickd-ingest") {
+            this.ingestor.follow(shouldStop: shouldStop, heartbeat: heartbeat, state: state)
+        }
+    }
+
+    /// `run`'s loop, on the calling thread.
+    private func follow(shouldStop: @escaping @Sendable () -> Bool, heartbeat: () -> Void, state: (String) -> Void) {
         // What is failing, by worker (-1: planning), set from the workers' threads.
         final class Failures: Sendable { let value = Mutex<[Int: String]>([:]) }
         final class Flag: Sendable { let value = Atomic<Bool>(false) }
@@ -132,7 +152,7 @@ public final class Ingestor {
                 failures.value.withLock { $0[-1] = "\(error)" }
                 tell()
                 heartbeat()
-                try? await Task.sleep(for: backoff)
+                Self.sleep(until: .now + backoff, unless: shouldStop)
                 backoff = min(backoff * 2, .seconds(5))
                 continue
             }
