@@ -12,7 +12,8 @@
 #        own shards (shard mod N), for each N of the curve — the ceiling for this schema;
 #   (b)  one INSERT transaction per event, as synchronous trackers do (a sample, as a rate).
 # For each run: seconds, events/s, PostgreSQL's CPU (the postmaster and every backend,
-# from /proc, before and after) and the daemon's peak RSS. The runs' views are compared
+# from /proc, before and after), the daemon's CPU and peak RSS, and both CPUs per event —
+# on a machine whose cores are all busy, the CPU per event is what bounds the rate. The runs' views are compared
 # (counts and sums of every view): a run that differs fails the script.
 # Run after `swift build -c release` (`make bench` does).
 #
@@ -44,7 +45,7 @@ run() {
     "$dir/clickd" migrate --database "$(database "$name")" --migrations "$migrations" >/dev/null 2>&1
     local c0 t0 t1 c1
     c0=$(pg_cpu); t0=$(now)
-    /usr/bin/time -f "%M" -o "$work/rss" "$dir/clickd" ingest --once --log "$work/log" --database "$(database "$name")" "$@" 2>/dev/null
+    /usr/bin/time -f "%M %U %S" -o "$work/rss" "$dir/clickd" ingest --once --log "$work/log" --database "$(database "$name")" "$@" 2>/dev/null
     t1=$(now); c1=$(pg_cpu)
     echo "$name $t0 $t1 $c0 $c1 $(tail -1 "$work/rss")" >> "$results"
     # What analysts see, summed: equal in every run.
@@ -92,7 +93,7 @@ copy() {
     done
     for p in "${pids[@]}"; do wait "$p"; done
     t1=$(now); c1=$(pg_cpu)
-    echo "$name $t0 $t1 $c0 $c1 0" >> "$results"
+    echo "$name $t0 $t1 $c0 $c1 0 0 0" >> "$results"
     psql "$w2" -X -q -v ON_ERROR_STOP=1 -c "DROP TABLE $name"
 }
 copy plain 1 ""
@@ -105,7 +106,7 @@ psql "$w2" -X -At -v ON_ERROR_STOP=1 -c "SELECT format('INSERT INTO per_row SELE
 t0=$(now)
 psql "$w2" -X -q -v ON_ERROR_STOP=1 -f "$work/inserts.sql"
 t1=$(now)
-echo "per_row $t0 $t1 0 0 0" >> "$results"
+echo "per_row $t0 $t1 0 0 0 0 0" >> "$results"
 
 python3 - "$events" "$sample" "$results" "$curve" "$(cat "$work/views.workers2")" <<'PY'
 import sys
@@ -113,21 +114,22 @@ events, sample = int(sys.argv[1]), int(sys.argv[2])
 curve = sys.argv[4].split()
 r = {}
 for line in open(sys.argv[3]):
-    name, t0, t1, c0, c1, rss = line.split()
-    r[name] = dict(s=float(t1) - float(t0), cpu=float(c1) - float(c0), rss=int(rss) / 1024)
+    name, t0, t1, c0, c1, rss, user, system = line.split()
+    r[name] = dict(s=float(t1) - float(t0), cpu=float(c1) - float(c0), rss=int(rss) / 1024, own=float(user) + float(system))
 rate = lambda name, n=events: n / r[name]["s"]
 w1 = rate("workers1") if "workers1" in r else None
 print(f"{events:,} events; views: {sys.argv[5]}\n")
-print("| run | seconds | events/s | vs workers 1 | PostgreSQL CPU s | peak RSS |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| run | seconds | events/s | vs workers 1 | PostgreSQL CPU s | clickd CPU s | CPU µs/event (PG + clickd) | peak RSS |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+def row(label, name):
+    x = r[name]
+    rel = f"{rate(name) / w1:.2f}" if w1 else "—"
+    per = (x['cpu'] + x['own']) / events * 1e6
+    print(f"| {label} | {x['s']:.1f} | {rate(name):,.0f} | {rel} | {x['cpu']:.1f} | {x['own']:.1f} | {per:.1f} | {x['rss']:.0f} MB |")
 for n in curve:
-    x = r[f"workers{n}"]
-    rel = f"{rate(f'workers{n}') / w1:.2f}" if w1 else "—"
-    print(f"| clickd ingest --once --workers {n} | {x['s']:.1f} | {rate(f'workers{n}'):,.0f} | {rel} | {x['cpu']:.1f} | {x['rss']:.0f} MB |")
+    row(f"clickd ingest --once --workers {n}", f"workers{n}")
 if "baseline" in r:
-    x = r["baseline"]
-    rel = f"{rate('baseline') / w1:.2f}" if w1 else "—"
-    print(f"| the main before sharding, one connection | {x['s']:.1f} | {rate('baseline'):,.0f} | {rel} | {x['cpu']:.1f} | {x['rss']:.0f} MB |")
+    row("the main before sharding, one connection", "baseline")
 print("\n| baseline (same activity rows) | seconds | rows/s | PostgreSQL CPU s |")
 print("|---|---:|---:|---:|")
 print(f"| (a) COPY, unindexed table, 1 connection | {r['plain']['s']:.1f} | {rate('plain'):,.0f} | {r['plain']['cpu']:.1f} |")
@@ -144,4 +146,12 @@ if "workers2" in r:
     print(f"  (a), COPY unindexed          {w2 / rate('plain'):.2f}x")
     print(f"  (b), INSERT per event        {w2 / rate('per_row', sample):.1f}x   (target >= 20)")
     print(f"  peak RSS                     {r['workers2']['rss']:.0f} MB (target <= 150)")
+if "baseline" in r:
+    import os
+    cores = os.cpu_count()
+    b = r["baseline"]
+    own = (b['cpu'] + b['own']) / events * 1e6
+    budget = cores / (1.5 * rate("baseline")) * 1e6
+    print(f"\nthe ceiling of 1.5x the main before sharding on {cores} cores: {budget:.1f} CPU µs per event (PG + clickd) with every")
+    print(f"core busy all the time, against {own:.1f} µs per event that the main before sharding spent itself ({budget / own:.2f}x)")
 PY
