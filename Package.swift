@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // ServerQuiescingHelper: the edge's graceful shutdown without polling.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
         // traits: [] keeps SwiftPM from re-planning (and rebuilding) Hummingbird on every
         // switch between build and test (BUILD-NOTES).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0", traits: []),
@@ -51,6 +53,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -11,7 +11,6 @@ final class EdgeContext: Sendable {
     let writer: EventLogWriter
     let counters: EdgeCounters
     let unrecordedLog: RateLimitedLog
-    let inFlight = Counter()
     /// One mailbox per event loop, for answers that wait on the log.
     let mailboxes: [ObjectIdentifier: LoopMailbox]
     /// Milliseconds since the Unix epoch (injected for tests).
@@ -118,6 +117,21 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         updateReading(context: context)
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The edge is shutting down (`ServerQuiescingHelper`): nothing more is read, every
+    /// request read so far is answered — a durable 302 once its click is on disk — and then
+    /// the connection closes; an idle one closes now.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        received = nil
+        headDeadline?.cancel()
+        headDeadline = nil
+        if pending.isEmpty {
+            context.close(promise: nil)
+        } else if closeAfter.map({ requests - 1 < $0 }) ?? true {
+            closeAfter = requests - 1
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -325,10 +339,8 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         // Durable: answer once the click is on disk — or, if the log fails, answer anyway
         // (a tracker must never break a person's link) and count the loss.
-        edge.inFlight.increment()
         let started = ContinuousClock.now
         let bound = NIOLoopBound((self, context), eventLoop: loop)
-        let inFlight = edge.inFlight
         payload.withUnsafeBytes { raw in
             edge.writer.append(bytes: raw, wakeLater: mailbox != nil) { result in
                 switch result {
@@ -342,7 +354,6 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let deliver: @Sendable () -> Void = {
                     let (handler, context) = bound.value
                     handler.answer(number, redirect, keepAlive: keepAlive, context: context)
-                    inFlight.decrement()
                 }
                 if let mailbox { mailbox.post(deliver) } else { loop.execute(deliver) }
             }

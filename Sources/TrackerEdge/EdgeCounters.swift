@@ -2,15 +2,6 @@ import LinkTracking
 import Prometheus
 import Synchronization
 
-/// A count the edge reads itself (in-flight clicks), shared across event loops.
-public final class Counter: Sendable {
-    private let storage = Atomic<Int>(0)
-    public init() {}
-    @inline(__always) public func increment() { storage.add(1, ordering: .relaxed) }
-    @inline(__always) public func decrement() { storage.subtract(1, ordering: .relaxed) }
-    public var value: Int { storage.load(ordering: .relaxed) }
-}
-
 /// The edge's metrics, in a Prometheus registry served at the admin listener's `/metrics`
 /// (swift-prometheus; swift-metrics is bootstrapped onto the same registry by `clickd edge`).
 /// Every metric is an atomic: no locks on the hot path.

@@ -2,6 +2,7 @@ import EventLog
 import LinkTracking
 import Logging
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
 
@@ -16,6 +17,8 @@ public final class EdgeServer: Sendable {
     let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    /// Collects the accepted connections, to tell each to finish and close at shutdown.
+    private let quiescing: ServerQuiescingHelper
 
     /// The port actually bound (useful with port 0).
     public var port: Int { channel.localAddress?.port ?? 0 }
@@ -34,11 +37,14 @@ public final class EdgeServer: Sendable {
         self.edge = edge
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
         let limiterLogger = logger
+        let quiescing = ServerQuiescingHelper(group: group)
+        self.quiescing = quiescing
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionLimiter(limit: configuration.maxConnections, counters: counters, logger: limiterLogger))
                 }
@@ -73,16 +79,15 @@ public final class EdgeServer: Sendable {
             ])
     }
 
-    /// Stops accepting, lets every click already accepted finish (its append and its 302),
-    /// then closes every connection. The log writer is the caller's to close afterwards.
-    public func shutdown(grace: Duration = .seconds(10)) async {
-        try? await channel.close().get()
-        let deadline = ContinuousClock.now + grace
-        while edge.inFlight.value > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        // Answers in the outbound buffers get a moment to leave.
-        try? await Task.sleep(for: .milliseconds(50))
+    /// Stops accepting, lets every request already read be answered (a durable 302 once
+    /// its click is on disk), and returns when every connection has closed after its last
+    /// answer (`ServerQuiescingHelper`; `ClickHandler` closes on the quiesce event). No
+    /// polling: a connection whose client leaves its answers unread is closed by the write
+    /// deadline. The log writer is the caller's to close afterwards.
+    public func shutdown() async {
+        let closed = group.next().makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: closed)
+        try? await closed.futureResult.get()
         try? await group.shutdownGracefully()
         logger.info("edge stopped")
     }

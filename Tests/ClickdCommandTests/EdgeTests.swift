@@ -155,6 +155,28 @@ import Testing
         #expect(try Self.clicks(log).count == 5)
     }
 
+    /// SIGTERM while a durable 302 waits for the log (a 100 ms group-commit delay holds it):
+    /// the request already read is answered — its click on disk first — and its connection
+    /// then closed; an idle keep-alive connection is closed at once; the edge exits 0.
+    @Test func sigtermAnswersWhatWasReadThenClosesEveryConnection() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--commit-delay", "100000"])
+        let idle = try HTTPTestConnection(port: edge.port)
+        #expect(try idle.request("GET", "/c/" + Self.token(delivery: "idle")).status == 302)
+        let waiting = try HTTPTestConnection(port: edge.port)
+        try waiting.send(Array("GET /c/\(Self.token(delivery: "in-flight")) HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
+        usleep(30_000)  // read by the edge, waiting for the group commit
+        let stopped = Date()
+        edge.signal(SIGTERM)
+        #expect(try waiting.readResponse().status == 302)
+        #expect(waiting.isClosedByPeer())
+        #expect(idle.isClosedByPeer())
+        #expect(try edge.wait() == 0)
+        #expect(Date().timeIntervalSince(stopped) < 5, "the edge took \(Date().timeIntervalSince(stopped)) s to stop")
+        #expect(Set(try Self.clicks(log).map(\.token.deliveryID)) == ["idle", "in-flight"])
+    }
+
     /// The click handler parses request heads itself: a head that arrives a few bytes at a
     /// time is answered once whole, the connection then serves the next request; a request
     /// that announces a body is answered and its connection closed (the body is never read).
