@@ -21,7 +21,10 @@ final class EarlySignals: @unchecked Sendable {
     private let state = Mutex(State.starting(stopRequested: false))
     private var sources: [any DispatchSourceSignal] = []
 
-    init() {
+    /// `ignoringHangup`: SIGHUP, which a daemon traps later (the edge's key-ring reloader),
+    /// is ignored until then instead of ending the process.
+    init(ignoringHangup: Bool = false) {
+        if ignoringHangup { signal(SIGHUP, SIG_IGN) }
         for number in [SIGTERM, SIGINT] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())

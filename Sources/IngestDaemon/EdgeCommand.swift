@@ -125,13 +125,14 @@ struct EdgeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
+            // First of all: a stop signal from here on is kept for the service group, and a
+            // SIGHUP before the key-ring reloader traps it is ignored, not fatal.
+            let signals = EarlySignals(ignoringHangup: true)
             let logger = Logger(label: "clickd.edge")
             let ring = try LinkOptions.loadKeyRing(path: keys)
             if ring.signingKey == nil { logger.warning("every key in the key ring is retired: no link verifies") }
             Self.warnIfReadableByOthers(keys, what: "the key ring", logger: logger)
             if let adminTokenFile { Self.warnIfReadableByOthers(adminTokenFile, what: "the admin token file", logger: logger) }
-            let store = KeyRingStore(ring)
-            let signals = SignalWaiter(reloading: keys, into: store, logger: logger)
             var adminToken: String?
             if let adminTokenFile {
                 guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8),
@@ -139,13 +140,6 @@ struct EdgeCommand: AsyncParsableCommand {
                 else { throw ValidationFailure("cannot read an admin token of at least 16 characters from \(adminTokenFile)") }
                 adminToken = token
             }
-            // One registry for the edge's own metrics and anything reported through swift-metrics.
-            let counters = EdgeCounters()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: counters.registry))
-            var logConfiguration = EventLogConfiguration()
-            logConfiguration.maxBatchDelay = .microseconds(commitDelay)
-            logConfiguration.onBatchDurable = { counters.recordBatch($0) }
-            let writer = try EventLogWriter(directory: log, configuration: logConfiguration, logger: Logger(label: "clickd.log"))
             var configuration = EdgeConfiguration(edgeID: edgeId ?? ProcessInfo.processInfo.hostName)
             (configuration.host, configuration.port) = Self.split(listen)!
             configuration.ipMode = ip
@@ -162,103 +156,20 @@ struct EdgeCommand: AsyncParsableCommand {
                     "the descriptor limit allows fewer connections than --max-connections: raise LimitNOFILE (systemd) or ulimit -n",
                     metadata: ["edge.max_connections": "\(configuration.maxConnections)", "process.nofile": "\(descriptors)"])
             }
-            let server: EdgeServer
-            let admin: AdminServer
-            do {
-                server = try await EdgeServer(configuration: configuration, keys: store, writer: writer, counters: counters, logger: logger)
-                var settings = AdminServer.Settings(base: base ?? "")
-                (settings.host, settings.port) = Self.split(adminListen)!
-                settings.token = adminToken
-                do {
-                    admin = try await AdminServer(settings: settings, keys: store, writer: writer, counters: counters, logger: logger)
-                } catch {
-                    await server.shutdown()
-                    throw error
-                }
-            } catch {
-                writer.close()
-                throw error
-            }
-            let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-            systemd.notify("READY=1\nSTATUS=answering clicks on \(listen)")
-            // The watchdog is fed while the log still takes appends (a failed sync makes
-            // the writer refuse them: then systemd restarts the edge, which recovers the log).
-            let watchdog = systemd.watchdogInterval.map { interval in
-                Task {
-                    while !Task.isCancelled {
-                        if writer.isAcceptingAppends { systemd.notify("WATCHDOG=1") }
-                        try? await Task.sleep(for: interval)
-                    }
-                }
-            }
-            let signal = await signals.wait()
-            logger.info("stopping", metadata: ["signal": "\(signal)"])
-            systemd.notify("STOPPING=1")
-            watchdog?.cancel()
-            await server.shutdown()
-            await admin.shutdown()
-            writer.close()
-        }
-    }
-}
-
-/// Catches SIGTERM, SIGINT and SIGHUP from the moment it is made — before the edge listens
-/// and says READY, so that a signal sent as soon as the edge answers (a reload right after
-/// start, a quick stop) is never met by the default action, which kills the process.
-/// SIGHUP reloads the key ring; `wait()` returns the first stop signal, also one that came
-/// before it was called.
-final class SignalWaiter: @unchecked Sendable {
-    private let lock = NSLock()
-    // Guarded by `lock`.
-    private var received: String?
-    private var waiter: CheckedContinuation<String, Never>?
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(reloading keysPath: String, into store: KeyRingStore, logger: Logger) {
-        let queue = DispatchQueue(label: "clickd.signals")
-        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT"), (SIGHUP, "SIGHUP")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { [weak self] in
-                if number == SIGHUP {
-                    do {
-                        store.replace(with: try LinkOptions.loadKeyRing(path: keysPath))
-                        logger.info("key ring reloaded", metadata: ["keys.path": "\(keysPath)"])
-                    } catch {
-                        logger.error("key ring NOT reloaded; the previous one stays in use", metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    self?.stop(name)
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    deinit { for source in sources { source.cancel() } }
-
-    private func stop(_ name: String) {
-        lock.lock()
-        guard received == nil else { return lock.unlock() }
-        received = name
-        let waiter = waiter
-        self.waiter = nil
-        lock.unlock()
-        waiter?.resume(returning: name)
-    }
-
-    /// The first stop signal (SIGTERM or SIGINT), waiting for one if none came yet.
-    func wait() async -> String {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let received {
-                lock.unlock()
-                continuation.resume(returning: received)
-            } else {
-                waiter = continuation
-                lock.unlock()
-            }
+            var admin = AdminServer.Settings(base: base ?? "")
+            (admin.host, admin.port) = Self.split(adminListen)!
+            admin.token = adminToken
+            var setup = EdgeSetup(logDirectory: log, keyRing: ring, edge: configuration, admin: admin)
+            setup.keysPath = keys
+            setup.loadKeyRing = { try LinkOptions.loadKeyRing(path: $0) }
+            setup.log.maxBatchDelay = .microseconds(commitDelay)
+            setup.environment = ProcessInfo.processInfo.environment
+            let edge = try await buildEdge(setup, logger: logger)
+            // One registry for the edge's own metrics and anything reported through swift-metrics.
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: edge.counters.registry))
+            await signals.handOver(to: edge.services)
+            try await edge.services.run()
+            logger.info("stopped")
         }
     }
 }

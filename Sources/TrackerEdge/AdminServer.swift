@@ -14,11 +14,14 @@ import Synchronization
 ///   of click rates — before answering;
 /// - `GET /healthz`: 200 while the log takes appends, else 503;
 /// - `GET /metrics`: the edge's metrics in Prometheus text format.
-public final class AdminServer: Sendable {
-    private let group: ServiceGroup
-    private let running: Task<Void, any Error>
-    /// The port actually bound.
-    public let port: Int
+///
+/// A `Service` in the edge's service group: it binds when the group runs it, and stops with
+/// Hummingbird's graceful shutdown.
+public final class AdminServer: Service {
+    private let application: Application<RouterResponder<BasicRequestContext>>
+    private let bound = OneShot<Int>()
+    private let settings: Settings
+    private let logger: Logger
 
     public struct Settings: Sendable {
         public var host = "127.0.0.1"
@@ -35,7 +38,9 @@ public final class AdminServer: Sendable {
     public init(
         settings: Settings, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
         now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds
-    ) async throws {
+    ) {
+        self.settings = settings
+        self.logger = logger
         let router = Router()
         router.get("/healthz") { _, _ -> Response in
             writer.isAcceptingAppends
@@ -95,39 +100,31 @@ public final class AdminServer: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
 
-        let bound = OneShot<Int>()
-        let app = Application(
+        let bound = self.bound
+        application = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "clickd-admin"),
             onServerRunning: { channel in
-                bound.fulfil(.success(channel.localAddress?.port ?? 0))
+                let port = channel.localAddress?.port ?? 0
+                logger.info("admin listening", metadata: ["admin.listen": "\(settings.host):\(port)"])
+                bound.fulfil(.success(port))
             },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        self.group = group
-        // Run the listener, and wait until it is bound (or has failed).
-        let running = Task {
-            do {
-                try await group.run()
-            } catch {
-                bound.fulfil(.failure(error))
-                throw error
-            }
-            bound.fulfil(.failure(EdgeError("admin listener stopped before it started")))
-        }
-        self.running = running
-        do {
-            port = try await bound.value()
-        } catch {
-            throw EdgeError("cannot listen on \(settings.host):\(settings.port) (admin): \(error)")
-        }
-        logger.info("admin listening", metadata: ["admin.listen": "\(settings.host):\(port)"])
     }
 
-    public func shutdown() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
+    /// Serves until graceful shutdown; a listener that cannot bind ends the edge.
+    public func run() async throws {
+        do {
+            try await application.run()
+        } catch {
+            bound.fulfil(.failure(EdgeError("cannot listen on \(settings.host):\(settings.port) (admin): \(error)")))
+            throw EdgeError("cannot listen on \(settings.host):\(settings.port) (admin): \(error)")
+        }
+        bound.fulfil(.failure(EdgeError("the admin listener stopped before it listened")))
     }
+
+    /// The port bound, once the listener listens (throws if it could not).
+    public func port() async throws -> Int { try await bound.value() }
 
     static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
         var headers = HTTPFields()
@@ -167,31 +164,4 @@ public final class AdminServer: Sendable {
 extension EdgeCounters {
     /// For the log writer's `onBatchDurable` hook.
     public func recordBatch(_ records: Int) { batchSize.record(Double(records)) }
-}
-
-/// A value delivered once, by whichever side comes first: the producer (`fulfil`) or the
-/// consumer (`value()`).
-final class OneShot<T: Sendable>: Sendable {
-    private let state = Mutex<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
-
-    func fulfil(_ result: Result<T, any Error>) {
-        let waiter: CheckedContinuation<T, any Error>? = state.withLock { s in
-            guard s.result == nil else { return nil }
-            s.result = result
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume(with: result)
-    }
-
-    func value() async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let ready: Result<T, any Error>? = state.withLock { s in
-                if let result = s.result { return result }
-                s.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(with: ready) }
-        }
-    }
 }

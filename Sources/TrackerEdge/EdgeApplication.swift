@@ -1,0 +1,93 @@
+import EventLog
+import LinkTracking
+import Logging
+import ServiceLifecycle
+import Systemd
+import UnixSignals
+
+/// Everything that decides how an edge runs: what `clickd edge` reads from its command line
+/// and files, and what a test sets directly (docs/design/lifecycle.md).
+public struct EdgeSetup: Sendable {
+    public var logDirectory: String
+    public var keyRing: KeyRing
+    /// Where SIGHUP reloads the key ring from (`clickd edge --keys`); nil: no reloading, and
+    /// SIGHUP is left alone (tests in one process).
+    public var keysPath: String?
+    /// Reads and parses `keysPath`.
+    public var loadKeyRing: @Sendable (String) throws -> KeyRing = { path in
+        throw EdgeError("no key-ring loader for \(path)")
+    }
+    public var edge: EdgeConfiguration
+    public var admin: AdminServer.Settings
+    public var log = EventLogConfiguration()
+    /// Milliseconds since the Unix epoch, for the clicks' and deliveries' times.
+    public var now: @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds
+    /// NOTIFY_SOCKET and WATCHDOG_USEC, when run by systemd.
+    public var environment: [String: String] = [:]
+    /// The signals that stop the edge gracefully (none in tests: they call
+    /// `ServiceGroup.triggerGracefulShutdown`).
+    public var stopSignals: [UnixSignal] = [.sigterm, .sigint]
+
+    public init(logDirectory: String, keyRing: KeyRing, edge: EdgeConfiguration, admin: AdminServer.Settings) {
+        self.logDirectory = logDirectory
+        self.keyRing = keyRing
+        self.edge = edge
+        self.admin = admin
+    }
+}
+
+/// A built edge: its service group, ready to run, and what its callers look at.
+public struct Edge: Sendable {
+    /// Runs the edge until SIGTERM/SIGINT (or `triggerGracefulShutdown`), then stops it in
+    /// order: STOPPING, stop accepting, answer the clicks read, make them durable, close the log.
+    public let services: ServiceGroup
+    /// The click listener's port (bound by `buildEdge`).
+    public let port: Int
+    public let counters: EdgeCounters
+    public let keys: KeyRingStore
+    public let writer: EventLogWriter
+    let admin: AdminServer
+
+    /// The admin listener's port, once the group runs it and it listens.
+    public func adminPort() async throws -> Int { try await admin.port() }
+}
+
+/// The edge's composition root — what `clickd edge` and the in-process tests both call:
+/// opens (and recovers) the log, binds the click listener, and returns the service group
+/// that runs it with the admin listener, the key-ring reloader and systemd's notifications.
+/// Services in start order; the group stops them in reverse:
+///   log writer · key-ring reloader · admin listener · click listener · systemd.
+public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
+    let counters = EdgeCounters()
+    var log = setup.log
+    let also = log.onBatchDurable
+    log.onBatchDurable = { records in
+        counters.recordBatch(records)
+        also?(records)
+    }
+    let writer = try EventLogWriter(directory: setup.logDirectory, configuration: log, logger: Logger(label: "clickd.log"))
+    let keys = KeyRingStore(setup.keyRing)
+    let server: EdgeServer
+    do {
+        server = try await EdgeServer(configuration: setup.edge, keys: keys, writer: writer, counters: counters, logger: logger, now: setup.now)
+    } catch {
+        writer.close()
+        throw error
+    }
+    let admin = AdminServer(settings: setup.admin, keys: keys, writer: writer, counters: counters, logger: logger, now: setup.now)
+    var services: [any Service] = [LogWriterService(writer: writer)]
+    if let path = setup.keysPath {
+        let load = setup.loadKeyRing
+        services.append(await KeyRingReloader(store: keys, path: path, logger: logger) { try load(path) })
+    }
+    let notifier = SystemdNotifier(environment: setup.environment)
+    // The watchdog is fed while the log still takes appends (a failed sync makes the writer
+    // refuse them: then systemd restarts the edge, which recovers the log).
+    let systemd = SystemdService(
+        notifier: notifier, status: "answering clicks on \(setup.edge.host):\(server.port)",
+        alive: { writer.isAcceptingAppends }, ready: { _ = try await admin.port() })
+    services += [admin, ClickListener(server: server), systemd]
+    let group = ServiceGroup(
+        configuration: .init(services: services, gracefulShutdownSignals: setup.stopSignals, logger: logger))
+    return Edge(services: group, port: server.port, counters: counters, keys: keys, writer: writer, admin: admin)
+}

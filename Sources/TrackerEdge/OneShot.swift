@@ -1,0 +1,29 @@
+import Synchronization
+
+/// A value delivered once, by whichever side comes first: the producer (`fulfil`) or any
+/// number of consumers (`value()`), each resumed with it.
+final class OneShot<T: Sendable>: Sendable {
+    private let state = Mutex<(result: Result<T, any Error>?, waiters: [CheckedContinuation<T, any Error>])>((nil, []))
+
+    /// The first result wins; later ones are ignored.
+    func fulfil(_ result: Result<T, any Error>) {
+        let waiters: [CheckedContinuation<T, any Error>] = state.withLock { s in
+            guard s.result == nil else { return [] }
+            s.result = result
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<T, any Error>? = state.withLock { s in
+                if let result = s.result { return result }
+                s.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}
