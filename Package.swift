@@ -103,7 +103,15 @@ let package = Package(
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
         .testTarget(
             name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "TrackerEdgeTests", dependencies: ["TrackerEdge", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "TrackerEdgeTests",
+            dependencies: [
+                "TrackerEdge", "EventLog", "LinkTracking", "ClickdTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Benchmark helper (bench/links.sh): rewrite throughput and sign/verify rates.
         .executableTarget(
             name: "LinkBench",
