@@ -87,6 +87,19 @@ public final class HTTPTestConnection {
         return Response(status: status, headers: headers, body: body)
     }
 
+    /// The value of one Prometheus sample (`name{labels}`) from an edge's admin listener's /metrics.
+    public static func metric(_ sample: String, adminPort: Int) throws -> Double? {
+        Self.sample(sample, in: String(decoding: try HTTPTestConnection(port: adminPort).request("GET", "/metrics").body, as: UTF8.self))
+    }
+
+    /// The value of one sample in Prometheus text.
+    public static func sample(_ sample: String, in text: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.dropFirst(sample.count + 1))
+        }
+        return nil
+    }
+
     /// True when the server has closed the connection (reads end of stream).
     public func isClosedByPeer() -> Bool {
         (try? fill()) == nil
@@ -190,13 +203,7 @@ public final class EdgeProcess {
     }
 
     /// The value of one Prometheus sample (`name{labels}`) from the admin listener's /metrics.
-    public func metric(_ sample: String) throws -> Double? {
-        let body = try HTTPTestConnection(port: adminPort).request("GET", "/metrics").body
-        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(sample + " ") {
-            return Double(line.dropFirst(sample.count + 1))
-        }
-        return nil
-    }
+    public func metric(_ sample: String) throws -> Double? { try HTTPTestConnection.metric(sample, adminPort: adminPort) }
 
     public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 

@@ -75,114 +75,12 @@ import Testing
         #expect((first?["event"] as? [String: String])?["url"] == URLCorpus.destinations[0])
     }
 
-    @Test func tamperedUnknownRetiredAndOversizedTokensNeverRedirect() throws {
+    /// A range that is not one is refused when the edge starts, with one line naming the option.
+    @Test func aBadTrustedProxyRangeIsRefused() throws {
         let (dir, keys, log) = try Self.setUp()
         defer { dir.remove() }
-        let edge = try EdgeProcess(log: log, keys: keys)
-        let connection = try HTTPTestConnection(port: edge.port)
-        let good = Self.token()
-        #expect(try connection.request("GET", "/c/" + good).status == 302)
-        var targets: [String] = []
-        let chars = Array(good)
-        for i in chars.indices {
-            var changed = chars
-            changed[i] = changed[i] == "A" ? "B" : "A"
-            targets.append("/c/" + String(changed))
-        }
-        let stranger = try KeyRing(keys: [KeyRing.makeKey(kid: "who", secret: Self.activeSecret, created: "x")])
-        targets += [
-            "/c/" + Self.token(signer: stranger),  // unknown kid
-            "/c/" + Self.token(signer: Self.retiredSigner),  // retired key
-            "/c/" + String(good.dropLast(5)),  // truncated
-            "/c/", "/c/%41%41", "/c/" + good + "/extra",
-        ]
-        for target in targets {
-            let response = try connection.request("GET", target)
-            #expect(response.status == 404, "\(target)")
-            #expect(response.header("Location") == nil, "\(target)")
-        }
-        let tooLong = try connection.request("GET", "/c/" + String(repeating: "A", count: 20_000))
-        #expect(tooLong.status == 414 && tooLong.header("Location") == nil)
-        let other = try HTTPTestConnection(port: edge.port)
-        #expect(try other.request("GET", "/").status == 404)
-        #expect(try other.request("POST", "/c/" + good, headers: [("Content-Length", "0")]).status == 405)
-        // Malformed requests get a 4xx (here a 400 from the parser), never a crash.
-        let garbage = try HTTPTestConnection(port: edge.port)
-        try garbage.send(Array("NOT A REQUEST\r\n\r\n".utf8))
-        #expect(try garbage.readResponse().status == 400)
-        let huge = try HTTPTestConnection(port: edge.port)
-        let rejected = try huge.request("GET", "/c/" + good, headers: [("X-Big", String(repeating: "x", count: 9000))])
-        #expect(rejected.status == 431 && rejected.header("Location") == nil)
-        let enormous = try HTTPTestConnection(port: edge.port)
-        let refused = try? enormous.request("GET", "/c/" + good, headers: [("X-Big", String(repeating: "x", count: 40_000))])
-        #expect(refused == nil || refused!.status == 400 || refused!.status == 431)
-        #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + good).status == 302, "still serving")
-        #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"unknown_key\"}") ?? 0 >= 1)
-        #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"retired_key\"}") ?? 0 >= 1)
-        #expect(try edge.metric("clickd_invalid_tokens_total{reason=\"truncated\"}") ?? 0 >= 1)
-        // 414, 431, and the two the parser refused (400 or 431).
-        #expect(try edge.metric("clickd_requests_rejected_total") == 4)
-        #expect(try edge.metric("clickd_clicks_total{outcome=\"recorded\"}") == 2)
-        edge.signal(SIGTERM)
-        #expect(try edge.wait() == 0)
-        #expect(try Self.clicks(log).count == 2, "only the two valid clicks were appended")
-    }
-
-    /// Pipelined requests (several in one write) are answered in their order — a durable
-    /// 302 that waits for the log comes before a 404 behind it that needs no wait — and
-    /// HTTP/1.0 and `Connection: close` are honoured.
-    @Test func privacyModesAndUserAgentCrop() throws {
-        for (mode, expected) in [("truncated", [UInt8]([127, 0, 0, 0])), ("none", [])] {
-            let (dir, keys, log) = try Self.setUp()
-            defer { dir.remove() }
-            let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--ip", mode])
-            let ua = String(repeating: "Ä", count: 300)
-            #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + Self.token(), headers: [("User-Agent", ua)]).status == 302)
-            edge.signal(SIGTERM)
-            try edge.wait()
-            let click = try #require(try Self.clicks(log).first)
-            #expect(click.clientIP == expected)
-            #expect(click.userAgent.utf8.count == 512 && click.userAgent == String(repeating: "Ä", count: 256))
-        }
-    }
-
-    @Test func forwardedForFromATrustedProxy() throws {
-        let (dir, keys, log) = try Self.setUp()
-        defer { dir.remove() }
-        let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--ip", "full", "--trust-proxy", "127.0.0.0/8", "10.0.0.0/8"])
-        let connection = try HTTPTestConnection(port: edge.port)
-        #expect(
-            try connection.request("GET", "/c/" + Self.token(delivery: "a"), headers: [("X-Forwarded-For", "203.0.113.9, 10.2.3.4")]).status == 302)
-        #expect(try connection.request("GET", "/c/" + Self.token(delivery: "b")).status == 302)
-        edge.signal(SIGTERM)
-        try edge.wait()
-        #expect(try Self.clicks(log).map(\.clientIP) == [[203, 0, 113, 9], [127, 0, 0, 1]])
         let untrusted = try ChildProcess.clickd(["edge", "--log", log, "--keys", keys, "--trust-proxy", "10.0.0.0/99"])
         #expect(untrusted.status == 64 && untrusted.stderr.contains("--trust-proxy"))
-    }
-
-    /// Thousands of clicks from many connections: every one answered 302 is in the log exactly once.
-    @Test func concurrentClicksAreAllRecordedExactlyOnce() throws {
-        let (dir, keys, log) = try Self.setUp()
-        defer { dir.remove() }
-        let edge = try EdgeProcess(log: log, keys: keys)
-        let connections = 16
-        let perConnection = 250
-        let tokens = (0..<connections).map { c in (0..<perConnection).map { Self.token(delivery: "c\(c)-\($0)") } }
-        let failures = Counter()
-        let port = edge.port
-        DispatchQueue.concurrentPerform(iterations: connections) { c in
-            guard let connection = try? HTTPTestConnection(port: port) else { return failures.add() }
-            for token in tokens[c] {
-                if (try? connection.request("GET", "/c/" + token))?.status != 302 { failures.add() }
-            }
-        }
-        #expect(failures.value == 0)
-        edge.signal(SIGTERM)
-        #expect(try edge.wait() == 0)
-        let deliveries = try Self.clicks(log).map(\.token.deliveryID)
-        #expect(deliveries.count == connections * perConnection)
-        #expect(Set(deliveries).count == connections * perConnection)
     }
 
     /// SIGTERM under load, then kill -9 under load (repeated): every click answered with a

@@ -70,9 +70,15 @@ import Testing
         try await Task.sleep(for: .milliseconds(30))  // read by the edge, waiting for the group commit
         let stopped = ContinuousClock.now
         async let stopping: Void = edge.stop()
-        #expect(try waiting.readResponse().status == 302)
-        #expect(waiting.isClosedByPeer())
-        #expect(idle.isClosedByPeer())
+        // Read off Swift's cooperative threads: the shutdown runs on them.
+        let connections = HandOff((waiting, idle))
+        let (status, closed, idleClosed) = try await onDispatchThread {
+            let (waiting, idle) = connections.value
+            return (try waiting.readResponse().status, waiting.isClosedByPeer(), idle.isClosedByPeer())
+        }
+        #expect(status == 302)
+        #expect(closed)
+        #expect(idleClosed)
         try await stopping
         #expect(ContinuousClock.now - stopped < .seconds(5))
         #expect(Set(try edge.clicks().map(\.token.deliveryID)) == ["idle", "in-flight"])
@@ -91,4 +97,103 @@ import Testing
         #expect(clicks.map(\.method) == [.get, .head])
         #expect(clicks.allSatisfy { $0.edgeID == "test-edge" })
     }
+
+    @Test func tamperedUnknownRetiredAndOversizedTokensNeverRedirect() async throws {
+        let edge = try await InProcessEdge()
+        let connection = try HTTPTestConnection(port: edge.port)
+        let good = InProcessEdge.token()
+        #expect(try connection.request("GET", "/c/" + good).status == 302)
+        var targets: [String] = []
+        let chars = Array(good)
+        for i in chars.indices {
+            var changed = chars
+            changed[i] = changed[i] == "A" ? "B" : "A"
+            targets.append("/c/" + String(changed))
+        }
+        let stranger = try KeyRing(keys: [KeyRing.makeKey(kid: "who", secret: InProcessEdge.activeSecret, created: "x")])
+        targets += [
+            "/c/" + InProcessEdge.token(signer: stranger),  // unknown kid
+            "/c/" + InProcessEdge.token(signer: InProcessEdge.retiredSigner),  // retired key
+            "/c/" + String(good.dropLast(5)),  // truncated
+            "/c/", "/c/%41%41", "/c/" + good + "/extra",
+        ]
+        for target in targets {
+            let response = try connection.request("GET", target)
+            #expect(response.status == 404, "\(target)")
+            #expect(response.header("Location") == nil, "\(target)")
+        }
+        let tooLong = try connection.request("GET", "/c/" + String(repeating: "A", count: 20_000))
+        #expect(tooLong.status == 414 && tooLong.header("Location") == nil)
+        let other = try HTTPTestConnection(port: edge.port)
+        #expect(try other.request("GET", "/").status == 404)
+        #expect(try other.request("POST", "/c/" + good, headers: [("Content-Length", "0")]).status == 405)
+        // Malformed requests get a 4xx (here a 400 from the parser), never a crash.
+        let garbage = try HTTPTestConnection(port: edge.port)
+        try garbage.send(Array("NOT A REQUEST\r\n\r\n".utf8))
+        #expect(try garbage.readResponse().status == 400)
+        let huge = try HTTPTestConnection(port: edge.port)
+        let rejected = try huge.request("GET", "/c/" + good, headers: [("X-Big", String(repeating: "x", count: 9000))])
+        #expect(rejected.status == 431 && rejected.header("Location") == nil)
+        let enormous = try HTTPTestConnection(port: edge.port)
+        let refused = try? enormous.request("GET", "/c/" + good, headers: [("X-Big", String(repeating: "x", count: 40_000))])
+        #expect(refused == nil || refused!.status == 400 || refused!.status == 431)
+        #expect(try HTTPTestConnection(port: edge.port).request("GET", "/c/" + good).status == 302, "still serving")
+        #expect(edge.metric("clickd_invalid_tokens_total{reason=\"unknown_key\"}") ?? 0 >= 1)
+        #expect(edge.metric("clickd_invalid_tokens_total{reason=\"retired_key\"}") ?? 0 >= 1)
+        #expect(edge.metric("clickd_invalid_tokens_total{reason=\"truncated\"}") ?? 0 >= 1)
+        // 414, 431, and the two the parser refused (400 or 431).
+        #expect(edge.metric("clickd_requests_rejected_total") == 4)
+        #expect(edge.metric("clickd_clicks_total{outcome=\"recorded\"}") == 2)
+        try await edge.stop()
+        #expect(try edge.clicks().count == 2, "only the two valid clicks were appended")
+    }
+
+    @Test func privacyModesAndUserAgentCrop() async throws {
+        for (mode, expected) in [(EdgeConfiguration.IPMode.truncated, [UInt8]([127, 0, 0, 0])), (.none, [])] {
+            let edge = try await InProcessEdge { $0.edge.ipMode = mode }
+            let ua = String(repeating: "Ä", count: 300)
+            #expect(
+                try HTTPTestConnection(port: edge.port).request("GET", "/c/" + InProcessEdge.token(), headers: [("User-Agent", ua)]).status == 302)
+            try await edge.stop()
+            let click = try #require(try edge.clicks().first)
+            #expect(click.clientIP == expected)
+            #expect(click.userAgent.utf8.count == 512 && click.userAgent == String(repeating: "Ä", count: 256))
+        }
+    }
+
+    @Test func forwardedForFromATrustedProxy() async throws {
+        let edge = try await InProcessEdge {
+            $0.edge.ipMode = .full
+            $0.edge.trustedProxies = ["127.0.0.0/8", "10.0.0.0/8"].compactMap(CIDR.init)
+        }
+        let connection = try HTTPTestConnection(port: edge.port)
+        #expect(
+            try connection.request("GET", "/c/" + InProcessEdge.token(delivery: "a"), headers: [("X-Forwarded-For", "203.0.113.9, 10.2.3.4")]).status
+                == 302)
+        #expect(try connection.request("GET", "/c/" + InProcessEdge.token(delivery: "b")).status == 302)
+        try await edge.stop()
+        #expect(try edge.clicks().map(\.clientIP) == [[203, 0, 113, 9], [127, 0, 0, 1]])
+    }
+
+    /// Thousands of clicks from many connections: every one answered 302 is in the log exactly once.
+    @Test func concurrentClicksAreAllRecordedExactlyOnce() async throws {
+        let edge = try await InProcessEdge()
+        let connections = 16
+        let perConnection = 250
+        let tokens = (0..<connections).map { c in (0..<perConnection).map { InProcessEdge.token(delivery: "c\(c)-\($0)") } }
+        let failures = Locked(0)
+        let port = edge.port
+        DispatchQueue.concurrentPerform(iterations: connections) { c in
+            guard let connection = try? HTTPTestConnection(port: port) else { return failures.mutate { $0 += 1 } }
+            for token in tokens[c] {
+                if (try? connection.request("GET", "/c/" + token))?.status != 302 { failures.mutate { $0 += 1 } }
+            }
+        }
+        #expect(failures.value == 0)
+        try await edge.stop()
+        let deliveries = try edge.clicks().map(\.token.deliveryID)
+        #expect(deliveries.count == connections * perConnection)
+        #expect(Set(deliveries).count == connections * perConnection)
+    }
+
 }

@@ -12,13 +12,24 @@ import TrackerEdge
 /// process (kill -9, real signals, sd_notify) stays in ClickdCommandTests.
 final class InProcessEdge: Sendable {
     static let activeSecret = [UInt8](repeating: 0x5a, count: 32)
+    static let retiredSecret = [UInt8](repeating: 0x6b, count: 32)
     static let signer = try! KeyRing(keys: [KeyRing.makeKey(kid: "live", secret: activeSecret, created: "2026-11-01T00:00:00Z")])
+    static let retiredSigner = try! KeyRing(keys: [KeyRing.makeKey(kid: "old", secret: retiredSecret, created: "2026-01-01T00:00:00Z")])
+    /// The edge's ring: the active key and a retired one (as ClickdCommandTests/EdgeTests' file).
+    static let ring = try! KeyRing.parse(
+        "key live \(base64url(activeSecret)) 2026-11-01T00:00:00Z active\nkey old \(base64url(retiredSecret)) 2026-01-01T00:00:00Z retired\n")
+
+    static func base64url(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
     /// The time every click is taken at: 2026-12-01T00:00:00.250Z.
     static let clock: UInt64 = 1_764_547_200_250
 
     let directory: TemporaryDirectory
     let edge: Edge
     private let running: Task<Void, any Error>
+    let adminPort: Int
 
     var port: Int { edge.port }
     var log: String { directory.appending("log") }
@@ -31,14 +42,21 @@ final class InProcessEdge: Sendable {
         configuration.threads = 2
         var admin = AdminServer.Settings(base: "https://t.example.com")
         admin.port = 0
-        var setup = EdgeSetup(logDirectory: directory.appending("log"), keyRing: Self.signer, edge: configuration, admin: admin)
+        var setup = EdgeSetup(logDirectory: directory.appending("log"), keyRing: Self.ring, edge: configuration, admin: admin)
         setup.now = { Self.clock }
         setup.stopSignals = []
         configure(&setup)
         edge = try await buildEdge(setup, logger: Logger(label: "test.edge"))
         let services = edge.services
         running = Task { try await services.run() }
-        _ = try await edge.adminPort()
+        adminPort = try await edge.adminPort()
+    }
+
+    /// The value of one Prometheus sample, as the admin listener's /metrics would serve it —
+    /// read from the registry itself: the tests' blocking sockets run on Swift's cooperative
+    /// threads, which the admin listener's handlers need too.
+    func metric(_ sample: String) -> Double? {
+        HTTPTestConnection.sample(sample, in: String(decoding: edge.counters.registry.emitToBuffer(), as: UTF8.self))
     }
 
     /// Stops the edge as SIGTERM does and waits until it has (the log closed).
@@ -58,7 +76,7 @@ final class InProcessEdge: Sendable {
         try events().compactMap { if case .click(let c) = $0 { return c } else { return nil } }
     }
 
-    static func token(_ destination: String = "https://example.com/landing", delivery: String = "d-1") -> String {
+    static func token(_ destination: String = "https://example.com/landing", delivery: String = "d-1", signer: KeyRing = signer) -> String {
         try! signer.sign(
             LinkToken(
                 destination: destination, deliveryID: delivery, customerID: "c-1", sourceKind: .campaign,
