@@ -38,43 +38,6 @@ import Testing
         try LogReaderHelper.events(log).compactMap { if case .click(let c) = $0 { return c } else { return nil } }
     }
 
-    @Test func redirectsEveryCorpusDestinationByteExactAndRecordsTheClick() throws {
-        let (dir, keys, log) = try Self.setUp()
-        defer { dir.remove() }
-        let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--ip", "full"])
-        let connection = try HTTPTestConnection(port: edge.port)
-        for (i, url) in URLCorpus.destinations.enumerated() {
-            let response = try connection.request("GET", "/c/" + Self.token(url, delivery: "d\(i)"), headers: [("User-Agent", "Tester/1.0")])
-            #expect(response.status == 302, "\(url)")
-            #expect(response.header("Location").map { Array($0.utf8) } == Array(url.utf8), "\(url)")
-            #expect(response.header("Cache-Control") == "no-store")
-            #expect(response.header("Referrer-Policy") == "no-referrer")
-            #expect(response.header("X-Robots-Tag") == "noindex")
-        }
-        let head = try connection.request("HEAD", "/c/" + Self.token(delivery: "prefetch"))
-        #expect(head.status == 302 && head.body.isEmpty)
-        edge.signal(SIGTERM)
-        #expect(try edge.wait() == 0)
-        let clicks = try Self.clicks(log)
-        #expect(clicks.count == URLCorpus.destinations.count + 1)
-        for (i, url) in URLCorpus.destinations.enumerated() {
-            let click = clicks[i]
-            #expect(click.token.destination == url)
-            #expect(click.token.deliveryID == "d\(i)" && click.token.customerID == "c-1" && click.token.linkID == "hero")
-            #expect(click.method == .get && click.keyID == "live" && click.userAgent == "Tester/1.0" && click.edgeID == "test-edge")
-            #expect(click.clientIP == [127, 0, 0, 1])
-            #expect(click.occurredAt > 1_700_000_000_000)
-        }
-        #expect(clicks.last?.method == .head)
-        // `clickd log dump` shows the decoded clicks.
-        let dump = try ChildProcess.clickd(["log", "dump", log, "--from", "3"])
-        #expect(dump.stdout.hasPrefix("lsn=3 bytes="), "\(dump.stdout.prefix(200))")
-        #expect(dump.stdout.contains(" kind=click ") && dump.stdout.contains(" delivery=d2 ") && dump.stdout.contains(" method=HEAD "))
-        let json = try ChildProcess.clickd(["log", "dump", log, "--json"])
-        let first = try JSONSerialization.jsonObject(with: Data(json.stdout.split(separator: "\n")[0].utf8)) as? [String: Any]
-        #expect((first?["event"] as? [String: String])?["url"] == URLCorpus.destinations[0])
-    }
-
     /// A range that is not one is refused when the edge starts, with one line naming the option.
     @Test func aBadTrustedProxyRangeIsRefused() throws {
         let (dir, keys, log) = try Self.setUp()
@@ -222,75 +185,11 @@ final class Counter: @unchecked Sendable {
     }
 }
 
-@Suite struct EdgeAdminTests {
-    @Test func messagesAPIRewritesAndRecordsADelivery() throws {
-        let (dir, keys, log) = try EdgeTests.setUp()
-        defer { dir.remove() }
-        try "  an-admin-token-of-some-length\n".write(toFile: dir.appending("token"), atomically: true, encoding: .utf8)
-        let edge = try EdgeProcess(
-            log: log, keys: keys, arguments: ["--admin-token-file", dir.appending("token"), "--base", "https://t.example.com"])
-        let auth = ("Authorization", "Bearer an-admin-token-of-some-length")
-        func post(_ body: String, headers: [(String, String)]) throws -> HTTPTestConnection.Response {
-            try HTTPTestConnection(port: edge.adminPort).request(
-                "POST", "/v1/messages",
-                headers: headers + [("Content-Type", "application/json"), ("Content-Length", String(body.utf8.count))], body: body)
-        }
-        let message =
-            #"{"body": "<a href=\"https://a.com/x?y=1&amp;z\">x</a> <a class=\"untracked\" href=\"https://a.com/u\">u</a>", "type": "email", "delivery": "d1", "customer": "c1", "newsletter": "n1", "url_params": {"utm_source": "news"}}"#
-        #expect(try post(message, headers: []).status == 401)
-        #expect(try post(message, headers: [("Authorization", "Bearer wrong")]).status == 401)
-        #expect(try post(message, headers: [("Authorization", "Basic an-admin-token-of-some-length")]).status == 401)
-        #expect(try post(message, headers: [("Authorization", "Bearer")]).status == 401)
-        // Issue 12, item 5: the scheme is case-insensitive (RFC 9110 §11.1), spaces after it may repeat.
-        for spelling in ["bearer an-admin-token-of-some-length", "BEARER  an-admin-token-of-some-length"] {
-            let summary = #"{"body": "x", "type": "sms", "delivery": "d0", "customer": "c0", "campaign": "1"}"#
-            #expect(try post(summary, headers: [("Authorization", spelling)]).status == 200, "\(spelling)")
-        }
-        // Issue 12, item 6a: a customer id with a NUL is refused with one clear line, and nothing is recorded.
-        let nul = try post(
-            #"{"body": "<a href=\"https://a.com\">x</a>", "type": "email", "delivery": "d", "customer": "c\u0000x", "campaign": "1"}"#,
-            headers: [auth])
-        #expect(
-            nul.status == 400 && String(decoding: nul.body, as: UTF8.self).contains("customer id contains the control character U+0000"),
-            "\(String(decoding: nul.body, as: UTF8.self))")
-        let bad = try post("{not json", headers: [auth])
-        #expect(bad.status == 400 && String(decoding: bad.body, as: UTF8.self).contains("not a valid JSON message"))
-        let missing = try post(#"{"body": "x", "type": "sms", "customer": "c"}"#, headers: [auth])
-        #expect(missing.status == 400 && String(decoding: missing.body, as: UTF8.self).contains("missing delivery"))
-        let malformedTag = try post(#"{"body": "{% cio_link %}", "type": "sms", "delivery": "d", "customer": "c", "campaign": "1"}"#, headers: [auth])
-        #expect(malformedTag.status == 400 && String(decoding: malformedTag.body, as: UTF8.self).contains("line 1, column 1"))
-        let ok = try post(message, headers: [auth])
-        #expect(ok.status == 200)
-        let object = try JSONSerialization.jsonObject(with: Data(ok.body)) as? [String: Any]
-        let links = object?["links"] as? [[String: Any]] ?? []
-        #expect(links.count == 2)
-        #expect(links.first?["destination"] as? String == "https://a.com/x?y=1&z&utm_source=news")
-        #expect(links.last?["tracked"] as? Bool == false)
-        #expect((object?["body"] as? String)?.hasPrefix(#"<a href="https://t.example.com/c/"#) == true)
-        // The same message through `clickd links rewrite --json` gives the same summary.
-        let cli = try ChildProcess.clickd(
-            ["links", "rewrite", "--keys", keys, "--base", "https://t.example.com", "--jsonl"],
-            input: message + "\n")
-        let cliObject = try JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any]
-        let cliLinks = cliObject?["links"] as? [[String: Any]] ?? []
-        #expect(cliLinks.map { $0["destination"] as? String } == links.map { $0["destination"] as? String })
-        #expect(cliLinks.map { $0["tracked"] as? Bool } == links.map { $0["tracked"] as? Bool })
-        #expect(try edge.metric("clickd_deliveries_total") == 3)
-        #expect(try HTTPTestConnection(port: edge.adminPort).request("GET", "/healthz").status == 200)
-        edge.signal(SIGTERM)
-        #expect(try edge.wait() == 0)
-        let events = try LogReaderHelper.events(log)
-        #expect(events.count == 3)
-        guard case .delivered(let delivered) = events.last else {
-            Issue.record("no delivery recorded")
-            return
-        }
-        #expect(delivered.deliveryID == "d1" && delivered.customerID == "c1" && delivered.sourceKind == .newsletter)
-        #expect(delivered.sourceID == "n1" && delivered.messageType == .email && delivered.trackedLinks == 1)
-    }
-
+/// What the admin listener needs a process for: the warnings `clickd edge` prints at start.
+/// (The API itself is tested in process: TrackerEdgeTests/EdgeAdminTests.)
+@Suite struct EdgeStartTests {
     /// Issue 12, item 14: secrets readable by every user are worth a warning at start.
-    @Test func withoutATokenFileTheMessagesAPIIsOff() throws {
+    @Test func aKeyRingReadableByOthersIsWarnedAboutAndTheAPIIsOff() throws {
         let (dir, keys, log) = try EdgeTests.setUp()
         defer { dir.remove() }
         chmod(keys, 0o644)

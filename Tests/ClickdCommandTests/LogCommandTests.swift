@@ -1,6 +1,7 @@
 import ClickdTestSupport
 import EventLog
 import Foundation
+import LinkTracking
 import Testing
 
 /// `clickd log …` run as a user would run it: the built binary, real directories.
@@ -179,6 +180,31 @@ import Testing
         #expect(objects.last??["lsn"] as? Int == 25)
         let payload = Data(base64Encoded: objects.last??["payload_base64"] as? String ?? "")
         #expect(payload?.count == 50)
+    }
+
+    /// `clickd log dump` shows decoded clicks (moved from the edge's corpus test, which now
+    /// runs in process): a log of clicks written by the real writer, dumped as text and JSON.
+    @Test func dumpShowsDecodedClicks() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.appending("log")
+        let writer = try EventLogWriter(directory: path)
+        for (i, url) in URLCorpus.destinations.prefix(3).enumerated() {
+            let token = LinkToken(
+                destination: url, deliveryID: "d\(i)", customerID: "c-1", sourceKind: .campaign, sourceID: "17", messageType: .email,
+                linkID: "hero", issuedAt: 1_790_000_000)
+            let click = ClickEvent(
+                occurredAt: 1_790_000_001_000, method: i == 2 ? .head : .get, token: token, keyID: "live", userAgent: "Tester/1.0",
+                clientIP: [127, 0, 0, 1], edgeID: "test-edge")
+            _ = try await writer.append(EventCodec.encode(.click(click)))
+        }
+        writer.close()
+        let dump = try ChildProcess.clickd(["log", "dump", path, "--from", "3"])
+        #expect(dump.stdout.hasPrefix("lsn=3 bytes="), "\(dump.stdout.prefix(200))")
+        #expect(dump.stdout.contains(" kind=click ") && dump.stdout.contains(" delivery=d2 ") && dump.stdout.contains(" method=HEAD "))
+        let json = try ChildProcess.clickd(["log", "dump", path, "--json"])
+        let first = try JSONSerialization.jsonObject(with: Data(json.stdout.split(separator: "\n")[0].utf8)) as? [String: Any]
+        #expect((first?["event"] as? [String: String])?["url"] == URLCorpus.destinations[0])
     }
 
     @Test func badInputIsOneLineAndNonZero() throws {

@@ -196,4 +196,31 @@ import Testing
         #expect(Set(deliveries).count == connections * perConnection)
     }
 
+    @Test func redirectsEveryCorpusDestinationByteExactAndRecordsTheClick() async throws {
+        let edge = try await InProcessEdge { $0.edge.ipMode = .full }
+        let connection = try HTTPTestConnection(port: edge.port)
+        for (i, url) in URLCorpus.destinations.enumerated() {
+            let response = try connection.request(
+                "GET", "/c/" + InProcessEdge.token(url, delivery: "d\(i)"), headers: [("User-Agent", "Tester/1.0")])
+            #expect(response.status == 302, "\(url)")
+            #expect(response.header("Location").map { Array($0.utf8) } == Array(url.utf8), "\(url)")
+            #expect(response.header("Cache-Control") == "no-store")
+            #expect(response.header("Referrer-Policy") == "no-referrer")
+            #expect(response.header("X-Robots-Tag") == "noindex")
+        }
+        let head = try connection.request("HEAD", "/c/" + InProcessEdge.token(delivery: "prefetch"))
+        #expect(head.status == 302 && head.body.isEmpty)
+        try await edge.stop()
+        let clicks = try edge.clicks()
+        #expect(clicks.count == URLCorpus.destinations.count + 1)
+        for (i, url) in URLCorpus.destinations.enumerated() {
+            let click = clicks[i]
+            #expect(click.token.destination == url)
+            #expect(click.token.deliveryID == "d\(i)" && click.token.customerID == "c-1" && click.token.linkID == "hero")
+            #expect(click.method == .get && click.keyID == "live" && click.userAgent == "Tester/1.0" && click.edgeID == "test-edge")
+            #expect(click.clientIP == [127, 0, 0, 1])
+            #expect(click.occurredAt == InProcessEdge.clock)
+        }
+        #expect(clicks.last?.method == .head)
+    }
 }
