@@ -76,8 +76,9 @@ let package = Package(
         .target(
             name: "Projections",
             dependencies: [
-                "EventLog", "LinkTracking", "CLibPQ",
+                "EventLog", "LinkTracking", "CLibPQ", "Systemd",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -99,7 +100,13 @@ let package = Package(
         .target(name: "FuzzHarness", dependencies: ["EventLog", "LinkTracking", "TrackerEdge"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzHarness", "ClickdTestSupport"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventLog", "LinkTracking", "ClickdTestSupport"]),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: [
+                "Projections", "EventLog", "LinkTracking", "ClickdTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
         .testTarget(
             name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]),

@@ -11,8 +11,8 @@ struct DatabaseOptions: ParsableArguments {
             """, valueName: "url"))
     var database: String?
 
-    func connect() throws -> PostgresConnection {
-        let conninfo = database ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
-        return try PostgresConnection(conninfo)
-    }
+    /// --database, else $DATABASE_URL, else "" (libpq's PG* variables).
+    var conninfo: String { database ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "" }
+
+    func connect() throws -> PostgresConnection { try PostgresConnection(conninfo) }
 }

@@ -38,11 +38,11 @@ struct IngestCommand: AsyncParsableCommand {
             // Before anything else: a stop signal from here on is kept for the service group
             // (`--once` runs no group: a signal ends it as it always did).
             let signals = once ? nil : EarlySignals()
-            let database = db
-            let ingestor = try Ingestor(logDirectories: logs.log, batchSize: logs.batchSize, workers: logs.workers, logger: logger) {
-                try database.connect()
-            }
             if once {
+                let database = db
+                let ingestor = try Ingestor(logDirectories: logs.log, batchSize: logs.batchSize, workers: logs.workers, logger: logger) {
+                    try database.connect()
+                }
                 let n = try ingestor.drain()
                 logger.info("drained", metadata: ["ingest.records": "\(n)"])
                 // The other logs were drained; a log that could not be read is an error.
@@ -52,16 +52,12 @@ struct IngestCommand: AsyncParsableCommand {
                 }
                 return
             }
-            // One service group owns SIGTERM and SIGINT (docs/design/lifecycle.md). Under
-            // systemd (Type=notify): READY once the logs are open and the group runs, WATCHDOG
-            // while the loop turns (also while PostgreSQL is down: the daemon is alive and
-            // retrying; a restart would not help), STATUS on each change of state, STOPPING
-            // first on SIGTERM; then the workers stop after their batches in flight.
-            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-            let ingest = IngestService(ingestor: ingestor, status: { notifier.notify("STATUS=\($0)") })
-            let systemd = SystemdService(notifier: notifier, status: "ingesting", alive: { ingest.turned(within: .seconds(5)) })
-            let group = ServiceGroup(
-                configuration: .init(services: [ingest, systemd], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            // One service group owns SIGTERM and SIGINT (docs/design/lifecycle.md).
+            var setup = IngestSetup(logDirectories: logs.log, conninfo: db.conninfo)
+            setup.batchSize = logs.batchSize
+            setup.workers = logs.workers
+            setup.environment = ProcessInfo.processInfo.environment
+            let group = try buildIngest(setup, logger: logger)
             await signals?.handOver(to: group)
             logger.info("ingesting", metadata: ["ingest.logs": "\(logs.log.joined(separator: ","))"])
             try await group.run()

@@ -1,0 +1,42 @@
+import Logging
+import ServiceLifecycle
+import Systemd
+import UnixSignals
+
+/// Everything that decides how an ingest daemon runs: what `clickd ingest` reads from its
+/// command line, and what a test sets directly (docs/design/lifecycle.md).
+public struct IngestSetup: Sendable {
+    public var logDirectories: [String]
+    /// The database: a conninfo or URL (libpq's).
+    public var conninfo: String
+    public var batchSize = 4096
+    /// nil: one per core (at most the shard count).
+    public var workers: Int?
+    /// NOTIFY_SOCKET and WATCHDOG_USEC, when run by systemd.
+    public var environment: [String: String] = [:]
+    /// The signals that stop the daemon gracefully (none in tests: they call
+    /// `ServiceGroup.triggerGracefulShutdown`).
+    public var stopSignals: [UnixSignal] = [.sigterm, .sigint]
+
+    public init(logDirectories: [String], conninfo: String) {
+        self.logDirectories = logDirectories
+        self.conninfo = conninfo
+    }
+}
+
+/// The ingest daemon's composition root — what `clickd ingest` and the in-process tests both
+/// call: opens the logs (a missing one is an error now) and returns the service group that
+/// follows them (`IngestService`) with systemd's notifications (`SystemdService`: READY once
+/// the group runs, WATCHDOG while the loop turns — also while PostgreSQL is down and it
+/// retries —, STATUS on each change of state, STOPPING first at shutdown); then each worker
+/// stops after its batch in flight.
+public func buildIngest(_ setup: IngestSetup, logger: Logger) throws -> ServiceGroup {
+    let conninfo = setup.conninfo
+    let ingestor = try Ingestor(
+        logDirectories: setup.logDirectories, batchSize: setup.batchSize, workers: setup.workers, logger: logger
+    ) { try PostgresConnection(conninfo) }
+    let notifier = SystemdNotifier(environment: setup.environment)
+    let ingest = IngestService(ingestor: ingestor, status: { notifier.notify("STATUS=\($0)") })
+    let systemd = SystemdService(notifier: notifier, status: "ingesting", alive: { ingest.turned(within: .seconds(5)) })
+    return ServiceGroup(configuration: .init(services: [ingest, systemd], gracefulShutdownSignals: setup.stopSignals, logger: logger))
+}
