@@ -37,7 +37,10 @@ public final class EdgeServer: Sendable {
         self.edge = edge
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
         let limiterLogger = logger
-        let quiescing = ServerQuiescingHelper(group: group)
+        // Its promise lives on NIO's singleton group, never shut down: the helper fails that
+        // promise when it is released, which on this edge's group (shut down by then) would
+        // schedule onto a closed event loop.
+        let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         self.quiescing = quiescing
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
