@@ -44,14 +44,10 @@ struct RebuildCommand: AsyncParsableCommand {
                 logDirectories: logs.log, db: connection, batchSize: logs.batchSize, workers: logs.workers,
                 logger: logger
             ) { try database.connect() }
-            // @unchecked: the rebuilder is used by the rebuild's one thread.
-            final class Unchecked: @unchecked Sendable {
-                let rebuilder: Rebuilder
-                init(_ rebuilder: Rebuilder) { self.rebuilder = rebuilder }
-            }
-            let this = Unchecked(rebuilder)
+            // Used by the rebuild's one thread.
+            let this = BlockingThread.Handed(rebuilder)
             let verify = self.verify
-            let service = RebuildService { shouldStop in try Self.rebuild(this.rebuilder, verify: verify, logger: logger, shouldStop: shouldStop) }
+            let service = RebuildService { shouldStop in try Self.rebuild(this.value, verify: verify, logger: logger, shouldStop: shouldStop) }
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -1,6 +1,5 @@
 import Projections
 import ServiceLifecycle
-import Synchronization
 
 /// `clickd rebuild`'s work as a `Service`, in a service group that owns SIGTERM and SIGINT
 /// (docs/design/lifecycle.md): graceful shutdown (or cancellation) asks the work to stop —
@@ -11,12 +10,11 @@ struct RebuildService: Service {
     let work: @Sendable (_ shouldStop: @escaping @Sendable () -> Bool) throws -> Void
 
     func run() async throws {
-        final class Flag: Sendable { let value = Atomic(false) }
-        let stop = Flag()
+        let stop = StopFlag()
         try await withTaskCancellationOrGracefulShutdownHandler {
-            try await BlockingThread.run(name: "clickd-rebuild") { try work { stop.value.load(ordering: .relaxed) } }
+            try await BlockingThread.run(name: "clickd-rebuild") { try work { stop.isSet } }
         } onCancelOrGracefulShutdown: {
-            stop.value.store(true, ordering: .relaxed)
+            stop.set()
         }
     }
 }

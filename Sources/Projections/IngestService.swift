@@ -23,13 +23,12 @@ public final class IngestService: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        final class Flag: Sendable { let value = Atomic(false) }
-        let stop = Flag()
+        let stop = StopFlag()
         // The state READY carried: only changes from it are told.
         let told = Mutex("ingesting")
         await withTaskCancellationOrGracefulShutdownHandler {
             await ingestor.run(
-                shouldStop: { stop.value.load(ordering: .relaxed) },
+                shouldStop: { stop.isSet },
                 heartbeat: { self.lastHeartbeat.withLock { $0 = .now } },
                 state: { state in
                     if told.withLock({ told in
@@ -40,7 +39,7 @@ public final class IngestService: Service, @unchecked Sendable {
                     }
                 })
         } onCancelOrGracefulShutdown: {
-            stop.value.store(true, ordering: .relaxed)
+            stop.set()
         }
     }
 }

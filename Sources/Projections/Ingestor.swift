@@ -110,15 +110,10 @@ public final class Ingestor {
         shouldStop: @escaping @Sendable () -> Bool, heartbeat: @escaping @Sendable () -> Void = {},
         state: @escaping @Sendable (String) -> Void = { _ in }
     ) async {
-        // @unchecked: the ingestor is used by that one thread until it resumes the caller.
-        final class Unchecked: @unchecked Sendable {
-            let ingestor: Ingestor
-            init(_ ingestor: Ingestor) { self.ingestor = ingestor }
-        }
-        let this = Unchecked(self)
+        let this = BlockingThread.Handed(self)
         // `follow` does not throw.
         _ = try? await BlockingThread.run(name: "clickd-ingest") {
-            this.ingestor.follow(shouldStop: shouldStop, heartbeat: heartbeat, state: state)
+            this.value.follow(shouldStop: shouldStop, heartbeat: heartbeat, state: state)
         }
     }
 
@@ -126,7 +121,6 @@ public final class Ingestor {
     private func follow(shouldStop: @escaping @Sendable () -> Bool, heartbeat: () -> Void, state: (String) -> Void) {
         // What is failing, by worker (-1: planning), set from the workers' threads.
         final class Failures: Sendable { let value = Mutex<[Int: String]>([:]) }
-        final class Flag: Sendable { let value = Atomic<Bool>(false) }
         let failures = Failures()
         var told = ""
         func tell() {
@@ -157,13 +151,13 @@ public final class Ingestor {
                 continue
             }
             tell()
-            let replan = Flag()
+            let replan = StopFlag()
             let logger = self.logger
             let follow: @Sendable (ShardWorker) throws -> Int = { worker in
                 let id = worker.shards.first ?? 0
                 Self.follow(
-                    worker, logger: logger, shouldStop: { shouldStop() || replan.value.load(ordering: .relaxed) },
-                    replan: { replan.value.store(true, ordering: .relaxed) },
+                    worker, logger: logger, shouldStop: { shouldStop() || replan.isSet },
+                    replan: { replan.set() },
                     failing: { message in failures.value.withLock { $0[id] = message } })
                 return 0
             }
@@ -173,7 +167,7 @@ public final class Ingestor {
                     heartbeat()
                     tell()
                 }, follow)
-            if replan.value.load(ordering: .relaxed) { workers = [] }
+            if replan.isSet { workers = [] }
         }
         tell()
     }

@@ -117,8 +117,10 @@ public final class AdminServer: Service {
         do {
             try await application.run()
         } catch {
-            bound.fulfil(.failure(EdgeError("cannot listen on \(settings.host):\(settings.port) (admin): \(error)")))
-            throw EdgeError("cannot listen on \(settings.host):\(settings.port) (admin): \(error)")
+            // Before it listened, the failure is the bind's; after, it is what it says.
+            let listening = EdgeError("cannot listen on \(settings.host):\(settings.port) (admin): \(error)")
+            if bound.fulfil(.failure(listening)) { throw listening }
+            throw error
         }
         bound.fulfil(.failure(EdgeError("the admin listener stopped before it listened")))
     }

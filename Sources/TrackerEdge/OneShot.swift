@@ -5,15 +5,18 @@ import Synchronization
 final class OneShot<T: Sendable>: Sendable {
     private let state = Mutex<(result: Result<T, any Error>?, waiters: [CheckedContinuation<T, any Error>])>((nil, []))
 
-    /// The first result wins; later ones are ignored.
-    func fulfil(_ result: Result<T, any Error>) {
-        let waiters: [CheckedContinuation<T, any Error>] = state.withLock { s in
-            guard s.result == nil else { return [] }
+    /// The first result wins; later ones are ignored. Returns whether this one won.
+    @discardableResult
+    func fulfil(_ result: Result<T, any Error>) -> Bool {
+        let waiters: [CheckedContinuation<T, any Error>]? = state.withLock { s in
+            guard s.result == nil else { return nil }
             s.result = result
             defer { s.waiters = [] }
             return s.waiters
         }
+        guard let waiters else { return false }
         for waiter in waiters { waiter.resume(with: result) }
+        return true
     }
 
     func value() async throws -> T {
