@@ -142,17 +142,29 @@ public enum LogScanner {
 
     /// The offset just past the last non-zero byte in `[from, size)` of `file`, or `from`
     /// when that range is all zeros.
+    ///
+    /// Every open of a log scans its last segment's preallocated tail (64 MiB by default):
+    /// a chunk is compared with the zero page by `memcmp` and only a chunk that holds data
+    /// is searched byte by byte. A closure per byte cost 1.4 s of CPU per open in a debug
+    /// build (every `clickd status` and `ingest` of the test suite) and 20 ms in release.
     static func endOfNonZeroBytes(file: LogFile, from: Int64, size: Int64) throws -> Int64 {
         var end = from
         var offset = from
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var chunk = [UInt8](repeating: 0, count: SegmentPreparer.zeros.count)
         while offset < size {
-            let n = try chunk.withUnsafeMutableBytes { raw in
-                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(min(Int64(raw.count), size - offset))]), at: offset)
+            let start = offset
+            let last: Int? = try chunk.withUnsafeMutableBytes { raw in
+                let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(min(Int64(raw.count), size - offset))]), at: offset)
+                guard n > 0 else { return nil }
+                offset += Int64(n)
+                let allZero = SegmentPreparer.zeros.withUnsafeBytes { zeros in memcmp(raw.baseAddress!, zeros.baseAddress!, n) == 0 }
+                guard !allZero else { return -1 }
+                var index = n - 1
+                while raw[index] == 0 { index -= 1 }  // memcmp found a non-zero byte
+                return index
             }
-            if n == 0 { break }
-            if let last = chunk[0..<n].lastIndex(where: { $0 != 0 }) { end = offset + Int64(last) + 1 }
-            offset += Int64(n)
+            guard let last else { break }
+            if last >= 0 { end = start + Int64(last) + 1 }
         }
         return end
     }

@@ -56,4 +56,26 @@ import Testing
         #expect(kept.suffix(5) == [0xee, 0xee, 0xee, 0xee, 0xee])
         #expect(try LogScanner.scan(directory: path).tornTail == nil)
     }
+
+    /// The scan of the preallocated tail finds the last non-zero byte wherever it lies:
+    /// at either side of the scanner's 1 MiB chunk boundaries, at the file's last byte,
+    /// before the start of the range (ignored), or nowhere.
+    @Test func theLastNonZeroByteIsFoundAcrossChunkBoundaries() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let chunk = 1 << 20
+        let size = 2 * chunk + 4096
+        for (from, marks, expected) in [
+            (0, [Int](), 0), (10, [3], 10), (0, [0], 1), (0, [chunk - 1], chunk), (0, [chunk], chunk + 1),
+            (100, [50, chunk + 7], chunk + 8), (0, [5, size - 1], size), (chunk + 1, [chunk], chunk + 1),
+        ] {
+            let path = dir.appending("f\(from)-\(marks)")
+            var bytes = [UInt8](repeating: 0, count: size)
+            for mark in marks { bytes[mark] = 0x5A }
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+            let file = try LogFile(path: path, flags: O_RDONLY)
+            let end = try LogScanner.endOfNonZeroBytes(file: file, from: Int64(from), size: Int64(size))
+            #expect(end == Int64(expected), "from \(from), marks \(marks)")
+        }
+    }
 }
