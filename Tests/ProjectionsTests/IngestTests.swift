@@ -329,7 +329,9 @@ import Testing
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline, case let now = said(), !(now.failing > before && now.resumed == now.failing) { usleep(50_000) }
             let now = said()
-            #expect(now.failing > before && now.resumed == now.failing, "round \(round): \(now)")
+            let state = (try? ChildProcess.clickd(["status", "--log", log, "--database", victim]).stdout) ?? ""
+            let daemonSaid = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+            #expect(now.failing > before && now.resumed == now.failing, "round \(round): \(now); \(state); \(daemonSaid)")
         }
         let deadline = Date().addingTimeInterval(120)
         var caughtUp = false
