@@ -147,21 +147,6 @@ import Testing
         }
     }
 
-    /// Item 4: a 414 closes the connection, as a 431 does (what follows may be the rest of a
-    /// request the edge did not read).
-    @Test func overLongTargetsAndHeadersCloseTheConnection() throws {
-        try Self.withEdge { edge, keys in
-            let long = try HTTPTestConnection(port: edge.port)
-            let response = try long.request("GET", "/c/" + String(repeating: "A", count: 16_500))
-            #expect(response.status == 414 && response.header("Connection") == "close")
-            #expect(long.isClosedByPeer())
-            let huge = try HTTPTestConnection(port: edge.port)
-            let refused = try huge.request("GET", "/c/x", headers: [("X-Big", String(repeating: "x", count: 9000))])
-            #expect(refused.status == 431 && refused.header("Connection") == "close")
-            #expect(huge.isClosedByPeer())
-        }
-    }
-
     /// Item 11 end to end: the longest destination `links sign` accepts is redirected by the
     /// edge, byte for byte; one byte more is refused by `links sign`.
     @Test func theLongestSignableLinkIsRedirected() throws {

@@ -30,6 +30,22 @@ import Testing
         #expect(try edge.clicks().count == 5)
     }
 
+    /// Issue 12, item 4: a 414 closes the connection, as a 431 does (what follows may be the
+    /// rest of a request the edge did not read). Moved from ClickdCommandTests/EdgeHardeningTests.
+    @Test func overLongTargetsAndHeadersCloseTheConnection() async throws {
+        let edge = try await InProcessEdge()
+        let long = try HTTPTestConnection(port: edge.port)
+        let response = try long.request("GET", "/c/" + String(repeating: "A", count: 16_500))
+        #expect(response.status == 414 && response.header("Connection") == "close")
+        #expect(long.isClosedByPeer())
+        let huge = try HTTPTestConnection(port: edge.port)
+        let refused = try huge.request("GET", "/c/x", headers: [("X-Big", String(repeating: "x", count: 9000))])
+        #expect(refused.status == 431 && refused.header("Connection") == "close")
+        #expect(huge.isClosedByPeer())
+        try await edge.stop()
+        #expect(try edge.clicks().isEmpty)
+    }
+
     /// The click handler parses request heads itself: a head that arrives a few bytes at a
     /// time is answered once whole, the connection then serves the next request; a request
     /// that announces a body is answered and its connection closed (the body is never read).
