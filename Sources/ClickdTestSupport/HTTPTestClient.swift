@@ -80,11 +80,38 @@ public final class HTTPTestConnection {
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
+        if method != "HEAD", headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased() == "chunked" }) {
+            return Response(status: status, headers: headers, body: try readChunkedBody())
+        }
         let length = method == "HEAD" ? 0 : Int(headers.first { $0.0.lowercased() == "content-length" }?.1 ?? "0") ?? 0
         while buffer.count < length { try fill() }
         let body = Array(buffer[0..<length])
         buffer.removeFirst(length)
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// A chunked body (RFC 9112 §7.1): size lines in hex, chunks, a 0 chunk, trailers.
+    private func readChunkedBody() throws -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            let lineEnd = try readUntil([13, 10])
+            let line = String(decoding: buffer[0..<lineEnd], as: UTF8.self)
+            buffer.removeFirst(lineEnd + 2)
+            guard let size = Int(line.split(separator: ";")[0].trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else {
+                throw TestSupportError("bad chunk size line: \(line)")
+            }
+            if size == 0 {
+                // Trailers (none expected) end with an empty line.
+                while true {
+                    let end = try readUntil([13, 10])
+                    buffer.removeFirst(end + 2)
+                    if end == 0 { return body }
+                }
+            }
+            while buffer.count < size + 2 { try fill() }
+            body += buffer[0..<size]
+            buffer.removeFirst(size + 2)
+        }
     }
 
     /// The value of one Prometheus sample (`name{labels}`) from an edge's admin listener's /metrics.

@@ -20,7 +20,7 @@ struct Clickd: AsyncParsableCommand {
         version: "clickd \(version)",
         subcommands: [
             EdgeCommand.self, IngestCommand.self, KeysCommand.self, LinksCommand.self, LogCommand.self, MigrateCommand.self, RebuildCommand.self,
-            StatusCommand.self,
+            ReportCommand.self, StatusCommand.self,
         ]
     )
 }

@@ -36,6 +36,9 @@ public final class PostgresConnection {
 
     deinit { PQfinish(connection) }
 
+    /// False once the connection is closed or lost (the server went away): a pool drops it.
+    public var isOpen: Bool { connection.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
     public func close() {
         PQfinish(connection)
         connection = nil

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import Systemd
 
 /// The admin listener (loopback by default), on Hummingbird:
 ///

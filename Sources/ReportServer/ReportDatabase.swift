@@ -1,0 +1,141 @@
+import Logging
+import NIOPosix
+import Projections
+import Synchronization
+
+/// The report's way to PostgreSQL: libpq connections (blocking), each used on a thread of
+/// its own `NIOThreadPool` — never on an event loop or Swift's cooperative pool. A query
+/// borrows a connection for one call and gives it back; a lost connection is dropped and the
+/// next call opens a new one, so the report outlives a database restart.
+public final class ReportDatabase: Sendable {
+    let conninfo: String
+    public let pool: NIOThreadPool
+    private let idle = Mutex<[Box]>([])
+
+    /// A connection handed between the pool's threads (one user at a time, by construction).
+    final class Box: @unchecked Sendable {
+        let connection: PostgresConnection
+        init(_ connection: PostgresConnection) { self.connection = connection }
+    }
+
+    /// The database cannot be reached (or went away mid-query): the page is a 503.
+    public struct Unavailable: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(conninfo: String, threads: Int) {
+        self.conninfo = conninfo
+        pool = NIOThreadPool(numberOfThreads: max(1, threads))
+        pool.start()
+    }
+
+    /// Runs `body` with a connection on one of the pool's threads.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await pool.runIfActive { [self] in
+            let box = try take()
+            do {
+                let result = try body(box.connection)
+                give(box)
+                return result
+            } catch {
+                if box.connection.isOpen {
+                    give(box)
+                    if let failure = error as? PostgresError, Self.meansUnavailable(failure) { throw Unavailable(description: failure.message) }
+                    throw error
+                }
+                throw Unavailable(description: "the connection to PostgreSQL was lost: \(error)")
+            }
+        }
+    }
+
+    /// SQLSTATE classes that say the server cannot serve now (connection exception, operator
+    /// intervention: shutting down, starting up) rather than that the query is wrong.
+    static func meansUnavailable(_ error: PostgresError) -> Bool {
+        guard let state = error.sqlState else { return true }
+        return state.hasPrefix("08") || state.hasPrefix("57P")
+    }
+
+    private func take() throws -> Box {
+        if let box = idle.withLock({ $0.popLast() }) {
+            if box.connection.isOpen { return box }
+        }
+        do {
+            let connection = try PostgresConnection(conninfo)
+            // Times as UTC text, and no write even if a check were ever missed.
+            try connection.execute("SET TIME ZONE 'UTC'; SET default_transaction_read_only = on; SET statement_timeout = '10s'")
+            return Box(connection)
+        } catch {
+            throw Unavailable(description: "\(error)")
+        }
+    }
+
+    private func give(_ box: Box) {
+        idle.withLock { $0.append(box) }
+    }
+
+    /// Closes the idle connections and stops the threads (after the listener has stopped).
+    public func shutdown() async {
+        let boxes = idle.withLock { boxes in
+            defer { boxes.removeAll() }
+            return boxes
+        }
+        for box in boxes { box.connection.close() }
+        try? await pool.shutdownGracefully()
+    }
+}
+
+/// Why the report will not start on a database: one line, for the operator.
+public struct ReportRefusal: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The start-up checks of docs/design/report.md: the views are there, and the role can
+/// only read. A role that could write is refused — the report is for people who must not be
+/// able to change the numbers by accident or by an injected query.
+public enum ReportStartChecks {
+    /// The views the pages read.
+    static let views = ["activity", "link_clicks", "link_clickers", "message_stats", "link_clicks_daily"]
+    static let writePrivileges = ["INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
+
+    public static func check(_ db: PostgresConnection) throws {
+        let role = try db.query("SELECT current_user, rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = current_user")
+        guard let row = role.first, let name = row[0] else { throw ReportRefusal("cannot read the role's attributes") }
+        let hint = "connect as a read-only role (for example: CREATE ROLE reports LOGIN; GRANT clickd_analyst TO reports)"
+        for (index, attribute) in ["SUPERUSER", "BYPASSRLS", "CREATEROLE"].enumerated() where row[index + 1] == "t" {
+            throw ReportRefusal("role \"\(name)\" has \(attribute), so it can write; \(hint)")
+        }
+        let writable = try db.query(
+            """
+            SELECT n.nspname, c.relname, p.privilege
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            CROSS JOIN unnest($1::text[]) WITH ORDINALITY AS p(privilege, rank)
+            WHERE n.nspname IN ('clickd', 'clickd_internal') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+              AND has_table_privilege(c.oid, p.privilege)
+            ORDER BY n.nspname, c.relname, p.rank
+            LIMIT 1
+            """, ["{" + writePrivileges.joined(separator: ",") + "}"])
+        if let w = writable.first, let schema = w[0], let table = w[1], let privilege = w[2] {
+            throw ReportRefusal("role \"\(name)\" has \(privilege) on \(schema).\(table), so it can write; \(hint)")
+        }
+        let creatable = try db.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname IN ('clickd', 'clickd_internal') AND has_schema_privilege(oid, 'CREATE') ORDER BY 1 LIMIT 1"
+        )
+        if let schema = creatable.first?[0] {
+            throw ReportRefusal("role \"\(name)\" can CREATE in schema \(schema ?? ""), so it can write; \(hint)")
+        }
+        let present = try db.query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'clickd' AND c.relkind = 'v'"
+        ).compactMap { $0[0] }
+        if let missing = views.first(where: { !present.contains($0) }) {
+            throw ReportRefusal("view clickd.\(missing) is missing (or not readable by \"\(name)\"): run clickd migrate with this clickd")
+        }
+        for view in views {
+            let readable = try db.query("SELECT has_table_privilege($1, 'SELECT')", ["clickd." + view])
+            guard readable.first?[0] == "t" else {
+                throw ReportRefusal("role \"\(name)\" cannot read clickd.\(view); GRANT clickd_analyst TO \"\(name)\"")
+            }
+        }
+    }
+}

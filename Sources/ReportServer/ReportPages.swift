@@ -1,0 +1,363 @@
+import Foundation
+import Projections
+
+/// A page's answer before it becomes HTTP: HTML, a CSV (streamed in chunks), or a problem.
+public enum PageResult: Sendable {
+    case html(title: String, body: String)
+    /// `fetch(after)` returns the next rows of CSV text and the cursor after them (nil: done).
+    case csv(filename: String, header: [String], fetch: @Sendable (String?) async throws -> (rows: [[String]], after: String?))
+    case notFound(String)
+    case badRequest(BadParameter)
+}
+
+/// What every page gets from a request: its parameters, validated, and how to write links.
+public struct PageContext: Sendable {
+    public var base: String
+    public var range: DayRange
+    public var includeBots: Bool
+    public var sort: String?
+    public var after: String?
+    public var version: String
+
+    /// The range and bot parameters, as every link of a page carries them.
+    var keptQuery: [(String, String)] {
+        [("from", DayRange.format(range.from)), ("to", DayRange.format(range.to)), ("bots", includeBots ? "include" : "exclude")]
+    }
+
+    /// `base` + the segments, each percent-encoded, + `suffix` (".csv") + the query.
+    func link(_ segments: [String], suffix: String = "", query extra: [(String, String)] = []) -> String {
+        var path = base + "/" + segments.map(Self.encodeSegment).joined(separator: "/")
+        // An id that itself ends in ".csv" must not read as the CSV twin: its dot is encoded.
+        if suffix.isEmpty, path.hasSuffix(".csv") { path = String(path.dropLast(4)) + "%2Ecsv" }
+        return path + suffix + "?" + (keptQuery + extra).map { Self.encodeQuery($0.0) + "=" + Self.encodeQuery($0.1) }.joined(separator: "&")
+    }
+
+    static let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
+
+    static func encodeSegment(_ s: String) -> String {
+        var out = ""
+        for byte in s.utf8 {
+            if unreserved.contains(byte) { out.append(Character(Unicode.Scalar(byte))) } else { out += String(format: "%%%02X", byte) }
+        }
+        return out
+    }
+
+    static func encodeQuery(_ s: String) -> String { encodeSegment(s) }
+}
+
+/// Numbers as a page shows them.
+enum Shown {
+    static func count(_ text: String?) -> String {
+        guard let text, let n = Int64(text) else { return "0" }
+        let digits = Array(String(n.magnitude))
+        var out = ""
+        for (i, d) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out += "," }
+            out.append(d)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+
+    /// A fraction 0…1 as a percentage with one decimal; "–" when there is none.
+    static func percent(_ fraction: Double?) -> String {
+        guard let fraction, fraction.isFinite else { return "–" }
+        return String(format: "%.1f %%", fraction * 100)
+    }
+
+    static func percent(_ text: String?) -> String { percent(text.flatMap(Double.init)) }
+}
+
+/// SQL for a UTC time as the pages show it.
+func shownTime(_ column: String) -> String { "to_char(\(column), 'YYYY-MM-DD HH24:MI:SS')" }
+
+/// The pages. Each reads views of schema `clickd` only, with bound values.
+public struct ReportPages: Sendable {
+    let database: ReportDatabase
+
+    public init(database: ReportDatabase) { self.database = database }
+
+    static let sourceKinds: Set<String> = ["campaign", "newsletter", "transactional"]
+    static let pageSize = 100
+
+    // MARK: - Sources
+
+    /// Sortable columns of the sources table: (parameter, label, SQL expression).
+    static let sourceColumns: [(key: String, label: String, sql: String)] = [
+        ("source", "Source", "source_kind || '/' || source_id"),
+        ("delivered", "Delivered", "delivered"),
+        ("clicked", "Clicked customers", "clicked_customers"),
+        ("rate", "Click rate", "coalesce(click_rate, -1)"),
+        ("clicks", "Total clicks", "total_clicks"),
+    ]
+
+    /// `sort` as (column, descending); the default is the most delivered first.
+    static func sortOrder(_ sort: String?, columns: [String], defaultKey: String) throws(BadParameter) -> (String, Bool) {
+        guard let sort else { return (defaultKey, true) }
+        let descending = sort.hasPrefix("-")
+        let key = descending ? String(sort.dropFirst()) : sort
+        guard columns.contains(key) else { throw BadParameter(name: "sort", expected: "one of \(columns.joined(separator: ", ")), or - before one") }
+        return (key, descending)
+    }
+
+    func sourceRows(_ context: PageContext, limit: Int, after: String?) async throws -> (rows: [[String?]], after: String?) {
+        let (key, descending) = try Self.sortOrder(context.sort, columns: Self.sourceColumns.map(\.key), defaultKey: "delivered")
+        let expression = Self.sourceColumns.first { $0.key == key }!.sql
+        // Keyset: (sort value, kind, id) of the last row shown, as the cursor carries it.
+        let cursor: [String]?
+        if let after {
+            guard let decoded = Cursor.decode(after), decoded.count == 3 else {
+                throw BadParameter(name: "after", expected: "a cursor from a Next link")
+            }
+            cursor = decoded
+        } else {
+            cursor = nil
+        }
+        let op = descending ? "<" : ">"
+        let direction = descending ? "DESC" : "ASC"
+        let valueType = key == "source" ? "text" : "numeric"
+        let sql = """
+            SELECT source_kind, source_id, delivered, clicked_customers, click_rate, total_clicks, (\(expression))::text
+            FROM clickd.message_stats
+            WHERE $1::text IS NULL OR ((\(expression))::\(valueType), source_kind, source_id) \(op) ($1::\(valueType), $2::text, $3::text)
+            ORDER BY (\(expression))::\(valueType) \(direction), source_kind \(direction), source_id \(direction)
+            LIMIT $4
+            """
+        let rows = try await database.read { db in try db.query(sql, [cursor?[0], cursor?[1], cursor?[2], Int64(limit + 1)]) }
+        let more = rows.count > limit
+        let shown = Array(rows.prefix(limit))
+        let next = more ? shown.last.map { Cursor.encode([$0[6] ?? "", $0[0] ?? "", $0[1] ?? ""]) } : nil
+        return (shown, next)
+    }
+
+    public func sources(_ context: PageContext, csv: Bool) async throws -> PageResult {
+        if csv {
+            return .csv(
+                filename: "sources.csv", header: ["source_kind", "source_id", "delivered", "clicked_customers", "click_rate", "total_clicks"]
+            ) { after in
+                let (rows, next) = try await sourceRows(context, limit: 2000, after: after)
+                return (rows.map { Array($0.prefix(6)).map { $0 ?? "" } }, next)
+            }
+        }
+        let (rows, next) = try await sourceRows(context, limit: Self.pageSize, after: context.after)
+        let (key, descending) = try Self.sortOrder(context.sort, columns: Self.sourceColumns.map(\.key), defaultKey: "delivered")
+        let columns: [[String: Any]] = Self.sourceColumns.map { column in
+            let flip = column.key == key && descending ? column.key : "-" + column.key
+            return [
+                "label": column.label, "href": context.link([], query: [("sort", flip)]),
+                "sorted": column.key == key ? (descending ? "▼" : "▲") : "",
+            ]
+        }
+        let shown: [[String: Any]] = rows.map { r in
+            [
+                "kind": r[0] ?? "", "id": r[1] ?? "", "href": context.link(["sources", r[0] ?? "", r[1] ?? ""]),
+                "delivered": Shown.count(r[2]), "clickedCustomers": Shown.count(r[3]), "clickRate": Shown.percent(r[4]),
+                "totalClicks": Shown.count(r[5]),
+            ]
+        }
+        let sortQuery = context.sort.map { [("sort", $0)] } ?? []
+        let body = Templates.render(
+            "sources",
+            [
+                "range": ["from": DayRange.format(context.range.from), "to": DayRange.format(context.range.to)],
+                "bots": context.includeBots, "columns": columns, "rows": shown,
+                "csv": context.link(["sources"], suffix: ".csv", query: sortQuery),
+                "next": next.map { context.link([], query: sortQuery + [("after", $0)]) } ?? false,
+            ])
+        return .html(title: "Sources", body: body)
+    }
+
+    // MARK: - A source's overview
+
+    public func overview(kind: String, id: String, _ context: PageContext, csv: Bool) async throws -> PageResult {
+        guard Self.sourceKinds.contains(kind) else { return .notFound("There is no source kind \(kind): campaign, newsletter or transactional.") }
+        let stats = try await database.read { db in
+            try db.query(
+                "SELECT delivered, clicked_customers, click_rate, total_clicks FROM clickd.message_stats WHERE source_kind = $1 AND source_id = $2",
+                [kind, id])
+        }
+        guard let s = stats.first else { return .notFound("No \(kind) \(id) has been delivered or clicked.") }
+        let linkSQL = """
+            SELECT link_id, url, total_clicks, human_clicks, unique_clickers, \(shownTime("first_click_at")), \(shownTime("last_click_at"))
+            FROM clickd.link_clicks WHERE source_kind = $1 AND source_id = $2
+            ORDER BY total_clicks DESC, link_id
+            """
+        if csv {
+            return .csv(
+                filename: "top-clicked-links-\(kind)-\(id).csv",
+                header: ["link_id", "url", "total_clicks", "human_clicks", "unique_clickers", "first_click_at", "last_click_at"]
+            ) { after in
+                guard after == nil else { return ([], nil) }
+                let rows = try await database.read { db in try db.query(linkSQL, [kind, id]) }
+                return (rows.map { $0.map { $0 ?? "" } }, nil)
+            }
+        }
+        let (links, clicks) = try await database.read { db in
+            (
+                try db.query(linkSQL + " LIMIT 100", [kind, id]),
+                try db.query(
+                    "SELECT coalesce(sum(total_clicks), 0), coalesce(sum(human_clicks), 0) FROM clickd.link_clicks WHERE source_kind = $1 AND source_id = $2",
+                    [kind, id])
+            )
+        }
+        let total = Int64(clicks.first?[0] ?? "") ?? 0
+        let human = Int64(clicks.first?[1] ?? "") ?? 0
+        let body = Templates.render(
+            "overview",
+            [
+                "kind": kind, "id": id,
+                "range": ["from": DayRange.format(context.range.from), "to": DayRange.format(context.range.to)],
+                "bots": context.includeBots,
+                "delivered": Shown.count(s[0]), "clickedCustomers": Shown.count(s[1]), "clickRate": Shown.percent(s[2]),
+                "totalClicks": Shown.count(s[3]),
+                "botShare": total > 0 ? Shown.percent(Double(total - human) / Double(total)) : "–",
+                "csv": context.link(["sources", kind, id], suffix: ".csv"),
+                "links": links.map { l -> [String: Any] in
+                    [
+                        "linkID": l[0] ?? "", "url": l[1] ?? "", "totalClicks": Shown.count(l[2]), "humanClicks": Shown.count(l[3]),
+                        "uniqueClickers": Shown.count(l[4]), "segment": context.link(["sources", kind, id, "links", l[0] ?? ""]),
+                        "firstClick": l[5] ?? "", "lastClick": l[6] ?? "",
+                    ]
+                },
+            ])
+        return .html(title: "\(kind) \(id)", body: body)
+    }
+
+    // MARK: - The clicked-link segment
+
+    func memberRows(kind: String, id: String, link: String, bots: Bool, limit: Int, after: String?) async throws -> [[String?]] {
+        let sql = """
+            SELECT customer_id, clicks, human_clicks, \(shownTime("first_clicked_at")), \(shownTime("last_clicked_at"))
+            FROM clickd.link_clickers
+            WHERE source_kind = $1 AND source_id = $2 AND link_id = $3 AND ($4 OR human_clicks > 0)
+              AND ($5::text IS NULL OR customer_id > $5::text)
+            ORDER BY customer_id
+            LIMIT $6
+            """
+        return try await database.read { db in try db.query(sql, [kind, id, link, bots, after, Int64(limit)]) }
+    }
+
+    public func segment(kind: String, id: String, link: String, _ context: PageContext, csv: Bool) async throws -> PageResult {
+        guard Self.sourceKinds.contains(kind) else { return .notFound("There is no source kind \(kind): campaign, newsletter or transactional.") }
+        let found = try await database.read { db in
+            try db.query(
+                "SELECT url, unique_clickers FROM clickd.link_clicks WHERE source_kind = $1 AND source_id = $2 AND link_id = $3",
+                [kind, id, link])
+        }
+        guard let l = found.first else { return .notFound("No link \(link) of \(kind) \(id) has been clicked.") }
+        let bots = context.includeBots
+        if csv {
+            return .csv(
+                filename: "clicked-\(kind)-\(id)-\(link).csv",
+                header: ["customer_id", "clicks", "human_clicks", "first_clicked_at", "last_clicked_at"]
+            ) { after in
+                let rows = try await memberRows(kind: kind, id: id, link: link, bots: bots, limit: 5000, after: after)
+                return (rows.map { $0.map { $0 ?? "" } }, rows.count == 5000 ? rows.last?[0] ?? nil : nil)
+            }
+        }
+        let size: String
+        if bots {
+            size =
+                try await database.read { db in
+                    try db.query(
+                        "SELECT count(*) FROM clickd.link_clickers WHERE source_kind = $1 AND source_id = $2 AND link_id = $3",
+                        [kind, id, link])
+                }.first?[0] ?? "0"
+        } else {
+            size = l[1] ?? "0"
+        }
+        let rows = try await memberRows(kind: kind, id: id, link: link, bots: bots, limit: Self.pageSize + 1, after: context.after)
+        let shown = rows.prefix(Self.pageSize)
+        let body = Templates.render(
+            "segment",
+            [
+                "kind": kind, "id": id, "linkID": link, "url": l[0] ?? "", "size": Shown.count(size), "bots": bots,
+                "source": context.link(["sources", kind, id]),
+                "csv": context.link(["sources", kind, id, "links", link], suffix: ".csv"),
+                "members": shown.map { m -> [String: Any] in
+                    [
+                        "customer": m[0] ?? "", "person": context.link(["people", m[0] ?? ""]), "clicks": Shown.count(m[1]),
+                        "humanClicks": Shown.count(m[2]), "firstClick": m[3] ?? "", "lastClick": m[4] ?? "",
+                    ]
+                },
+                "next": rows.count > Self.pageSize
+                    ? context.link(["sources", kind, id, "links", link], query: [("after", shown.last?[0] ?? "")]) : false,
+            ])
+        return .html(title: "Clicked \(link) · \(kind) \(id)", body: body)
+    }
+
+    // MARK: - A person's activity
+
+    static let activityColumns = [
+        "occurred_at", "kind", "delivery_id", "source_kind", "source_id", "message_type", "link_id", "url", "human", "bot_reason",
+        "user_agent", "ip",
+    ]
+
+    /// Newest first; the cursor is (time in microseconds, rows already shown at that time).
+    func activityRows(customer: String, limit: Int, after: String?) async throws -> (rows: [[String?]], after: String?) {
+        let before: (micros: Int64, skip: Int64)?
+        if let after {
+            guard let c = Cursor.decode(after), c.count == 2, let micros = Int64(c[0]), let skip = Int64(c[1]), skip >= 0, skip < 1_000_000 else {
+                throw BadParameter(name: "after", expected: "a cursor from an Older link")
+            }
+            before = (micros, skip)
+        } else {
+            before = nil
+        }
+        let sql = """
+            SELECT \(shownTime("occurred_at")), kind, delivery_id, source_kind, source_id, message_type, link_id, url, human::text,
+                   bot_reason, user_agent, host(ip), (extract(epoch FROM occurred_at) * 1000000)::bigint::text
+            FROM clickd.activity
+            WHERE customer_id = $1 AND ($2::bigint IS NULL OR occurred_at <= to_timestamp($2::bigint / 1000000.0))
+            ORDER BY occurred_at DESC, delivery_id DESC, kind DESC, link_id DESC NULLS LAST, user_agent DESC NULLS LAST
+            OFFSET $3 LIMIT $4
+            """
+        let rows = try await database.read { db in try db.query(sql, [customer, before?.micros, before?.skip ?? 0, Int64(limit + 1)]) }
+        let shown = Array(rows.prefix(limit))
+        guard rows.count > limit, let last = shown.last?[12] else { return (shown, nil) }
+        // Rows at the last time shown, including those shown on earlier pages.
+        let atLast = Int64(shown.filter { $0[12] == last }.count) + (before?.micros == Int64(last) ? before!.skip : 0)
+        return (shown, Cursor.encode([last, String(atLast)]))
+    }
+
+    public func person(customer: String, _ context: PageContext, csv: Bool) async throws -> PageResult {
+        if csv {
+            return .csv(filename: "activity-\(customer).csv", header: Self.activityColumns) { after in
+                let (rows, next) = try await activityRows(customer: customer, limit: 2000, after: after)
+                return (rows.map { Array($0.prefix(12)).map { $0 ?? "" } }, next)
+            }
+        }
+        let (rows, next) = try await activityRows(customer: customer, limit: 50, after: context.after)
+        if rows.isEmpty && context.after == nil { return .notFound("Customer \(customer) has no deliveries or clicks.") }
+        let body = Templates.render(
+            "person",
+            [
+                "customer": customer, "csv": context.link(["people", customer], suffix: ".csv"),
+                "events": rows.map { r -> [String: Any] in
+                    [
+                        "at": r[0] ?? "", "click": r[1] == "clicked_link", "deliveryID": r[2] ?? "", "kind": r[3] ?? "", "id": r[4] ?? "",
+                        "source": context.link(["sources", r[3] ?? "", r[4] ?? ""]), "messageType": r[5] ?? "", "linkID": r[6] ?? "",
+                        "url": r[7] ?? "", "human": r[8] == "true", "botReason": r[9] ?? "", "userAgent": r[10] ?? "", "ip": r[11] ?? "not recorded",
+                    ]
+                },
+                "next": next.map { context.link(["people", customer], query: [("after", $0)]) } ?? false,
+            ])
+        return .html(title: "Activity of \(customer)", body: body)
+    }
+}
+
+/// The keyset cursor of a Next link: values joined by NUL, base64url. Opaque to the reader;
+/// a tampered one is a 400, never SQL (its values are bound).
+enum Cursor {
+    static func encode(_ values: [String]) -> String {
+        Data(values.joined(separator: "\u{0}").utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: String) -> [String]? {
+        guard text.utf8.count <= 4096 else { return nil }
+        var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while b64.utf8.count % 4 != 0 { b64 += "=" }
+        guard let data = Data(base64Encoded: b64), let s = String(data: data, encoding: .utf8) else { return nil }
+        return s.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+    }
+}

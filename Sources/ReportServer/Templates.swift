@@ -1,0 +1,152 @@
+import Mustache
+
+/// The pages' templates (swift-mustache), compiled into the binary: `{{x}}` escapes
+/// `< > & " '`; the only `{{{x}}}` is the layout's `body`, itself a rendered template.
+/// User-controlled text sits in `<bdi>`, so a right-to-left override in an id or a URL
+/// cannot reorder the page around it.
+enum Templates {
+    static let library: MustacheLibrary = {
+        var library = MustacheLibrary()
+        for (name, text) in [
+            ("layout", layout), ("sources", sources), ("overview", overview), ("segment", segment), ("person", person),
+            ("problem", problem),
+        ] {
+            // The templates are constants of clickd: one that does not parse is a bug the
+            // first test finds.
+            try! library.register(text, named: name)
+        }
+        return library
+    }()
+
+    static func render(_ name: String, _ object: [String: Any]) -> String {
+        library.render(object, withTemplate: name) ?? ""
+    }
+
+    static let layout = """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}} · clickd</title>
+        <link rel="stylesheet" href="{{base}}/report.css">
+        </head>
+        <body>
+        <header><nav aria-label="clickd"><a href="{{base}}/">Sources</a></nav></header>
+        <main>
+        {{{body}}}
+        </main>
+        <footer><p>clickd {{version}} · times in UTC</p></footer>
+        </body>
+        </html>
+
+        """
+
+    static let range = """
+        <form class="range" method="get" action="">
+        <label>From <input type="date" name="from" value="{{range.from}}"></label>
+        <label>To <input type="date" name="to" value="{{range.to}}"></label>
+        <label>Bots <select name="bots"><option value="exclude"{{^bots}} selected{{/bots}}>exclude</option><option value="include"{{#bots}} selected{{/bots}}>include</option></select></label>
+        <button type="submit">Show</button>
+        </form>
+        <p class="range-shown">{{range.from}} to {{range.to}} (UTC days)</p>
+        """
+
+    static let sources = """
+        <h1>Sources</h1>
+        \(range)
+        <table>
+        <caption>Campaigns, newsletters and transactional messages: deliveries and clicks, all time. <a href="{{csv}}" download>CSV</a></caption>
+        <thead><tr>
+        {{#columns}}<th scope="col">{{#href}}<a href="{{href}}">{{label}}</a>{{/href}}{{^href}}{{label}}{{/href}}{{#sorted}} {{sorted}}{{/sorted}}</th>{{/columns}}
+        </tr></thead>
+        <tbody>
+        {{#rows}}<tr><th scope="row"><a href="{{href}}"><bdi>{{kind}} {{id}}</bdi></a></th><td>{{delivered}}</td><td>{{clickedCustomers}}</td><td>{{clickRate}}</td><td>{{totalClicks}}</td></tr>
+        {{/rows}}
+        {{^rows}}<tr><td colspan="5">No deliveries or clicks yet.</td></tr>{{/rows}}
+        </tbody>
+        </table>
+        {{#next}}<p><a rel="next" href="{{next}}">Next page</a></p>{{/next}}
+        """
+
+    static let overview = """
+        <h1><bdi>{{kind}} {{id}}</bdi></h1>
+        \(range)
+        <section aria-label="All-time figures" class="tiles">
+        <div class="tile"><span class="figure">{{delivered}}</span> delivered</div>
+        <div class="tile"><span class="figure">{{clickRate}}</span> of recipients clicked ({{clickedCustomers}} people)</div>
+        <div class="tile"><span class="figure">{{totalClicks}}</span> clicks, repeats included</div>
+        <div class="tile"><span class="figure">{{botShare}}</span> of clicks by bots</div>
+        </section>
+        <table>
+        <caption>Top Clicked Links, all time: every click counts, repeats included. <a href="{{csv}}" download>CSV</a></caption>
+        <thead><tr><th scope="col">Link</th><th scope="col">URL</th><th scope="col">Total clicks</th><th scope="col">Human clicks</th><th scope="col">Unique clickers</th><th scope="col">First click</th><th scope="col">Last click</th></tr></thead>
+        <tbody>
+        {{#links}}<tr><th scope="row"><bdi>{{linkID}}</bdi></th><td class="url"><bdi>{{url}}</bdi></td><td>{{totalClicks}}</td><td>{{humanClicks}}</td><td><a href="{{segment}}">{{uniqueClickers}}</a></td><td>{{firstClick}}</td><td>{{lastClick}}</td></tr>
+        {{/links}}
+        {{^links}}<tr><td colspan="7">No clicks yet.</td></tr>{{/links}}
+        </tbody>
+        </table>
+        """
+
+    static let segment = """
+        <h1>Clicked <bdi>{{linkID}}</bdi> in <a href="{{source}}"><bdi>{{kind}} {{id}}</bdi></a></h1>
+        <p class="url">URL: <bdi>{{url}}</bdi></p>
+        <p><span class="figure">{{size}}</span> {{#bots}}people clicked it (bots included){{/bots}}{{^bots}}people clicked it (a human click at least){{/bots}}</p>
+        <table>
+        <caption>Members of the segment, by customer id. <a href="{{csv}}" download>CSV</a></caption>
+        <thead><tr><th scope="col">Customer</th><th scope="col">Clicks</th><th scope="col">Human clicks</th><th scope="col">First click</th><th scope="col">Last click</th></tr></thead>
+        <tbody>
+        {{#members}}<tr><th scope="row"><a href="{{person}}"><bdi>{{customer}}</bdi></a></th><td>{{clicks}}</td><td>{{humanClicks}}</td><td>{{firstClick}}</td><td>{{lastClick}}</td></tr>
+        {{/members}}
+        {{^members}}<tr><td colspan="5">Nobody.</td></tr>{{/members}}
+        </tbody>
+        </table>
+        {{#next}}<p><a rel="next" href="{{next}}">Next page</a></p>{{/next}}
+        """
+
+    static let person = """
+        <h1>Activity of <bdi>{{customer}}</bdi></h1>
+        <p>Deliveries and clicks, newest first. <a href="{{csv}}" download>CSV</a></p>
+        <ol class="activity">
+        {{#events}}<li>
+        {{#click}}<details><summary><time>{{at}}</time> Clicked Link <bdi>{{linkID}}</bdi> in <a href="{{source}}"><bdi>{{kind}} {{id}}</bdi></a>{{^human}} (bot){{/human}}</summary>
+        <dl>
+        <dt>Link</dt><dd class="url"><bdi>{{url}}</bdi></dd>
+        <dt>Message</dt><dd><bdi>{{messageType}} {{deliveryID}}</bdi></dd>
+        <dt>Classified</dt><dd>{{#human}}human{{/human}}{{^human}}bot: {{botReason}}{{/human}}</dd>
+        <dt>User agent</dt><dd><bdi>{{userAgent}}</bdi></dd>
+        <dt>Address</dt><dd>{{ip}}</dd>
+        </dl></details>{{/click}}
+        {{^click}}<p><time>{{at}}</time> Delivered <bdi>{{messageType}} {{deliveryID}}</bdi> of <a href="{{source}}"><bdi>{{kind}} {{id}}</bdi></a></p>{{/click}}
+        </li>
+        {{/events}}
+        </ol>
+        {{#next}}<p><a rel="next" href="{{next}}">Older</a></p>{{/next}}
+        """
+
+    static let problem = """
+        <h1>{{heading}}</h1>
+        <p>{{message}}</p>
+        {{#retry}}<p>Try again in a few seconds.</p>{{/retry}}
+        """
+
+    static let stylesheet = """
+        body { font-family: "Liberation Sans", Arial, sans-serif; margin: 0 auto; max-width: 72rem; padding: 0 1rem; color: #1a1a1a; }
+        header nav a { margin-right: 1rem; }
+        table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+        caption { text-align: left; font-weight: bold; padding: .5rem 0; }
+        th, td { border-bottom: 1px solid #ddd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+        td { font-variant-numeric: tabular-nums; }
+        .url { word-break: break-all; }
+        .tiles { display: flex; flex-wrap: wrap; gap: 1rem; }
+        .tile { border: 1px solid #ccc; border-radius: 4px; padding: .75rem 1rem; min-width: 12rem; }
+        .figure { font-size: 1.6rem; font-weight: bold; display: block; }
+        .range label { margin-right: 1rem; }
+        .activity { list-style: none; padding: 0; }
+        .activity li { border-bottom: 1px solid #eee; padding: .4rem 0; }
+        dl { display: grid; grid-template-columns: 8rem 1fr; gap: .2rem 1rem; }
+        svg text { font-size: 11px; }
+
+        """
+}

@@ -1,0 +1,260 @@
+import ClickdTestSupport
+import Foundation
+import HummingbirdBcrypt
+import Projections
+import Testing
+
+@testable import ReportServer
+
+/// The report pages rendered in process against a seeded, real PostgreSQL: the numbers on
+/// each page are the views' numbers (checked by SQL on the views), hostile text stays text,
+/// and errors say what went wrong.
+@Suite struct ReportPagesTests {
+    /// One seeded database for the suite, made on first use.
+    static let seeding = Task { try await ReportFixture.seededDatabase() }
+
+    @Test func theSourcesPageShowsTheViewsFigures() async throws {
+        let (owner, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader)
+        let page = try await report.get("/")
+        #expect(page.status == 200)
+        #expect(page.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(page.header("Content-Security-Policy")?.hasPrefix("default-src 'none'; style-src 'self'; img-src 'self'") == true)
+        let html = page.text
+        #expect(!html.contains("<script"), "no script at all")
+        #expect(html.contains("2026-10-27 to 2026-11-25"), "the default range, the 30 days ending today, is shown")
+        for row in try ReportFixture.rows(owner, "SELECT source_kind, source_id, delivered, total_clicks, click_rate FROM clickd.message_stats") {
+            let kind = row[0]!
+            let id = row[1]!
+            let href = "/sources/\(kind)/\(PageContext.encodeSegment(id))?"
+            #expect(html.contains(href), "\(kind) \(id) links to its overview")
+            let rate = Shown.percent(row[4])
+            #expect(html.contains("<td>\(Shown.count(row[2]))</td><td>"), "delivered of \(id)")
+            #expect(html.contains("<td>\(rate)</td><td>\(Shown.count(row[3]))</td>"), "rate and clicks of \(id)")
+        }
+        // Sorted by delivered, most first, by default: campaign 17 (40) before n-1 (10).
+        let seventeen = try #require(html.range(of: "campaign 17</bdi>"))
+        let newsletter = try #require(html.range(of: "newsletter n-1</bdi>"))
+        #expect(seventeen.lowerBound < newsletter.lowerBound)
+        let ascending = try await report.get("/?sort=delivered").text
+        #expect(
+            try #require(ascending.range(of: "newsletter n-1</bdi>")).lowerBound < (try #require(ascending.range(of: "campaign 17</bdi>"))).lowerBound
+        )
+        // The CSV twin.
+        let csv = try await report.get("/sources.csv")
+        #expect(csv.status == 200)
+        #expect(csv.header("Content-Disposition") == "attachment; filename=\"sources.csv\"")
+        let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.first == "source_kind,source_id,delivered,clicked_customers,click_rate,total_clicks")
+        #expect(lines.count == 1 + (try ReportFixture.rows(owner, "SELECT count(*) FROM clickd.message_stats")[0][0].flatMap { Int($0) } ?? -1))
+        #expect(lines.contains { $0.hasPrefix("campaign,17,40,") })
+        try await report.stop()
+    }
+
+    @Test func theOverviewShowsTilesAndTopClickedLinksInOrder() async throws {
+        let (owner, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader)
+        let html = try await report.get("/sources/campaign/17").text
+        let stats = try ReportFixture.rows(
+            owner,
+            "SELECT delivered, clicked_customers, click_rate, total_clicks FROM clickd.message_stats WHERE source_kind = 'campaign' AND source_id = '17'"
+        )[0]
+        #expect(html.contains("<span class=\"figure\">\(Shown.count(stats[0]))</span> delivered"))
+        #expect(html.contains("<span class=\"figure\">\(Shown.percent(stats[2]))</span> of recipients clicked (\(Shown.count(stats[1])) people)"))
+        #expect(html.contains("<span class=\"figure\">\(Shown.count(stats[3]))</span> clicks, repeats included"))
+        let bots = try ReportFixture.rows(
+            owner,
+            "SELECT sum(total_clicks - human_clicks)::float8 / sum(total_clicks) FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = '17'"
+        )[0]
+        #expect(html.contains("<span class=\"figure\">\(Shown.percent(bots[0].flatMap(Double.init)))</span> of clicks by bots"))
+        let links = try ReportFixture.rows(
+            owner,
+            "SELECT link_id, total_clicks, human_clicks, unique_clickers FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = '17' ORDER BY total_clicks DESC, link_id"
+        )
+        #expect(links.count == 4 && links[0][0] == "hero")
+        var position = html.startIndex
+        for link in links {
+            let row = "<tr><th scope=\"row\"><bdi>\(link[0]!)</bdi></th>"
+            let found = try #require(html.range(of: row, range: position..<html.endIndex), "\(link[0]!) in order")
+            position = found.upperBound
+            let segment = "/sources/campaign/17/links/\(link[0]!)?from=2026-10-27&amp;to=2026-11-25&amp;bots=exclude\">\(Shown.count(link[3]))</a>"
+            #expect(html.contains(segment), "the unique count of \(link[0]!) links to its segment")
+            #expect(html.contains("<td>\(Shown.count(link[1]))</td><td>\(Shown.count(link[2]))</td>"))
+        }
+        let csv = try await report.get("/sources/campaign/17.csv").text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(csv.dropFirst().map { $0.components(separatedBy: ",")[0] } == links.map { $0[0]! })
+        try await report.stop()
+    }
+
+    @Test func theSegmentIsTheUniqueClickersAndItsCSVStreams() async throws {
+        let (owner, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader)
+        let html = try await report.get("/sources/campaign/17/links/hero").text
+        let members = try ReportFixture.rows(
+            owner,
+            "SELECT customer_id, clicks FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = '17' AND link_id = 'hero' AND human_clicks > 0 ORDER BY customer_id"
+        )
+        let size = try ReportFixture.rows(owner, "SELECT unique_clickers FROM clickd.link_clicks WHERE source_id = '17' AND link_id = 'hero'")[0][0]!
+        #expect(Int(size) == members.count)
+        #expect(html.contains("<span class=\"figure\">\(size)</span> people clicked it"))
+        for m in members { #expect(html.contains("<bdi>\(m[0]!)</bdi></a></th><td>\(m[1]!)</td>")) }
+        #expect(!html.contains("<bdi>c30</bdi>"), "the scanner's customer clicked as a bot only")
+        let withBots = try await report.get("/sources/campaign/17/links/hero?bots=include").text
+        #expect(withBots.contains("<bdi>c30</bdi>"))
+        let csv = try await report.get("/sources/campaign/17/links/hero.csv")
+        #expect(csv.header("Transfer-Encoding") == "chunked")
+        let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.dropFirst().map { $0.components(separatedBy: ",")[0] } == members.map { $0[0]! })
+        try await report.stop()
+    }
+
+    @Test func aPersonsActivityExpandsEachClick() async throws {
+        let (_, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader)
+        let html = try await report.get("/people/c0").text
+        #expect(html.components(separatedBy: "<details>").count - 1 == 4, "three clicks on hero and one on read")
+        #expect(html.contains("Delivered <bdi>email d0</bdi>"))
+        #expect(html.contains("<dt>Classified</dt><dd>human</dd>"))
+        #expect(html.contains("<dt>Address</dt><dd>203.0.113.0</dd>"))
+        // Newest first: the click at 50 h comes before the one at 30 h.
+        #expect(try #require(html.range(of: "2026-11-22 02:00:00")).lowerBound < (try #require(html.range(of: "2026-11-21 06:00:00"))).lowerBound)
+        let scanner = try await report.get("/people/c30").text
+        #expect(scanner.contains("<dd>bot: "), "a bot click says why")
+        try await report.stop()
+    }
+
+    @Test func hostileTextStaysTextInHTMLAndCSV() async throws {
+        let (_, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader)
+        let overview = try await report.get("/sources/campaign/\(PageContext.encodeSegment(ReportFixture.hostileCampaign))")
+        #expect(overview.status == 200)
+        let html = overview.text
+        #expect(!html.contains("<script>"), "no markup from ids or URLs")
+        #expect(!html.contains("<img src=x>"))
+        #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;"))
+        #expect(html.contains("<bdi>&quot;&#39;&gt;&lt;img src=x&gt;</bdi>"))
+        #expect(html.contains("<bdi>https://shop.example.com/p?q=&lt;script&gt;&amp;a=&quot;b&quot;&amp;c=&#39;d&#39;</bdi>"))
+        let segment = try await report.get(
+            "/sources/campaign/\(PageContext.encodeSegment(ReportFixture.hostileCampaign))/links/\(PageContext.encodeSegment(ReportFixture.hostileLink))"
+        )
+        #expect(segment.status == 200)
+        #expect(segment.text.contains("<bdi>\(ReportFixture.rtlCustomer)</bdi>"), "a right-to-left override is isolated")
+        let csv = try await report.get(
+            "/sources/campaign/\(PageContext.encodeSegment(ReportFixture.hostileCampaign))/links/\(PageContext.encodeSegment(ReportFixture.hostileLink)).csv"
+        )
+        #expect(csv.text.contains("\r\n\"'=HYPERLINK(\"\"http://x\"\")\",1,1,"), "the formula is quoted and prefixed: \(csv.text)")
+        let disposition = try #require(csv.header("Content-Disposition"))
+        #expect(!disposition.dropFirst("attachment; filename=\"".count).dropLast().contains("\""))
+        try await report.stop()
+    }
+
+    @Test func unknownThingsAre404AndMalformedParameters400() async throws {
+        let (_, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader)
+        for (path, says) in [
+            ("/sources/campaign/nope", "No campaign nope has been delivered or clicked."),
+            ("/sources/flyer/17", "There is no source kind flyer"),
+            ("/sources/campaign/17/links/nope", "No link nope of campaign 17 has been clicked."),
+            ("/people/nobody", "Customer nobody has no deliveries or clicks."),
+            ("/nothing/here", "There is no report page at this address."),
+        ] {
+            let page = try await report.get(path)
+            #expect(page.status == 404, "\(path)")
+            #expect(page.text.contains(says), "\(path): \(page.text)")
+        }
+        for (query, names) in [
+            ("from=2026-13-01", "parameter from"), ("to=yesterday", "parameter to"), ("from=2026-11-20&to=2026-11-01", "parameter from"),
+            ("from=2024-01-01&to=2026-01-01", "at most 366 days"), ("bots=maybe", "parameter bots"), ("sort=password", "parameter sort"),
+            ("after=%%%", "parameter after"), ("after=bm90IGEgY3Vyc29y", "parameter after"), ("bots=include&bots=exclude", "parameter bots"),
+        ] {
+            let page = try await report.get("/?" + query)
+            #expect(page.status == 400, "\(query)")
+            #expect(page.text.contains(names), "\(query): \(page.text)")
+        }
+        let posted = try await onDispatchThread { [port = report.port] in
+            try HTTPTestConnection(port: port).request("POST", "/", headers: [("Content-Length", "0")])
+        }
+        #expect(posted.status == 405)
+        try await report.stop()
+    }
+
+    @Test func aWritableRoleIsRefusedWithOneLine() async throws {
+        let (owner, _) = try await Self.seeding.value
+        // The cluster's owner is a superuser.
+        await #expect { try await InProcessReport(conninfo: owner) } throws: { error in
+            "\(error)".contains("has SUPERUSER, so it can write")
+        }
+        // A role granted INSERT on one internal table.
+        let name = "w_\(UInt32.random(in: 0...UInt32.max))"
+        let db = try PostgresConnection(owner)
+        defer { db.close() }
+        try db.execute("CREATE ROLE \(name) LOGIN; GRANT clickd_analyst TO \(name); GRANT INSERT ON clickd_internal.link_daily TO \(name)")
+        let writer = owner.replacingOccurrences(of: "user=\(ReportFixture.ownerUser(owner))", with: "user=\(name)")
+        await #expect { try await InProcessReport(conninfo: writer) } throws: { error in
+            "\(error)"
+                == "role \"\(name)\" has INSERT on clickd_internal.link_daily, so it can write; connect as a read-only role (for example: CREATE ROLE reports LOGIN; GRANT clickd_analyst TO reports)"
+        }
+        try db.execute("REVOKE INSERT ON clickd_internal.link_daily FROM \(name); GRANT CREATE ON SCHEMA clickd TO \(name)")
+        await #expect { try await InProcessReport(conninfo: writer) } throws: { error in "\(error)".contains("can CREATE in schema clickd") }
+    }
+
+    @Test func withAnAuthFileEveryPageAsksForCredentials() async throws {
+        let (_, reader) = try await Self.seeding.value
+        let hash = Bcrypt.hash("s3cret pass", cost: 4)
+        let y = "$2y$" + hash.dropFirst(4)  // as htpasswd -B writes it
+        let auth = try AuthFile(text: "# marketers\nana:\(hash)\nbo:\(y)\n", path: "users")
+        let report = try await InProcessReport(conninfo: reader) { $0.auth = auth }
+        let anonymous = try await report.get("/")
+        #expect(anonymous.status == 401)
+        #expect(anonymous.header("WWW-Authenticate") == "Basic realm=\"clickd\", charset=\"UTF-8\"")
+        #expect(try await report.get("/report.css").status == 401)
+        func basic(_ user: String, _ password: String) -> [(String, String)] {
+            [("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())]
+        }
+        #expect(try await report.get("/", headers: basic("ana", "wrong")).status == 401)
+        #expect(try await report.get("/", headers: basic("nobody", "s3cret pass")).status == 401)
+        #expect(try await report.get("/", headers: basic("ana", "s3cret pass")).status == 200)
+        #expect(try await report.get("/", headers: basic("bo", "s3cret pass")).status == 200)
+        #expect(try await report.get("/", headers: basic("ana", "s3cret pass")).status == 200, "remembered")
+        try await report.stop()
+        #expect(throws: AuthFile.Invalid.self) { try AuthFile(text: "ana:$apr1$abc$def\n", path: "users") }
+        #expect(throws: AuthFile.Invalid.self) { try AuthFile(text: "# nobody\n", path: "users") }
+    }
+
+    @Test func aBasePathPrefixesEveryURL() async throws {
+        let (_, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader) { $0.basePath = "/clicks" }
+        #expect(try await report.get("/").status == 404)
+        let page = try await report.get("/clicks/")
+        #expect(page.status == 200)
+        #expect(page.text.contains("href=\"/clicks/report.css\""))
+        #expect(page.text.contains("href=\"/clicks/sources/campaign/17?"))
+        #expect(try await report.get("/clicks").status == 200)
+        #expect(try await report.get("/clicks/report.css").header("Content-Type") == "text/css; charset=utf-8")
+        try await report.stop()
+    }
+
+    /// PostgreSQL down: every page is a 503 with a retry hint, the server keeps running, and
+    /// pages come back with the database.
+    @Test func theDatabaseDownIsA503AndTheServerRecovers() async throws {
+        let cluster = try ThrowawayPostgres()
+        defer { cluster.stop() }
+        let url = try cluster.createDatabase("report_outage")
+        #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", ReportFixture.migrations]).status == 0)
+        let db = try PostgresConnection(url)
+        try db.execute("CREATE ROLE outage_reader LOGIN; GRANT clickd_analyst TO outage_reader")
+        db.close()
+        let reader = url.replacingOccurrences(of: "user=\(ReportFixture.ownerUser(url))", with: "user=outage_reader")
+        let report = try await InProcessReport(conninfo: reader)
+        #expect(try await report.get("/").status == 200)
+        try cluster.stopServer(immediate: true)
+        let down = try await report.get("/")
+        #expect(down.status == 503)
+        #expect(down.header("Retry-After") == "5")
+        #expect(down.text.contains("PostgreSQL cannot be reached right now."))
+        #expect(try await report.get("/sources.csv").status == 503)
+        try cluster.startServer()
+        #expect(try await report.get("/").status == 200)
+        try await report.stop()
+    }
+}
