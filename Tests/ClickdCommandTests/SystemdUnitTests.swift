@@ -5,7 +5,7 @@ import Testing
 /// deploy/systemd: the units parse cleanly (`systemd-analyze verify`, no warning allowed)
 /// and stay hardened (`systemd-analyze security --offline`, exposure at most 2.0 of 10).
 @Suite struct SystemdUnitTests {
-    static let units = ["clickd-edge.service", "clickd-ingest.service"]
+    static let units = ["clickd-edge.service", "clickd-ingest.service", "clickd-report.service"]
 
     /// The units as shipped, with ExecStart pointing at the binary just built (verify
     /// checks that the command exists).
@@ -41,8 +41,10 @@ import Testing
     @Test func unitsAskForWhatTheIssueSays() throws {
         for unit in Self.units {
             let text = try String(contentsOfFile: RepositoryPaths.root.appendingPathComponent("deploy/systemd/\(unit)").path, encoding: .utf8)
+            // The report reads no file of clickd's: a user of its own for each run.
+            let user = unit == "clickd-report.service" ? "DynamicUser=yes" : "User=clickd"
             for directive in [
-                "Type=notify", "WatchdogSec=", "Restart=on-failure", "User=clickd", "LoadCredential=",
+                "Type=notify", "WatchdogSec=", "Restart=on-failure", user, "LoadCredential=",
                 "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
             ] {
                 #expect(text.contains("\n" + directive), "\(unit) lacks \(directive)")
@@ -50,5 +52,8 @@ import Testing
         }
         let edge = try String(contentsOfFile: RepositoryPaths.root.appendingPathComponent("deploy/systemd/clickd-edge.service").path, encoding: .utf8)
         #expect(edge.contains("\nStateDirectory=clickd/edge"))
+        let report = try String(
+            contentsOfFile: RepositoryPaths.root.appendingPathComponent("deploy/systemd/clickd-report.service").path, encoding: .utf8)
+        #expect(report.contains("\nExecStart=/usr/local/bin/clickd report --listen 127.0.0.1:8090 --auth-file %d/htpasswd"))
     }
 }

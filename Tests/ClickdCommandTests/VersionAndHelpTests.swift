@@ -12,7 +12,9 @@ import Testing
     @Test func helpListsTheCommands() throws {
         let result = try ChildProcess.clickd(["--help"])
         #expect(result.status == 0)
-        #expect(result.stdout.contains("log"))
+        for command in ["edge", "ingest", "rebuild", "migrate", "status", "report", "links", "keys", "log"] {
+            #expect(result.stdout.contains("  \(command)"), "\(command) in --help")
+        }
         let log = try ChildProcess.clickd(["log", "--help"])
         for sub in ["verify", "dump", "stats", "bench"] { #expect(log.stdout.contains(sub)) }
     }
