@@ -21,8 +21,10 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# Build once (tests included), then run without rebuilding.
-test: deps
+# Build once (tests included), then run without rebuilding. The report pages' browser test
+# needs Chromium and selenium (scripts/install-deps --browser).
+test:
+	@scripts/install-deps --browser
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

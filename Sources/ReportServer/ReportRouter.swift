@@ -36,6 +36,12 @@ struct ReportResponder: Sendable {
             response.headers[.cacheControl] = "public, max-age=86400"
             return secured(response)
         }
+        if path == "/favicon.svg" {
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: Templates.favicon)))
+            response.headers[.contentType] = "image/svg+xml"
+            response.headers[.cacheControl] = "public, max-age=86400"
+            return secured(response)
+        }
         let csv = path.hasSuffix(".csv")
         if csv { path = String(path.dropLast(4)) }
         var segments: [String] = []

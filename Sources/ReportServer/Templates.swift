@@ -30,6 +30,7 @@ enum Templates {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{{title}} · clickd</title>
         <link rel="stylesheet" href="{{base}}/report.css">
+        <link rel="icon" href="{{base}}/favicon.svg" type="image/svg+xml">
         </head>
         <body>
         <header><nav aria-label="clickd"><a href="{{base}}/">Sources</a></nav></header>
@@ -129,6 +130,13 @@ enum Templates {
         <h1>{{heading}}</h1>
         <p>{{message}}</p>
         {{#retry}}<p>Try again in a few seconds.</p>{{/retry}}
+        """
+
+    /// The tab's icon (served by clickd: CSP allows images from 'self' only; without one a
+    /// browser asks for /favicon.ico and logs the 404).
+    static let favicon = """
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f5fa8"/><path d="M4 4l8 4-3.5 1L11 13l-1.5.7L7 9.7 4.5 12z" fill="#fff"/></svg>
+
         """
 
     static let stylesheet = """

@@ -1,0 +1,53 @@
+import ClickdTestSupport
+import Foundation
+import Testing
+
+@testable import ReportServer
+
+/// The pages in headless Chromium (Tests/Browser/report_pages.py, selenium): the report
+/// runs in process on a free loopback port over the seeded database; what the script checks
+/// against comes from SQL on the same views. `make test` installs Chromium, its driver and
+/// selenium (`scripts/install-deps --browser`); without them this test fails, it does not
+/// skip. Screenshots: .build/report-screenshots/.
+@Suite struct ReportBrowserTests {
+    static let python = RepositoryPaths.root.appendingPathComponent(".build/browser-venv/bin/python").path
+    static let script = RepositoryPaths.root.appendingPathComponent("Tests/Browser/report_pages.py").path
+
+    @Test func aMarketerFollowsThePagesInChromium() async throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.python) && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"),
+            "the browser test needs Chromium, chromium-driver and selenium: run scripts/install-deps --browser (make test does)")
+        let (owner, reader) = try await ReportPagesTests.seeding.value
+        let links = try ReportFixture.rows(
+            owner,
+            "SELECT link_id, total_clicks, human_clicks, unique_clickers FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = '17' ORDER BY total_clicks DESC, link_id"
+        )
+        let members = try ReportFixture.rows(
+            owner,
+            "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = '17' AND link_id = 'hero' AND human_clicks > 0 ORDER BY customer_id"
+        ).map { $0[0]! }
+        let c0 = try ReportFixture.rows(
+            owner, "SELECT url FROM clickd.activity WHERE customer_id = 'c0' AND kind = 'clicked_link' ORDER BY occurred_at DESC")
+        let expected: [String: Any] = [
+            "range": "2026-10-27 to 2026-11-25",
+            "links": links.map { ["link_id": $0[0]!, "total_clicks": $0[1]!, "human_clicks": $0[2]!, "unique_clickers": $0[3]!] },
+            "hero_members": members, "c0_clicks": c0.count, "c0_newest_url": c0.first?[0] ?? "",
+            "hostile_overview": "/sources/campaign/" + PageContext.encodeSegment(ReportFixture.hostileCampaign),
+            "hostile_id": ReportFixture.hostileCampaign,
+        ]
+        let out = RepositoryPaths.root.appendingPathComponent(".build/report-screenshots").path
+        try? FileManager.default.removeItem(atPath: out)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let expectations = out + "/expected.json"
+        try JSONSerialization.data(withJSONObject: expected, options: [.sortedKeys]).write(to: URL(fileURLWithPath: expectations))
+
+        let report = try await InProcessReport(conninfo: reader)
+        let base = "http://127.0.0.1:\(report.port)"
+        let result = try await onDispatchThread { try ChildProcess.run(Self.python, [Self.script, base, expectations, out], timeout: 180) }
+        try await report.stop()
+        #expect(result.status == 0, "report_pages.py: \(result.stdout)\(result.stderr)")
+        for page in ["1-sources", "2-overview", "3-segment", "4-person", "5-overview-range", "6-hostile"] {
+            #expect(FileManager.default.fileExists(atPath: "\(out)/\(page).png"), "screenshot \(page)")
+        }
+    }
+}
