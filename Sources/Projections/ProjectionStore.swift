@@ -88,7 +88,7 @@ public struct ProjectionStore {
     /// A batch encoded for the database (pure; done while the previous batch commits).
     public struct PreparedBatch {
         var activity = CopyBinary(), links = CopyBinary(), clickers = CopyBinary(), sources = CopyBinary()
-        var sourceClickers = CopyBinary(), daily = CopyBinary()
+        var sourceClickers = CopyBinary(), daily = CopyBinary(), hourly = CopyBinary()
         var corrections: [(reason: String, lsns: PostgresBigintArray)] = []
         var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
         /// Whether a human count went down (a burst correction): source clickers left at 0 are removed.
@@ -172,6 +172,14 @@ public struct ProjectionStore {
             p.sources.int64(c.delivered)
             p.sources.int64(c.clicks)
         }
+        for (key, c) in batch.hourly {
+            p.hourly.row(5)
+            p.hourly.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
+            p.hourly.timestamp(UInt64(key.hour) * ProjectionFold.msPerHour)
+            p.hourly.text(key.botReason)
+            p.hourly.int64(c.delivered)
+            p.hourly.int64(c.clicks)
+        }
         for (key, human) in batch.sourceClickers where human != 0 {
             p.sourceClickers.row(3)
             p.sourceClickers.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
@@ -184,6 +192,7 @@ public struct ProjectionStore {
         p.sources.end()
         p.sourceClickers.end()
         p.daily.end()
+        p.hourly.end()
         p.deadLetters = batch.deadLetters
         return p
     }
@@ -364,6 +373,15 @@ public struct ProjectionStore {
                 SELECT \(shard), * FROM delta_daily ORDER BY 1, 2, 3
                 ON CONFLICT (shard, link_key, day) DO UPDATE SET
                     total_clicks = t.total_clicks + EXCLUDED.total_clicks, human_clicks = t.human_clicks + EXCLUDED.human_clicks;
+
+                """
+        }
+        if try delta(batch.hourly, "delta_hourly", "(source_key uuid, hour timestamptz, bot_reason text, delivered bigint, clicks bigint)") {
+            upserts += """
+                INSERT INTO \(schema).source_hourly AS t (shard, source_key, hour, bot_reason, delivered, clicks)
+                SELECT \(shard), * FROM delta_hourly ORDER BY 1, 2, 3, 4
+                ON CONFLICT (shard, source_key, hour, bot_reason) DO UPDATE SET
+                    delivered = t.delivered + EXCLUDED.delivered, clicks = t.clicks + EXCLUDED.clicks;
 
                 """
         }

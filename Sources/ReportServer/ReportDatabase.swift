@@ -95,7 +95,9 @@ public struct ReportRefusal: Error, CustomStringConvertible {
 /// able to change the numbers by accident or by an injected query.
 public enum ReportStartChecks {
     /// The views the pages read.
-    static let views = ["activity", "link_clicks", "link_clickers", "message_stats", "link_clicks_daily"]
+    static let views = [
+        "activity", "link_clicks", "link_clickers", "message_stats", "link_clicks_daily", "source_clicks_hourly", "bot_clicks_hourly",
+    ]
     static let writePrivileges = ["INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
 
     public static func check(_ db: PostgresConnection) throws {

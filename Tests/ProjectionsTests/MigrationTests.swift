@@ -24,7 +24,8 @@ import Testing
         let db = try PostgresConnection(url)
         defer { db.close() }
         let views = try db.query("SELECT table_name FROM information_schema.views WHERE table_schema = 'clickd' ORDER BY 1").map { $0[0]! }
-        #expect(views == ["activity", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats"])
+        #expect(
+            views == ["activity", "bot_clicks_hourly", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats", "source_clicks_hourly"])
         // A changed file that was applied is refused, naming it.
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -101,7 +101,9 @@ import Testing
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
         daemon.arguments = ["ingest", "--log", log, "--database", url, "--batch-size", "200"]
-        daemon.standardError = FileHandle.nullDevice
+        let daemonLog = dir.appending("daemon.err")
+        #expect(FileManager.default.createFile(atPath: daemonLog, contents: nil))
+        daemon.standardError = FileHandle(forWritingAtPath: daemonLog)
         try daemon.run()
 
         let stop = Locked(false)
@@ -153,11 +155,23 @@ import Testing
         #expect(daemon.terminationStatus == 0)
         while !reader.isFinished { usleep(10_000) }
         #expect(seen.value.queries > 10)
-        #expect(seen.value.problems.isEmpty, "\(seen.value.problems.prefix(5))")
+        let said = (try? String(contentsOfFile: daemonLog, encoding: .utf8)) ?? ""
+        #expect(
+            seen.value.problems.isEmpty,
+            "\(seen.value.problems.prefix(5)); the daemon said: \(said.split(separator: "\n").filter { !$0.contains("do not decode") }.prefix(40))")
 
         let reference = try IngestTests.database()
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", reference]).status == 0)
-        #expect(try IngestTests.snapshot(url) == IngestTests.snapshot(reference))
+        let got = try IngestTests.snapshot(url)
+        let want = try IngestTests.snapshot(reference)
+        let extra = Set(got.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }).subtracting(want.map { $0.map { $0 ?? "∅" }.joined(separator: "|") })
+        let missing = Set(want.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }).subtracting(
+            got.map { $0.map { $0 ?? "∅" }.joined(separator: "|") })
+        let deadLetters = try IngestTests.rows(url, "SELECT lsn, error FROM clickd_internal.dead_letters ORDER BY 1")
+        #expect(
+            got == want,
+            "extra: \(extra.sorted().prefix(10)); missing: \(missing.sorted().prefix(10)); dead letters: \(deadLetters.prefix(60)); rebuild said: \(rebuilt.stderr.suffix(3000))"
+        )
     }
 
     /// SIGTERM during the replay abandons it: exit 1 with one line, no shadow schema left,

@@ -18,15 +18,15 @@ import Testing
             FileManager.default.isExecutableFile(atPath: Self.python) && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"),
             "the browser test needs Chromium, chromium-driver and selenium: run scripts/install-deps --browser (make test does)")
         let (owner, reader) = try await ReportPagesTests.seeding.value
-        let links = try ReportFixture.rows(
+        let links = try await ReportFixture.rows(
             owner,
             "SELECT link_id, total_clicks, human_clicks, unique_clickers FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = '17' ORDER BY total_clicks DESC, link_id"
         )
-        let members = try ReportFixture.rows(
+        let members = try await ReportFixture.rows(
             owner,
             "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = '17' AND link_id = 'hero' AND human_clicks > 0 ORDER BY customer_id"
         ).map { $0[0]! }
-        let c0 = try ReportFixture.rows(
+        let c0 = try await ReportFixture.rows(
             owner, "SELECT url FROM clickd.activity WHERE customer_id = 'c0' AND kind = 'clicked_link' ORDER BY occurred_at DESC")
         let expected: [String: Any] = [
             "range": "2026-10-27 to 2026-11-25",

@@ -76,13 +76,17 @@ enum ReportFixture {
         return e
     }
 
-    /// A migrated database holding `events()`, and a role that can only read it.
+    /// A migrated database holding `events()`, and a role that can only read it. The
+    /// blocking parts (libpq, child processes, the ingestor) run off Swift's cooperative
+    /// threads, which the servers under test need.
     static func seededDatabase() async throws -> (owner: String, reader: String) {
-        let cluster = try ThrowawayPostgres.shared.get()
         let name = "r_\(UInt32.random(in: 0...UInt32.max))"
-        let owner = try cluster.createDatabase(name)
-        let migrated = try ChildProcess.clickd(["migrate", "--database", owner, "--migrations", migrations])
-        guard migrated.status == 0 else { throw TestSupportError("migrate failed: \(migrated.stderr)") }
+        let owner = try await onDispatchThread { () throws -> String in
+            let owner = try ThrowawayPostgres.shared.get().createDatabase(name)
+            let migrated = try ChildProcess.clickd(["migrate", "--database", owner, "--migrations", migrations])
+            guard migrated.status == 0 else { throw TestSupportError("migrate failed: \(migrated.stderr)") }
+            return owner
+        }
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let log = dir.appending("log")
@@ -91,11 +95,13 @@ enum ReportFixture {
         let writer = try EventLogWriter(directory: log, configuration: configuration, logger: quiet)
         for event in events() { _ = try await writer.append(EventCodec.encode(event)) }
         writer.close()
-        try Ingestor(logDirectories: [log], workers: 1, logger: quiet) { try PostgresConnection(owner) }.drain()
-        let db = try PostgresConnection(owner)
-        defer { db.close() }
-        // Role names are the cluster's: one per database.
-        try db.execute("CREATE ROLE \(name)_reader LOGIN; GRANT clickd_analyst TO \(name)_reader")
+        try await onDispatchThread {
+            try Ingestor(logDirectories: [log], workers: 1, logger: quiet) { try PostgresConnection(owner) }.drain()
+            let db = try PostgresConnection(owner)
+            defer { db.close() }
+            // Role names are the cluster's: one per database.
+            try db.execute("CREATE ROLE \(name)_reader LOGIN; GRANT clickd_analyst TO \(name)_reader")
+        }
         return (owner, owner.replacingOccurrences(of: "user=\(ownerUser(owner))", with: "user=\(name)_reader"))
     }
 
@@ -103,11 +109,13 @@ enum ReportFixture {
         conninfo.split(separator: " ").first { $0.hasPrefix("user=") }.map { String($0.dropFirst(5)) } ?? ""
     }
 
-    /// Rows of `sql` on `url`.
-    static func rows(_ url: String, _ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> [[String?]] {
-        let db = try PostgresConnection(url)
-        defer { db.close() }
-        return try db.query(sql, parameters)
+    /// Rows of `sql` on `url` (off the cooperative threads).
+    static func rows(_ url: String, _ sql: String) async throws -> [[String?]] {
+        try await onDispatchThread {
+            let db = try PostgresConnection(url)
+            defer { db.close() }
+            return try db.query(sql)
+        }
     }
 }
 

@@ -23,7 +23,8 @@ import Testing
         let html = page.text
         #expect(!html.contains("<script"), "no script at all")
         #expect(html.contains("2026-10-27 to 2026-11-25"), "the default range, the 30 days ending today, is shown")
-        for row in try ReportFixture.rows(owner, "SELECT source_kind, source_id, delivered, total_clicks, click_rate FROM clickd.message_stats") {
+        for row in try await ReportFixture.rows(owner, "SELECT source_kind, source_id, delivered, total_clicks, click_rate FROM clickd.message_stats")
+        {
             let kind = row[0]!
             let id = row[1]!
             let href = "/sources/\(kind)/\(PageContext.encodeSegment(id))?"
@@ -46,7 +47,7 @@ import Testing
         #expect(csv.header("Content-Disposition") == "attachment; filename=\"sources.csv\"")
         let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         #expect(lines.first == "source_kind,source_id,delivered,clicked_customers,click_rate,total_clicks")
-        #expect(lines.count == 1 + (try ReportFixture.rows(owner, "SELECT count(*) FROM clickd.message_stats")[0][0].flatMap { Int($0) } ?? -1))
+        #expect(lines.count == 1 + (try await ReportFixture.rows(owner, "SELECT count(*) FROM clickd.message_stats")[0][0].flatMap { Int($0) } ?? -1))
         #expect(lines.contains { $0.hasPrefix("campaign,17,40,") })
         try await report.stop()
     }
@@ -55,19 +56,19 @@ import Testing
         let (owner, reader) = try await Self.seeding.value
         let report = try await InProcessReport(conninfo: reader)
         let html = try await report.get("/sources/campaign/17").text
-        let stats = try ReportFixture.rows(
+        let stats = try await ReportFixture.rows(
             owner,
             "SELECT delivered, clicked_customers, click_rate, total_clicks FROM clickd.message_stats WHERE source_kind = 'campaign' AND source_id = '17'"
         )[0]
         #expect(html.contains("<span class=\"figure\">\(Shown.count(stats[0]))</span> delivered"))
         #expect(html.contains("<span class=\"figure\">\(Shown.percent(stats[2]))</span> of recipients clicked (\(Shown.count(stats[1])) people)"))
         #expect(html.contains("<span class=\"figure\">\(Shown.count(stats[3]))</span> clicks, repeats included"))
-        let bots = try ReportFixture.rows(
+        let bots = try await ReportFixture.rows(
             owner,
             "SELECT sum(total_clicks - human_clicks)::float8 / sum(total_clicks) FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = '17'"
         )[0]
         #expect(html.contains("<span class=\"figure\">\(Shown.percent(bots[0].flatMap(Double.init)))</span> of clicks by bots"))
-        let links = try ReportFixture.rows(
+        let links = try await ReportFixture.rows(
             owner,
             "SELECT link_id, total_clicks, human_clicks, unique_clickers FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = '17' ORDER BY total_clicks DESC, link_id"
         )
@@ -90,11 +91,12 @@ import Testing
         let (owner, reader) = try await Self.seeding.value
         let report = try await InProcessReport(conninfo: reader)
         let html = try await report.get("/sources/campaign/17/links/hero").text
-        let members = try ReportFixture.rows(
+        let members = try await ReportFixture.rows(
             owner,
             "SELECT customer_id, clicks FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = '17' AND link_id = 'hero' AND human_clicks > 0 ORDER BY customer_id"
         )
-        let size = try ReportFixture.rows(owner, "SELECT unique_clickers FROM clickd.link_clicks WHERE source_id = '17' AND link_id = 'hero'")[0][0]!
+        let size = try await ReportFixture.rows(owner, "SELECT unique_clickers FROM clickd.link_clicks WHERE source_id = '17' AND link_id = 'hero'")[
+            0][0]!
         #expect(Int(size) == members.count)
         #expect(html.contains("<span class=\"figure\">\(size)</span> people clicked it"))
         for m in members { #expect(html.contains("<bdi>\(m[0]!)</bdi></a></th><td>\(m[1]!)</td>")) }
@@ -186,15 +188,21 @@ import Testing
         }
         // A role granted INSERT on one internal table.
         let name = "w_\(UInt32.random(in: 0...UInt32.max))"
-        let db = try PostgresConnection(owner)
-        defer { db.close() }
-        try db.execute("CREATE ROLE \(name) LOGIN; GRANT clickd_analyst TO \(name); GRANT INSERT ON clickd_internal.link_daily TO \(name)")
+        try await onDispatchThread {
+            let db = try PostgresConnection(owner)
+            defer { db.close() }
+            try db.execute("CREATE ROLE \(name) LOGIN; GRANT clickd_analyst TO \(name); GRANT INSERT ON clickd_internal.link_daily TO \(name)")
+        }
         let writer = owner.replacingOccurrences(of: "user=\(ReportFixture.ownerUser(owner))", with: "user=\(name)")
         await #expect { try await InProcessReport(conninfo: writer) } throws: { error in
             "\(error)"
                 == "role \"\(name)\" has INSERT on clickd_internal.link_daily, so it can write; connect as a read-only role (for example: CREATE ROLE reports LOGIN; GRANT clickd_analyst TO reports)"
         }
-        try db.execute("REVOKE INSERT ON clickd_internal.link_daily FROM \(name); GRANT CREATE ON SCHEMA clickd TO \(name)")
+        try await onDispatchThread {
+            let db = try PostgresConnection(owner)
+            defer { db.close() }
+            try db.execute("REVOKE INSERT ON clickd_internal.link_daily FROM \(name); GRANT CREATE ON SCHEMA clickd TO \(name)")
+        }
         await #expect { try await InProcessReport(conninfo: writer) } throws: { error in "\(error)".contains("can CREATE in schema clickd") }
     }
 
@@ -237,23 +245,25 @@ import Testing
     /// PostgreSQL down: every page is a 503 with a retry hint, the server keeps running, and
     /// pages come back with the database.
     @Test func theDatabaseDownIsA503AndTheServerRecovers() async throws {
-        let cluster = try ThrowawayPostgres()
+        let (cluster, reader) = try await onDispatchThread { () throws -> (ThrowawayPostgres, String) in
+            let cluster = try ThrowawayPostgres()
+            let url = try cluster.createDatabase("report_outage")
+            #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", ReportFixture.migrations]).status == 0)
+            let db = try PostgresConnection(url)
+            try db.execute("CREATE ROLE outage_reader LOGIN; GRANT clickd_analyst TO outage_reader")
+            db.close()
+            return (cluster, url.replacingOccurrences(of: "user=\(ReportFixture.ownerUser(url))", with: "user=outage_reader"))
+        }
         defer { cluster.stop() }
-        let url = try cluster.createDatabase("report_outage")
-        #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", ReportFixture.migrations]).status == 0)
-        let db = try PostgresConnection(url)
-        try db.execute("CREATE ROLE outage_reader LOGIN; GRANT clickd_analyst TO outage_reader")
-        db.close()
-        let reader = url.replacingOccurrences(of: "user=\(ReportFixture.ownerUser(url))", with: "user=outage_reader")
         let report = try await InProcessReport(conninfo: reader)
         #expect(try await report.get("/").status == 200)
-        try cluster.stopServer(immediate: true)
+        try await onDispatchThread { try cluster.stopServer(immediate: true) }
         let down = try await report.get("/")
         #expect(down.status == 503)
         #expect(down.header("Retry-After") == "5")
         #expect(down.text.contains("PostgreSQL cannot be reached right now."))
         #expect(try await report.get("/sources.csv").status == 503)
-        try cluster.startServer()
+        try await onDispatchThread { try cluster.startServer() }
         #expect(try await report.get("/").status == 200)
         try await report.stop()
     }
