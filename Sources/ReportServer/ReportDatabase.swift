@@ -29,21 +29,30 @@ public final class ReportDatabase: Sendable {
         pool.start()
     }
 
-    /// Runs `body` with a connection on one of the pool's threads.
+    /// Runs `body` with a connection on one of the pool's threads. An idle connection may
+    /// have died with its server (libpq only finds out on use): when one fails that way the
+    /// call is made once more on a new connection, so a restarted database costs no 503.
     public func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         try await pool.runIfActive { [self] in
-            let box = try take()
-            do {
-                let result = try body(box.connection)
-                give(box)
-                return result
-            } catch {
-                if box.connection.isOpen {
+            var fresh = false
+            while true {
+                let (box, reused) = try take(fresh: fresh)
+                do {
+                    let result = try body(box.connection)
                     give(box)
-                    if let failure = error as? PostgresError, Self.meansUnavailable(failure) { throw Unavailable(description: failure.message) }
-                    throw error
+                    return result
+                } catch {
+                    if box.connection.isOpen {
+                        give(box)
+                        if let failure = error as? PostgresError, Self.meansUnavailable(failure) { throw Unavailable(description: failure.message) }
+                        throw error
+                    }
+                    if reused && !fresh {
+                        fresh = true
+                        continue
+                    }
+                    throw Unavailable(description: "the connection to PostgreSQL was lost: \(error)")
                 }
-                throw Unavailable(description: "the connection to PostgreSQL was lost: \(error)")
             }
         }
     }
@@ -55,15 +64,14 @@ public final class ReportDatabase: Sendable {
         return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 
-    private func take() throws -> Box {
-        if let box = idle.withLock({ $0.popLast() }) {
-            if box.connection.isOpen { return box }
-        }
+    /// An idle connection (unless `fresh`), else a new one; and whether it was idle.
+    private func take(fresh: Bool) throws -> (Box, reused: Bool) {
+        if !fresh, let box = idle.withLock({ $0.popLast() }), box.connection.isOpen { return (box, true) }
         do {
             let connection = try PostgresConnection(conninfo)
             // Times as UTC text, and no write even if a check were ever missed.
             try connection.execute("SET TIME ZONE 'UTC'; SET default_transaction_read_only = on; SET statement_timeout = '10s'")
-            return Box(connection)
+            return (Box(connection), false)
         } catch {
             throw Unavailable(description: "\(error)")
         }

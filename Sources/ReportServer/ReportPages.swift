@@ -191,6 +191,24 @@ public struct ReportPages: Sendable {
                 return (rows.map { $0.map { $0 ?? "" } }, nil)
             }
         }
+        let range = context.range
+        let chartSQL = """
+            SELECT (extract(epoch FROM hour) * 1000)::bigint::text, total_clicks, human_clicks FROM clickd.source_clicks_hourly
+            WHERE source_kind = $1 AND source_id = $2 AND hour >= $3 AND hour < $4
+            """
+        let hourly = try await database.read { db in
+            try db.query(
+                chartSQL,
+                [kind, id, PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds)])
+        }
+        let chart = ClicksChart(
+            range: range,
+            rows: hourly.compactMap { r in
+                guard let start = r[0].flatMap(UInt64.init), let total = r[1].flatMap(Int64.init), let human = r[2].flatMap(Int64.init) else {
+                    return nil
+                }
+                return (start, total, human)
+            })
         let (links, clicks) = try await database.read { db in
             (
                 try db.query(linkSQL + " LIMIT 100", [kind, id]),
@@ -211,6 +229,7 @@ public struct ReportPages: Sendable {
                 "totalClicks": Shown.count(s[3]),
                 "botShare": total > 0 ? Shown.percent(Double(total - human) / Double(total)) : "–",
                 "csv": context.link(["sources", kind, id], suffix: ".csv"),
+                "chart": Self.chartModel(chart, kind: kind, id: id, context),
                 "links": links.map { l -> [String: Any] in
                     [
                         "linkID": l[0] ?? "", "url": l[1] ?? "", "totalClicks": Shown.count(l[2]), "humanClicks": Shown.count(l[3]),
@@ -220,6 +239,90 @@ public struct ReportPages: Sendable {
                 },
             ])
         return .html(title: "\(kind) \(id)", body: body)
+    }
+
+    /// The chart and its table, as the overview template takes them.
+    static func chartModel(_ chart: ClicksChart, kind: String, id: String, _ context: PageContext) -> [String: Any] {
+        let drawing = chart.drawing(includeBots: context.includeBots)
+        let unit = chart.hourly ? "hour" : "day"
+        let what = context.includeBots ? "clicks, bots included" : "human clicks"
+        let total = chart.buckets.reduce(Int64(0)) { $0 + $1.total }
+        let human = chart.buckets.reduce(Int64(0)) { $0 + $1.human }
+        return [
+            "title": "Clicks on \(kind) \(id) by the \(unit)",
+            "desc":
+                "Bar chart of \(what) per \(unit) from \(DayRange.format(context.range.from)) to \(DayRange.format(context.range.to)) (UTC): "
+                + "\(Shown.count(String(context.includeBots ? total : human))) in all, at most \(Shown.count(String(drawing.maximum))) in one \(unit). The table below holds the numbers.",
+            "unit": chart.hourly ? "Hour (UTC)" : "Day (UTC)", "bars": drawing.bars, "ticks": drawing.ticks,
+            "maximum": Shown.count(String(drawing.maximum)), "total": Shown.count(String(total)), "human": Shown.count(String(human)),
+            "rows": chart.buckets.map { ["label": chart.label($0), "total": Shown.count(String($0.total)), "human": Shown.count(String($0.human))] },
+            "csv": context.link(["sources", kind, id, "clicks"], suffix: ".csv"),
+        ]
+    }
+
+    /// The chart's table as CSV: every bucket of the range.
+    public func clicksOverTime(kind: String, id: String, _ context: PageContext) async throws -> PageResult {
+        guard Self.sourceKinds.contains(kind) else { return .notFound("There is no source kind \(kind): campaign, newsletter or transactional.") }
+        let range = context.range
+        let rows = try await database.read { db in
+            try db.query(
+                """
+                SELECT (extract(epoch FROM hour) * 1000)::bigint::text, total_clicks, human_clicks FROM clickd.source_clicks_hourly
+                WHERE source_kind = $1 AND source_id = $2 AND hour >= $3 AND hour < $4
+                """,
+                [kind, id, PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds)])
+        }
+        let chart = ClicksChart(
+            range: range,
+            rows: rows.compactMap { r in
+                guard let start = r[0].flatMap(UInt64.init), let total = r[1].flatMap(Int64.init), let human = r[2].flatMap(Int64.init) else {
+                    return nil
+                }
+                return (start, total, human)
+            })
+        let lines = chart.buckets.map { [chart.label($0), String($0.total), String($0.human)] }
+        return .csv(filename: "clicks-\(kind)-\(id).csv", header: [chart.hourly ? "hour_utc" : "day_utc", "total_clicks", "human_clicks"]) { after in
+            after == nil ? (lines, nil) : ([], nil)
+        }
+    }
+
+    // MARK: - Bot clicks
+
+    public func bots(_ context: PageContext, csv: Bool, byReason: Bool) async throws -> PageResult {
+        let range = context.range
+        let (start, end) = (PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds))
+        let reasonSQL = """
+            SELECT bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= $1 AND hour < $2
+            GROUP BY 1 ORDER BY 2 DESC, 1
+            """
+        let sourceSQL = """
+            SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= $1 AND hour < $2
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3
+            """
+        if csv {
+            let sql = byReason ? reasonSQL : sourceSQL
+            let header = byReason ? ["bot_reason", "clicks"] : ["source_kind", "source_id", "bot_reason", "clicks"]
+            return .csv(filename: byReason ? "bot-clicks-by-reason.csv" : "bot-clicks-by-source.csv", header: header) { after in
+                guard after == nil else { return ([], nil) }
+                let rows = try await database.read { db in try db.query(sql, [start, end]) }
+                return (rows.map { $0.map { $0 ?? "" } }, nil)
+            }
+        }
+        let (reasons, sources) = try await database.read { db in (try db.query(reasonSQL, [start, end]), try db.query(sourceSQL, [start, end])) }
+        let body = Templates.render(
+            "bots",
+            [
+                "range": ["from": DayRange.format(range.from), "to": DayRange.format(range.to)], "bots": context.includeBots,
+                "reasons": reasons.map { ["reason": $0[0] ?? "", "clicks": Shown.count($0[1])] },
+                "sources": sources.map { r -> [String: Any] in
+                    [
+                        "kind": r[0] ?? "", "id": r[1] ?? "", "href": context.link(["sources", r[0] ?? "", r[1] ?? ""]), "reason": r[2] ?? "",
+                        "clicks": Shown.count(r[3]),
+                    ]
+                },
+                "reasonsCSV": context.link(["bots", "reasons"], suffix: ".csv"), "sourcesCSV": context.link(["bots"], suffix: ".csv"),
+            ])
+        return .html(title: "Bot clicks", body: body)
     }
 
     // MARK: - The clicked-link segment

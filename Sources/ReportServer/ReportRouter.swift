@@ -66,7 +66,11 @@ struct ReportResponder: Sendable {
             case (3, "sources"): result = try await pages.overview(kind: segments[1], id: segments[2], context, csv: csv)
             case (5, "sources") where segments[3] == "links":
                 result = try await pages.segment(kind: segments[1], id: segments[2], link: segments[4], context, csv: csv)
+            case (4, "sources") where segments[3] == "clicks" && csv:
+                result = try await pages.clicksOverTime(kind: segments[1], id: segments[2], context)
             case (2, "people"): result = try await pages.person(customer: segments[1], context, csv: csv)
+            case (1, "bots"): result = try await pages.bots(context, csv: csv, byReason: false)
+            case (2, "bots") where segments[1] == "reasons" && csv: result = try await pages.bots(context, csv: true, byReason: true)
             default: return problem(.notFound, "Not found", "There is no report page at this address.")
             }
             return try await answer(result, context: context)

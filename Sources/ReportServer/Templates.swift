@@ -9,7 +9,7 @@ enum Templates {
         var library = MustacheLibrary()
         for (name, text) in [
             ("layout", layout), ("sources", sources), ("overview", overview), ("segment", segment), ("person", person),
-            ("problem", problem),
+            ("problem", problem), ("bots", bots),
         ] {
             // The templates are constants of clickd: one that does not parse is a bug the
             // first test finds.
@@ -33,7 +33,7 @@ enum Templates {
         <link rel="icon" href="{{base}}/favicon.svg" type="image/svg+xml">
         </head>
         <body>
-        <header><nav aria-label="clickd"><a href="{{base}}/">Sources</a></nav></header>
+        <header><nav aria-label="clickd"><a href="{{base}}/">Sources</a> <a href="{{base}}/bots">Bot clicks</a></nav></header>
         <main>
         {{{body}}}
         </main>
@@ -79,6 +79,32 @@ enum Templates {
         <div class="tile"><span class="figure">{{totalClicks}}</span> clicks, repeats included</div>
         <div class="tile"><span class="figure">{{botShare}}</span> of clicks by bots</div>
         </section>
+        {{#chart}}
+        <section aria-label="Clicks over time" class="chart">
+        <h2>Clicks over time</h2>
+        <svg role="img" aria-labelledby="chart-title chart-desc" viewBox="0 0 720 200" width="720" height="200" xmlns="http://www.w3.org/2000/svg">
+        <title id="chart-title">{{title}}</title>
+        <desc id="chart-desc">{{desc}}</desc>
+        <line x1="40" y1="176" x2="716" y2="176" class="axis"/>
+        <text x="36" y="14" text-anchor="end">{{maximum}}</text>
+        <text x="36" y="176" text-anchor="end">0</text>
+        {{#bars}}<rect x="{{x}}" y="{{y}}" width="{{width}}" height="{{height}}"><title>{{label}}</title></rect>
+        {{/bars}}
+        {{#ticks}}<text x="{{x}}" y="192">{{text}}</text>
+        {{/ticks}}
+        </svg>
+        <details class="chart-table" open><summary>The numbers ({{total}} clicks, {{human}} human)</summary>
+        <table>
+        <caption>Clicks over time, by the {{unit}}. <a href="{{csv}}" download>CSV</a></caption>
+        <thead><tr><th scope="col">{{unit}}</th><th scope="col">Total clicks</th><th scope="col">Human clicks</th></tr></thead>
+        <tbody>
+        {{#rows}}<tr><th scope="row">{{label}}</th><td>{{total}}</td><td>{{human}}</td></tr>
+        {{/rows}}
+        </tbody>
+        </table>
+        </details>
+        </section>
+        {{/chart}}
         <table>
         <caption>Top Clicked Links, all time: every click counts, repeats included. <a href="{{csv}}" download>CSV</a></caption>
         <thead><tr><th scope="col">Link</th><th scope="col">URL</th><th scope="col">Total clicks</th><th scope="col">Human clicks</th><th scope="col">Unique clickers</th><th scope="col">First click</th><th scope="col">Last click</th></tr></thead>
@@ -126,6 +152,31 @@ enum Templates {
         {{#next}}<p><a rel="next" href="{{next}}">Older</a></p>{{/next}}
         """
 
+    static let bots = """
+        <h1>Bot clicks</h1>
+        \(range)
+        <p>Clicks that clickd classified as made by software, not by a person: link scanners, previews, prefetches (HEAD),
+        and bursts of one delivery's links within a second. They count in total clicks and never in human clicks or unique clickers.</p>
+        <table>
+        <caption>Bot clicks by reason, in the range. <a href="{{reasonsCSV}}" download>CSV</a></caption>
+        <thead><tr><th scope="col">Reason</th><th scope="col">Clicks</th></tr></thead>
+        <tbody>
+        {{#reasons}}<tr><th scope="row">{{reason}}</th><td>{{clicks}}</td></tr>
+        {{/reasons}}
+        {{^reasons}}<tr><td colspan="2">No bot clicks in the range.</td></tr>{{/reasons}}
+        </tbody>
+        </table>
+        <table>
+        <caption>Bot clicks by source and reason, in the range. <a href="{{sourcesCSV}}" download>CSV</a></caption>
+        <thead><tr><th scope="col">Source</th><th scope="col">Reason</th><th scope="col">Clicks</th></tr></thead>
+        <tbody>
+        {{#sources}}<tr><th scope="row"><a href="{{href}}"><bdi>{{kind}} {{id}}</bdi></a></th><td>{{reason}}</td><td>{{clicks}}</td></tr>
+        {{/sources}}
+        {{^sources}}<tr><td colspan="3">No bot clicks in the range.</td></tr>{{/sources}}
+        </tbody>
+        </table>
+        """
+
     static let problem = """
         <h1>{{heading}}</h1>
         <p>{{message}}</p>
@@ -154,7 +205,10 @@ enum Templates {
         .activity { list-style: none; padding: 0; }
         .activity li { border-bottom: 1px solid #eee; padding: .4rem 0; }
         dl { display: grid; grid-template-columns: 8rem 1fr; gap: .2rem 1rem; }
-        svg text { font-size: 11px; }
+        svg text { font-size: 11px; fill: #444; }
+        svg rect { fill: #1f5fa8; }
+        svg .axis { stroke: #999; }
+        .chart-table summary { cursor: pointer; }
 
         """
 }

@@ -39,7 +39,11 @@ def console_problems(driver, page):
 
 
 def shot(driver, out, name):
+    """The whole page (the window grown to its height, at most 6000 px), then back to 1280×1000."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(max(height + 120, 1000), 6000))
     driver.save_screenshot(os.path.join(out, name + ".png"))
+    driver.set_window_size(1280, 1000)
 
 
 def table_with_caption(driver, words):
@@ -137,17 +141,34 @@ def main():
 
         # The date range, changed through the form, is what the page then shows.
         driver.get(base + "/sources/campaign/17")
+        before = driver.find_element(By.CSS_SELECTOR, "svg title").get_attribute("textContent")
+        check(before.endswith("by the day"), f"a 30-day range is charted by the day: {before!r}")
+        bars_before = len(driver.find_elements(By.CSS_SELECTOR, "svg rect"))
         driver.execute_script("document.querySelector('input[name=from]').value = arguments[0];"
-                              "document.querySelector('input[name=to]').value = arguments[1];", "2026-11-19", "2026-11-21")
+                              "document.querySelector('input[name=to]').value = arguments[1];", "2026-11-20", "2026-11-22")
         old = driver.find_element(By.TAG_NAME, "html")
         driver.find_element(By.CSS_SELECTOR, "form.range button").click()
         # The form's GET is a navigation: wait until the old page is gone and the new one loaded.
-        WebDriverWait(driver, 20).until(lambda d: "from=2026-11-19" in d.current_url and d.execute_script("return document.readyState") == "complete"
+        WebDriverWait(driver, 20).until(lambda d: "from=2026-11-20" in d.current_url and d.execute_script("return document.readyState") == "complete"
                                         and d.find_element(By.TAG_NAME, "html") != old)
-        check("from=2026-11-19" in driver.current_url and "to=2026-11-21" in driver.current_url, f"range URL {driver.current_url}")
-        check("2026-11-19 to 2026-11-21" in driver.find_element(By.CSS_SELECTOR, ".range-shown").text, "the new range is shown")
+        check("from=2026-11-20" in driver.current_url and "to=2026-11-22" in driver.current_url, f"range URL {driver.current_url}")
+        check("2026-11-20 to 2026-11-22" in driver.find_element(By.CSS_SELECTOR, ".range-shown").text, "the new range is shown")
+        after = driver.find_element(By.CSS_SELECTOR, "svg title").get_attribute("textContent")
+        check(after.endswith("by the hour"), f"three days are charted by the hour: {after!r}")
+        bars_after = len(driver.find_elements(By.CSS_SELECTOR, "svg rect"))
+        check(bars_after == expected["hours_with_human_clicks"] and bars_after != bars_before,
+              f"bars by the hour {bars_after} (expected {expected['hours_with_human_clicks']}), by the day {bars_before}")
+        rows = driver.find_elements(By.CSS_SELECTOR, ".chart-table tbody tr")
+        check(len(rows) == 72, f"the chart's table holds every hour of the range: {len(rows)}")
         shot(driver, out, "5-overview-range")
         console_problems(driver, "overview with a range")
+
+        # The bots page.
+        driver.get(base + "/bots?from=2026-11-20&to=2026-11-22")
+        reasons = [r.find_element(By.TAG_NAME, "th").text for r in body_rows(table_with_caption(driver, "Bot clicks by reason"))]
+        check(reasons == expected["bot_reasons"], f"bot reasons {reasons} != {expected['bot_reasons']}")
+        shot(driver, out, "7-bots")
+        console_problems(driver, "bots")
 
         # Hostile ids render as text.
         driver.get(base + expected["hostile_overview"])

@@ -28,7 +28,12 @@ import Testing
         ).map { $0[0]! }
         let c0 = try await ReportFixture.rows(
             owner, "SELECT url FROM clickd.activity WHERE customer_id = 'c0' AND kind = 'clicked_link' ORDER BY occurred_at DESC")
+        let hours = try await ReportFixture.rows(
+            owner, "SELECT count(*) FROM clickd.source_clicks_hourly WHERE source_kind = 'campaign' AND source_id = '17' AND human_clicks > 0")
+        let reasons = try await ReportFixture.rows(
+            owner, "SELECT bot_reason FROM clickd.bot_clicks_hourly GROUP BY 1 ORDER BY sum(clicks) DESC, 1")
         let expected: [String: Any] = [
+            "hours_with_human_clicks": Int(hours[0][0] ?? "") ?? -1, "bot_reasons": reasons.map { $0[0]! },
             "range": "2026-10-27 to 2026-11-25",
             "links": links.map { ["link_id": $0[0]!, "total_clicks": $0[1]!, "human_clicks": $0[2]!, "unique_clickers": $0[3]!] },
             "hero_members": members, "c0_clicks": c0.count, "c0_newest_url": c0.first?[0] ?? "",
@@ -46,7 +51,7 @@ import Testing
         let result = try await onDispatchThread { try ChildProcess.run(Self.python, [Self.script, base, expectations, out], timeout: 180) }
         try await report.stop()
         #expect(result.status == 0, "report_pages.py: \(result.stdout)\(result.stderr)")
-        for page in ["1-sources", "2-overview", "3-segment", "4-person", "5-overview-range", "6-hostile"] {
+        for page in ["1-sources", "2-overview", "3-segment", "4-person", "5-overview-range", "6-hostile", "7-bots"] {
             #expect(FileManager.default.fileExists(atPath: "\(out)/\(page).png"), "screenshot \(page)")
         }
     }
