@@ -388,6 +388,127 @@ public struct ReportPages: Sendable {
         return .html(title: "Clicked \(link) · \(kind) \(id)", body: body)
     }
 
+    // MARK: - The segment "clicked a tracked link matching …"
+
+    /// A segment pattern (`*` any characters, everything else itself) as a LIKE pattern
+    /// with `\` as its escape.
+    static func likePattern(_ pattern: String) -> String {
+        var out = ""
+        for ch in pattern {
+            switch ch {
+            case "*": out += "%"
+            case "%", "_", "\\": out += "\\" + String(ch)
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+
+    public struct URLSegment: Sendable {
+        var pattern: String
+        var source: (kind: String, id: String)?
+        var since: Int?
+    }
+
+    /// `url` (required, at most 2,048 characters), `source=kind/id`, `since=YYYY-MM-DD`.
+    static func urlSegment(url: String?, source: String?, since: String?) throws(BadParameter) -> URLSegment {
+        guard let url, !url.isEmpty, url.utf8.count <= 2048 else {
+            throw BadParameter(name: "url", expected: "a URL pattern of at most 2,048 characters, * matching anything")
+        }
+        var segment = URLSegment(pattern: url)
+        if let source {
+            let parts = source.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2, sourceKinds.contains(parts[0]), !parts[1].isEmpty else {
+                throw BadParameter(name: "source", expected: "kind/id, kind one of campaign, newsletter, transactional")
+            }
+            segment.source = (parts[0], parts[1])
+        }
+        if let since { segment.since = try DayRange.day(since, name: "since") }
+        return segment
+    }
+
+    static let urlSegmentFilter = """
+        (c.source_kind, c.source_id, c.link_id) IN (
+            SELECT source_kind, source_id, link_id FROM clickd.link_clicks
+            WHERE url LIKE $1 ESCAPE '\\' AND ($2::text IS NULL OR (source_kind = $2 AND source_id = $3)))
+          AND ($4 OR c.human_clicks > 0) AND ($5::timestamptz IS NULL OR c.last_clicked_at >= $5)
+        """
+
+    func urlSegmentMembers(_ segment: URLSegment, bots: Bool, limit: Int, after: String?) async throws -> [[String?]] {
+        let since = segment.since.map { PostgresTimestamp(milliseconds: UInt64($0) * 86_400_000) }
+        let like = Self.likePattern(segment.pattern)
+        let sql = """
+            SELECT c.customer_id, sum(c.clicks)::bigint, sum(c.human_clicks)::bigint, count(*), \(shownTime("min(c.first_clicked_at)")),
+                   \(shownTime("max(c.last_clicked_at)"))
+            FROM clickd.link_clickers c
+            WHERE \(Self.urlSegmentFilter) AND ($6::text IS NULL OR c.customer_id > $6)
+            GROUP BY c.customer_id ORDER BY c.customer_id LIMIT $7
+            """
+        return try await database.read { db in
+            try db.query(sql, [like, segment.source?.kind, segment.source?.id, bots, since, after, Int64(limit)])
+        }
+    }
+
+    public func urlSegment(url: String?, source: String?, since: String?, _ context: PageContext, csv: Bool) async throws -> PageResult {
+        // The page's form sends its empty fields: empty is absent.
+        let source = source.flatMap { $0.isEmpty ? nil : $0 }
+        let since = since.flatMap { $0.isEmpty ? nil : $0 }
+        let segment = try Self.urlSegment(url: url, source: source, since: since)
+        let bots = context.includeBots
+        var extra: [(String, String)] = [("url", segment.pattern)]
+        if let source { extra.append(("source", source)) }
+        if let since { extra.append(("since", since)) }
+        if csv {
+            return .csv(
+                filename: "clicked-link-segment.csv",
+                header: ["customer_id", "clicks", "human_clicks", "links", "first_clicked_at", "last_clicked_at"]
+            ) { after in
+                let rows = try await urlSegmentMembers(segment, bots: bots, limit: 5000, after: after)
+                return (rows.map { $0.map { $0 ?? "" } }, rows.count == 5000 ? rows.last?[0] ?? nil : nil)
+            }
+        }
+        let like = Self.likePattern(segment.pattern)
+        let sinceTime = segment.since.map { PostgresTimestamp(milliseconds: UInt64($0) * 86_400_000) }
+        let (links, size) = try await database.read { db in
+            (
+                try db.query(
+                    """
+                    SELECT source_kind, source_id, link_id, url, unique_clickers FROM clickd.link_clicks
+                    WHERE url LIKE $1 ESCAPE '\\' AND ($2::text IS NULL OR (source_kind = $2 AND source_id = $3))
+                    ORDER BY source_kind, source_id, link_id LIMIT 101
+                    """, [like, segment.source?.kind, segment.source?.id]),
+                try db.query(
+                    "SELECT count(DISTINCT c.customer_id) FROM clickd.link_clickers c WHERE \(Self.urlSegmentFilter)",
+                    [like, segment.source?.kind, segment.source?.id, bots, sinceTime]
+                ).first?[0] ?? "0"
+            )
+        }
+        let rows = try await urlSegmentMembers(segment, bots: bots, limit: Self.pageSize + 1, after: context.after)
+        let shown = rows.prefix(Self.pageSize)
+        let body = Templates.render(
+            "urlSegment",
+            [
+                "pattern": segment.pattern, "source": source ?? "", "since": segment.since.map(DayRange.format) ?? "",
+                "size": Shown.count(size), "bots": bots, "moreLinks": links.count > 100,
+                "links": links.prefix(100).map { l -> [String: Any] in
+                    [
+                        "kind": l[0] ?? "", "id": l[1] ?? "", "linkID": l[2] ?? "", "url": l[3] ?? "", "uniqueClickers": Shown.count(l[4]),
+                        "href": context.link(["sources", l[0] ?? "", l[1] ?? "", "links", l[2] ?? ""]),
+                    ]
+                },
+                "members": shown.map { m -> [String: Any] in
+                    [
+                        "customer": m[0] ?? "", "person": context.link(["people", m[0] ?? ""]), "clicks": Shown.count(m[1]),
+                        "humanClicks": Shown.count(m[2]), "links": Shown.count(m[3]), "firstClick": m[4] ?? "", "lastClick": m[5] ?? "",
+                    ]
+                },
+                "csv": context.link(["segments", "clicked-link"], suffix: ".csv", query: extra),
+                "next": rows.count > Self.pageSize
+                    ? context.link(["segments", "clicked-link"], query: extra + [("after", shown.last?[0] ?? "")]) : false,
+            ])
+        return .html(title: "Clicked a link matching \(segment.pattern)", body: body)
+    }
+
     // MARK: - A person's activity
 
     static let activityColumns = [

@@ -69,6 +69,14 @@ struct ReportResponder: Sendable {
             case (4, "sources") where segments[3] == "clicks" && csv:
                 result = try await pages.clicksOverTime(kind: segments[1], id: segments[2], context)
             case (2, "people"): result = try await pages.person(customer: segments[1], context, csv: csv)
+            case (2, "segments") where segments[1] == "clicked-link":
+                let query = request.uri.queryParameters
+                func one(_ name: String) throws(BadParameter) -> String? {
+                    let all = query.getAll(name)
+                    guard all.count <= 1 else { throw BadParameter(name: name, expected: "one value, not \(all.count)") }
+                    return all.first.map { String($0) }
+                }
+                result = try await pages.urlSegment(url: try one("url"), source: try one("source"), since: try one("since"), context, csv: csv)
             case (1, "bots"): result = try await pages.bots(context, csv: csv, byReason: false)
             case (2, "bots") where segments[1] == "reasons" && csv: result = try await pages.bots(context, csv: true, byReason: true)
             default: return problem(.notFound, "Not found", "There is no report page at this address.")

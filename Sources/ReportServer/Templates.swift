@@ -9,7 +9,7 @@ enum Templates {
         var library = MustacheLibrary()
         for (name, text) in [
             ("layout", layout), ("sources", sources), ("overview", overview), ("segment", segment), ("person", person),
-            ("problem", problem), ("bots", bots),
+            ("problem", problem), ("bots", bots), ("urlSegment", urlSegment),
         ] {
             // The templates are constants of clickd: one that does not parse is a bug the
             // first test finds.
@@ -175,6 +175,37 @@ enum Templates {
         {{^sources}}<tr><td colspan="3">No bot clicks in the range.</td></tr>{{/sources}}
         </tbody>
         </table>
+        """
+
+    static let urlSegment = """
+        <h1>Clicked a tracked link matching <bdi>{{pattern}}</bdi></h1>
+        <form class="range" method="get" action="">
+        <label>URL (* matches anything) <input type="text" name="url" value="{{pattern}}" size="50"></label>
+        <label>Source (kind/id) <input type="text" name="source" value="{{source}}"></label>
+        <label>Last click since <input type="date" name="since" value="{{since}}"></label>
+        <label>Bots <select name="bots"><option value="exclude"{{^bots}} selected{{/bots}}>exclude</option><option value="include"{{#bots}} selected{{/bots}}>include</option></select></label>
+        <button type="submit">Show</button>
+        </form>
+        <p><span class="figure">{{size}}</span> {{#bots}}people clicked a matching link (bots included){{/bots}}{{^bots}}people clicked a matching link (a human click at least){{/bots}}</p>
+        <table>
+        <caption>Matching links{{#moreLinks}} (the first 100){{/moreLinks}}</caption>
+        <thead><tr><th scope="col">Source</th><th scope="col">Link</th><th scope="col">URL</th><th scope="col">Unique clickers</th></tr></thead>
+        <tbody>
+        {{#links}}<tr><th scope="row"><bdi>{{kind}} {{id}}</bdi></th><td><a href="{{href}}"><bdi>{{linkID}}</bdi></a></td><td class="url"><bdi>{{url}}</bdi></td><td>{{uniqueClickers}}</td></tr>
+        {{/links}}
+        {{^links}}<tr><td colspan="4">No tracked link matches.</td></tr>{{/links}}
+        </tbody>
+        </table>
+        <table>
+        <caption>Members of the segment, by customer id. <a href="{{csv}}" download>CSV</a></caption>
+        <thead><tr><th scope="col">Customer</th><th scope="col">Clicks</th><th scope="col">Human clicks</th><th scope="col">Links</th><th scope="col">First click</th><th scope="col">Last click</th></tr></thead>
+        <tbody>
+        {{#members}}<tr><th scope="row"><a href="{{person}}"><bdi>{{customer}}</bdi></a></th><td>{{clicks}}</td><td>{{humanClicks}}</td><td>{{links}}</td><td>{{firstClick}}</td><td>{{lastClick}}</td></tr>
+        {{/members}}
+        {{^members}}<tr><td colspan="6">Nobody.</td></tr>{{/members}}
+        </tbody>
+        </table>
+        {{#next}}<p><a rel="next" href="{{next}}">Next page</a></p>{{/next}}
         """
 
     static let problem = """

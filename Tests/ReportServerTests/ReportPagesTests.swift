@@ -162,6 +162,48 @@ import Testing
         try await report.stop()
     }
 
+    /// Customer.io's condition "clicked a tracked link matching https://…*": `*` matches
+    /// anything, LIKE's own `%` and `_` match themselves; by source, since a day; size,
+    /// members and CSV as SQL on the views says.
+    @Test func theSegmentByURLPattern() async throws {
+        let (owner, reader) = try await Self.seeding.value
+        let report = try await InProcessReport(conninfo: reader)
+        func members(_ filter: String) async throws -> [String] {
+            try await ReportFixture.rows(
+                owner,
+                """
+                SELECT DISTINCT c.customer_id FROM clickd.link_clickers c JOIN clickd.link_clicks l USING (source_kind, source_id, link_id)
+                WHERE c.human_clicks > 0 AND \(filter) ORDER BY 1
+                """
+            ).map { $0[0]! }
+        }
+        let hero = try await members("l.url LIKE 'https://shop.example.com/h%'")
+        #expect(hero.count == 12)
+        let page = try await report.get("/segments/clicked-link?url=" + PageContext.encodeQuery("https://shop.example.com/h*")).text
+        #expect(page.contains("<span class=\"figure\">12</span> people clicked a matching link"))
+        for m in hero { #expect(page.contains("<bdi>\(m)</bdi></a></th>"), "\(m)") }
+        let everyone = try await members("l.url LIKE '%shop.example.com/%' AND l.source_kind = 'newsletter' AND l.source_id = 'n-1'")
+        let newsletter = try await report.get("/segments/clicked-link?url=*shop.example.com/*&source=newsletter/n-1&since=").text
+        #expect(newsletter.contains("<span class=\"figure\">\(everyone.count)</span>"), "\(everyone)")
+        let since = try await report.get("/segments/clicked-link?url=*/hero&since=2026-11-22").text
+        #expect(since.contains("<span class=\"figure\">1</span>") && since.contains("<bdi>c0</bdi>"), "only c0 clicked hero on the 22nd")
+        // `%` and `_` are not wildcards; markup in a pattern is text.
+        let literal = try await report.get("/segments/clicked-link?url=" + PageContext.encodeQuery("https://shop.example.com/%_<b>")).text
+        #expect(literal.contains("<span class=\"figure\">0</span>") && literal.contains("No tracked link matches."))
+        #expect(literal.contains("matching <bdi>https://shop.example.com/%_&lt;b&gt;</bdi>"))
+        let hostile = try await report.get("/segments/clicked-link?url=" + PageContext.encodeQuery("*?q=<script>*")).text
+        #expect(hostile.contains("<span class=\"figure\">2</span>"))
+        let csv = try await report.get("/segments/clicked-link.csv?url=" + PageContext.encodeQuery("https://shop.example.com/h*")).text
+        let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.first == "customer_id,clicks,human_clicks,links,first_clicked_at,last_clicked_at")
+        #expect(lines.dropFirst().map { String($0.split(separator: ",")[0]) } == hero)
+        for (query, name) in [("", "parameter url"), ("url=x&source=flyer/1", "parameter source"), ("url=x&since=soon", "parameter since")] {
+            let bad = try await report.get("/segments/clicked-link?" + query)
+            #expect(bad.status == 400 && bad.text.contains(name), "\(query)")
+        }
+        try await report.stop()
+    }
+
     @Test func theSegmentIsTheUniqueClickersAndItsCSVStreams() async throws {
         let (owner, reader) = try await Self.seeding.value
         let report = try await InProcessReport(conninfo: reader)
