@@ -23,6 +23,10 @@ CREATE TABLE clickd_internal.source_hourly (
     clicks     bigint      NOT NULL DEFAULT 0,
     PRIMARY KEY (shard, source_key, hour, bot_reason)
 ) WITH (fillfactor = 70);
+-- A date range across every source (the bots page): the hours first, then their sources.
+-- Ingestion rarely touches it: a batch's upserts mostly update rows that exist, and `hour`
+-- never changes, so those updates stay HOT.
+CREATE INDEX source_hourly_hour ON clickd_internal.source_hourly (hour);
 
 INSERT INTO clickd_internal.source_hourly (shard, source_key, hour, bot_reason, delivered, clicks)
 SELECT a.shard, t.source_key, date_trunc('hour', a.occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',

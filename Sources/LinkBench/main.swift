@@ -87,6 +87,38 @@ if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.argume
     print(count)
     exit(0)
 }
+if CommandLine.arguments.dropFirst().first == "append-segment", CommandLine.arguments.count == 4, let count = Int(CommandLine.arguments[3]),
+    count > 0, count <= 10_000_000
+{
+    // For bench/report.sh: one human click by each of cust_0 … cust_{count-1} on link "all"
+    // of campaign "big", a second apart (a segment of `count` members), appended to a log.
+    var configuration = EventLogConfiguration()
+    configuration.sync = .none
+    let writer = try EventLogWriter(directory: CommandLine.arguments[2], configuration: configuration)
+    var pending: [[UInt8]] = []
+    let start: UInt64 = 1_790_000_000_000
+    for i in 0..<count {
+        let time = start + UInt64(i) * 1000
+        let customer = "cust_\(i)"
+        let click = ClickEvent(
+            occurredAt: time, method: .get,
+            token: LinkToken(
+                destination: "https://shop.example.com/sale?ref=email", deliveryID: "dlv_big_\(i)", customerID: customer, sourceKind: .campaign,
+                sourceID: "big", messageType: .email, linkID: "all", issuedAt: (time - 3_600_000) / 1000),
+            keyID: "k7f2", userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)", clientIP: [203, 0, 113, 0], edgeID: "edge-1")
+        pending.append(EventCodec.encode(.click(click)))
+        if pending.count == 4096 || i == count - 1 {
+            try await withThrowingTaskGroup(of: UInt64.self) { group in
+                for record in pending { group.addTask { try await writer.append(record) } }
+                try await group.waitForAll()
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+    writer.close()
+    print(count)
+    exit(0)
+}
 if CommandLine.arguments.dropFirst().first == "profile-rewrite" {
     // For `perf record`: the rewrite alone.
     for _ in 0..<3000 { sink &+= (try? rewriter.rewrite(email, options: options))?.body.count ?? 0 }

@@ -78,6 +78,9 @@ public struct ReportPages: Sendable {
 
     static let sourceKinds: Set<String> = ["campaign", "newsletter", "transactional"]
     static let pageSize = 100
+    /// Rows per query of a streamed CSV (bench/report.sh: 10,000 rows of a segment are
+    /// ~1 MB of text; each chunk is written before the next is read).
+    static let csvChunk = 10_000
 
     // MARK: - Sources
 
@@ -288,32 +291,33 @@ public struct ReportPages: Sendable {
 
     // MARK: - Bot clicks
 
+    /// Bot clicks in the range by source and reason (one query; the totals by reason are
+    /// summed from its rows).
     public func bots(_ context: PageContext, csv: Bool, byReason: Bool) async throws -> PageResult {
         let range = context.range
         let (start, end) = (PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds))
-        let reasonSQL = """
-            SELECT bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= $1 AND hour < $2
-            GROUP BY 1 ORDER BY 2 DESC, 1
-            """
-        let sourceSQL = """
-            SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= $1 AND hour < $2
-            GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3
-            """
+        let sources = try await database.read { db in
+            try db.query(
+                """
+                SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= $1 AND hour < $2
+                GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3
+                """, [start, end])
+        }
+        var totals: [String: Int64] = [:]
+        for r in sources { totals[r[2] ?? "", default: 0] += Int64(r[3] ?? "") ?? 0 }
+        let reasons = totals.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
         if csv {
-            let sql = byReason ? reasonSQL : sourceSQL
+            let rows = byReason ? reasons.map { [$0.key, String($0.value)] } : sources.map { $0.map { $0 ?? "" } }
             let header = byReason ? ["bot_reason", "clicks"] : ["source_kind", "source_id", "bot_reason", "clicks"]
             return .csv(filename: byReason ? "bot-clicks-by-reason.csv" : "bot-clicks-by-source.csv", header: header) { after in
-                guard after == nil else { return ([], nil) }
-                let rows = try await database.read { db in try db.query(sql, [start, end]) }
-                return (rows.map { $0.map { $0 ?? "" } }, nil)
+                after == nil ? (rows, nil) : ([], nil)
             }
         }
-        let (reasons, sources) = try await database.read { db in (try db.query(reasonSQL, [start, end]), try db.query(sourceSQL, [start, end])) }
         let body = Templates.render(
             "bots",
             [
                 "range": ["from": DayRange.format(range.from), "to": DayRange.format(range.to)], "bots": context.includeBots,
-                "reasons": reasons.map { ["reason": $0[0] ?? "", "clicks": Shown.count($0[1])] },
+                "reasons": reasons.map { ["reason": $0.key, "clicks": Shown.count(String($0.value))] },
                 "sources": sources.map { r -> [String: Any] in
                     [
                         "kind": r[0] ?? "", "id": r[1] ?? "", "href": context.link(["sources", r[0] ?? "", r[1] ?? ""]), "reason": r[2] ?? "",
@@ -353,8 +357,8 @@ public struct ReportPages: Sendable {
                 filename: "clicked-\(kind)-\(id)-\(link).csv",
                 header: ["customer_id", "clicks", "human_clicks", "first_clicked_at", "last_clicked_at"]
             ) { after in
-                let rows = try await memberRows(kind: kind, id: id, link: link, bots: bots, limit: 5000, after: after)
-                return (rows.map { $0.map { $0 ?? "" } }, rows.count == 5000 ? rows.last?[0] ?? nil : nil)
+                let rows = try await memberRows(kind: kind, id: id, link: link, bots: bots, limit: Self.csvChunk, after: after)
+                return (rows.map { $0.map { $0 ?? "" } }, rows.count == Self.csvChunk ? rows.last?[0] ?? nil : nil)
             }
         }
         let size: String

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Report pages (issue 15): on a database that `clickd ingest --once --workers 2` filled from
+# a log of EVENTS realistic events (as bench/ingest.sh: 100,000 customers, 500 sources of 20
+# links) plus a campaign "big" whose link "all" was clicked once by each of 100,000
+# customers, `clickd report` (release, a read-only role) answers every page and its CSV
+# twin RUNS times (default 50) after WARM unmeasured requests (default 10), each with a random
+# campaign, link or person, over one keep-alive connection (bench/report-load.py); then the
+# 100,000-member segment's CSV is streamed and counted. Prints p50/p95/max per page, the
+# CSV's rows per second and the report's peak RSS (sampled every 50 ms), and the plans of
+# the heaviest queries (EXPLAIN ANALYZE) to say where each page's time goes.
+# Run after `swift build -c release`.
+#
+#   EVENTS=10000000 bench/report.sh        (default 1,000,000)
+set -euo pipefail
+events=${EVENTS:-1000000}
+runs=${RUNS:-50}
+warm=${WARM:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/pg.sh"
+
+echo "generating $events events and a 100,000-member segment" >&2
+"$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
+"$bin/LinkBench" append-segment "$work/log" 100000 >/dev/null 2>&1
+"$bin/clickd" migrate --database "$conninfo" --migrations "$root/migrations" >/dev/null 2>&1
+started=$(now)
+"$bin/clickd" ingest --once --workers 2 --log "$work/log" --database "$conninfo" 2>/dev/null
+echo "ingested in $(python3 -c "print(round($(now) - $started, 1))") s" >&2
+psql "$conninfo" -X -q -v ON_ERROR_STOP=1 -c "VACUUM ANALYZE" -c "CREATE ROLE reports LOGIN; GRANT clickd_analyst TO reports"
+reader=$(sed -E 's/user=[^ ]+/user=reports/' <<<"$conninfo")
+# The generated events span about a day from 2026-09-21 (LinkBench): a 3-day range.
+from=2026-09-21
+to=2026-09-23
+
+"$bin/clickd" report --database "$reader" --listen 127.0.0.1:0 2>"$work/report.err" &
+report_pid=$!
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -nE 's/.*report\.listen=127\.0\.0\.1:([0-9]+).*/\1/p' "$work/report.err" | head -1)
+    [[ -n "$port" ]] && break
+    sleep 0.1
+done
+[[ -n "$port" ]] || { cat "$work/report.err" >&2; exit 1; }
+
+python3 "$here/report-load.py" "$port" "$report_pid" "$runs" "$warm" "$from" "$to" | tee "$work/results.json"
+kill -TERM "$report_pid"
+wait "$report_pid" || true
+
+echo "--- where the time goes (EXPLAIN ANALYZE, one random-ish example each)" >&2
+explain() { echo "## $1" >&2; psql "$reader" -X -q -c "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY ON) $2" | grep -E "Execution Time|Planning Time|Scan|Sort|Aggregate|Join" | head -20 >&2; }
+explain "sources (message_stats)" "SELECT * FROM clickd.message_stats ORDER BY delivered DESC LIMIT 101"
+explain "overview: Top Clicked Links (link_clicks)" "SELECT * FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = 'src_33' ORDER BY total_clicks DESC, link_id LIMIT 100"
+explain "overview: chart (source_clicks_hourly)" "SELECT * FROM clickd.source_clicks_hourly WHERE source_kind = 'campaign' AND source_id = 'src_33' AND hour >= '$from' AND hour < '$to'::date + 1"
+explain "segment members (link_clickers)" "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = 'src_33' AND link_id = 'link-4' AND human_clicks > 0 ORDER BY customer_id LIMIT 101"
+explain "big segment, one CSV chunk" "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = 'big' AND link_id = 'all' AND customer_id > 'cust_5' ORDER BY customer_id LIMIT 5000"
+explain "person (activity)" "SELECT * FROM clickd.activity WHERE customer_id = 'cust_4711' ORDER BY occurred_at DESC LIMIT 51"
+explain "bots (bot_clicks_hourly)" "SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= '$from' AND hour < '$to'::date + 1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3"
