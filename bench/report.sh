@@ -53,4 +53,4 @@ explain "overview: chart (source_clicks_hourly)" "SELECT * FROM clickd.source_cl
 explain "segment members (link_clickers)" "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = 'src_33' AND link_id = 'link-4' AND human_clicks > 0 ORDER BY customer_id LIMIT 101"
 explain "big segment, one CSV chunk" "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = 'big' AND link_id = 'all' AND customer_id > 'cust_5' ORDER BY customer_id LIMIT 5000"
 explain "person (activity)" "SELECT * FROM clickd.activity WHERE customer_id = 'cust_4711' ORDER BY occurred_at DESC LIMIT 51"
-explain "bots (bot_clicks_hourly)" "SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= '$from' AND hour < '$to'::date + 1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3"
+explain "bots (bot_clicks_daily)" "SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_daily WHERE day BETWEEN '$from' AND '$to' GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3"

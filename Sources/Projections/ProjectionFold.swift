@@ -64,11 +64,15 @@ public struct ProjectionBatch: Sendable {
     public struct SourceClickerKey: Hashable, Sendable {
         public var source: SourceKey, customerID: String
     }
-    /// A source, a UTC hour (hours since the epoch) and a bot reason ("" for deliveries and
-    /// human clicks): `source_hourly` (migration 0006), for charts by the hour and bot clicks
-    /// by reason over a date range.
+    /// A source and a UTC hour (hours since the epoch): `source_hourly` (migration 0006), for
+    /// charts by the hour.
     public struct HourlyKey: Hashable, Sendable {
-        public var source: SourceKey, hour: Int64, botReason: String
+        public var source: SourceKey, hour: Int64
+    }
+    /// A source, a UTC day (days since 1970-01-01) and a bot reason: `bot_daily` (migration
+    /// 0006), for bot clicks by reason over a range of days.
+    public struct BotDailyKey: Hashable, Sendable {
+        public var source: SourceKey, day: Int64, botReason: String
     }
     /// A link and a UTC day (days since 1970-01-01).
     public struct DailyKey: Hashable, Sendable {
@@ -102,8 +106,10 @@ public struct ProjectionBatch: Sendable {
     public var sourceClickers: [SourceClickerKey: Int64] = [:]
     /// Clicks per link and day: (total, human).
     public var daily: [DailyKey: (total: Int64, human: Int64)] = [:]
-    /// Deliveries and clicks per source, hour and bot reason.
-    public var hourly: [HourlyKey: (delivered: Int64, clicks: Int64)] = [:]
+    /// Deliveries, clicks and human clicks per source and hour.
+    public var hourly: [HourlyKey: (delivered: Int64, total: Int64, human: Int64)] = [:]
+    /// Bot clicks per source, day and reason.
+    public var botDaily: [BotDailyKey: Int64] = [:]
     /// The records folded into this batch, and the first one's LSN.
     public var records = 0
     public var firstLSN: UInt64 = 0
@@ -173,7 +179,7 @@ public struct ProjectionFold: Sendable {
                     userAgent: nil, ip: []))
             let source = ProjectionBatch.SourceKey(sourceKind: d.sourceKind.name, sourceID: d.sourceID)
             batch.sources[source, default: (0, 0)].delivered += 1
-            batch.hourly[.init(source: source, hour: Int64(d.occurredAt / Self.msPerHour), botReason: ""), default: (0, 0)].delivered += 1
+            batch.hourly[.init(source: source, hour: Int64(d.occurredAt / Self.msPerHour)), default: (0, 0, 0)].delivered += 1
         case .click(let c):
             let (verdict, corrections) = classifier.classify(lsn: lsn, c)
             window[lsn] = c
@@ -187,9 +193,8 @@ public struct ProjectionFold: Sendable {
                     batch.corrections.append((correction.lsn, reason))
                 }
                 count(earlier, total: 0, human: -1, at: nil, into: &batch)
-                // In its hour, the click moves from the human clicks to the reason's.
-                countHourly(earlier, reason: "", -1, into: &batch)
-                countHourly(earlier, reason: reason, 1, into: &batch)
+                // In its hour it is no longer a human click; on its day, one of the reason's.
+                countTime(earlier, total: 0, human: -1, botReason: reason, into: &batch)
             }
             let human = verdict.isHuman
             batch.rowOfLSN[lsn] = batch.activity.count
@@ -200,7 +205,7 @@ public struct ProjectionFold: Sendable {
                     messageType: c.token.messageType.name, linkID: c.token.linkID, url: c.token.destination,
                     human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP))
             count(c, total: 1, human: human ? 1 : 0, at: c.occurredAt, into: &batch)
-            countHourly(c, reason: human ? "" : verdict.botReason?.rawValue ?? "unknown", 1, into: &batch)
+            countTime(c, total: 1, human: human ? 1 : 0, botReason: human ? nil : verdict.botReason?.rawValue ?? "unknown", into: &batch)
             // Forget clicks that left the window, now and then (corrections only name clicks inside it).
             // The limit doubles with what stays, so that a window held open for long (the
             // edge's clock stepped back) costs amortised O(1) per click, not a filter each.
@@ -242,10 +247,14 @@ public struct ProjectionFold: Sendable {
     /// Milliseconds in an hour: a click's UTC hour is `occurredAt / msPerHour`.
     static let msPerHour: UInt64 = 3_600_000
 
-    /// Adds `n` clicks of `c`'s source, in `c`'s hour, to `reason` ("" for human clicks).
-    private func countHourly(_ c: ClickEvent, reason: String, _ n: Int64, into batch: inout ProjectionBatch) {
+    /// Adds a click of `c`'s (or a correction of one) to its source's hour, and a bot click
+    /// to its source's day under `botReason`.
+    private func countTime(_ c: ClickEvent, total: Int64, human: Int64, botReason: String?, into batch: inout ProjectionBatch) {
         let source = ProjectionBatch.SourceKey(sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID)
-        batch.hourly[.init(source: source, hour: Int64(c.occurredAt / Self.msPerHour), botReason: reason), default: (0, 0)].clicks += n
+        let key = ProjectionBatch.HourlyKey(source: source, hour: Int64(c.occurredAt / Self.msPerHour))
+        batch.hourly[key, default: (0, 0, 0)].total += total
+        batch.hourly[key]!.human += human
+        if let botReason { batch.botDaily[.init(source: source, day: Int64(c.occurredAt / Self.msPerDay), botReason: botReason), default: 0] += 1 }
     }
 
     /// Adds a click (or, with `total` 0, a correction of one) to every counter it counts in.

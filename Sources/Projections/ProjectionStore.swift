@@ -88,7 +88,7 @@ public struct ProjectionStore {
     /// A batch encoded for the database (pure; done while the previous batch commits).
     public struct PreparedBatch {
         var activity = CopyBinary(), links = CopyBinary(), clickers = CopyBinary(), sources = CopyBinary()
-        var sourceClickers = CopyBinary(), daily = CopyBinary(), hourly = CopyBinary()
+        var sourceClickers = CopyBinary(), daily = CopyBinary(), hourly = CopyBinary(), botDaily = CopyBinary()
         var corrections: [(reason: String, lsns: PostgresBigintArray)] = []
         var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
         /// Whether a human count went down (a burst correction): source clickers left at 0 are removed.
@@ -176,9 +176,16 @@ public struct ProjectionStore {
             p.hourly.row(5)
             p.hourly.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
             p.hourly.timestamp(UInt64(key.hour) * ProjectionFold.msPerHour)
-            p.hourly.text(key.botReason)
             p.hourly.int64(c.delivered)
-            p.hourly.int64(c.clicks)
+            p.hourly.int64(c.total)
+            p.hourly.int64(c.human)
+        }
+        for (key, clicks) in batch.botDaily {
+            p.botDaily.row(4)
+            p.botDaily.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
+            p.botDaily.date(daysSince1970: key.day)
+            p.botDaily.text(key.botReason)
+            p.botDaily.int64(clicks)
         }
         for (key, human) in batch.sourceClickers where human != 0 {
             p.sourceClickers.row(3)
@@ -193,6 +200,7 @@ public struct ProjectionStore {
         p.sourceClickers.end()
         p.daily.end()
         p.hourly.end()
+        p.botDaily.end()
         p.deadLetters = batch.deadLetters
         return p
     }
@@ -376,12 +384,21 @@ public struct ProjectionStore {
 
                 """
         }
-        if try delta(batch.hourly, "delta_hourly", "(source_key uuid, hour timestamptz, bot_reason text, delivered bigint, clicks bigint)") {
+        if try delta(batch.hourly, "delta_hourly", "(source_key uuid, hour timestamptz, delivered bigint, total bigint, human bigint)") {
             upserts += """
-                INSERT INTO \(schema).source_hourly AS t (shard, source_key, hour, bot_reason, delivered, clicks)
-                SELECT \(shard), * FROM delta_hourly ORDER BY 1, 2, 3, 4
-                ON CONFLICT (shard, source_key, hour, bot_reason) DO UPDATE SET
-                    delivered = t.delivered + EXCLUDED.delivered, clicks = t.clicks + EXCLUDED.clicks;
+                INSERT INTO \(schema).source_hourly AS t (shard, source_key, hour, delivered, total_clicks, human_clicks)
+                SELECT \(shard), * FROM delta_hourly ORDER BY 1, 2, 3
+                ON CONFLICT (shard, source_key, hour) DO UPDATE SET
+                    delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
+                    human_clicks = t.human_clicks + EXCLUDED.human_clicks;
+
+                """
+        }
+        if try delta(batch.botDaily, "delta_bot_daily", "(source_key uuid, day date, bot_reason text, clicks bigint)") {
+            upserts += """
+                INSERT INTO \(schema).bot_daily AS t (shard, source_key, day, bot_reason, clicks)
+                SELECT \(shard), * FROM delta_bot_daily ORDER BY 1, 2, 3, 4
+                ON CONFLICT (shard, source_key, day, bot_reason) DO UPDATE SET clicks = t.clicks + EXCLUDED.clicks;
 
                 """
         }

@@ -104,7 +104,7 @@ public struct ReportRefusal: Error, CustomStringConvertible {
 public enum ReportStartChecks {
     /// The views the pages read.
     static let views = [
-        "activity", "link_clicks", "link_clickers", "message_stats", "link_clicks_daily", "source_clicks_hourly", "bot_clicks_hourly",
+        "activity", "link_clicks", "link_clickers", "message_stats", "link_clicks_daily", "source_clicks_hourly", "bot_clicks_daily",
     ]
     static let writePrivileges = ["INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
 

@@ -295,13 +295,13 @@ public struct ReportPages: Sendable {
     /// summed from its rows).
     public func bots(_ context: PageContext, csv: Bool, byReason: Bool) async throws -> PageResult {
         let range = context.range
-        let (start, end) = (PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds))
+        let (first, last) = (DayRange.format(range.from), DayRange.format(range.to))
         let sources = try await database.read { db in
             try db.query(
                 """
-                SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_hourly WHERE hour >= $1 AND hour < $2
+                SELECT source_kind, source_id, bot_reason, sum(clicks)::bigint FROM clickd.bot_clicks_daily WHERE day BETWEEN $1::date AND $2::date
                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3
-                """, [start, end])
+                """, [first, last])
         }
         var totals: [String: Int64] = [:]
         for r in sources { totals[r[2] ?? "", default: 0] += Int64(r[3] ?? "") ?? 0 }

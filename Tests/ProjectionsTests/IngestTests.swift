@@ -191,7 +191,7 @@ import Testing
             + rows(url, "SELECT * FROM clickd.message_stats ORDER BY 1, 2")
             + rows(url, "SELECT customer_id, occurred_at, kind, delivery_id, link_id, human, bot_reason FROM clickd.activity ORDER BY 2, 1, 3, 4, 5")
             + rows(url, "SELECT * FROM clickd.source_clicks_hourly ORDER BY 1, 2, 3")
-            + rows(url, "SELECT * FROM clickd.bot_clicks_hourly ORDER BY 1, 2, 3, 4")
+            + rows(url, "SELECT * FROM clickd.bot_clicks_daily ORDER BY 1, 2, 3, 4")
     }
 
     static func generatedLog(_ path: String, events: Int, seed: UInt64) async throws {

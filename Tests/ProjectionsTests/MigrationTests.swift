@@ -25,7 +25,7 @@ import Testing
         defer { db.close() }
         let views = try db.query("SELECT table_name FROM information_schema.views WHERE table_schema = 'clickd' ORDER BY 1").map { $0[0]! }
         #expect(
-            views == ["activity", "bot_clicks_hourly", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats", "source_clicks_hourly"])
+            views == ["activity", "bot_clicks_daily", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats", "source_clicks_hourly"])
         // A changed file that was applied is refused, naming it.
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -41,31 +41,31 @@ import Testing
         let snapshot =
             try I.snapshot(url) + I.rows(url, "SELECT * FROM clickd.link_clicks_daily ORDER BY 1, 2, 3, 4")
             + I.rows(url, "SELECT * FROM clickd.source_clicks_hourly ORDER BY 1, 2, 3")
-            + I.rows(url, "SELECT * FROM clickd.bot_clicks_hourly ORDER BY 1, 2, 3, 4")
-        // The hourly rollup (migration 0006) says what the activity rows say, per source and
-        // per (source, hour, bot reason).
+            + I.rows(url, "SELECT * FROM clickd.bot_clicks_daily ORDER BY 1, 2, 3, 4")
+        // The rollups of migration 0006 say what the activity rows say: per source and hour,
+        // and per source, day and bot reason.
         #expect(
             try I.rows(
                 url,
                 """
-                SELECT source_kind, source_id FROM (
-                    SELECT source_kind, source_id, sum(delivered)::bigint AS d, sum(total_clicks)::bigint AS t, sum(human_clicks)::bigint AS h
-                    FROM clickd.source_clicks_hourly GROUP BY 1, 2) s
+                SELECT source_kind, source_id, hour FROM (
+                    SELECT source_kind, source_id, hour, delivered AS d, total_clicks AS t, human_clicks AS h
+                    FROM clickd.source_clicks_hourly WHERE (delivered, total_clicks, human_clicks) <> (0, 0, 0)) s
                 FULL JOIN (
-                    SELECT source_kind, source_id, count(*) FILTER (WHERE kind = 'delivered') AS d,
-                           count(*) FILTER (WHERE kind = 'clicked_link') AS t, count(*) FILTER (WHERE human) AS h
-                    FROM clickd.activity GROUP BY 1, 2) a USING (source_kind, source_id)
+                    SELECT source_kind, source_id, date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+                           count(*) FILTER (WHERE kind = 'delivered') AS d, count(*) FILTER (WHERE kind = 'clicked_link') AS t,
+                           count(*) FILTER (WHERE human) AS h
+                    FROM clickd.activity GROUP BY 1, 2, 3) a USING (source_kind, source_id, hour)
                 WHERE (s.d, s.t, s.h) IS DISTINCT FROM (a.d, a.t, a.h)
                 """) == [])
         #expect(
             try I.rows(
                 url,
                 """
-                SELECT source_kind, source_id, hour, bot_reason FROM (
-                    SELECT source_kind, source_id, date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, bot_reason,
-                           count(*) AS clicks
+                SELECT source_kind, source_id, day, bot_reason FROM (
+                    SELECT source_kind, source_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, bot_reason, count(*) AS clicks
                     FROM clickd.activity WHERE kind = 'clicked_link' AND NOT human GROUP BY 1, 2, 3, 4) a
-                FULL JOIN clickd.bot_clicks_hourly b USING (source_kind, source_id, hour, bot_reason)
+                FULL JOIN clickd.bot_clicks_daily b USING (source_kind, source_id, day, bot_reason)
                 WHERE a.clicks IS DISTINCT FROM b.clicks
                 """) == [])
         #expect(
@@ -189,8 +189,8 @@ import Testing
         ).compactMap { $0[0] }
         #expect(
             tables == [
-                "activity", "checkpoints", "dead_letters", "link_clickers", "link_daily", "link_totals", "source_clickers", "source_hourly",
-                "source_totals",
+                "activity", "bot_daily", "checkpoints", "dead_letters", "link_clickers", "link_daily", "link_totals", "source_clickers",
+                "source_hourly", "source_totals",
             ])
         try db.execute(
             """

@@ -31,7 +31,7 @@ import Testing
         let hours = try await ReportFixture.rows(
             owner, "SELECT count(*) FROM clickd.source_clicks_hourly WHERE source_kind = 'campaign' AND source_id = '17' AND human_clicks > 0")
         let reasons = try await ReportFixture.rows(
-            owner, "SELECT bot_reason FROM clickd.bot_clicks_hourly GROUP BY 1 ORDER BY sum(clicks) DESC, 1")
+            owner, "SELECT bot_reason FROM clickd.bot_clicks_daily GROUP BY 1 ORDER BY sum(clicks) DESC, 1")
         let expected: [String: Any] = [
             "hours_with_human_clicks": Int(hours[0][0] ?? "") ?? -1, "bot_reasons": reasons.map { $0[0]! },
             "range": "2026-10-27 to 2026-11-25",
