@@ -39,6 +39,16 @@ let check = try rewriter.rewrite(email, options: options)
 let links = check.links.count
 let tracked = check.links.filter(\.tracked).count
 
+/// Appends `records` from as many concurrent appenders (group commit), then empties it.
+func appendConcurrently(_ records: inout [[UInt8]], to writer: EventLogWriter) async throws {
+    let batch = records
+    try await withThrowingTaskGroup(of: UInt64.self) { group in
+        for record in batch { group.addTask { try await writer.append(record) } }
+        try await group.waitForAll()
+    }
+    records.removeAll(keepingCapacity: true)
+}
+
 var sink = 0
 if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.arguments.count == 4, let count = Int(CommandLine.arguments[3]) {
     // A realistic log for bench/ingest.sh: 100,000 customers, 500 sources of 20 links each,
@@ -75,13 +85,7 @@ if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.argume
                 clientIP: [203, 0, 113, 0], edgeID: "edge-1")
             pending.append(EventCodec.encode(.click(click)))
         }
-        if pending.count == 4096 || i == count - 1 {
-            try await withThrowingTaskGroup(of: UInt64.self) { group in
-                for record in pending { group.addTask { try await writer.append(record) } }
-                try await group.waitForAll()
-            }
-            pending.removeAll(keepingCapacity: true)
-        }
+        if pending.count == 4096 || i == count - 1 { try await appendConcurrently(&pending, to: writer) }
     }
     writer.close()
     print(count)
@@ -107,13 +111,7 @@ if CommandLine.arguments.dropFirst().first == "append-segment", CommandLine.argu
                 sourceID: "big", messageType: .email, linkID: "all", issuedAt: (time - 3_600_000) / 1000),
             keyID: "k7f2", userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)", clientIP: [203, 0, 113, 0], edgeID: "edge-1")
         pending.append(EventCodec.encode(.click(click)))
-        if pending.count == 4096 || i == count - 1 {
-            try await withThrowingTaskGroup(of: UInt64.self) { group in
-                for record in pending { group.addTask { try await writer.append(record) } }
-                try await group.waitForAll()
-            }
-            pending.removeAll(keepingCapacity: true)
-        }
+        if pending.count == 4096 || i == count - 1 { try await appendConcurrently(&pending, to: writer) }
     }
     writer.close()
     print(count)

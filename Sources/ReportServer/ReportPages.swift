@@ -194,24 +194,7 @@ public struct ReportPages: Sendable {
                 return (rows.map { $0.map { $0 ?? "" } }, nil)
             }
         }
-        let range = context.range
-        let chartSQL = """
-            SELECT (extract(epoch FROM hour) * 1000)::bigint::text, total_clicks, human_clicks FROM clickd.source_clicks_hourly
-            WHERE source_kind = $1 AND source_id = $2 AND hour >= $3 AND hour < $4
-            """
-        let hourly = try await database.read { db in
-            try db.query(
-                chartSQL,
-                [kind, id, PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds)])
-        }
-        let chart = ClicksChart(
-            range: range,
-            rows: hourly.compactMap { r in
-                guard let start = r[0].flatMap(UInt64.init), let total = r[1].flatMap(Int64.init), let human = r[2].flatMap(Int64.init) else {
-                    return nil
-                }
-                return (start, total, human)
-            })
+        let chart = try await clicksChart(kind: kind, id: id, range: context.range)
         let (links, clicks) = try await database.read { db in
             (
                 try db.query(linkSQL + " LIMIT 100", [kind, id]),
@@ -244,6 +227,26 @@ public struct ReportPages: Sendable {
         return .html(title: "\(kind) \(id)", body: body)
     }
 
+    /// A source's clicks over `range` from `clickd.source_clicks_hourly`, bucketed.
+    func clicksChart(kind: String, id: String, range: DayRange) async throws -> ClicksChart {
+        let rows = try await database.read { db in
+            try db.query(
+                """
+                SELECT (extract(epoch FROM hour) * 1000)::bigint::text, total_clicks, human_clicks FROM clickd.source_clicks_hourly
+                WHERE source_kind = $1 AND source_id = $2 AND hour >= $3 AND hour < $4
+                """,
+                [kind, id, PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds)])
+        }
+        return ClicksChart(
+            range: range,
+            rows: rows.compactMap { r in
+                guard let start = r[0].flatMap(UInt64.init), let total = r[1].flatMap(Int64.init), let human = r[2].flatMap(Int64.init) else {
+                    return nil
+                }
+                return (start, total, human)
+            })
+    }
+
     /// The chart and its table, as the overview template takes them.
     static func chartModel(_ chart: ClicksChart, kind: String, id: String, _ context: PageContext) -> [String: Any] {
         let drawing = chart.drawing(includeBots: context.includeBots)
@@ -266,23 +269,7 @@ public struct ReportPages: Sendable {
     /// The chart's table as CSV: every bucket of the range.
     public func clicksOverTime(kind: String, id: String, _ context: PageContext) async throws -> PageResult {
         guard Self.sourceKinds.contains(kind) else { return .notFound("There is no source kind \(kind): campaign, newsletter or transactional.") }
-        let range = context.range
-        let rows = try await database.read { db in
-            try db.query(
-                """
-                SELECT (extract(epoch FROM hour) * 1000)::bigint::text, total_clicks, human_clicks FROM clickd.source_clicks_hourly
-                WHERE source_kind = $1 AND source_id = $2 AND hour >= $3 AND hour < $4
-                """,
-                [kind, id, PostgresTimestamp(milliseconds: range.startMilliseconds), PostgresTimestamp(milliseconds: range.endMilliseconds)])
-        }
-        let chart = ClicksChart(
-            range: range,
-            rows: rows.compactMap { r in
-                guard let start = r[0].flatMap(UInt64.init), let total = r[1].flatMap(Int64.init), let human = r[2].flatMap(Int64.init) else {
-                    return nil
-                }
-                return (start, total, human)
-            })
+        let chart = try await clicksChart(kind: kind, id: id, range: context.range)
         let lines = chart.buckets.map { [chart.label($0), String($0.total), String($0.human)] }
         return .csv(filename: "clicks-\(kind)-\(id).csv", header: [chart.hourly ? "hour_utc" : "day_utc", "total_clicks", "human_clicks"]) { after in
             after == nil ? (lines, nil) : ([], nil)
