@@ -119,7 +119,7 @@ let package = Package(
         .executableTarget(name: "LogTorture", dependencies: ["EventLog"]),
         .target(name: "ClickdTestSupport", dependencies: ["Projections"]),
         // One function per decoder of untrusted bytes, with its invariant (debug builds only).
-        .target(name: "FuzzHarness", dependencies: ["EventLog", "LinkTracking", "TrackerEdge"]),
+        .target(name: "FuzzHarness", dependencies: ["EventLog", "LinkTracking", "TrackerEdge", "ReportServer"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzHarness", "ClickdTestSupport"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
         .testTarget(

@@ -9,6 +9,7 @@
     @testable import EventLog
     import Foundation
     @testable import LinkTracking
+    @testable import ReportServer
     @testable import TrackerEdge
 
     public enum FuzzTarget: String, CaseIterable, Sendable {
@@ -18,6 +19,7 @@
         case frame, html
         case linkTag = "link-tag"
         case keyRing = "key-ring"
+        case reportInput = "report-input"
 
         public func run(_ data: UnsafeRawBufferPointer) {
             switch self {
@@ -28,6 +30,7 @@
             case .html: FuzzHarness.html(data)
             case .linkTag: FuzzHarness.linkTag(data)
             case .keyRing: FuzzHarness.keyRing(data)
+            case .reportInput: FuzzHarness.reportInput(data)
             }
         }
     }
@@ -217,6 +220,46 @@
                     last = tag.range.upperBound
                 }
             }
+        }
+
+        /// What `clickd report` reads from a request or its htpasswd file, the input split at
+        /// newlines into the fields: days (`from`, `to`), a keyset cursor, a URL pattern, an
+        /// `Authorization` value, a CSV cell, an htpasswd text. Never traps; a range that
+        /// parses spans 1…366 days and its days format back to themselves; a cursor decodes to
+        /// what encodes back to it; a pattern's only unescaped wildcards are its `*`s; a CSV
+        /// cell never begins with a formula character.
+        static func reportInput(_ data: UnsafeRawBufferPointer) {
+            let text = String(decoding: data, as: UTF8.self)
+            let f = text.split(separator: "\n", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+            func field(_ i: Int) -> String { i < f.count ? f[i] : "" }
+            if let range = try? DayRange.parse(from: field(0), to: field(1), today: 20_000) {
+                precondition(range.days >= 1 && range.days <= DayRange.maxDays, "a range outside 1…366 days")
+                precondition(
+                    (try? DayRange.day(DayRange.format(range.from), name: "from")) == range.from
+                        && (try? DayRange.day(DayRange.format(range.to), name: "to")) == range.to, "a day that does not format back")
+            }
+            if let values = Cursor.decode(field(2)) {
+                precondition(Cursor.decode(Cursor.encode(values)) == values, "a cursor that does not round-trip")
+            }
+            let like = Array(ReportPages.likePattern(field(2)))
+            var wildcards = 0
+            var i = 0
+            while i < like.count {
+                if like[i] == "\\" {
+                    precondition(i + 1 < like.count && "%_\\".contains(like[i + 1]), "a dangling escape")
+                    i += 2
+                    continue
+                }
+                precondition(like[i] != "_", "an unescaped _")
+                if like[i] == "%" { wildcards += 1 }
+                i += 1
+            }
+            precondition(wildcards == field(2).filter { $0 == "*" }.count, "wildcards that were not *")
+            _ = AuthFile.basicCredentials(field(3))
+            let cell = CSV.cell(field(4))
+            let shown = cell.hasPrefix("\"") ? cell.dropFirst() : Substring(cell)
+            if let first = shown.utf8.first { precondition(!CSV.formulaStarts.contains(first), "a cell that a spreadsheet runs") }
+            _ = try? AuthFile(text: field(5), path: "fuzz")
         }
 
         /// The key-ring file format: never traps; a ring that parses, written out again,

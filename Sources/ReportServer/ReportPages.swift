@@ -7,7 +7,6 @@ public enum PageResult: Sendable {
     /// `fetch(after)` returns the next rows of CSV text and the cursor after them (nil: done).
     case csv(filename: String, header: [String], fetch: @Sendable (String?) async throws -> (rows: [[String]], after: String?))
     case notFound(String)
-    case badRequest(BadParameter)
 }
 
 /// What every page gets from a request: its parameters, validated, and how to write links.
@@ -17,7 +16,6 @@ public struct PageContext: Sendable {
     public var includeBots: Bool
     public var sort: String?
     public var after: String?
-    public var version: String
 
     /// The range and bot parameters, as every link of a page carries them.
     var keptQuery: [(String, String)] {
@@ -108,9 +106,12 @@ public struct ReportPages: Sendable {
         // Keyset: (sort value, kind, id) of the last row shown, as the cursor carries it.
         let cursor: [String]?
         if let after {
-            guard let decoded = Cursor.decode(after), decoded.count == 3 else {
-                throw BadParameter(name: "after", expected: "a cursor from a Next link")
-            }
+            // The sort value is bound as text and cast to numeric: only a plain decimal may pass
+            // (anything else would be the database's error, a 500, not the client's 400).
+            guard let decoded = Cursor.decode(after), decoded.count == 3,
+                key == "source"
+                    || (decoded[0].utf8.count <= 40 && Double(decoded[0]) != nil && decoded[0].utf8.allSatisfy { "-.0123456789".utf8.contains($0) })
+            else { throw BadParameter(name: "after", expected: "a cursor from a Next link") }
             cursor = decoded
         } else {
             cursor = nil
@@ -511,7 +512,11 @@ public struct ReportPages: Sendable {
     func activityRows(customer: String, limit: Int, after: String?) async throws -> (rows: [[String?]], after: String?) {
         let before: (micros: Int64, skip: Int64)?
         if let after {
-            guard let c = Cursor.decode(after), c.count == 2, let micros = Int64(c[0]), let skip = Int64(c[1]), skip >= 0, skip < 1_000_000 else {
+            // Microseconds since the epoch up to year 9999 (what to_timestamp takes), and fewer
+            // rows at one instant than a person could have.
+            guard let c = Cursor.decode(after), c.count == 2, let micros = Int64(c[0]), (0...253_402_300_799_000_000).contains(micros),
+                let skip = Int64(c[1]), skip >= 0, skip < 1_000_000
+            else {
                 throw BadParameter(name: "after", expected: "a cursor from an Older link")
             }
             before = (micros, skip)

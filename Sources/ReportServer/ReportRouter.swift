@@ -70,13 +70,9 @@ struct ReportResponder: Sendable {
                 result = try await pages.clicksOverTime(kind: segments[1], id: segments[2], context)
             case (2, "people"): result = try await pages.person(customer: segments[1], context, csv: csv)
             case (2, "segments") where segments[1] == "clicked-link":
-                let query = request.uri.queryParameters
-                func one(_ name: String) throws(BadParameter) -> String? {
-                    let all = query.getAll(name)
-                    guard all.count <= 1 else { throw BadParameter(name: name, expected: "one value, not \(all.count)") }
-                    return all.first.map { String($0) }
-                }
-                result = try await pages.urlSegment(url: try one("url"), source: try one("source"), since: try one("since"), context, csv: csv)
+                result = try await pages.urlSegment(
+                    url: try Self.single(request, "url"), source: try Self.single(request, "source"), since: try Self.single(request, "since"),
+                    context, csv: csv)
             case (1, "bots"): result = try await pages.bots(context, csv: csv, byReason: false)
             case (2, "bots") where segments[1] == "reasons" && csv: result = try await pages.bots(context, csv: true, byReason: true)
             default: return problem(.notFound, "Not found", "There is no report page at this address.")
@@ -95,13 +91,15 @@ struct ReportResponder: Sendable {
         }
     }
 
+    /// A query parameter given at most once.
+    static func single(_ request: Request, _ name: String) throws(BadParameter) -> String? {
+        let all = request.uri.queryParameters.getAll(name)
+        guard all.count <= 1 else { throw BadParameter(name: name, expected: "one value, not \(all.count)") }
+        return all.first.map { String($0) }
+    }
+
     func pageContext(_ request: Request) throws(BadParameter) -> PageContext {
-        let query = request.uri.queryParameters
-        func value(_ name: String) throws(BadParameter) -> String? {
-            let all = query.getAll(name)
-            guard all.count <= 1 else { throw BadParameter(name: name, expected: "one value, not \(all.count)") }
-            return all.first.map { String($0) }
-        }
+        func value(_ name: String) throws(BadParameter) -> String? { try Self.single(request, name) }
         let range = try DayRange.parse(from: try value("from"), to: try value("to"), today: today())
         let bots: Bool
         switch try value("bots") {
@@ -109,7 +107,7 @@ struct ReportResponder: Sendable {
         case "include": bots = true
         default: throw BadParameter(name: "bots", expected: "exclude or include")
         }
-        return PageContext(base: base, range: range, includeBots: bots, sort: try value("sort"), after: try value("after"), version: version)
+        return PageContext(base: base, range: range, includeBots: bots, sort: try value("sort"), after: try value("after"))
     }
 
     func answer(_ result: PageResult, context: PageContext) async throws -> Response {
@@ -118,8 +116,6 @@ struct ReportResponder: Sendable {
             return html(.ok, title: title, body: body)
         case .notFound(let message):
             return problem(.notFound, "Not found", message)
-        case .badRequest(let bad):
-            return problem(.badRequest, "Bad request", "The \(bad.description).")
         case .csv(let filename, let header, let fetch):
             // The first chunk before the headers: a database that is down is still a 503.
             let first = try await fetch(nil)

@@ -284,12 +284,15 @@ import Testing
         for (query, names) in [
             ("from=2026-13-01", "parameter from"), ("to=yesterday", "parameter to"), ("from=2026-11-20&to=2026-11-01", "parameter from"),
             ("from=2024-01-01&to=2026-01-01", "at most 366 days"), ("bots=maybe", "parameter bots"), ("sort=password", "parameter sort"),
-            ("after=%%%", "parameter after"), ("after=bm90IGEgY3Vyc29y", "parameter after"), ("bots=include&bots=exclude", "parameter bots"),
+            ("after=%%%", "parameter after"), ("after=bm90IGEgY3Vyc29y", "parameter after"),
+            ("after=" + Cursor.encode(["1e999; DROP", "campaign", "17"]), "parameter after"), ("bots=include&bots=exclude", "parameter bots"),
         ] {
             let page = try await report.get("/?" + query)
             #expect(page.status == 400, "\(query)")
             #expect(page.text.contains(names), "\(query): \(page.text)")
         }
+        let farFuture = try await report.get("/people/c0?after=" + Cursor.encode(["999999999999999999", "0"]))
+        #expect(farFuture.status == 400 && farFuture.text.contains("parameter after"))
         let posted = try await onDispatchThread { [port = report.port] in
             try HTTPTestConnection(port: port).request("POST", "/", headers: [("Content-Length", "0")])
         }
