@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "ReportServer",
             dependencies: [
-                "Projections", "Systemd",
+                "Projections", "Systemd", "LinkTracking",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),

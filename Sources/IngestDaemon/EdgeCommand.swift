@@ -50,10 +50,8 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Client address recorded: full, truncated (IPv4 /24, IPv6 /48) or none.", valueName: "mode"))
     var ip: EdgeConfiguration.IPMode = .truncated
 
-    @Option(
-        name: .customLong("trust-proxy"), parsing: .upToNextOption,
-        help: ArgumentHelp("Proxies (CIDR) whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 ::1.", valueName: "cidr"))
-    var trustProxy: [String] = []
+    /// From these peers, X-Forwarded-For names the client whose address a click records.
+    @OptionGroup var proxies: TrustProxyOptions
 
     @Option(help: ArgumentHelp("durable: 302 after the click is on disk; none: 302 at once, click appended behind it.", valueName: "mode"))
     var durability: EdgeConfiguration.Durability = .durable
@@ -99,9 +97,6 @@ struct EdgeCommand: AsyncParsableCommand {
         guard Self.split(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080") }
         guard Self.split(adminListen) != nil else { throw ValidationError("--admin-listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         if adminTokenFile != nil, base == nil { throw ValidationError("--admin-token-file needs --base (the tracking base for rewritten messages)") }
-        for cidr in trustProxy where CIDR(cidr) == nil {
-            throw ValidationError("--trust-proxy: '\(cidr)' is not an address or CIDR range")
-        }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1 to 256") }
         guard commitDelay >= 0, commitDelay <= 100_000 else { throw ValidationError("--commit-delay must be 0 to 100000 microseconds") }
     }
@@ -144,7 +139,7 @@ struct EdgeCommand: AsyncParsableCommand {
             (configuration.host, configuration.port) = Self.split(listen)!
             configuration.ipMode = ip
             if let threads { configuration.threads = threads }
-            configuration.trustedProxies = trustProxy.compactMap(CIDR.init)
+            configuration.trustedProxies = proxies.ranges
             configuration.durability = durability
             configuration.headTimeout = .milliseconds(Int64(headTimeout * 1000))
             configuration.writeTimeout = .milliseconds(Int64(writeTimeout * 1000))

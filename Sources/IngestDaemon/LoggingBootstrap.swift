@@ -40,8 +40,8 @@ struct LineLogHandler: LogHandler {
         let fields = all.sorted { $0.key < $1.key }
         var line: String
         if terminal {
-            line = "\(Self.timestamp(utc: false)) \(event.level.rawValue.uppercased()) \(event.message)"
-            for (key, value) in fields { line += " \(key)=\(value)" }
+            line = "\(Self.timestamp(utc: false)) \(event.level.rawValue.uppercased()) \(Self.escapingControls("\(event.message)"))"
+            for (key, value) in fields { line += " \(key)=\(Self.escapingControls("\(value)"))" }
         } else {
             line = "time=\(Self.timestamp(utc: true)) level=\(event.level.rawValue) logger=\(label) msg=\(Self.quote("\(event.message)"))"
             for (key, value) in fields { line += " \(key)=\(Self.quote("\(value)"))" }
@@ -49,18 +49,35 @@ struct LineLogHandler: LogHandler {
         writeStandardError(line + "\n")
     }
 
+    /// A logfmt value: bare when it can be, else in quotes; control characters always
+    /// escaped, so a value from a client (a path, a user name) cannot forge a line.
     static func quote(_ text: String) -> String {
-        if !text.isEmpty, !text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\n" }) { return text }
-        var out = "\""
-        for ch in text {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
+        if !text.isEmpty, !text.unicodeScalars.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || isControl($0) }) { return text }
+        return "\"" + escapingControls(text, quotes: true) + "\""
+    }
+
+    /// `text` with `\n`, `\r`, `\t` and every other control character (C0, DEL, C1, and the
+    /// bidirectional overrides that reorder a terminal's line) written as escapes.
+    static func escapingControls(_ text: String, quotes: Bool = false) -> String {
+        guard text.unicodeScalars.contains(where: { isControl($0) || (quotes && ($0 == "\"" || $0 == "\\")) }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"" where quotes: out += "\\\""
+            case "\\" where quotes: out += "\\\\"
             case "\n": out += "\\n"
-            default: out.append(ch)
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where isControl(scalar): out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        return out
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || (0x202a...0x202e).contains(scalar.value)
+            || (0x2066...0x2069).contains(scalar.value)
     }
 
     static func timestamp(utc: Bool) -> String {

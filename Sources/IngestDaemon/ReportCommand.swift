@@ -15,7 +15,10 @@ struct ReportCommand: AsyncParsableCommand {
             clickd_analyst TO …). Loopback by default; with --auth-file every page asks for \
             a user and password (htpasswd lines made by `htpasswd -B`, bcrypt). SIGTERM \
             finishes the requests in flight and exits. Under systemd (Type=notify) it sends \
-            READY, WATCHDOG and STOPPING. docs/report.md describes the pages and their URLs.
+            READY, WATCHDOG and STOPPING. Each request is one log line naming the client; from a \
+            --trust-proxy peer, X-Forwarded-For names it and X-Forwarded-Prefix is put before \
+            --base-path in every link the pages write. docs/report.md describes the pages and \
+            their URLs.
             """
     )
 
@@ -26,6 +29,10 @@ struct ReportCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Prefix of every URL, for a proxy that mounts the report below a path (e.g. /clicks).", valueName: "path"))
     var basePath: String = ""
+
+    /// From these peers, X-Forwarded-For names the client in the log and X-Forwarded-Prefix
+    /// goes before --base-path in every link.
+    @OptionGroup var proxies: TrustProxyOptions
 
     @Option(help: ArgumentHelp("htpasswd file of users with bcrypt passwords (htpasswd -B); every page then asks for one.", valueName: "file"))
     var authFile: String?
@@ -57,6 +64,7 @@ struct ReportCommand: AsyncParsableCommand {
             (setup.host, setup.port) = EdgeCommand.split(listen)!
             setup.basePath = basePath
             setup.connections = connections
+            setup.trustedProxies = proxies.ranges
             setup.version = Clickd.version
             setup.environment = ProcessInfo.processInfo.environment
             if let authFile { setup.auth = try AuthFile(path: authFile) }

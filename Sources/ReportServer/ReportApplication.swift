@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LinkTracking
 import Logging
 import NIOCore
 import Projections
@@ -18,6 +19,9 @@ public struct ReportSetup: Sendable {
     /// The prefix of every URL, "" or "/clicks" (no trailing slash).
     public var basePath = ""
     public var auth: AuthFile?
+    /// `--trust-proxy`: peers whose `X-Forwarded-For` names the client in the log and whose
+    /// `X-Forwarded-Prefix` is put before `--base-path` in every link.
+    public var trustedProxies: [CIDR] = []
     /// Database connections, each on a thread of its own.
     public var connections = 4
     public var version = "dev"
@@ -64,33 +68,12 @@ public func buildReport(_ setup: ReportSetup, logger: Logger) async throws -> Re
         throw ReportRefusal("cannot check the database: \(error)")
     }
     let responder = ReportResponder(
-        pages: ReportPages(database: database), base: setup.basePath, version: setup.version, today: setup.today, logger: logger)
-    let auth = setup.auth
-    let pool = database.pool
-    let started = ContinuousClock.now
+        pages: ReportPages(database: database), base: setup.basePath, version: setup.version, today: setup.today, logger: logger,
+        auth: setup.auth, pool: database.pool, trustedProxies: setup.trustedProxies)
     let bound = OneShot<Int>()
     let application = Application(
-        responder: CallbackResponder<BasicRequestContext> { request, _ in
-            guard request.method == .get || request.method == .head else {
-                var response = responder.problem(.methodNotAllowed, "Method not allowed", "The report answers GET only.")
-                response.headers[.allow] = "GET, HEAD"
-                return response
-            }
-            if let auth {
-                let now = UInt64((ContinuousClock.now - started).components.seconds)
-                switch await auth.check(authorization: request.headers[.authorization], pool: pool, now: now) {
-                case .allowed: break
-                case .denied:
-                    var response = responder.problem(.unauthorized, "Sign in", "The report asks for a user name and a password.")
-                    response.headers[.wwwAuthenticate] = "Basic realm=\"clickd\", charset=\"UTF-8\""
-                    return response
-                case .busy:
-                    var response = responder.problem(.serviceUnavailable, "Busy", "Too many sign-ins at once.", retry: true)
-                    response.headers[.retryAfter] = "1"
-                    return response
-                }
-            }
-            return await responder.respond(request)
+        responder: CallbackResponder<ReportRequestContext> { request, context in
+            await responder.handle(request, peer: context.remoteAddress)
         },
         configuration: .init(address: .hostname(setup.host, port: setup.port), serverName: "clickd-report"),
         onServerRunning: { channel in
@@ -114,7 +97,7 @@ public func buildReport(_ setup: ReportSetup, logger: Logger) async throws -> Re
 /// The Hummingbird application, telling `bound` why when it could not listen (the tests and
 /// READY wait on it).
 struct ReportListener: Service {
-    let application: Application<CallbackResponder<BasicRequestContext>>
+    let application: Application<CallbackResponder<ReportRequestContext>>
     let bound: OneShot<Int>
     let address: String
 
@@ -127,6 +110,18 @@ struct ReportListener: Service {
             throw error
         }
         bound.fulfil(.failure(ReportRefusal("the report listener stopped before it listened")))
+    }
+}
+
+/// Hummingbird's basic context plus the peer's address, which the access log and
+/// `--trust-proxy` need (the documented pattern: `RemoteAddressRequestContext`).
+struct ReportRequestContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }
 

@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LinkTracking
 import Logging
 import NIOCore
+import NIOPosix
 
 /// From a request to a page: the path (below `--base-path`) split into segments and
 /// percent-decoded here, not by a router pattern, so that an id may hold any character —
@@ -10,10 +12,125 @@ import NIOCore
 /// confused with an id that ends in ".csv" (links encode that dot).
 struct ReportResponder: Sendable {
     let pages: ReportPages
+    /// `--base-path`: the prefix of the paths this server answers.
     let base: String
     let version: String
     let today: @Sendable () -> Int
     let logger: Logger
+    let auth: AuthFile?
+    /// Where bcrypt runs (the database's pool, bounded by `AuthFile`).
+    let pool: NIOThreadPool
+    /// `--trust-proxy`: peers whose `X-Forwarded-For` and `X-Forwarded-Prefix` are believed.
+    let trustedProxies: [CIDR]
+    let started = ContinuousClock.now
+
+    /// Who asked, and the prefix under which their browser sees the report: `--base-path`,
+    /// behind the `X-Forwarded-Prefix` of a trusted proxy that strips one.
+    struct Origin: Sendable {
+        var client: String
+        var base: String
+    }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let forwardedPrefix = HTTPField.Name("X-Forwarded-Prefix")!
+    /// The longest request target an access line repeats.
+    static let loggedTargetLimit = 1024
+
+    /// Every request: its origin, the method, the credentials, the page; then one access
+    /// line naming the client (docs/report.md, "Logs").
+    func handle(_ request: Request, peer: SocketAddress?) async -> Response {
+        let began = ContinuousClock.now
+        var user: String?
+        var origin = Origin(client: "-", base: base)
+        let response: Response
+        switch resolveOrigin(request, peer: peer) {
+        case .failure(let bad):
+            logger.warning("bad header from a trusted proxy", metadata: ["client.address": "\(origin.client)", "error": "\(bad)"])
+            response = problem(.badRequest, "Bad request", "The proxy in front sent \(bad.description).", base: base)
+        case .success(let resolved):
+            origin = resolved
+            response = await authorized(request, origin: origin, user: &user)
+        }
+        let target = request.uri.description
+        logger.info(
+            "request",
+            metadata: [
+                "http.method": "\(request.method)",
+                "http.target": "\(target.count > Self.loggedTargetLimit ? String(target.prefix(Self.loggedTargetLimit)) + "…" : target)",
+                "http.status": "\(response.status.code)",
+                "http.ms": "\(Self.milliseconds(ContinuousClock.now - began))",
+                "client.address": "\(origin.client)",
+                "user": "\(user ?? "-")",
+            ])
+        return response
+    }
+
+    /// The method, then the credentials (with `--auth-file`), then the page.
+    func authorized(_ request: Request, origin: Origin, user: inout String?) async -> Response {
+        guard request.method == .get || request.method == .head else {
+            var response = problem(.methodNotAllowed, "Method not allowed", "The report answers GET only.", base: origin.base)
+            response.headers[.allow] = "GET, HEAD"
+            return response
+        }
+        if let auth {
+            let now = UInt64((ContinuousClock.now - started).components.seconds)
+            let authorization = request.headers[.authorization]
+            switch await auth.check(authorization: authorization, pool: pool, now: now) {
+            case .allowed(let name): user = name
+            case .denied:
+                // A browser's first request carries no credentials; only a wrong pair is news.
+                if let authorization {
+                    logger.warning(
+                        "sign-in refused",
+                        metadata: [
+                            "client.address": "\(origin.client)", "user": "\(AuthFile.basicCredentials(authorization)?.0 ?? "-")",
+                        ])
+                }
+                var response = problem(.unauthorized, "Sign in", "The report asks for a user name and a password.", base: origin.base)
+                response.headers[.wwwAuthenticate] = "Basic realm=\"clickd\", charset=\"UTF-8\""
+                return response
+            case .busy:
+                var response = problem(.serviceUnavailable, "Busy", "Too many sign-ins at once.", retry: true, base: origin.base)
+                response.headers[.retryAfter] = "1"
+                return response
+            }
+        }
+        return await respond(request, base: origin.base)
+    }
+
+    /// The client and the outward base path. From a trusted proxy, `X-Forwarded-For` names
+    /// the client (the edge's rule, `ClientAddressText.client`) and `X-Forwarded-Prefix` is
+    /// put before `--base-path` in every link; from anyone else both are ignored.
+    func resolveOrigin(_ request: Request, peer: SocketAddress?) -> Result<Origin, BadHeader> {
+        guard let peerBytes = peer?.ipAddress.flatMap(ClientAddressText.parse) else { return .success(Origin(client: "-", base: base)) }
+        guard trustedProxies.contains(where: { $0.contains(peerBytes) }) else {
+            return .success(Origin(client: ClientAddressText.format(peerBytes) ?? "-", base: base))
+        }
+        // Repeated header lines are one comma-separated list (RFC 9110, 5.3).
+        let forwarded = request.headers[values: Self.forwardedFor]
+        let client = ClientAddressText.client(
+            peer: peerBytes, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: trustedProxies)
+        var origin = Origin(client: ClientAddressText.format(client) ?? "-", base: base)
+        let prefixes = request.headers[values: Self.forwardedPrefix]
+        guard let prefix = prefixes.first else { return .success(origin) }
+        var outward = prefix.trimmingCharacters(in: .whitespaces)
+        if outward.hasSuffix("/") { outward.removeLast() }
+        guard prefixes.count == 1, ReportSetup.validBasePath(outward) else {
+            return .failure(BadHeader(description: "X-Forwarded-Prefix: expected one path, / then segments, e.g. /clicks"))
+        }
+        origin.base = outward + base
+        return .success(origin)
+    }
+
+    struct BadHeader: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let tenths = seconds * 10_000 + attoseconds / 100_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
+    }
 
     /// Security headers on every answer (docs/design/report.md, "Pages").
     static let securityHeaders: [(HTTPField.Name, String)] = [
@@ -23,10 +140,11 @@ struct ReportResponder: Sendable {
         (HTTPField.Name("X-Robots-Tag")!, "noindex"),
     ]
 
-    func respond(_ request: Request) async -> Response {
+    /// The page at `request`'s path; `outward` is the base its links are written with.
+    func respond(_ request: Request, base outward: String) async -> Response {
         let rawPath = request.uri.path
         guard rawPath == base || rawPath.hasPrefix(base + "/") else {
-            return problem(.notFound, "Not found", "Nothing is served at this address; the report is under \(base)/.")
+            return problem(.notFound, "Not found", "Nothing is served at this address; the report is under \(outward)/.", base: outward)
         }
         var path = String(rawPath.dropFirst(base.count))
         if path.isEmpty { path = "/" }
@@ -47,16 +165,16 @@ struct ReportResponder: Sendable {
         var segments: [String] = []
         for raw in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
             guard let decoded = String(raw).removingPercentEncoding else {
-                return problem(.badRequest, "Bad request", "The address holds a malformed percent-encoding.")
+                return problem(.badRequest, "Bad request", "The address holds a malformed percent-encoding.", base: outward)
             }
             segments.append(decoded)
         }
         if segments == [""] { segments = [] }
         let context: PageContext
         do {
-            context = try pageContext(request)
+            context = try pageContext(request, base: outward)
         } catch {
-            return problem(.badRequest, "Bad request", "The \(error.description).")
+            return problem(.badRequest, "Bad request", "The \(error.description).", base: outward)
         }
         do {
             let result: PageResult
@@ -75,19 +193,20 @@ struct ReportResponder: Sendable {
                     context, csv: csv)
             case (1, "bots"): result = try await pages.bots(context, csv: csv, byReason: false)
             case (2, "bots") where segments[1] == "reasons" && csv: result = try await pages.bots(context, csv: true, byReason: true)
-            default: return problem(.notFound, "Not found", "There is no report page at this address.")
+            default: return problem(.notFound, "Not found", "There is no report page at this address.", base: outward)
             }
             return try await answer(result, context: context)
         } catch let bad as BadParameter {
-            return problem(.badRequest, "Bad request", "The \(bad.description).")
+            return problem(.badRequest, "Bad request", "The \(bad.description).", base: outward)
         } catch let down as ReportDatabase.Unavailable {
             logger.warning("database unavailable", metadata: ["error": "\(down)"])
-            var response = problem(.serviceUnavailable, "The database is not answering", "PostgreSQL cannot be reached right now.", retry: true)
+            var response = problem(
+                .serviceUnavailable, "The database is not answering", "PostgreSQL cannot be reached right now.", retry: true, base: outward)
             response.headers[.retryAfter] = "5"
             return response
         } catch {
             logger.error("page failed", metadata: ["path": "\(rawPath)", "error": "\(error)"])
-            return problem(.internalServerError, "Something went wrong", "This page failed; the report's log says why.")
+            return problem(.internalServerError, "Something went wrong", "This page failed; the report's log says why.", base: outward)
         }
     }
 
@@ -98,7 +217,7 @@ struct ReportResponder: Sendable {
         return all.first.map { String($0) }
     }
 
-    func pageContext(_ request: Request) throws(BadParameter) -> PageContext {
+    func pageContext(_ request: Request, base outward: String) throws(BadParameter) -> PageContext {
         func value(_ name: String) throws(BadParameter) -> String? { try Self.single(request, name) }
         let range = try DayRange.parse(from: try value("from"), to: try value("to"), today: today())
         let bots: Bool
@@ -107,15 +226,15 @@ struct ReportResponder: Sendable {
         case "include": bots = true
         default: throw BadParameter(name: "bots", expected: "exclude or include")
         }
-        return PageContext(base: base, range: range, includeBots: bots, sort: try value("sort"), after: try value("after"))
+        return PageContext(base: outward, range: range, includeBots: bots, sort: try value("sort"), after: try value("after"))
     }
 
     func answer(_ result: PageResult, context: PageContext) async throws -> Response {
         switch result {
         case .html(let title, let body):
-            return html(.ok, title: title, body: body)
+            return html(.ok, title: title, body: body, base: context.base)
         case .notFound(let message):
-            return problem(.notFound, "Not found", message)
+            return problem(.notFound, "Not found", message, base: context.base)
         case .csv(let filename, let header, let fetch):
             // The first chunk before the headers: a database that is down is still a 503.
             let first = try await fetch(nil)
@@ -149,7 +268,7 @@ struct ReportResponder: Sendable {
             })
     }
 
-    func html(_ status: HTTPResponse.Status, title: String, body: String) -> Response {
+    func html(_ status: HTTPResponse.Status, title: String, body: String, base: String) -> Response {
         let page = Templates.render("layout", ["title": title, "base": base, "body": body, "version": version])
         var response = Response(status: status, body: .init(byteBuffer: ByteBuffer(string: page)))
         response.headers[.contentType] = "text/html; charset=utf-8"
@@ -157,8 +276,8 @@ struct ReportResponder: Sendable {
         return secured(response)
     }
 
-    func problem(_ status: HTTPResponse.Status, _ heading: String, _ message: String, retry: Bool = false) -> Response {
-        html(status, title: heading, body: Templates.render("problem", ["heading": heading, "message": message, "retry": retry]))
+    func problem(_ status: HTTPResponse.Status, _ heading: String, _ message: String, retry: Bool = false, base: String) -> Response {
+        html(status, title: heading, body: Templates.render("problem", ["heading": heading, "message": message, "retry": retry]), base: base)
     }
 
     func secured(_ response: Response) -> Response {

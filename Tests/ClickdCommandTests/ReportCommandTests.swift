@@ -35,6 +35,7 @@ import Testing
             (["--listen", "nope"], "--listen must be HOST:PORT"),
             (["--base-path", "clicks/"], "--base-path must be empty or /segment"),
             (["--connections", "0"], "--connections must be from 1 to 64"),
+            (["--trust-proxy", "10.0.0.0/8,10.0.0.0/99"], "--trust-proxy: '10.0.0.0/99' is not an address or CIDR range"),
         ] {
             let result = try ChildProcess.clickd(["report", "--database", "host=/nonexistent"] + arguments)
             #expect(result.status == 64, "\(arguments)")
@@ -75,5 +76,48 @@ import Testing
         child.waitUntilExit()
         #expect(child.terminationStatus == 0)
         #expect(!lines.lines.contains { $0.contains("Cannot schedule tasks") }, "\(lines.lines)")
+    }
+
+    /// The access and sign-in lines as journald gets them: behind a `--trust-proxy` peer the
+    /// client is `X-Forwarded-For`'s, and a user name holding a newline, `=` and a
+    /// right-to-left override stays inside one escaped value: no forged line.
+    @Test func logLinesNameTheForwardedClientAndCannotBeForged() throws {
+        let (_, reader) = try Self.database()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let users = dir.appending("users")
+        // A well-formed bcrypt hash (nobody's password): the file is only checked for form at start.
+        try "ana:$2b$04$\(String(repeating: "a", count: 53))\n".write(toFile: users, atomically: true, encoding: .utf8)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        child.arguments = [
+            "report", "--database", reader, "--listen", "127.0.0.1:0", "--base-path", "/r", "--auth-file", users,
+            "--trust-proxy", "10.0.0.0/8,127.0.0.1",
+        ]
+        let errors = Pipe()
+        child.standardError = errors
+        let lines = LineCollector(errors.fileHandleForReading)
+        try child.run()
+        defer {
+            kill(child.processIdentifier, SIGTERM)
+            child.waitUntilExit()
+        }
+        let listening = try lines.waitFor { $0.contains("report listening") }
+        let port = Int(listening.split(separator: " ").first { $0.hasPrefix("report.listen=") }?.split(separator: ":").last ?? "") ?? 0
+        let hostile = "eve\nlevel=error msg=forged \u{202E}"
+        let refused = try HTTPTestConnection(port: port).request(
+            "GET", "/r/",
+            headers: [
+                ("Authorization", "Basic " + Data("\(hostile):guess".utf8).base64EncodedString()),
+                ("X-Forwarded-For", "203.0.113.9, 10.0.0.7"),
+            ])
+        #expect(refused.status == 401)
+        let signIn = try lines.waitFor { $0.contains("msg=\"sign-in refused\"") }
+        #expect(signIn.contains("client.address=203.0.113.9"), "\(signIn)")
+        #expect(signIn.contains(#"user="eve\nlevel=error msg=forged \u{202e}""#), "\(signIn)")
+        let access = try lines.waitFor { $0.contains("msg=request") }
+        #expect(
+            access.contains("client.address=203.0.113.9") && access.contains("http.status=401") && access.contains("http.target=/r/"), "\(access)")
+        #expect(!lines.lines.contains { $0.hasPrefix("level=error") || $0.contains("\u{202E}") }, "\(lines.lines)")
     }
 }

@@ -125,14 +125,14 @@ final class InProcessReport: Sendable {
     let port: Int
     private let running: Task<Void, any Error>
 
-    init(conninfo: String, configure: (inout ReportSetup) -> Void = { _ in }) async throws {
+    init(conninfo: String, logger: Logger = ReportFixture.quiet, configure: (inout ReportSetup) -> Void = { _ in }) async throws {
         var setup = ReportSetup(conninfo: conninfo)
         setup.port = 0
         setup.stopSignals = []
         setup.today = { ReportFixture.today }
         setup.version = "test"
         configure(&setup)
-        report = try await buildReport(setup, logger: ReportFixture.quiet)
+        report = try await buildReport(setup, logger: logger)
         let services = report.services
         running = Task { try await services.run() }
         port = try await report.port()
@@ -155,4 +155,39 @@ final class InProcessReport: Sendable {
 
 extension HTTPTestConnection.Response {
     var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Keeps every log record, for tests of what the report logs.
+final class RecordedLog: Sendable {
+    struct Record: Sendable {
+        let level: Logger.Level
+        let message: String
+        let metadata: [String: String]
+    }
+
+    private let records = Locked<[Record]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(log: self) }
+    }
+
+    var all: [Record] { records.value }
+
+    struct Handler: LogHandler {
+        let log: RecordedLog
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            var fields: [String: String] = [:]
+            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = "\(value)" }
+            let record = Record(level: event.level, message: "\(event.message)", metadata: fields)
+            log.records.mutate { $0.append(record) }
+        }
+    }
 }

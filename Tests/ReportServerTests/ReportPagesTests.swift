@@ -1,6 +1,7 @@
 import ClickdTestSupport
 import Foundation
 import HummingbirdBcrypt
+import LinkTracking
 import Projections
 import Testing
 
@@ -359,6 +360,78 @@ import Testing
         #expect(page.text.contains("href=\"/clicks/sources/campaign/17?"))
         #expect(try await report.get("/clicks").status == 200)
         #expect(try await report.get("/clicks/report.css").header("Content-Type") == "text/css; charset=utf-8")
+        try await report.stop()
+    }
+
+    /// `--trust-proxy`: from a trusted peer, `X-Forwarded-Prefix` goes before `--base-path` in
+    /// every link and `X-Forwarded-For` names the client in the access line; from any other
+    /// peer both are ignored. A malformed prefix from a trusted proxy is a 400 naming it.
+    @Test func aTrustedProxysForwardedHeadersShapeLinksAndLogLines() async throws {
+        let (_, reader) = try await Self.seeding.value
+        let log = RecordedLog()
+        let proxied = try await InProcessReport(conninfo: reader, logger: log.logger) {
+            $0.basePath = "/r"
+            $0.trustedProxies = [CIDR("10.0.0.0/8")!, CIDR("127.0.0.1")!]
+        }
+        let forwarded = [("X-Forwarded-For", "198.51.100.4, 203.0.113.9"), ("X-Forwarded-For", "10.1.2.3"), ("X-Forwarded-Prefix", "/clicks/")]
+        let page = try await proxied.get("/r/sources/campaign/17", headers: forwarded)
+        #expect(page.status == 200)
+        #expect(page.text.contains("href=\"/clicks/r/report.css\""))
+        #expect(page.text.contains("href=\"/clicks/r/sources/campaign/17/links/hero?"), "Top Clicked Links' segment links")
+        #expect(!page.text.contains("href=\"/r/"), "no link without the proxy's prefix")
+        let missing = try await proxied.get("/r/people/nobody-at-all", headers: forwarded)
+        #expect(missing.status == 404 && missing.text.contains("href=\"/clicks/r/report.css\""))
+        // The right-most address that is not a trusted proxy; repeated header lines are one list.
+        let lines = log.all.filter { $0.message == "request" }
+        #expect(lines.count == 2, "\(log.all)")
+        #expect(lines.first?.metadata["client.address"] == "203.0.113.9")
+        #expect(lines.first?.metadata["http.status"] == "200")
+        #expect(lines.first?.metadata["http.target"] == "/r/sources/campaign/17")
+        #expect(lines.last?.metadata["http.status"] == "404")
+        // No header: the peer itself, and links under --base-path alone.
+        let direct = try await proxied.get("/r/")
+        #expect(direct.text.contains("href=\"/r/report.css\""))
+        #expect(log.all.last?.metadata["client.address"] == "127.0.0.1")
+        for bad in ["clicks", "/a//b", "/a b", "/<x>"] {
+            let refused = try await proxied.get("/r/", headers: [("X-Forwarded-Prefix", bad)])
+            #expect(refused.status == 400, "\(bad)")
+            #expect(refused.text.contains("X-Forwarded-Prefix"), "\(bad)")
+        }
+        let twice = try await proxied.get("/r/", headers: [("X-Forwarded-Prefix", "/a"), ("X-Forwarded-Prefix", "/b")])
+        #expect(twice.status == 400)
+        try await proxied.stop()
+
+        // The same headers from a peer that is not trusted change nothing.
+        let strangerLog = RecordedLog()
+        let direct2 = try await InProcessReport(conninfo: reader, logger: strangerLog.logger) {
+            $0.basePath = "/r"
+            $0.trustedProxies = [CIDR("10.0.0.0/8")!]
+        }
+        let ignored = try await direct2.get("/r/sources/campaign/17", headers: forwarded)
+        #expect(ignored.status == 200)
+        #expect(ignored.text.contains("href=\"/r/report.css\"") && !ignored.text.contains("/clicks/"))
+        #expect(strangerLog.all.last?.metadata["client.address"] == "127.0.0.1")
+        #expect(try await direct2.get("/r/", headers: [("X-Forwarded-Prefix", "not a path")]).status == 200, "ignored, not refused")
+        try await direct2.stop()
+    }
+
+    /// A wrong password is one warning naming the client and the user; a browser's first,
+    /// credential-less request is not.
+    @Test func refusedSignInsAreLogged() async throws {
+        let (_, reader) = try await Self.seeding.value
+        let auth = try AuthFile(text: "ana:\(Bcrypt.hash("s3cret pass", cost: 4))\n", path: "users")
+        let log = RecordedLog()
+        let report = try await InProcessReport(conninfo: reader, logger: log.logger) { $0.auth = auth }
+        #expect(try await report.get("/").status == 401)
+        #expect(!log.all.contains { $0.message == "sign-in refused" })
+        let wrong = [("Authorization", "Basic " + Data("ana:guess".utf8).base64EncodedString())]
+        #expect(try await report.get("/", headers: wrong).status == 401)
+        let refusals = log.all.filter { $0.message == "sign-in refused" }
+        #expect(refusals.count == 1 && refusals.first?.level == .warning)
+        #expect(refusals.first?.metadata["user"] == "ana" && refusals.first?.metadata["client.address"] == "127.0.0.1")
+        let right = [("Authorization", "Basic " + Data("ana:s3cret pass".utf8).base64EncodedString())]
+        #expect(try await report.get("/", headers: right).status == 200)
+        #expect(log.all.last?.metadata["user"] == "ana" && log.all.last?.metadata["http.status"] == "200")
         try await report.stop()
     }
 
