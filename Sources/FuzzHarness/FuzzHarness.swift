@@ -38,6 +38,8 @@
     public enum FuzzHarness {
         static let key = KeyRing.makeKey(kid: "fz", secret: [UInt8](repeating: 0x42, count: 32), created: "2026-01-01T00:00:00Z")
         static let ring = try! KeyRing(keys: [key])
+        static let everyIPv4 = CIDR("0.0.0.0/0")!
+        static let everyIPv6 = CIDR("::/0")!
 
         /// Token decode + verify. The input as token text: whatever verifies re-encodes to
         /// exactly that text (canonical base64url, one spelling per token). The input as the
@@ -256,6 +258,16 @@
             }
             precondition(wildcards == field(2).filter { $0 == "*" }.count, "wildcards that were not *")
             _ = AuthFile.basicCredentials(field(3))
+            // Field 3 is also what a trusted proxy sends, and a --trust-proxy argument.
+            if case .success(let prefix) = ReportResponder.forwardedPrefix([field(3)]) {
+                precondition(
+                    prefix.isEmpty || (prefix.hasPrefix("/") && ReportSetup.validBasePath(prefix)), "a prefix that could leave the path")
+            }
+            let client = ClientAddressText.client(peer: [10, 0, 0, 1], forwardedFor: field(3), trusted: [Self.everyIPv4, Self.everyIPv6])
+            precondition(client.count == 4 || client.count == 16, "a forwarded client that is not an address")
+            if case .success(let ranges) = CIDR.list([field(3)]) {
+                precondition((try? CIDR.list(ranges.map(\.description)).get()) == ranges, "a range that does not read back")
+            }
             let cell = CSV.cell(field(4))
             let shown = cell.hasPrefix("\"") ? cell.dropFirst() : Substring(cell)
             if let first = shown.utf8.first { precondition(!CSV.formulaStarts.contains(first), "a cell that a spreadsheet runs") }

@@ -31,8 +31,8 @@ struct ReportResponder: Sendable {
         var base: String
     }
 
-    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
-    static let forwardedPrefix = HTTPField.Name("X-Forwarded-Prefix")!
+    static let forwardedForHeader = HTTPField.Name("X-Forwarded-For")!
+    static let forwardedPrefixHeader = HTTPField.Name("X-Forwarded-Prefix")!
     /// The longest request target an access line repeats.
     static let loggedTargetLimit = 1024
 
@@ -107,19 +107,28 @@ struct ReportResponder: Sendable {
             return .success(Origin(client: ClientAddressText.format(peerBytes) ?? "-", base: base))
         }
         // Repeated header lines are one comma-separated list (RFC 9110, 5.3).
-        let forwarded = request.headers[values: Self.forwardedFor]
+        let forwarded = request.headers[values: Self.forwardedForHeader]
         let client = ClientAddressText.client(
             peer: peerBytes, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: trustedProxies)
         var origin = Origin(client: ClientAddressText.format(client) ?? "-", base: base)
-        let prefixes = request.headers[values: Self.forwardedPrefix]
-        guard let prefix = prefixes.first else { return .success(origin) }
-        var outward = prefix.trimmingCharacters(in: .whitespaces)
-        if outward.hasSuffix("/") { outward.removeLast() }
-        guard prefixes.count == 1, ReportSetup.validBasePath(outward) else {
+        switch Self.forwardedPrefix(request.headers[values: Self.forwardedPrefixHeader]) {
+        case .success(let prefix):
+            origin.base = prefix + base
+            return .success(origin)
+        case .failure(let bad): return .failure(bad)
+        }
+    }
+
+    /// The prefix of a trusted proxy's `X-Forwarded-Prefix` lines: "" for none; one value
+    /// valid as a `--base-path` (a trailing `/` dropped, so `/` is ""); anything else fails.
+    static func forwardedPrefix(_ values: [String]) -> Result<String, BadHeader> {
+        guard let value = values.first else { return .success("") }
+        var prefix = value.trimmingCharacters(in: .whitespaces)
+        if prefix.hasSuffix("/") { prefix.removeLast() }
+        guard values.count == 1, ReportSetup.validBasePath(prefix) else {
             return .failure(BadHeader(description: "X-Forwarded-Prefix: expected one path, / then segments, e.g. /clicks"))
         }
-        origin.base = outward + base
-        return .success(origin)
+        return .success(prefix)
     }
 
     struct BadHeader: Error, CustomStringConvertible {
