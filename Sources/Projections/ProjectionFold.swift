@@ -101,7 +101,7 @@ public struct ProjectionBatch: Sendable {
     public var corrections: [(lsn: UInt64, reason: String)] = []
     public var links: [LinkKey: Counts] = [:]
     public var clickers: [ClickerKey: Counts] = [:]
-    public var sources: [SourceKey: (delivered: Int64, clicks: Int64)] = [:]
+    public var sources: [SourceKey: (delivered: Int64, clicks: Int64, human: Int64)] = [:]
     /// Changes of each (source, customer)'s human clicks (none for a change of 0).
     public var sourceClickers: [SourceClickerKey: Int64] = [:]
     /// Clicks per link and day: (total, human).
@@ -178,7 +178,7 @@ public struct ProjectionFold: Sendable {
                     messageType: d.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
                     userAgent: nil, ip: []))
             let source = ProjectionBatch.SourceKey(sourceKind: d.sourceKind.name, sourceID: d.sourceID)
-            batch.sources[source, default: (0, 0)].delivered += 1
+            batch.sources[source, default: (0, 0, 0)].delivered += 1
             batch.hourly[.init(source: source, hour: Int64(d.occurredAt / Self.msPerHour)), default: (0, 0, 0)].delivered += 1
         case .click(let c):
             let (verdict, corrections) = classifier.classify(lsn: lsn, c)
@@ -264,7 +264,8 @@ public struct ProjectionFold: Sendable {
         batch.links[link, default: .init()].add(total: total, human: human, at: at)
         batch.links[link]!.url = c.token.destination
         batch.clickers[.init(link: link, customerID: c.token.customerID), default: .init()].add(total: total, human: human, at: at)
-        batch.sources[source, default: (0, 0)].clicks += total
+        batch.sources[source, default: (0, 0, 0)].clicks += total
+        batch.sources[source]!.human += human
         if human != 0 { batch.sourceClickers[.init(source: source, customerID: c.token.customerID), default: 0] += human }
         // The day of the click itself, also for a correction (decoded times are bounded).
         let day = Int64(c.occurredAt / Self.msPerDay)

@@ -165,12 +165,13 @@ public struct ProjectionStore {
         for (key, c) in batch.sources {
             let number = key.numberBytes
             sourceNumbers[key] = number
-            p.sources.row(5)
+            p.sources.row(6)
             p.sources.uuid(number)
             p.sources.text(key.sourceKind)
             p.sources.text(key.sourceID)
             p.sources.int64(c.delivered)
             p.sources.int64(c.clicks)
+            p.sources.int64(c.human)
         }
         for (key, c) in batch.hourly {
             p.hourly.row(5)
@@ -403,7 +404,7 @@ public struct ProjectionStore {
                 """
         }
         let sources = try delta(
-            batch.sources, "delta_sources", "(source_key uuid, source_kind text, source_id text, delivered bigint, clicks bigint)")
+            batch.sources, "delta_sources", "(source_key uuid, source_kind text, source_id text, delivered bigint, clicks bigint, human bigint)")
         let sourceClickers = try delta(batch.sourceClickers, "delta_source_clickers", "(source_key uuid, customer_id text, human bigint)")
         precondition(sources || !sourceClickers, "source clicker deltas without their sources' deltas")
         if sources {
@@ -422,12 +423,13 @@ public struct ProjectionStore {
                 """ : "WITH customers AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)\n"
             upserts +=
                 changes + """
-                    INSERT INTO \(schema).source_totals AS t (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers)
-                    SELECT \(shard), s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0)
+                    INSERT INTO \(schema).source_totals AS t
+                        (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers, human_clicks)
+                    SELECT \(shard), s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0), s.human
                     FROM delta_sources s LEFT JOIN customers c USING (source_key) ORDER BY s.source_key
                     ON CONFLICT (shard, source_key) DO UPDATE SET
                         delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
-                        clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers;
+                        clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers, human_clicks = t.human_clicks + EXCLUDED.human_clicks;
 
                     """
             if sourceClickers && batch.lowersHumanCounts {

@@ -89,6 +89,7 @@ public struct ReportPages: Sendable {
         ("clicked", "Clicked customers", "clicked_customers"),
         ("rate", "Click rate", "coalesce(click_rate, -1)"),
         ("clicks", "Total clicks", "total_clicks"),
+        ("human", "Human clicks", "human_clicks"),
     ]
 
     /// `sort` as (column, descending); the default is the most delivered first.
@@ -120,7 +121,7 @@ public struct ReportPages: Sendable {
         let direction = descending ? "DESC" : "ASC"
         let valueType = key == "source" ? "text" : "numeric"
         let sql = """
-            SELECT source_kind, source_id, delivered, clicked_customers, click_rate, total_clicks, (\(expression))::text
+            SELECT source_kind, source_id, delivered, clicked_customers, click_rate, total_clicks, human_clicks, (\(expression))::text
             FROM clickd.message_stats
             WHERE $1::text IS NULL OR ((\(expression))::\(valueType), source_kind, source_id) \(op) ($1::\(valueType), $2::text, $3::text)
             ORDER BY (\(expression))::\(valueType) \(direction), source_kind \(direction), source_id \(direction)
@@ -129,17 +130,18 @@ public struct ReportPages: Sendable {
         let rows = try await database.read { db in try db.query(sql, [cursor?[0], cursor?[1], cursor?[2], Int64(limit + 1)]) }
         let more = rows.count > limit
         let shown = Array(rows.prefix(limit))
-        let next = more ? shown.last.map { Cursor.encode([$0[6] ?? "", $0[0] ?? "", $0[1] ?? ""]) } : nil
+        let next = more ? shown.last.map { Cursor.encode([$0[7] ?? "", $0[0] ?? "", $0[1] ?? ""]) } : nil
         return (shown, next)
     }
 
     public func sources(_ context: PageContext, csv: Bool) async throws -> PageResult {
         if csv {
             return .csv(
-                filename: "sources.csv", header: ["source_kind", "source_id", "delivered", "clicked_customers", "click_rate", "total_clicks"]
+                filename: "sources.csv",
+                header: ["source_kind", "source_id", "delivered", "clicked_customers", "click_rate", "total_clicks", "human_clicks"]
             ) { after in
                 let (rows, next) = try await sourceRows(context, limit: 2000, after: after)
-                return (rows.map { Array($0.prefix(6)).map { $0 ?? "" } }, next)
+                return (rows.map { Array($0.prefix(7)).map { $0 ?? "" } }, next)
             }
         }
         let (rows, next) = try await sourceRows(context, limit: Self.pageSize, after: context.after)
@@ -155,7 +157,7 @@ public struct ReportPages: Sendable {
             [
                 "kind": r[0] ?? "", "id": r[1] ?? "", "href": context.link(["sources", r[0] ?? "", r[1] ?? ""]),
                 "delivered": Shown.count(r[2]), "clickedCustomers": Shown.count(r[3]), "clickRate": Shown.percent(r[4]),
-                "totalClicks": Shown.count(r[5]),
+                "totalClicks": Shown.count(r[5]), "humanClicks": Shown.count(r[6]),
             ]
         }
         let sortQuery = context.sort.map { [("sort", $0)] } ?? []

@@ -57,14 +57,14 @@ enum Templates {
         <h1>Sources</h1>
         \(range)
         <table>
-        <caption>Campaigns, newsletters and transactional messages: deliveries and clicks, all time. <a href="{{csv}}" download>CSV</a></caption>
+        <caption>Campaigns, newsletters and transactional messages: deliveries and clicks, all time (bot clicks count in total clicks, not in human clicks or clicked customers). <a href="{{csv}}" download>CSV</a></caption>
         <thead><tr>
         {{#columns}}<th scope="col">{{#href}}<a href="{{href}}">{{label}}</a>{{/href}}{{^href}}{{label}}{{/href}}{{#sorted}} {{sorted}}{{/sorted}}</th>{{/columns}}
         </tr></thead>
         <tbody>
-        {{#rows}}<tr><th scope="row"><a href="{{href}}"><bdi>{{kind}} {{id}}</bdi></a></th><td>{{delivered}}</td><td>{{clickedCustomers}}</td><td>{{clickRate}}</td><td>{{totalClicks}}</td></tr>
+        {{#rows}}<tr><th scope="row"><a href="{{href}}"><bdi>{{kind}} {{id}}</bdi></a></th><td>{{delivered}}</td><td>{{clickedCustomers}}</td><td>{{clickRate}}</td><td>{{totalClicks}}</td><td>{{humanClicks}}</td></tr>
         {{/rows}}
-        {{^rows}}<tr><td colspan="5">No deliveries or clicks yet.</td></tr>{{/rows}}
+        {{^rows}}<tr><td colspan="6">No deliveries or clicks yet.</td></tr>{{/rows}}
         </tbody>
         </table>
         {{#next}}<p><a rel="next" href="{{next}}">Next page</a></p>{{/next}}

@@ -71,9 +71,10 @@ import Testing
             INSERT INTO clickd_internal.source_totals
             VALUES ('campaign', '17', 4, 2), ('campaign', 'a', 1, 2), ('campaign', 'ab', 0, 2), ('newsletter', 'é,1:x', 3, 2)
             """)
+        // message_stats by the columns it had then (0007 adds human_clicks at the end).
         let queries = [
             "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4", "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3",
-            "SELECT * FROM clickd.message_stats ORDER BY 1, 2",
+            "SELECT source_kind, source_id, delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats ORDER BY 1, 2",
         ]
         let before = try queries.map { try db.query($0) }
         #expect(before[0].count == 8 && before[2].count == 4)
@@ -81,6 +82,8 @@ import Testing
         #expect(upgraded.status == 0 && upgraded.stdout.contains("0004_clicker_link_keys.sql"), "\(upgraded.stderr)")
         let after = try queries.map { try db.query($0) }
         #expect(after == before)
+        // 0007 fills each source's human clicks from its links': one human click each here.
+        #expect(try db.query("SELECT DISTINCT human_clicks FROM clickd.message_stats") == [["1"]])
         for (kind, source, link) in links {
             let number = ProjectionBatch.LinkKey(sourceKind: kind, sourceID: source, linkID: link).number
             #expect(
@@ -167,7 +170,7 @@ import Testing
         // 0004's views over these rows read what the sharded ones read (but the new view).
         let queries = [
             "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3", "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4",
-            "SELECT * FROM clickd.message_stats ORDER BY 1, 2",
+            "SELECT source_kind, source_id, delivered, clicked_customers, total_clicks, click_rate FROM clickd.message_stats ORDER BY 1, 2",
         ]
         for query in queries { #expect(try to.query(query) == from.query(query), "\(query)") }
 

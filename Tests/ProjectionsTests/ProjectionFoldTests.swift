@@ -75,7 +75,7 @@ import Testing
 
         #expect(batch.sources.count == 1)
         let source = batch.sources[.init(sourceKind: "campaign", sourceID: "17")]!
-        #expect((source.delivered, source.clicks) == (2, 3))
+        #expect((source.delivered, source.clicks, source.human) == (2, 3, 2))
         #expect(batch.corrections.isEmpty && batch.deadLetters.isEmpty)
     }
 
@@ -103,6 +103,10 @@ import Testing
         let a = Batch.LinkKey(sourceKind: "campaign", sourceID: "17", linkID: "A")
         #expect((second.links[a]!.total, second.links[a]!.human) == (0, -1))
         #expect(second.clickers[.init(link: a, customerID: "ann")]!.human == -1)
+        // The source loses the two human clicks its earlier batch counted.
+        let source = Batch.SourceKey(sourceKind: "campaign", sourceID: "17")
+        #expect(one.sources[source]!.human == 0 && first.sources[source]!.human == 2)
+        #expect((second.sources[source]!.clicks, second.sources[source]!.human) == (1, -2))
         // Summed, the two batches say what the one batch says.
         for key in one.links.keys {
             #expect(first.links[key, default: .init()].human + second.links[key]!.human == one.links[key]!.human)

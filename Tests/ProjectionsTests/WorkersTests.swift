@@ -58,6 +58,17 @@ import Testing
                     FROM clickd.activity GROUP BY 1, 2, 3) a USING (source_kind, source_id, hour)
                 WHERE (s.d, s.t, s.h) IS DISTINCT FROM (a.d, a.t, a.h)
                 """) == [])
+        // A source's all-time clicks and human clicks (migration 0007), likewise.
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT source_kind, source_id FROM clickd.message_stats m
+                FULL JOIN (
+                    SELECT source_kind, source_id, count(*) FILTER (WHERE kind = 'clicked_link') AS t, count(*) FILTER (WHERE human) AS h
+                    FROM clickd.activity GROUP BY 1, 2) a USING (source_kind, source_id)
+                WHERE (m.total_clicks, m.human_clicks) IS DISTINCT FROM (a.t, a.h)
+                """) == [])
         #expect(
             try I.rows(
                 url,

@@ -24,15 +24,18 @@ import Testing
         let html = page.text
         #expect(!html.contains("<script"), "no script at all")
         #expect(html.contains("2026-10-27 to 2026-11-25"), "the default range, the 30 days ending today, is shown")
-        for row in try await ReportFixture.rows(owner, "SELECT source_kind, source_id, delivered, total_clicks, click_rate FROM clickd.message_stats")
-        {
+        let stats = try await ReportFixture.rows(
+            owner, "SELECT source_kind, source_id, delivered, total_clicks, click_rate, human_clicks FROM clickd.message_stats")
+        for row in stats {
             let kind = row[0]!
             let id = row[1]!
             let href = "/sources/\(kind)/\(PageContext.encodeSegment(id))?"
             #expect(html.contains(href), "\(kind) \(id) links to its overview")
             let rate = Shown.percent(row[4])
             #expect(html.contains("<td>\(Shown.count(row[2]))</td><td>"), "delivered of \(id)")
-            #expect(html.contains("<td>\(rate)</td><td>\(Shown.count(row[3]))</td>"), "rate and clicks of \(id)")
+            #expect(
+                html.contains("<td>\(rate)</td><td>\(Shown.count(row[3]))</td><td>\(Shown.count(row[5]))</td>"), "rate, clicks, human clicks of \(id)"
+            )
         }
         // Sorted by delivered, most first, by default: campaign 17 (40) before n-1 (10).
         let seventeen = try #require(html.range(of: "campaign 17</bdi>"))
@@ -47,9 +50,19 @@ import Testing
         #expect(csv.status == 200)
         #expect(csv.header("Content-Disposition") == "attachment; filename=\"sources.csv\"")
         let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
-        #expect(lines.first == "source_kind,source_id,delivered,clicked_customers,click_rate,total_clicks")
+        #expect(lines.first == "source_kind,source_id,delivered,clicked_customers,click_rate,total_clicks,human_clicks")
         #expect(lines.count == 1 + (try await ReportFixture.rows(owner, "SELECT count(*) FROM clickd.message_stats")[0][0].flatMap { Int($0) } ?? -1))
         #expect(lines.contains { $0.hasPrefix("campaign,17,40,") })
+        // Campaign 17: hero 12 + 2 repeats, footer 5, a scanner, a prefetch, a burst of 4 = 25
+        // clicks, of which 19 human (the fixture's events).
+        let seventeenStats = try #require(stats.first { $0[0] == "campaign" && $0[1] == "17" })
+        #expect(seventeenStats[3] == "25" && seventeenStats[5] == "19", "\(seventeenStats.map { $0 ?? "-" })")
+        #expect(lines.contains { $0.hasPrefix("campaign,17,40,") && $0.hasSuffix(",25,19") })
+        // Sorted by human clicks, most first.
+        let byHuman = try await report.get("/?sort=-human").text
+        #expect(byHuman.contains("Human clicks</a> ▼"))
+        #expect(
+            try #require(byHuman.range(of: "campaign 17</bdi>")).lowerBound < (try #require(byHuman.range(of: "newsletter n-1</bdi>"))).lowerBound)
         try await report.stop()
     }
 
