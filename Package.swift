@@ -118,18 +118,20 @@ let package = Package(
         // acknowledged LSN, so tests can kill it with SIGKILL and check durability.
         .executableTarget(name: "LogTorture", dependencies: ["EventLog"]),
         .target(name: "ClickdTestSupport", dependencies: ["Projections"]),
+        // Swift Testing traits of the test targets (imports Testing: no product depends on it).
+        .target(name: "ClickdTestTraits", dependencies: ["ClickdTestSupport"]),
         // One function per decoder of untrusted bytes, with its invariant (debug builds only).
         .target(name: "FuzzHarness", dependencies: ["EventLog", "LinkTracking", "TrackerEdge", "ReportServer"]),
-        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzHarness", "ClickdTestSupport"]),
-        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport"]),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzHarness", "ClickdTestSupport", "ClickdTestTraits"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CEventLog", "ClickdTestSupport", "ClickdTestTraits"]),
         .testTarget(
             name: "ProjectionsTests",
             dependencies: [
-                "Projections", "EventLog", "LinkTracking", "ClickdTestSupport",
+                "Projections", "EventLog", "LinkTracking", "ClickdTestSupport", "ClickdTestTraits",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport"]),
+        .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport", "ClickdTestTraits"]),
         .testTarget(
             name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(

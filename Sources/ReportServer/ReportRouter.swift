@@ -41,14 +41,12 @@ struct ReportResponder: Sendable {
     func handle(_ request: Request, peer: SocketAddress?) async -> Response {
         let began = ContinuousClock.now
         var user: String?
-        var origin = Origin(client: "-", base: base)
+        let (origin, bad) = resolveOrigin(request, peer: peer)
         let response: Response
-        switch resolveOrigin(request, peer: peer) {
-        case .failure(let bad):
+        if let bad {
             logger.warning("bad header from a trusted proxy", metadata: ["client.address": "\(origin.client)", "error": "\(bad)"])
             response = problem(.badRequest, "Bad request", "The proxy in front sent \(bad.description).", base: base)
-        case .success(let resolved):
-            origin = resolved
+        } else {
             response = await authorized(request, origin: origin, user: &user)
         }
         let target = request.uri.description
@@ -100,11 +98,12 @@ struct ReportResponder: Sendable {
 
     /// The client and the outward base path. From a trusted proxy, `X-Forwarded-For` names
     /// the client (the edge's rule, `ClientAddressText.client`) and `X-Forwarded-Prefix` is
-    /// put before `--base-path` in every link; from anyone else both are ignored.
-    func resolveOrigin(_ request: Request, peer: SocketAddress?) -> Result<Origin, BadHeader> {
-        guard let peerBytes = peer?.ipAddress.flatMap(ClientAddressText.parse) else { return .success(Origin(client: "-", base: base)) }
+    /// put before `--base-path` in every link; from anyone else both are ignored. A malformed
+    /// prefix comes back beside the origin (whose client is still known, for the log).
+    func resolveOrigin(_ request: Request, peer: SocketAddress?) -> (Origin, BadHeader?) {
+        guard let peerBytes = peer?.ipAddress.flatMap(ClientAddressText.parse) else { return (Origin(client: "-", base: base), nil) }
         guard trustedProxies.contains(where: { $0.contains(peerBytes) }) else {
-            return .success(Origin(client: ClientAddressText.format(peerBytes) ?? "-", base: base))
+            return (Origin(client: ClientAddressText.format(peerBytes) ?? "-", base: base), nil)
         }
         // Repeated header lines are one comma-separated list (RFC 9110, 5.3).
         let forwarded = request.headers[values: Self.forwardedForHeader]
@@ -114,8 +113,8 @@ struct ReportResponder: Sendable {
         switch Self.forwardedPrefix(request.headers[values: Self.forwardedPrefixHeader]) {
         case .success(let prefix):
             origin.base = prefix + base
-            return .success(origin)
-        case .failure(let bad): return .failure(bad)
+            return (origin, nil)
+        case .failure(let bad): return (origin, bad)
         }
     }
 

@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Dispatch
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import Testing
 /// Issue 12, the edge: hostile and careless clients against a real `clickd edge` on a real
 /// port. Each case failed on the edge before these limits (docs/edge.md, "Limits"); the
 /// edge's memory and a well-behaved client's clicks are checked while the attack runs.
-@Suite struct EdgeHardeningTests {
+@Suite(.ownThreads) struct EdgeHardeningTests {
     /// A well-behaved client clicking once every 50 ms on fresh connections while `attack`
     /// runs: the latencies of its clicks, in seconds (a failed click counts as infinity).
     static func probe(port: Int, during attack: () throws -> Void) rethrows -> [Double] {

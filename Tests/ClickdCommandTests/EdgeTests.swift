@@ -1,11 +1,12 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
 import Testing
 
 /// `clickd edge` as a person's browser meets it: a real process, a real port, a real log.
-@Suite struct EdgeTests {
+@Suite(.ownThreads) struct EdgeTests {
     static let activeSecret = [UInt8](repeating: 0x5a, count: 32)
     static let retiredSecret = [UInt8](repeating: 0x6b, count: 32)
     static let signer = try! KeyRing(keys: [KeyRing.makeKey(kid: "live", secret: activeSecret, created: "2026-11-01T00:00:00Z")])
@@ -139,7 +140,7 @@ final class Counter: @unchecked Sendable {
     var value: Int { lock.withLock { count } }
 }
 
-@Suite struct EdgeSystemdTests {
+@Suite(.ownThreads) struct EdgeSystemdTests {
     /// A test stands in for systemd: it listens on the datagram socket named in
     /// NOTIFY_SOCKET and sees READY, WATCHDOG and STOPPING.
     @Test func sendsReadyWatchdogAndStopping() throws {
@@ -189,7 +190,7 @@ final class Counter: @unchecked Sendable {
 
 /// What the admin listener needs a process for: the warnings `clickd edge` prints at start.
 /// (The API itself is tested in process: TrackerEdgeTests/EdgeAdminTests.)
-@Suite struct EdgeStartTests {
+@Suite(.ownThreads) struct EdgeStartTests {
     /// Issue 12, item 14: secrets readable by every user are worth a warning at start.
     @Test func aKeyRingReadableByOthersIsWarnedAboutAndTheAPIIsOff() throws {
         let (dir, keys, log) = try EdgeTests.setUp()

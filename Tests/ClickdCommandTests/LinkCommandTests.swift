@@ -1,10 +1,11 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Foundation
 import LinkTracking
 import Testing
 
 /// `clickd keys` and `clickd links`, run as a sender would run them.
-@Suite struct LinkCommandTests {
+@Suite(.ownThreads) struct LinkCommandTests {
     func keyRing(_ dir: TemporaryDirectory) throws -> String {
         let path = dir.appending("keys")
         let old = try ChildProcess.clickd(["keys", "generate", "--kid", "old"])

@@ -1,11 +1,12 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
 import Testing
 
 /// `clickd log …` run as a user would run it: the built binary, real directories.
-@Suite struct LogCommandTests {
+@Suite(.ownThreads) struct LogCommandTests {
     /// A log made by `clickd log bench` (the real write path), 300 records.
     func makeLog(_ dir: TemporaryDirectory, events: Int = 300) throws -> String {
         let path = dir.appending("log")

@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Foundation
 import Projections
 import Testing
@@ -6,7 +7,7 @@ import Testing
 /// `clickd report` as an operator runs it: the refusals are one line and exit 1 (or 64 for
 /// usage), and under systemd it says READY, serves, and on SIGTERM says STOPPING and exits 0.
 /// The pages themselves are tested in process (ReportServerTests).
-@Suite struct ReportCommandTests {
+@Suite(.ownThreads) struct ReportCommandTests {
     static let migrations = RepositoryPaths.root.appendingPathComponent("migrations").path
 
     /// A migrated database and (owner, reader) connection strings.

@@ -1,10 +1,11 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Foundation
 import Testing
 
 /// deploy/systemd: the units parse cleanly (`systemd-analyze verify`, no warning allowed)
 /// and stay hardened (`systemd-analyze security --offline`, exposure at most 2.0 of 10).
-@Suite struct SystemdUnitTests {
+@Suite(.ownThreads) struct SystemdUnitTests {
     static let units = ["clickd-edge.service", "clickd-ingest.service", "clickd-report.service"]
 
     /// The units as shipped, with ExecStart pointing at the binary just built (verify

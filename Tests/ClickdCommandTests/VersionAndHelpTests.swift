@@ -1,7 +1,8 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Testing
 
-@Suite struct VersionAndHelpTests {
+@Suite(.ownThreads) struct VersionAndHelpTests {
     @Test func versionPrintsOneLine() throws {
         let result = try ChildProcess.clickd(["--version"])
         #expect(result.status == 0)

@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Foundation
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 /// Durability proven by killing: a child process appends from many concurrent writers
 /// and prints each LSN once its append returned; the test kills it with SIGKILL at a
 /// random moment, reopens the log and checks that every printed LSN is there.
-@Suite struct CrashTests {
+@Suite(.ownThreads) struct CrashTests {
     @Test func everyAcknowledgedRecordSurvivesKill9() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Dispatch
 import Foundation
 import Synchronization
@@ -6,7 +7,7 @@ import Testing
 
 @testable import EventLog
 
-@Suite struct LogReaderTests {
+@Suite(.ownThreads) struct LogReaderTests {
     @Test func readsFromAnyLSNAcrossSegments() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -102,14 +103,14 @@ import Testing
         let reader = try LogReader(directory: path)
         let box = LogTailer.ReaderBox(reader: reader)
         // The blocking waits run on their own thread, as LogTailer runs them.
-        let (idle, idleCPU) = try await onDispatchThread { () throws -> (Bool, Double) in
+        let (idle, idleCPU) = try await onOwnThread { () throws -> (Bool, Double) in
             let before = threadCPUSeconds()
             let woke = try box.reader.waitForRecords(timeout: .milliseconds(600))
             return (woke, threadCPUSeconds() - before)
         }
         #expect(!idle)
         #expect(idleCPU < 0.05, "an idle wait of 600 ms used \(idleCPU) s of CPU")
-        async let woke = onDispatchThread { try box.reader.waitForRecords(timeout: .seconds(10)) }
+        async let woke = onOwnThread { try box.reader.waitForRecords(timeout: .seconds(10)) }
         try await Task.sleep(for: .milliseconds(100))
         #expect(try await writer.append([7]) == 1)
         // Durable now (the append returned): the wait ends at once, not at its timeout.
@@ -130,7 +131,7 @@ import Testing
         let readers = HandOff(try paths.map { try LogReader(directory: $0) })
         let watch = HandOff(try LogWatch(directories: paths))
         @Sendable func anyNew() throws -> Bool { try readers.value.contains { try $0.durableWatermark() >= $0.nextLSN } }
-        let (idle, idleCPU) = try await onDispatchThread { () throws -> (Bool, Double) in
+        let (idle, idleCPU) = try await onOwnThread { () throws -> (Bool, Double) in
             let before = threadCPUSeconds()
             let woke = try watch.value.wait(timeout: .milliseconds(600), until: anyNew)
             return (woke, threadCPUSeconds() - before)
@@ -138,7 +139,7 @@ import Testing
         #expect(!idle)
         #expect(idleCPU < 0.05, "an idle wait of 600 ms used \(idleCPU) s of CPU")
         for (i, writer) in writers.enumerated().reversed() {
-            async let woke = onDispatchThread { try watch.value.wait(timeout: .seconds(10), until: anyNew) }
+            async let woke = onOwnThread { try watch.value.wait(timeout: .seconds(10), until: anyNew) }
             try await Task.sleep(for: .milliseconds(100))
             #expect(try await writer.append([UInt8(i)]) == 1)
             let appended = ContinuousClock.now

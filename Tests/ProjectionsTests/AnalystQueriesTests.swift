@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
@@ -7,7 +8,7 @@ import Testing
 /// docs/analysts.md cannot rot: every ```sql block in it runs, as written, with psql as
 /// the role clickd_analyst, against a database seeded with a campaign and a newsletter,
 /// and must succeed and return rows.
-@Suite struct AnalystQueriesTests {
+@Suite(.ownThreads) struct AnalystQueriesTests {
     static let day: UInt64 = 86_400_000
 
     /// Campaign 42 (links hero, pricing, footer) sent once to 30 people; newsletter

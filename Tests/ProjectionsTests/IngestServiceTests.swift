@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import Logging
@@ -10,7 +11,7 @@ import Testing
 /// The ingest daemon built by its composition root (`buildIngest`, what `clickd ingest`
 /// calls) and run in this process: it follows a log while an edge's writer appends to it,
 /// and graceful shutdown (what SIGTERM starts) ends it after the batch in flight.
-@Suite struct IngestServiceTests {
+@Suite(.ownThreads) struct IngestServiceTests {
     /// The lowest checkpoint of any shard of the database's logs (0 while none is made).
     static func projected(_ url: String) throws -> Int {
         Int(try IngestTests.rows(url, "SELECT coalesce(min(lsn), 0) FROM clickd_internal.checkpoints")[0][0] ?? "0") ?? 0

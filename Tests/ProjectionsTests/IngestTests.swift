@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
@@ -8,7 +9,7 @@ import Testing
 @testable import Projections
 
 /// `clickd ingest` end to end: a real log, a real PostgreSQL, the analysts' views.
-@Suite struct IngestTests {
+@Suite(.ownThreads) struct IngestTests {
     static let migrations = RepositoryPaths.root.appendingPathComponent("migrations").path
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 

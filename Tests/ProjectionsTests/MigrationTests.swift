@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
@@ -7,7 +8,7 @@ import Testing
 @testable import Projections
 
 /// `clickd migrate` against a real PostgreSQL started by the harness.
-@Suite struct MigrationTests {
+@Suite(.ownThreads) struct MigrationTests {
     static let migrations = RepositoryPaths.root.appendingPathComponent("migrations").path
 
     func freshDatabase() throws -> String {

@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
@@ -9,7 +10,7 @@ import Testing
 /// Issue 12, item 6: a record PostgreSQL refuses (a NUL in an id, a value its encoding
 /// cannot hold, an index row over B-tree's limit) stopped its log for ever, and every other
 /// log of the daemon with it. Now it is a dead letter and nothing else waits.
-@Suite struct PoisonTests {
+@Suite(.ownThreads) struct PoisonTests {
     typealias I = IngestTests
 
     /// A clean log of a newsletter, and a campaign log with records an older clickd signed

@@ -1,11 +1,12 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Testing
 
 @testable import Projections
 
 /// Integration tests against a real PostgreSQL that the harness starts itself.
-@Suite struct PostgresConnectionTests {
+@Suite(.ownThreads) struct PostgresConnectionTests {
     func connect() throws -> PostgresConnection {
         try PostgresConnection(ThrowawayPostgres.shared.get().conninfo)
     }

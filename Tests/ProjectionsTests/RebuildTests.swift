@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
@@ -7,7 +8,7 @@ import Testing
 @testable import Projections
 
 /// `clickd rebuild`: fresh projections from the logs, swapped in without downtime.
-@Suite struct RebuildTests {
+@Suite(.ownThreads) struct RebuildTests {
     static func rebuild(_ arguments: [String]) throws -> CommandResult {
         try ChildProcess.clickd(["rebuild"] + arguments)
     }

@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
@@ -8,7 +9,7 @@ import Testing
 @testable import Projections
 
 /// The shard function (docs/design/sharding.md) and what rests on it.
-@Suite struct ShardingTests {
+@Suite(.ownThreads) struct ShardingTests {
     typealias I = IngestTests
 
     static let oddIDs = [

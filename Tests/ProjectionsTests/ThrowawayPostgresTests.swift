@@ -1,9 +1,10 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import Foundation
 import Testing
 
 /// The throwaway cluster disappears with its caller, however the caller ends.
-@Suite struct ThrowawayPostgresTests {
+@Suite(.ownThreads) struct ThrowawayPostgresTests {
     @Test func clusterIsRemovedWhenItsCallerIsKilled() throws {
         let script = RepositoryPaths.root.appendingPathComponent("scripts/throwaway-pg").path
         // A caller that starts a cluster, prints its connection string, then dies by SIGKILL.

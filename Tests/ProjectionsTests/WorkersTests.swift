@@ -1,4 +1,5 @@
 import ClickdTestSupport
+import ClickdTestTraits
 import EventLog
 import Foundation
 import LinkTracking
@@ -8,7 +9,7 @@ import Testing
 @testable import Projections
 
 /// Ingestion with several workers, each owning a set of shards (docs/design/sharding.md).
-@Suite struct WorkersTests {
+@Suite(.ownThreads) struct WorkersTests {
     typealias I = IngestTests
 
     /// Two logs of generated records (bots, bursts, repeats, poison records), the second
@@ -120,7 +121,7 @@ import Testing
         let box = HandOff(
             try ShardWorker(logDirectories: logs, shardCount: 32, shards: Array(0..<32), logger: I.quiet) { try PostgresConnection(url) })
         #expect(try box.value.drain() == 100)
-        let (idle, cpu) = try await onDispatchThread { () -> (Bool, Double) in
+        let (idle, cpu) = try await onOwnThread { () -> (Bool, Double) in
             let before = threadCPUSeconds()
             let woke = box.value.waitForRecords(timeout: .milliseconds(600))
             return (woke, threadCPUSeconds() - before)
@@ -128,7 +129,7 @@ import Testing
         #expect(!idle)
         #expect(cpu < 0.05, "an idle wait of 600 ms used \(cpu) s of CPU")
         for (i, log) in logs.enumerated().reversed() {
-            async let woke = onDispatchThread { box.value.waitForRecords(timeout: .seconds(10)) }
+            async let woke = onOwnThread { box.value.waitForRecords(timeout: .seconds(10)) }
             try await Task.sleep(for: .milliseconds(100))
             try await Self.append(
                 [EventCodec.encode(I.click(UInt64(9_000_000 + i), customer: "w\(i)", delivery: "dw\(i)", link: "L1"))][...], to: log)

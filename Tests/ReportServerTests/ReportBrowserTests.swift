@@ -48,7 +48,7 @@ import Testing
 
         let report = try await InProcessReport(conninfo: reader)
         let base = "http://127.0.0.1:\(report.port)"
-        let result = try await onDispatchThread { try ChildProcess.run(Self.python, [Self.script, base, expectations, out], timeout: 180) }
+        let result = try await onOwnThread { try ChildProcess.run(Self.python, [Self.script, base, expectations, out], timeout: 180) }
         try await report.stop()
         #expect(result.status == 0, "report_pages.py: \(result.stdout)\(result.stderr)")
         for page in ["1-sources", "2-overview", "3-segment", "4-person", "5-overview-range", "6-hostile", "7-bots"] {

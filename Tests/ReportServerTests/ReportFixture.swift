@@ -81,7 +81,7 @@ enum ReportFixture {
     /// threads, which the servers under test need.
     static func seededDatabase() async throws -> (owner: String, reader: String) {
         let name = "r_\(UInt32.random(in: 0...UInt32.max))"
-        let owner = try await onDispatchThread { () throws -> String in
+        let owner = try await onOwnThread { () throws -> String in
             let owner = try ThrowawayPostgres.shared.get().createDatabase(name)
             let migrated = try ChildProcess.clickd(["migrate", "--database", owner, "--migrations", migrations])
             guard migrated.status == 0 else { throw TestSupportError("migrate failed: \(migrated.stderr)") }
@@ -95,7 +95,7 @@ enum ReportFixture {
         let writer = try EventLogWriter(directory: log, configuration: configuration, logger: quiet)
         for event in events() { _ = try await writer.append(EventCodec.encode(event)) }
         writer.close()
-        try await onDispatchThread {
+        try await onOwnThread {
             try Ingestor(logDirectories: [log], workers: 1, logger: quiet) { try PostgresConnection(owner) }.drain()
             let db = try PostgresConnection(owner)
             defer { db.close() }
@@ -111,7 +111,7 @@ enum ReportFixture {
 
     /// Rows of `sql` on `url` (off the cooperative threads).
     static func rows(_ url: String, _ sql: String) async throws -> [[String?]] {
-        try await onDispatchThread {
+        try await onOwnThread {
             let db = try PostgresConnection(url)
             defer { db.close() }
             return try db.query(sql)
@@ -142,7 +142,7 @@ final class InProcessReport: Sendable {
     /// threads; a blocking socket call must not hold one).
     func get(_ target: String, headers: [(String, String)] = []) async throws -> HTTPTestConnection.Response {
         let port = self.port
-        return try await onDispatchThread {
+        return try await onOwnThread {
             try HTTPTestConnection(port: port).request("GET", target, headers: headers + [("Connection", "close")])
         }
     }

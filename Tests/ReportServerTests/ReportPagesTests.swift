@@ -307,7 +307,7 @@ import Testing
         }
         let farFuture = try await report.get("/people/c0?after=" + Cursor.encode(["999999999999999999", "0"]))
         #expect(farFuture.status == 400 && farFuture.text.contains("parameter after"))
-        let posted = try await onDispatchThread { [port = report.port] in
+        let posted = try await onOwnThread { [port = report.port] in
             try HTTPTestConnection(port: port).request("POST", "/", headers: [("Content-Length", "0")])
         }
         #expect(posted.status == 405)
@@ -322,7 +322,7 @@ import Testing
         }
         // A role granted INSERT on one internal table.
         let name = "w_\(UInt32.random(in: 0...UInt32.max))"
-        try await onDispatchThread {
+        try await onOwnThread {
             let db = try PostgresConnection(owner)
             defer { db.close() }
             try db.execute("CREATE ROLE \(name) LOGIN; GRANT clickd_analyst TO \(name); GRANT INSERT ON clickd_internal.link_daily TO \(name)")
@@ -332,7 +332,7 @@ import Testing
             "\(error)"
                 == "role \"\(name)\" has INSERT on clickd_internal.link_daily, so it can write; connect as a read-only role (for example: CREATE ROLE reports LOGIN; GRANT clickd_analyst TO reports)"
         }
-        try await onDispatchThread {
+        try await onOwnThread {
             let db = try PostgresConnection(owner)
             defer { db.close() }
             try db.execute("REVOKE INSERT ON clickd_internal.link_daily FROM \(name); GRANT CREATE ON SCHEMA clickd TO \(name)")
@@ -410,8 +410,12 @@ import Testing
             #expect(refused.status == 400, "\(bad)")
             #expect(refused.text.contains("X-Forwarded-Prefix"), "\(bad)")
         }
-        let twice = try await proxied.get("/r/", headers: [("X-Forwarded-Prefix", "/a"), ("X-Forwarded-Prefix", "/b")])
+        let twice = try await proxied.get(
+            "/r/", headers: [("X-Forwarded-Prefix", "/a"), ("X-Forwarded-Prefix", "/b"), ("X-Forwarded-For", "192.0.2.44")])
         #expect(twice.status == 400)
+        let warning = log.all.last { $0.message == "bad header from a trusted proxy" }
+        #expect(warning?.level == .warning && warning?.metadata["client.address"] == "192.0.2.44")
+        #expect(log.all.last?.metadata["http.status"] == "400" && log.all.last?.metadata["client.address"] == "192.0.2.44")
         try await proxied.stop()
 
         // The same headers from a peer that is not trusted change nothing.
@@ -451,7 +455,7 @@ import Testing
     /// PostgreSQL down: every page is a 503 with a retry hint, the server keeps running, and
     /// pages come back with the database.
     @Test func theDatabaseDownIsA503AndTheServerRecovers() async throws {
-        let (cluster, reader) = try await onDispatchThread { () throws -> (ThrowawayPostgres, String) in
+        let (cluster, reader) = try await onOwnThread { () throws -> (ThrowawayPostgres, String) in
             let cluster = try ThrowawayPostgres()
             let url = try cluster.createDatabase("report_outage")
             #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", ReportFixture.migrations]).status == 0)
@@ -468,18 +472,18 @@ import Testing
         #expect(try await report.get("/").status == 200)
         // A restart nobody saw: the idle connection is dead, and the next page must not be a
         // 503 for it (the call is made again on a new connection).
-        try await onDispatchThread {
+        try await onOwnThread {
             try cluster.stopServer(immediate: false)
             try cluster.startServer()
         }
         #expect(try await report.get("/").status == 200)
-        try await onDispatchThread { try cluster.stopServer(immediate: true) }
+        try await onOwnThread { try cluster.stopServer(immediate: true) }
         let down = try await report.get("/")
         #expect(down.status == 503)
         #expect(down.header("Retry-After") == "5")
         #expect(down.text.contains("PostgreSQL cannot be reached right now."))
         #expect(try await report.get("/sources.csv").status == 503)
-        try await onDispatchThread { try cluster.startServer() }
+        try await onOwnThread { try cluster.startServer() }
         let back = try await report.get("/")
         #expect(back.status == 200, "\(back.status): \(back.text)")
         try await report.stop()

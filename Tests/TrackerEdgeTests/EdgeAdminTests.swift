@@ -13,7 +13,7 @@ import Testing
 
     static func post(_ edge: InProcessEdge, _ body: String, headers: [(String, String)]) async throws -> HTTPTestConnection.Response {
         let port = edge.adminPort
-        return try await onDispatchThread {
+        return try await onOwnThread {
             try HTTPTestConnection(port: port).request(
                 "POST", "/v1/messages",
                 headers: headers + [("Content-Type", "application/json"), ("Content-Length", String(body.utf8.count))], body: body)
@@ -22,7 +22,7 @@ import Testing
 
     static func get(_ edge: InProcessEdge, _ target: String) async throws -> HTTPTestConnection.Response {
         let port = edge.adminPort
-        return try await onDispatchThread { try HTTPTestConnection(port: port).request("GET", target) }
+        return try await onOwnThread { try HTTPTestConnection(port: port).request("GET", target) }
     }
 
     @Test func messagesAPIRewritesAndRecordsADelivery() async throws {

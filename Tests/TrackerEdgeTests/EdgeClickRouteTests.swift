@@ -88,7 +88,7 @@ import Testing
         async let stopping: Void = edge.stop()
         // Read off Swift's cooperative threads: the shutdown runs on them.
         let connections = HandOff((waiting, idle))
-        let (status, closed, idleClosed) = try await onDispatchThread {
+        let (status, closed, idleClosed) = try await onOwnThread {
             let (waiting, idle) = connections.value
             return (try waiting.readResponse().status, waiting.isClosedByPeer(), idle.isClosedByPeer())
         }
