@@ -74,7 +74,8 @@ public final class EventLogWriter: @unchecked Sendable {
     private var segmentLength: Int64
     /// The segment file's size: more than `segmentLength` when it is preallocated.
     private var segmentFileSize: Int64 = 0
-    private var preparer: SegmentPreparer?
+    /// Set once at open (internal for the tests: `SegmentPreparer.isPreparing`).
+    private(set) var preparer: SegmentPreparer?
     /// Whether the preparer was asked for the segment after the current one.
     private var nextSegmentRequested = false
     private var batch: [UInt8] = []

@@ -36,6 +36,10 @@ final class SegmentPreparer: @unchecked Sendable {
         state.signal()
     }
 
+    /// A file was asked for and is not ready yet (the tests wait on it instead of guessing a
+    /// delay: under load, a roll that comes first starts an unprepared segment, by design).
+    var isPreparing: Bool { state.withLock { requested && ready == nil } }
+
     /// The path of a ready zero-filled file, now owned by the caller; nil if none is ready.
     func take() -> String? {
         state.withLock {

@@ -14,8 +14,10 @@ import Testing
         let writer = try EventLogWriter(directory: path, configuration: LogFixtures.configuration(segmentSize: 1024), logger: LogFixtures.quiet)
         for i in 1...120 {
             _ = try await writer.append(LogFixtures.payload(i))
-            // Leave the preparer time to finish between rolls.
-            if i % 5 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            // Let the preparer finish what the append asked for before the next one can roll
+            // (a fixed pause was not enough with the suite and a fuzzer on 2 cores).
+            let deadline = ContinuousClock.now + .seconds(10)
+            while writer.preparer?.isPreparing == true, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
         }
         let stats = writer.statistics
         writer.close()
