@@ -11,6 +11,12 @@
 # Run after `swift build -c release`.
 #
 #   EVENTS=10000000 bench/report.sh        (default 1,000,000)
+#   BASELINE_COMMIT=bb88190 EVENTS=… bench/report.sh
+#
+# With BASELINE_COMMIT (built by bench/baseline-build.sh), the report of that commit serves
+# the same database too, alternating with this one (this, baseline, this, baseline), and the
+# script prints each page's p95 as a ratio to the baseline's (the mean of each side's two
+# runs): the machine is shared, so a change is judged against a baseline of the same hour.
 set -euo pipefail
 events=${EVENTS:-1000000}
 runs=${RUNS:-50}
@@ -31,19 +37,52 @@ reader=$(sed -E 's/user=[^ ]+/user=reports/' <<<"$conninfo")
 from=2026-09-21
 to=2026-09-23
 
-"$bin/clickd" report --database "$reader" --listen 127.0.0.1:0 2>"$work/report.err" &
-report_pid=$!
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -nE 's/.*report\.listen=127\.0\.0\.1:([0-9]+).*/\1/p' "$work/report.err" | head -1)
-    [[ -n "$port" ]] && break
-    sleep 0.1
-done
-[[ -n "$port" ]] || { cat "$work/report.err" >&2; exit 1; }
+# serve BIN LABEL: the report of BIN on a free port, driven by report-load.py into
+# $work/results.LABEL.json, then stopped.
+serve() {
+    local dir=$1 label=$2 port="" report_pid
+    "$dir/clickd" report --database "$reader" --listen 127.0.0.1:0 2>"$work/report.$label.err" &
+    report_pid=$!
+    for _ in $(seq 1 100); do
+        port=$(sed -nE 's/.*report\.listen=127\.0\.0\.1:([0-9]+).*/\1/p' "$work/report.$label.err" | head -1)
+        [[ -n "$port" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$port" ]] || { cat "$work/report.$label.err" >&2; exit 1; }
+    python3 "$here/report-load.py" "$port" "$report_pid" "$runs" "$warm" "$from" "$to" > "$work/results.$label.json"
+    kill -TERM "$report_pid"
+    wait "$report_pid" || true
+}
 
-python3 "$here/report-load.py" "$port" "$report_pid" "$runs" "$warm" "$from" "$to" | tee "$work/results.json"
-kill -TERM "$report_pid"
-wait "$report_pid" || true
+baseline_commit=${BASELINE_COMMIT:-}
+if [[ -z "$baseline_commit" ]]; then
+    serve "$bin" this
+    cat "$work/results.this.json"
+else
+    baseline_bin=$("$here/baseline-build.sh" "$baseline_commit")
+    serve "$bin" this1
+    serve "$baseline_bin" base1
+    serve "$bin" this2
+    serve "$baseline_bin" base2
+    python3 - "$work" "$baseline_commit" <<'PY'
+import json, sys
+work, commit = sys.argv[1], sys.argv[2]
+r = {k: json.load(open(f"{work}/results.{k}.json")) for k in ("this1", "base1", "this2", "base2")}
+print(json.dumps(r["this1"], indent=1))
+print(f"\n| page | p95 ms (this, 2 runs) | p95 ms ({commit}, 2 runs) | ratio |")
+print("|---|---:|---:|---:|")
+for page, v in r["this1"].items():
+    if not isinstance(v, dict) or "p95_ms" not in v:
+        continue
+    a = (v["p95_ms"] + r["this2"][page]["p95_ms"]) / 2
+    b = (r["base1"][page]["p95_ms"] + r["base2"][page]["p95_ms"]) / 2
+    print(f"| {page} | {v['p95_ms']}, {r['this2'][page]['p95_ms']} | {r['base1'][page]['p95_ms']}, {r['base2'][page]['p95_ms']} | {a / b:.2f} |")
+big = lambda k: r[k]["big segment.csv"]["rows_per_s"]
+print(f"| big segment.csv rows/s | {big('this1')}, {big('this2')} | {big('base1')}, {big('base2')} | {(big('this1') + big('this2')) / (big('base1') + big('base2')):.2f} |")
+rss = lambda k: r[k]["report peak RSS MiB"]
+print(f"| peak RSS MiB | {rss('this1')}, {rss('this2')} | {rss('base1')}, {rss('base2')} | {(rss('this1') + rss('this2')) / (rss('base1') + rss('base2')):.2f} |")
+PY
+fi
 
 echo "--- where the time goes (EXPLAIN ANALYZE, one random-ish example each)" >&2
 explain() { echo "## $1" >&2; psql "$reader" -X -q -c "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY ON) $2" | grep -E "Execution Time|Planning Time|Scan|Sort|Aggregate|Join" | head -20 >&2; }

@@ -21,6 +21,8 @@ public enum ChildProcess {
         var out: Pipe
         var err: Pipe
         var inp: Pipe
+        var outReader: DescriptorReader
+        var errReader: DescriptorReader
         while true {
             process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
@@ -29,6 +31,10 @@ public enum ChildProcess {
                 process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             }
             (out, err, inp) = (Pipe(), Pipe(), Pipe())
+            // Our own duplicates of the read ends, taken at once: a descriptor closed twice
+            // elsewhere in the process (Foundation's Process on Linux) can close a number
+            // another thread has just been given, and `Process.run` is milliseconds of that.
+            (outReader, errReader) = (DescriptorReader(out.fileHandleForReading), DescriptorReader(err.fileHandleForReading))
             process.standardOutput = out
             process.standardError = err
             process.standardInput = inp
@@ -46,16 +52,15 @@ public enum ChildProcess {
         let group = DispatchGroup()
         nonisolated(unsafe) var outData: [UInt8] = []
         nonisolated(unsafe) var errData: [UInt8] = []
-        let outReader = DescriptorReader(out.fileHandleForReading)
-        let errReader = DescriptorReader(err.fileHandleForReading)
+        let (stdoutReader, stderrReader) = (outReader, errReader)
         group.enter()
         DispatchQueue.global().async {
-            outData = outReader.readToEnd()
+            outData = stdoutReader.readToEnd()
             group.leave()
         }
         group.enter()
         DispatchQueue.global().async {
-            errData = errReader.readToEnd()
+            errData = stderrReader.readToEnd()
             group.leave()
         }
         let deadline = Date().addingTimeInterval(timeout)

@@ -11,7 +11,7 @@ import Testing
         let old = try ChildProcess.clickd(["keys", "generate", "--kid", "old"])
         let new = try ChildProcess.clickd(["keys", "generate"])
         #expect(old.status == 0 && new.status == 0)
-        #expect(old.stdout.hasPrefix("key old ") && old.stdout.hasSuffix(" active\n"))
+        #expect(old.stdout.hasPrefix("key old ") && old.stdout.hasSuffix(" active\n"), "stdout \(old.stdout.debugDescription), stderr \(old.stderr)")
         try ("# test ring\n" + old.stdout + new.stdout).write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
