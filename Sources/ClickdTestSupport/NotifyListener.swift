@@ -24,6 +24,13 @@ public final class NotifyListener {
 
     deinit { close(fd) }
 
+    /// Receives until a notification holds `state` (e.g. "STOPPING=1"): false when the
+    /// timeout passes first.
+    public func waitFor(_ state: String) -> Bool {
+        while let message = receive() { if message.contains(state) { return true } }
+        return false
+    }
+
     /// The next notification, or nil after the timeout.
     public func receive() -> String? {
         var buffer = [UInt8](repeating: 0, count: 1024)

@@ -15,7 +15,7 @@ import Testing
 ///
 /// How: the test runs under a task executor preference for `OwnThreadExecutor`, so its
 /// synchronous body and every job of its task (and child tasks) run on a new thread each.
-/// At most `concurrency` such tests run at once (the others wait without holding a thread):
+/// At most two such tests (`gate`) run at once (the others wait without holding a thread):
 /// the pool's width used to bound them, and the process tests measure latencies that a
 /// machine running all of them at once would not give (tried: EdgeHardeningTests failed).
 public struct OwnThreads: SuiteTrait, TestTrait, TestScoping {

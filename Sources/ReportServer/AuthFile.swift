@@ -72,16 +72,16 @@ public final class AuthFile: Sendable {
     /// The outcome of checking an `Authorization` header.
     public enum Outcome: Equatable, Sendable {
         case allowed(user: String)
-        case denied
+        /// `user`: the name the credentials gave, nil without (readable) Basic credentials.
+        case denied(user: String?)
         /// Too many bcrypt checks at once: try again (503).
         case busy
     }
 
     /// Checks `Authorization: Basic …`; bcrypt runs on `pool`, a verified pair is remembered.
     public func check(authorization: String?, pool: NIOThreadPool, now: UInt64) async -> Outcome {
-        guard let authorization, let (user, password) = Self.basicCredentials(authorization), let hash = users[user] else {
-            return .denied
-        }
+        guard let authorization, let (user, password) = Self.basicCredentials(authorization) else { return .denied(user: nil) }
+        guard let hash = users[user] else { return .denied(user: user) }
         let key = SHA256.hash(data: Array((user + ":" + password).utf8))
         if let at = verified.withLock({ $0[key] }), now &- at < Self.rememberSeconds { return .allowed(user: user) }
         let admitted = verifying.withLock { n in
@@ -94,7 +94,7 @@ public final class AuthFile: Sendable {
         // HummingbirdBcrypt's C code knows $2a$ and $2b$; $2y$ is $2b$ under PHP's name.
         let normalized = hash.hasPrefix("$2y$") ? "$2b$" + hash.dropFirst(4) : hash
         let ok = (try? await pool.runIfActive { Bcrypt.verify(password, hash: normalized) }) ?? false
-        guard ok else { return .denied }
+        guard ok else { return .denied(user: user) }
         verified.withLock { remembered in
             if remembered.count >= Self.maxRemembered {
                 remembered = remembered.filter { now &- $0.value < Self.rememberSeconds }

@@ -75,14 +75,10 @@ struct ReportResponder: Sendable {
             let authorization = request.headers[.authorization]
             switch await auth.check(authorization: authorization, pool: pool, now: now) {
             case .allowed(let name): user = name
-            case .denied:
+            case .denied(let given):
                 // A browser's first request carries no credentials; only a wrong pair is news.
-                if let authorization {
-                    logger.warning(
-                        "sign-in refused",
-                        metadata: [
-                            "client.address": "\(origin.client)", "user": "\(AuthFile.basicCredentials(authorization)?.0 ?? "-")",
-                        ])
+                if authorization != nil {
+                    logger.warning("sign-in refused", metadata: ["client.address": "\(origin.client)", "user": "\(given ?? "-")"])
                 }
                 var response = problem(.unauthorized, "Sign in", "The report asks for a user name and a password.", base: origin.base)
                 response.headers[.wwwAuthenticate] = "Basic realm=\"clickd\", charset=\"UTF-8\""
@@ -134,11 +130,7 @@ struct ReportResponder: Sendable {
         let description: String
     }
 
-    static func milliseconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let tenths = seconds * 10_000 + attoseconds / 100_000_000_000_000
-        return "\(tenths / 10).\(tenths % 10)"
-    }
+    static func milliseconds(_ duration: Duration) -> String { String(format: "%.1f", duration / .milliseconds(1)) }
 
     /// Security headers on every answer (docs/design/report.md, "Pages").
     static let securityHeaders: [(HTTPField.Name, String)] = [

@@ -154,9 +154,7 @@ final class Counter: @unchecked Sendable {
         #expect(seen.first?.hasPrefix("READY=1") == true, "\(seen)")
         #expect(seen.filter { $0.contains("WATCHDOG=1") }.count >= 2, "\(seen)")
         edge.signal(SIGTERM)
-        var stopping = false
-        while !stopping, let message = receive() { stopping = message.contains("STOPPING=1") }
-        #expect(stopping)
+        #expect(systemd.waitFor("STOPPING=1"))
         #expect(try edge.wait() == 0)
         // The shutdown touches no event loop it has shut down (NIO warns, and will trap).
         #expect(!edge.stderrLines.contains { $0.contains("Cannot schedule tasks") }, "\(edge.stderrLines)")

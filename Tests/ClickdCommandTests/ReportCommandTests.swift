@@ -22,6 +22,22 @@ import Testing
         return (owner, owner.replacingOccurrences(of: String(user), with: "user=\(name)_reader"))
     }
 
+    /// `clickd report --listen 127.0.0.1:0 ARGUMENTS`, its stderr collected line by line, and
+    /// the port it logged once listening.
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, LineCollector, Int) {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        child.arguments = ["report", "--listen", "127.0.0.1:0"] + arguments
+        child.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let errors = Pipe()
+        child.standardError = errors
+        let lines = LineCollector(errors.fileHandleForReading)
+        try child.run()
+        let listening = try lines.waitFor { $0.contains("report listening") }
+        let port = Int(listening.split(separator: " ").first { $0.hasPrefix("report.listen=") }?.split(separator: ":").last ?? "") ?? 0
+        return (child, lines, port)
+    }
+
     @Test func aRoleThatCanWriteIsRefusedInOneLine() throws {
         let (owner, _) = try Self.database()
         let result = try ChildProcess.clickd(["report", "--database", owner, "--listen", "127.0.0.1:0"])
@@ -56,24 +72,13 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let systemd = try NotifyListener(path: dir.appending("notify.sock"))
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
-        child.arguments = ["report", "--database", reader, "--listen", "127.0.0.1:0"]
-        child.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": systemd.path]) { $1 }
-        let errors = Pipe()
-        child.standardError = errors
-        let lines = LineCollector(errors.fileHandleForReading)
-        try child.run()
+        let (child, lines, port) = try Self.start(["--database", reader], environment: ["NOTIFY_SOCKET": systemd.path])
         let ready = systemd.receive()
         #expect(ready?.hasPrefix("READY=1") == true, "\(ready ?? "nothing"): \(lines.lines)")
-        let listening = try lines.waitFor { $0.contains("report listening") }
-        let port = Int(listening.split(separator: " ").first { $0.hasPrefix("report.listen=") }?.split(separator: ":").last ?? "") ?? 0
         let page = try HTTPTestConnection(port: port).request("GET", "/")
         #expect(page.status == 200)
         kill(child.processIdentifier, SIGTERM)
-        var stopping = false
-        while !stopping, let message = systemd.receive() { stopping = message.contains("STOPPING=1") }
-        #expect(stopping)
+        #expect(systemd.waitFor("STOPPING=1"))
         child.waitUntilExit()
         #expect(child.terminationStatus == 0)
         #expect(!lines.lines.contains { $0.contains("Cannot schedule tasks") }, "\(lines.lines)")
@@ -89,22 +94,13 @@ import Testing
         let users = dir.appending("users")
         // A well-formed bcrypt hash (nobody's password): the file is only checked for form at start.
         try "ana:$2b$04$\(String(repeating: "a", count: 53))\n".write(toFile: users, atomically: true, encoding: .utf8)
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
-        child.arguments = [
-            "report", "--database", reader, "--listen", "127.0.0.1:0", "--base-path", "/r", "--auth-file", users,
-            "--trust-proxy", "10.0.0.0/8,127.0.0.1",
-        ]
-        let errors = Pipe()
-        child.standardError = errors
-        let lines = LineCollector(errors.fileHandleForReading)
-        try child.run()
+        let (child, lines, port) = try Self.start([
+            "--database", reader, "--base-path", "/r", "--auth-file", users, "--trust-proxy", "10.0.0.0/8,127.0.0.1",
+        ])
         defer {
             kill(child.processIdentifier, SIGTERM)
             child.waitUntilExit()
         }
-        let listening = try lines.waitFor { $0.contains("report listening") }
-        let port = Int(listening.split(separator: " ").first { $0.hasPrefix("report.listen=") }?.split(separator: ":").last ?? "") ?? 0
         let hostile = "eve\nlevel=error msg=forged \u{202E}"
         let refused = try HTTPTestConnection(port: port).request(
             "GET", "/r/",

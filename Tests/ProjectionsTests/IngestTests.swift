@@ -380,9 +380,7 @@ import Testing
         #expect(seen.first?.hasPrefix("READY=1") == true, "\(seen)")
         #expect(seen.filter { $0.contains("WATCHDOG=1") }.count == 3, "\(seen)")
         kill(child.processIdentifier, SIGTERM)
-        var stopping = false
-        while !stopping, let message = systemd.receive() { stopping = message.contains("STOPPING=1") }
-        #expect(stopping)
+        #expect(systemd.waitFor("STOPPING=1"))
         child.waitUntilExit()
         #expect(child.terminationStatus == 0)
         let status = try ChildProcess.clickd(["status", "--log", log, "--database", victim])
