@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// How the writer batches and syncs. Defaults suit a tracker edge on an SSD.
 public struct EventLogConfiguration: Sendable {
     public enum SyncMode: Sendable, Equatable {
@@ -21,8 +25,20 @@ public struct EventLogConfiguration: Sendable {
     /// when the log opens, later ones ahead of time on a background thread), so that a
     /// sync writes data without a file-size change. Costs the zero writes once per segment.
     public var preallocate: Bool = true
+    /// A segment that holds records is sealed once its first record was written this long
+    /// ago, even if it is not full, so that what is not yet archived is bounded in time
+    /// (docs/design/archive.md). Zero (the library's default) seals on size only; `clickd
+    /// edge` defaults to 60 s.
+    public var sealAfter: Duration = .zero
     /// The largest payload accepted (at most `RecordFrame.maxPayloadSize`).
     public var maxRecordSize: Int = RecordFrame.maxPayloadSize
+
+    /// Milliseconds since the Unix epoch, written into each seal footer (`sealed_at`).
+    public var wallClock: @Sendable () -> UInt64 = EventLogConfiguration.wallClockMilliseconds
+
+    /// Called on the flusher thread when a segment is sealed and its successor exists, with
+    /// the sealed segment's file name (the archiver's wake-up). Must not block.
+    public var onSegmentSealed: (@Sendable (String) -> Void)? = nil
 
     /// Called on the flusher thread after each batch is durable, with its record count
     /// (metrics). Must not block.
@@ -33,4 +49,10 @@ public struct EventLogConfiguration: Sendable {
     public var testHookBeforeSync: (@Sendable () -> Void)? = nil
 
     public init() {}
+
+    public static func wallClockMilliseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
 }

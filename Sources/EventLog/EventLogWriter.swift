@@ -36,6 +36,9 @@ public final class EventLogWriter: @unchecked Sendable {
         public var records: Int = 0
         public var bytes: Int64 = 0
         public var segmentsCreated: Int = 0
+        /// Segments sealed, and of those, sealed because they were older than `sealAfter`.
+        public var segmentsSealed: Int = 0
+        public var segmentsSealedByTime: Int = 0
         /// Segments started from a prepared (zero-filled) file.
         public var preparedSegmentsUsed: Int = 0
         public var failedAppends: Int = 0
@@ -74,6 +77,20 @@ public final class EventLogWriter: @unchecked Sendable {
     private var segmentLength: Int64
     /// The segment file's size: more than `segmentLength` when it is preallocated.
     private var segmentFileSize: Int64 = 0
+    /// The segment format of the current segment (a format-1 segment is sealed without a footer).
+    private var segmentVersion: UInt16
+    /// CRC-32C of the current segment's bytes `0..<segmentLength`: the footer's `segcrc`,
+    /// kept as batches are written, so sealing reads nothing back.
+    private var segmentChecksum: UInt32
+    /// The last LSN in the current segment (`segmentFirstLSN - 1` while it holds none).
+    private var segmentLastLSN: UInt64
+    /// When (monotonic ns) the current segment's first record was written: `sealAfter` counts from it.
+    private var segmentFirstWriteAt: UInt64?
+    /// The current segment is sealed and its successor not yet created (a failed creation
+    /// is retried before the next batch: nothing is ever written after a footer).
+    private var segmentSealed = false
+    /// After a time seal failed (a full disk), when to try again.
+    private var nextSealAttemptAt: UInt64 = 0
     /// Set once at open (internal for the tests: `SegmentPreparer.isPreparing`).
     private(set) var preparer: SegmentPreparer?
     /// Whether the preparer was asked for the segment after the current one.
@@ -106,8 +123,13 @@ public final class EventLogWriter: @unchecked Sendable {
             let tail = names.last!
             segment = try LogFile(path: FileSystem.join(directory, tail.name), flags: O_RDWR)
             segmentFirstLSN = tail.firstLSN
-            segmentLength = recovered.segments.last?.validEnd ?? Int64(SegmentHeader.size)
+            let scanned = recovered.segments.last
+            segmentLength = scanned?.validEnd ?? Int64(SegmentHeader.size)
             segmentFileSize = try segment.size()
+            segmentVersion = scanned?.version ?? SegmentHeader.currentVersion
+            segmentChecksum = scanned?.checksum ?? CRC32C.checksum(SegmentHeader(logID: logID, firstLSN: tail.firstLSN).encoded())
+            segmentLastLSN = scanned?.lastLSN ?? tail.firstLSN - 1
+            segmentSealed = scanned?.footer != nil
             // Records a killed writer wrote but never synced are still in the page cache:
             // make them durable before publishing them.
             try segment.dataSync()
@@ -118,6 +140,12 @@ public final class EventLogWriter: @unchecked Sendable {
         } catch {
             completions.stop()
             lock.release()
+            throw error
+        }
+        do {
+            try continueInCurrentFormat()
+        } catch {
+            close()
             throw error
         }
         if configuration.preallocate, segmentFileSize < configuration.segmentSize {
@@ -238,10 +266,16 @@ public final class EventLogWriter: @unchecked Sendable {
             + UInt64(configuration.maxBatchDelay.components.attoseconds / 1_000_000_000)
         state.lock()
         while true {
+            if let deadline = sealDeadline(), !closing, monotonicNanoseconds() >= deadline {
+                state.unlock()
+                sealByTime()
+                state.lock()
+                continue
+            }
             if pending.isEmpty {
                 if closing { break }
                 flusherIdle = true
-                state.wait()
+                if let deadline = sealDeadline() { state.wait(untilNanoseconds: deadline) } else { state.wait() }
                 flusherIdle = false
                 continue
             }
@@ -346,21 +380,20 @@ public final class EventLogWriter: @unchecked Sendable {
         var durableThrough = batchWaiters.first!.lsn - 1
         let written = batch.count
         do {
+            if segmentSealed { try startSegment(firstLSN: segmentLastLSN + 1) }
             while index < batchWaiters.count {
-                let room = configuration.segmentSize - segmentLength
+                // A sealed segment, footer included, stays within the segment size.
+                let room = configuration.segmentSize - segmentLength - (segmentVersion >= 2 ? Int64(SegmentFooter.size) : 0)
                 var last = index
                 while last + 1 < batchWaiters.count, Int64(batchWaiters[last + 1].end - start) <= room { last += 1 }
                 if Int64(batchWaiters[last].end - start) > room, segmentLength > Int64(SegmentHeader.size) {
-                    // Seal the full segment: cut its unused preallocated space (a sealed
-                    // segment ends at its last record), sync it, and only then start the next.
+                    // Seal the full segment (its records before this batch's are synced
+                    // with it), and only then start the next.
                     do {
-                        if segmentFileSize > segmentLength {
-                            try segment.truncate(to: segmentLength)
-                            segmentFileSize = segmentLength
-                        }
-                        if configuration.sync == .fdatasync { try segment.dataSync() }
+                        try sealCurrentSegment()
                     } catch {
-                        return (durableThrough, LogError.wrap(error), true)
+                        let problem = error as? SealFailure ?? SealFailure(error: LogError.wrap(error), fatal: true)
+                        return (durableThrough, problem.error, problem.fatal)
                     }
                     durableThrough = batchWaiters[index].lsn - 1
                     try DurableWatermark.publish(durableThrough, to: watermark)
@@ -384,8 +417,11 @@ public final class EventLogWriter: @unchecked Sendable {
                     }
                     throw error
                 }
+                segmentChecksum = batch.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<end]), seed: segmentChecksum) }
                 segmentLength += Int64(end - start)
                 segmentFileSize = max(segmentFileSize, segmentLength)
+                segmentLastLSN = batchWaiters[last].lsn
+                if segmentFirstWriteAt == nil { segmentFirstWriteAt = monotonicNanoseconds() }
                 requestNextSegmentIfHalfFull()
                 start = end
                 index = last + 1
@@ -420,9 +456,123 @@ public final class EventLogWriter: @unchecked Sendable {
         }
     }
 
+    /// A seal that did not happen, and whether it leaves the files in a state the writer
+    /// cannot vouch for (a failed truncate or sync: `fatal`, as for a batch).
+    private struct SealFailure: Error {
+        var error: LogError
+        var fatal: Bool
+    }
+
+    /// Seals the current segment (flusher thread): cuts its preallocated zeros, writes the seal
+    /// footer (format 2; a format-1 segment ends at its last record) and syncs. A footer that
+    /// cannot be written (a full disk) is cut off again and the segment stays open.
+    private func sealCurrentSegment() throws {
+        guard !segmentSealed else { return }
+        do {
+            if segmentFileSize > segmentLength {
+                try segment.truncate(to: segmentLength)
+                segmentFileSize = segmentLength
+            }
+        } catch {
+            throw SealFailure(error: LogError.wrap(error), fatal: true)
+        }
+        if segmentVersion >= 2 {
+            let footer = SegmentFooter(
+                firstLSN: segmentFirstLSN, lastLSN: segmentLastLSN, records: segmentLastLSN - segmentFirstLSN + 1,
+                offset: segmentLength, sealedAt: configuration.wallClock(), segmentChecksum: segmentChecksum)
+            do {
+                try segment.write(footer.encoded(), at: segmentLength)
+            } catch {
+                do { try segment.truncate(to: segmentLength) } catch { throw SealFailure(error: LogError.wrap(error), fatal: true) }
+                throw SealFailure(error: LogError.wrap(error), fatal: false)
+            }
+            segmentFileSize = segmentLength + Int64(SegmentFooter.size)
+        }
+        do {
+            if configuration.sync == .fdatasync { try segment.dataSync() }
+        } catch {
+            throw SealFailure(error: LogError.wrap(error), fatal: true)
+        }
+        segmentSealed = true
+        state.withLock { stats.segmentsSealed += 1 }
+    }
+
+    /// When the current segment is due to be sealed by age (monotonic ns), or nil: time
+    /// sealing is off, or the segment holds no records.
+    private func sealDeadline() -> UInt64? {
+        guard configuration.sealAfter > .zero, !segmentSealed, let first = segmentFirstWriteAt else { return nil }
+        let after = configuration.sealAfter.components
+        let nanos = UInt64(after.seconds) * 1_000_000_000 + UInt64(after.attoseconds / 1_000_000_000)
+        return max(first + nanos, nextSealAttemptAt)
+    }
+
+    /// Seals the current segment because it is old enough and starts the next (flusher thread,
+    /// state unlocked, between two batches). A full disk leaves the segment open and tries
+    /// again in a second; a failed sync makes the writer refuse appends, as a batch's would.
+    private func sealByTime() {
+        let sealedBytes = segmentLength
+        do {
+            do {
+                try sealCurrentSegment()
+            } catch let problem as SealFailure {
+                if problem.fatal {
+                    state.withLock {
+                        failure = LogError(
+                            .closed, "log \(directory) refuses appends after a failed seal (\(problem.error.message)); reopen it to recover",
+                            path: problem.error.path)
+                    }
+                }
+                throw problem.error
+            }
+            try startSegment(firstLSN: segmentLastLSN + 1)
+            state.withLock { stats.segmentsSealedByTime += 1 }
+            // The next one will likely be as small: prepare twice this one's size, not the
+            // full segment size (zero-filling 64 MiB every few seconds would write more zeros
+            // than clicks).
+            if let preparer, !nextSegmentRequested {
+                let mib: Int64 = 1 << 20
+                let hint = min(configuration.segmentSize, max(mib, (2 * sealedBytes + mib - 1) / mib * mib))
+                nextSegmentRequested = true
+                preparer.request(size: hint)
+            }
+        } catch {
+            nextSealAttemptAt = monotonicNanoseconds() + 1_000_000_000
+            logger.warning(
+                "could not seal the segment by age; trying again in a second",
+                metadata: ["log.directory": "\(directory)", "error": "\(error)"])
+        }
+    }
+
+    /// At open: a log written by an earlier clickd ends in a format-1 segment, and a writer
+    /// killed between a seal and the next segment leaves a sealed one last. Either way the
+    /// writer goes on in a new segment of the current format (an empty format-1 segment just
+    /// gets the current header).
+    private func continueInCurrentFormat() throws {
+        if segmentSealed {
+            try startSegment(firstLSN: segmentLastLSN + 1)
+            return
+        }
+        guard segmentVersion < SegmentHeader.currentVersion else { return }
+        if segmentLastLSN < segmentFirstLSN {
+            let header = SegmentHeader(logID: logID, firstLSN: segmentFirstLSN).encoded()
+            try segment.write(header, at: 0)
+            try segment.sync()
+            segmentVersion = SegmentHeader.currentVersion
+            segmentChecksum = CRC32C.checksum(header)
+            return
+        }
+        do {
+            try sealCurrentSegment()
+        } catch let problem as SealFailure {
+            throw problem.error
+        }
+        try startSegment(firstLSN: segmentLastLSN + 1)
+    }
+
     /// Creates the next segment (durably) and makes it the one appended to. The current
     /// segment must already be sealed. Uses a prepared, zero-filled file when one is ready.
     private func startSegment(firstLSN: UInt64) throws {
+        let sealedName = segmentSealed ? SegmentName.fileName(firstLSN: segmentFirstLSN) : nil
         let path = FileSystem.join(directory, SegmentName.fileName(firstLSN: firstLSN))
         let header = SegmentHeader(logID: logID, firstLSN: firstLSN).encoded()
         let next: LogFile
@@ -450,6 +600,12 @@ public final class EventLogWriter: @unchecked Sendable {
         segmentFirstLSN = firstLSN
         segmentLength = Int64(SegmentHeader.size)
         segmentFileSize = try next.size()
+        segmentVersion = SegmentHeader.currentVersion
+        segmentChecksum = CRC32C.checksum(header)
+        segmentLastLSN = firstLSN - 1
+        segmentFirstWriteAt = nil
+        segmentSealed = false
+        if let sealedName { configuration.onSegmentSealed?(sealedName) }
         state.withLock {
             stats.segmentsCreated += 1
             if usedPrepared { stats.preparedSegmentsUsed += 1 }

@@ -14,6 +14,8 @@ struct FrameCursor {
         case incomplete(offset: Int64, reason: String)
         /// The bytes at `offset` are not a valid frame.
         case invalid(offset: Int64, reason: String)
+        /// A valid seal footer at `offset`: the segment's records end here.
+        case seal(offset: Int64, footer: SegmentFooter)
     }
 
     let file: LogFile
@@ -22,15 +24,21 @@ struct FrameCursor {
     private var filled = 0
     private var position = 0
     private let chunkSize: Int
+    /// The CRC-32C of the segment's bytes up to `offset`, when the cursor was asked to keep it
+    /// (the scanner checks a seal footer's `segcrc` against it; readers do not pay for it).
+    private(set) var checksum: UInt32?
 
     /// The file offset of the next frame.
     var offset: Int64 { bufferStart + Int64(position) }
 
-    init(file: LogFile, offset: Int64, chunkSize: Int = 1 << 20) {
+    /// `checksumSeed`: the CRC-32C of the file's bytes before `offset`, to keep a running
+    /// checksum from (nil: none is kept).
+    init(file: LogFile, offset: Int64, chunkSize: Int = 1 << 20, checksumSeed: UInt32? = nil) {
         self.file = file
         self.bufferStart = offset
         self.chunkSize = chunkSize
         self.bytes = [UInt8](repeating: 0, count: chunkSize)
+        self.checksum = checksumSeed
     }
 
     /// Decodes the frame at `offset`, reading from the file as needed.
@@ -41,6 +49,9 @@ struct FrameCursor {
                 if try !refill() {
                     // Nothing more in the file.
                     if filled == position { return .end(offset: offset) }
+                    if case .needMoreBytes = lookForFooter() {
+                        return .incomplete(offset: offset, reason: "the file ends inside the seal footer")
+                    }
                     let reason: String
                     switch decodeHere() {
                     case .needMoreBytes(let needed): reason = "the file ends \(needed) bytes short of the frame"
@@ -50,10 +61,23 @@ struct FrameCursor {
                     return .incomplete(offset: offset, reason: reason)
                 }
             }
+            switch lookForFooter() {
+            case .none: break
+            case .footer(let footer): return .seal(offset: offset, footer: footer)
+            case .invalid(let reason): return .invalid(offset: offset, reason: reason)
+            case .needMoreBytes:
+                readMore = true
+                continue
+            }
             switch decodeHere() {
             case .record(let lsn, let payload, let size):
                 let frameOffset = offset
                 let range = (position + payload.lowerBound)..<(position + payload.upperBound)
+                if let seed = checksum {
+                    checksum = bytes.withUnsafeBytes {
+                        CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[position..<(position + size)]), seed: seed)
+                    }
+                }
                 position += size
                 return .record(lsn: lsn, offset: frameOffset, payload: range)
             case .invalid(let reason):
@@ -63,6 +87,27 @@ struct FrameCursor {
                     bytes.append(contentsOf: repeatElement(0, count: filled - position + needed - bytes.count))
                 }
                 readMore = true
+            }
+        }
+    }
+
+    private enum FooterLook {
+        case none
+        case footer(SegmentFooter)
+        case invalid(String)
+        case needMoreBytes
+    }
+
+    /// Whether a seal footer starts here (checked before a frame: its magic can never begin
+    /// a valid frame, whose length is at most 1 MiB).
+    private func lookForFooter() -> FooterLook {
+        bytes.withUnsafeBytes { raw in
+            let here = UnsafeRawBufferPointer(rebasing: raw[position..<filled])
+            guard SegmentFooter.startsWithMagic(here) else { return .none }
+            guard here.count >= SegmentFooter.size else { return .needMoreBytes }
+            switch SegmentFooter.decode(here) {
+            case .success(let footer): return .footer(footer)
+            case .failure(let problem): return .invalid("\(problem)")
             }
         }
     }

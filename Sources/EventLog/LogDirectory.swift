@@ -83,8 +83,11 @@ enum LogDirectory {
             if torn.offset < Int64(SegmentHeader.size) {
                 // The header itself was torn: write it again (it holds no records yet).
                 let segment = scan.segments[scan.segments.count - 1]
-                try file.write(SegmentHeader(logID: scan.metadata.logID, firstLSN: segment.firstLSN).encoded(), at: 0)
+                let header = SegmentHeader(logID: scan.metadata.logID, firstLSN: segment.firstLSN).encoded()
+                try file.write(header, at: 0)
                 scan.segments[scan.segments.count - 1].validEnd = Int64(SegmentHeader.size)
+                scan.segments[scan.segments.count - 1].version = SegmentHeader.currentVersion
+                scan.segments[scan.segments.count - 1].checksum = CRC32C.checksum(header)
             }
             try file.sync()
             try FileSystem.syncDirectory(directory)

@@ -115,7 +115,7 @@ public final class LogReader {
                 bytes += payload.count
                 retried = false
                 if !more { return count }
-            case .end, .incomplete, .invalid:
+            case .end, .seal, .incomplete, .invalid:
                 // A segment is sealed (cut to its last record) before the next one is
                 // created, so a segment named after the next LSN means this one is done —
                 // unless that is this very segment, whose first record is then missing or

@@ -15,6 +15,12 @@ public struct LogScan: Sendable {
         /// Offset just past the last valid record; zeros (preallocated space) may follow.
         public var validEnd: Int64
         public var fileSize: Int64
+        /// The segment format (`SegmentHeader.version`; 0 when the header itself is torn).
+        public var version: UInt16 = SegmentHeader.currentVersion
+        /// The seal footer, in a sealed segment of format 2.
+        public var footer: SegmentFooter?
+        /// CRC-32C of the segment's bytes `0..<validEnd` (what a seal footer's `segcrc` covers).
+        public var checksum: UInt32 = 0
     }
 
     /// Bytes at the end of the last segment that do not form valid records: what a crash
@@ -91,11 +97,12 @@ public enum LogScanner {
                     "segment \(path) starts at LSN \(header.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
                     path: path, offset: 0)
             }
+            let headerChecksum = CRC32C.checksum(header.encoded())
             var segment = LogScan.Segment(
                 fileName: entry.name, path: path, firstLSN: header.firstLSN,
                 lastLSN: header.firstLSN - 1, records: 0,
-                validEnd: Int64(SegmentHeader.size), fileSize: size)
-            var cursor = FrameCursor(file: file, offset: Int64(SegmentHeader.size))
+                validEnd: Int64(SegmentHeader.size), fileSize: size, version: header.version, checksum: headerChecksum)
+            var cursor = FrameCursor(file: file, offset: Int64(SegmentHeader.size), checksumSeed: headerChecksum)
             scanning: while true {
                 switch try cursor.step() {
                 case .record(let lsn, let offset, let payload):
@@ -113,7 +120,18 @@ public enum LogScanner {
                     segment.lastLSN = lsn
                     segment.records += 1
                     segment.validEnd = cursor.offset
+                    segment.checksum = cursor.checksum ?? 0
+                case .seal(let offset, let footer):
+                    try checkSeal(footer, at: offset, of: segment, header: header, fileSize: size)
+                    segment.footer = footer
+                    break scanning
                 case .end:
+                    if !isLast, header.sealsWithFooter {
+                        throw LogError(
+                            .corrupt,
+                            "sealed segment \(path) ends at byte \(segment.validEnd) without its seal footer: it was cut short (restore it from the archive)",
+                            path: path, offset: segment.validEnd)
+                    }
                     break scanning
                 case .incomplete(let offset, let reason), .invalid(let offset, let reason):
                     guard isLast else {
@@ -138,6 +156,30 @@ public enum LogScanner {
         return LogScan(
             directory: directory, metadata: metadata, segments: segments,
             tornTail: tornTail, publishedDurable: published)
+    }
+
+    /// Checks a seal footer against the segment it ends: its version, LSN range, count,
+    /// offset and checksum, and that nothing follows it.
+    static func checkSeal(_ footer: SegmentFooter, at offset: Int64, of segment: LogScan.Segment, header: SegmentHeader, fileSize: Int64) throws {
+        let path = segment.path
+        func corrupt(_ why: String) -> LogError {
+            LogError(.corrupt, "segment \(path) has a seal footer at byte \(offset) that \(why)", path: path, offset: offset)
+        }
+        guard header.sealsWithFooter else { throw corrupt("a format-\(header.version) segment never has") }
+        guard footer.firstLSN == segment.firstLSN, footer.lastLSN == segment.lastLSN, Int(footer.records) == segment.records else {
+            throw corrupt(
+                "says LSNs \(footer.firstLSN)–\(footer.lastLSN) (\(footer.records) records) but the segment holds \(segment.firstLSN)–\(segment.lastLSN) (\(segment.records))"
+            )
+        }
+        guard footer.offset == offset else { throw corrupt("says it is at byte \(footer.offset)") }
+        guard footer.segmentChecksum == segment.checksum else {
+            throw corrupt(
+                "does not match the segment's bytes (checksum \(RecordFrame.hex(footer.segmentChecksum)), computed \(RecordFrame.hex(segment.checksum)))"
+            )
+        }
+        guard fileSize == offset + Int64(SegmentFooter.size) else {
+            throw corrupt("is followed by \(fileSize - offset - Int64(SegmentFooter.size)) more bytes")
+        }
     }
 
     /// The offset just past the last non-zero byte in `[from, size)` of `file`, or `from`
@@ -196,7 +238,7 @@ public enum LogScanner {
         case .failure(.unsupportedVersion(let v)):
             throw LogError(
                 .unsupportedVersion,
-                "segment \(file.path) is segment format \(v); this clickd reads format \(SegmentHeader.currentVersion) only",
+                "segment \(file.path) is segment format \(v); this clickd reads formats \(SegmentHeader.readableVersions.lowerBound) to \(SegmentHeader.readableVersions.upperBound) only — use a newer clickd",
                 path: file.path, offset: 8)
         case .failure(let problem):
             throw LogError(.corrupt, "segment \(file.path) has an invalid header at byte 0 (\(problem))", path: file.path, offset: 0)

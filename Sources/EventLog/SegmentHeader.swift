@@ -9,11 +9,17 @@
 public struct SegmentHeader: Equatable, Sendable {
     public static let size = 48
     public static let magic: [UInt8] = Array("CLICKDSG".utf8)
-    public static let currentVersion: UInt16 = 1
+    /// Segment format 2 ends a sealed segment with a `SegmentFooter`; format 1 (logs written
+    /// before clickd sealed by time) ends at its last record. Both are read.
+    public static let currentVersion: UInt16 = 2
+    public static let readableVersions: ClosedRange<UInt16> = 1...2
 
     public var version: UInt16
     public var logID: LogID
     public var firstLSN: UInt64
+
+    /// Whether this segment, once sealed, ends with a seal footer (format 2 and later).
+    public var sealsWithFooter: Bool { version >= 2 }
 
     public init(version: UInt16 = SegmentHeader.currentVersion, logID: LogID, firstLSN: UInt64) {
         self.version = version
@@ -50,7 +56,7 @@ public struct SegmentHeader: Equatable, Sendable {
             return .failure(.badChecksum)
         }
         let version = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
-        guard version == currentVersion else { return .failure(.unsupportedVersion(version)) }
+        guard readableVersions.contains(version) else { return .failure(.unsupportedVersion(version)) }
         let logID = LogID(bytes: Array(raw[16..<32]))
         let first = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
         return .success(SegmentHeader(version: version, logID: logID, firstLSN: first))

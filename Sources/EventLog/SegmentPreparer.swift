@@ -12,7 +12,9 @@ import Logging
 /// when it rolls; when none is ready it starts a plain, growing segment instead.
 final class SegmentPreparer: @unchecked Sendable {
     private let directory: String
+    /// The full segment size: what a file is prepared to unless asked for less.
     private let size: Int64
+    private var requestedSize: Int64
     private let logger: Logger
     private let state = ConditionLock()
     private var requested = false
@@ -26,13 +28,18 @@ final class SegmentPreparer: @unchecked Sendable {
     init(directory: String, size: Int64, logger: Logger) {
         self.directory = directory
         self.size = size
+        self.requestedSize = size
         self.logger = logger
         thread = startThread { [self] in self.run() }
     }
 
-    /// Asks for a file to be prepared, unless one is ready or on its way.
-    func request() {
-        state.withLock { requested = true }
+    /// Asks for a file of `size` bytes (default: the segment size) to be prepared, unless one
+    /// is ready or on its way.
+    func request(size: Int64? = nil) {
+        state.withLock {
+            if !requested { requestedSize = min(self.size, size ?? self.size) }
+            requested = true
+        }
         state.signal()
     }
 
@@ -66,8 +73,9 @@ final class SegmentPreparer: @unchecked Sendable {
             }
             counter += 1
             let path = FileSystem.join(directory, "prepared-\(counter).seg.tmp")
+            let size = requestedSize
             state.unlock()
-            let made = make(path)
+            let made = make(path, size: size)
             state.lock()
             requested = false
             if made {
@@ -77,7 +85,7 @@ final class SegmentPreparer: @unchecked Sendable {
         state.unlock()
     }
 
-    private func make(_ path: String) -> Bool {
+    private func make(_ path: String, size: Int64) -> Bool {
         do {
             let file = try LogFile(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC)
             // Gently: a megabyte at a time, each synced, then a pause three times as long as

@@ -131,7 +131,8 @@
 
         /// `RecordFrame.decode` fed at every split point (a prefix of a frame needs more bytes,
         /// never is another frame), and `FrameCursor` over the same bytes in a file: it yields
-        /// the frames `RecordFrame.decode` finds one after another, and each re-encodes to its bytes.
+        /// the frames `RecordFrame.decode` finds one after another, and each re-encodes to its bytes;
+        /// a seal footer after them is found by both or by neither.
         static func frame(_ data: UnsafeRawBufferPointer) {
             var frames: [(lsn: UInt64, payload: [UInt8])] = []
             var offset = 0
@@ -150,16 +151,34 @@
                 frames.append((lsn, Array(rest[payload])))
                 offset += size
             }
+            // Where the frames end, a seal footer may follow: it decodes only from all its
+            // bytes, and re-encodes to them.
+            var footer: SegmentFooter?
+            if offset < data.count, case .success(let found) = SegmentFooter.decode(UnsafeRawBufferPointer(rebasing: data[offset...])) {
+                precondition(found.encoded().elementsEqual(data[offset..<(offset + SegmentFooter.size)]), "a footer does not re-encode to its bytes")
+                footer = found
+            }
             let file = Self.scratchFile
             _ = ftruncate(file.fd, 0)
             try! file.write(data, at: 0)
             var cursor = FrameCursor(file: file, offset: 0, chunkSize: 4096)
             var seen = 0
-            while case .record(let lsn, _, let payload) = try! cursor.step() {
-                precondition(seen < frames.count && frames[seen].lsn == lsn && frames[seen].payload.elementsEqual(cursor.bytes[payload]))
-                seen += 1
+            var sealed: SegmentFooter?
+            walking: while true {
+                switch try! cursor.step() {
+                case .record(let lsn, _, let payload):
+                    precondition(seen < frames.count && frames[seen].lsn == lsn && frames[seen].payload.elementsEqual(cursor.bytes[payload]))
+                    seen += 1
+                case .seal(let at, let found):
+                    precondition(at == Int64(offset))
+                    sealed = found
+                    break walking
+                case .end, .incomplete, .invalid:
+                    break walking
+                }
             }
             precondition(seen == frames.count, "the cursor and the decoder disagree")
+            precondition(sealed == footer, "the cursor and the decoder disagree on the seal footer")
         }
 
         nonisolated(unsafe) static let scratchFile: LogFile = {

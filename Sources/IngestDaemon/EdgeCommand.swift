@@ -62,6 +62,15 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Longest wait, in microseconds, for more clicks to join a group commit.", valueName: "us"))
     var commitDelay: Int = 0
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds after its first click that a segment is sealed even if not full, bounding what a lost disk can lose (0: seal only when full).",
+            valueName: "s"))
+    var sealAfter: Double = 60
+
+    @Option(help: ArgumentHelp("Segment size in MiB: a segment is sealed when the next write would pass it.", valueName: "mib"))
+    var segmentSize: Int = 64
+
     @Option(help: ArgumentHelp("Event-loop threads for the click listener (default: one per core).", valueName: "n"))
     var threads: Int?
 
@@ -98,6 +107,10 @@ struct EdgeCommand: AsyncParsableCommand {
         guard Self.split(adminListen) != nil else { throw ValidationError("--admin-listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         if adminTokenFile != nil, base == nil { throw ValidationError("--admin-token-file needs --base (the tracking base for rewritten messages)") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1 to 256") }
+        guard sealAfter == 0 || (0.1...86_400).contains(sealAfter) else {
+            throw ValidationError("--seal-after must be 0 (off) or 0.1 to 86400 seconds")
+        }
+        guard (1...4096).contains(segmentSize) else { throw ValidationError("--segment-size must be 1 to 4096 MiB") }
         guard commitDelay >= 0, commitDelay <= 100_000 else { throw ValidationError("--commit-delay must be 0 to 100000 microseconds") }
     }
 
@@ -158,6 +171,8 @@ struct EdgeCommand: AsyncParsableCommand {
             setup.keysPath = keys
             setup.loadKeyRing = { try LinkOptions.loadKeyRing(path: $0) }
             setup.log.maxBatchDelay = .microseconds(commitDelay)
+            setup.log.sealAfter = .milliseconds(Int64(sealAfter * 1000))
+            setup.log.segmentSize = Int64(segmentSize) << 20
             setup.environment = ProcessInfo.processInfo.environment
             let edge = try await buildEdge(setup, logger: logger)
             // One registry for the edge's own metrics and anything reported through swift-metrics.

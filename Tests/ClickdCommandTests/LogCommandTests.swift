@@ -70,7 +70,7 @@ import Testing
         let sealed = segments[0]
         let offset = 48 + 5000 * 66
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: sealed)))
-        #expect(bytes.count == 48 + (bytes.count - 48) / 66 * 66, "a sealed segment ends at its last record")
+        #expect(bytes.count == 48 + (bytes.count - 48 - 64) / 66 * 66 + 64, "a sealed segment ends at its seal footer")
         bytes[offset + 20] ^= 0x01
         try Data(bytes).write(to: URL(fileURLWithPath: sealed))
         let result = try ChildProcess.clickd(["log", "verify", path])

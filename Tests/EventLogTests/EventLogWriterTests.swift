@@ -163,7 +163,7 @@ import Testing
         try LogFixtures.copyDirectory(path, to: dir.appending("seg2"))
         let segment = try LogFixtures.segments(dir.appending("seg2"))[0]
         try LogFixtures.corrupt(segment) { bytes in
-            bytes[8] = 2
+            bytes[8] = 3
             let crc = CRC32C.checksum(Array(bytes[0..<44]))
             withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[44 + i] = $0[i] } }
         }

@@ -5,7 +5,7 @@ import Testing
 @testable import EventLog
 
 /// Segments are zero-filled ahead of time; zeros after the last record are free space,
-/// never damage, and sealed segments end exactly at their last record.
+/// never damage, and sealed segments end exactly at their seal footer.
 @Suite struct PreallocationTests {
     @Test func segmentsArePreparedAheadAndSealedExactly() async throws {
         let dir = try TemporaryDirectory()
@@ -26,7 +26,10 @@ import Testing
         let scan = try LogScanner.scan(directory: path)
         #expect(scan.tornTail == nil)
         #expect(scan.lastLSN == 120)
-        for segment in scan.segments.dropLast() { #expect(segment.fileSize == segment.validEnd, "\(segment.path)") }
+        for segment in scan.segments.dropLast() {
+            #expect(segment.fileSize == segment.validEnd + Int64(SegmentFooter.size), "\(segment.path)")
+            #expect(segment.footer?.lastLSN == segment.lastLSN, "\(segment.path)")
+        }
         #expect(scan.segments.last!.fileSize == 1024)
         #expect(scan.allocatedBytes > scan.bytes)
         // No prepared file is left behind.

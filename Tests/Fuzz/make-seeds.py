@@ -44,6 +44,10 @@ def frame(lsn, payload):
     length = struct.pack("<I", len(payload)); tail = struct.pack("<Q", lsn) + payload
     return length + struct.pack("<I", crc32c(length + tail)) + tail
 
+def footer(first, last, offset, segcrc, sealed_at=1_790_000_000_000):
+    body = b"CLKDSEAL" + struct.pack("<HHIQQQQQI", 1, 64, 0, first, last, last - first + 1, offset, sealed_at, segcrc)
+    return body + struct.pack("<I", crc32c(body))
+
 seeds = {
     "token": [b64(sign(token_body("https://example.com/p?a=1#f"))), b64(sign(token_body("https://example.com/", link="hero"))),
               token_body("https://example.com/x", customer="c\x00"), token_body("https://xn--bcher-kva.example/ä", kind=2, mtype=4),
@@ -55,7 +59,8 @@ seeds = {
     "event-codec": [click(1_790_000_060_000, "https://example.com/p"), click(1_790_000_061_000, "https://e.com/", head=True, link="L1", ip=b""),
                     delivered(1_790_000_000_000), click(1, "https://e.com/", ip=bytes(16)), b"\x01\x07\x00", b""],
     "frame": [frame(1, b"hello") + frame(2, b"world"), frame(7, click(1_790_000_060_000, "https://example.com/p")),
-              frame(1, b"x")[:-1], b"\x00" * 32, frame(3, b"a" * 100) + b"\x00" * 16],
+              frame(1, b"x")[:-1], b"\x00" * 32, frame(3, b"a" * 100) + b"\x00" * 16,
+              frame(1, b"hello") + frame(2, b"world") + footer(1, 2, 100, 0x12345678), frame(9, b"z") + footer(9, 9, 65, 1)[:40]],
     "html": [b'<a href="https://a.com/x?y=1&amp;z">x</a> <a class="untracked" href="https://a.com/u">u</a>',
              b"<!-- <a href='https://hidden.com'> --><script>var a='<a href=\"https://s.com\">'</script><a href=https://a.com/ HREF=x>",
              b'<a data-link-id="hero" href="https://a.com/caf&eacute;?q=&#x80;&copy=1">e</a>{% cio_link url: "https://t.com" %}',
