@@ -97,57 +97,16 @@ public enum LogScanner {
                     "segment \(path) starts at LSN \(header.firstLSN) but the previous segment ends at LSN \(expected - 1): records are missing",
                     path: path, offset: 0)
             }
-            let headerChecksum = CRC32C.checksum(header.encoded())
-            var segment = LogScan.Segment(
-                fileName: entry.name, path: path, firstLSN: header.firstLSN,
-                lastLSN: header.firstLSN - 1, records: 0,
-                validEnd: Int64(SegmentHeader.size), fileSize: size, version: header.version, checksum: headerChecksum)
-            var cursor = FrameCursor(file: file, offset: Int64(SegmentHeader.size), checksumSeed: headerChecksum)
-            scanning: while true {
-                switch try cursor.step() {
-                case .record(let lsn, let offset, let payload):
-                    guard lsn == segment.lastLSN + 1 else {
-                        throw LogError(
-                            .corrupt,
-                            "segment \(path) byte \(offset): record has LSN \(lsn), expected \(segment.lastLSN + 1)",
-                            path: path, offset: offset)
-                    }
-                    if let visit {
-                        try cursor.bytes.withUnsafeBytes { raw in
-                            try visit(lsn, UnsafeRawBufferPointer(rebasing: raw[payload]), path, offset)
-                        }
-                    }
-                    segment.lastLSN = lsn
-                    segment.records += 1
-                    segment.validEnd = cursor.offset
-                    segment.checksum = cursor.checksum ?? 0
-                case .seal(let offset, let footer):
-                    try checkSeal(footer, at: offset, of: segment, header: header, fileSize: size)
-                    segment.footer = footer
-                    break scanning
-                case .end:
-                    if !isLast, header.sealsWithFooter {
-                        throw LogError(
-                            .corrupt,
-                            "sealed segment \(path) ends at byte \(segment.validEnd) without its seal footer: it was cut short (restore it from the archive)",
-                            path: path, offset: segment.validEnd)
-                    }
-                    break scanning
-                case .incomplete(let offset, let reason), .invalid(let offset, let reason):
-                    guard isLast else {
-                        throw LogError(
-                            .corrupt,
-                            "sealed segment \(path) is corrupt at byte \(offset): \(reason)",
-                            path: path, offset: offset)
-                    }
-                    // Zeros to the end are preallocated space, not damage.
-                    let damagedEnd = try endOfNonZeroBytes(file: file, from: offset, size: size)
-                    if damagedEnd > offset {
-                        tornTail = LogScan.TornTail(
-                            path: path, offset: offset, length: damagedEnd - offset, reason: reason,
-                            losesAcknowledged: segment.lastLSN < published)
-                    }
-                    break scanning
+            let (segment, damage) = try walk(file, name: entry.name, header: header, size: size, sealed: !isLast) { lsn, payload, offset in
+                try visit?(lsn, payload, path, offset)
+            }
+            if let damage {
+                // Zeros to the end are preallocated space, not damage.
+                let damagedEnd = try endOfNonZeroBytes(file: file, from: damage.offset, size: size)
+                if damagedEnd > damage.offset {
+                    tornTail = LogScan.TornTail(
+                        path: path, offset: damage.offset, length: damagedEnd - damage.offset, reason: damage.reason,
+                        losesAcknowledged: segment.lastLSN < published)
                 }
             }
             expected = segment.lastLSN + 1
@@ -156,6 +115,56 @@ public enum LogScanner {
         return LogScan(
             directory: directory, metadata: metadata, segments: segments,
             tornTail: tornTail, publishedDurable: published)
+    }
+
+    /// Reads one segment's frames after its header, checking the LSN sequence, the seal
+    /// footer (against the running checksum) and, for a `sealed` segment, that it is whole:
+    /// damage there, or a format-2 segment without its footer, is corruption. In the open
+    /// segment the first frame that does not decode ends it: returned as `damage` (a torn
+    /// tail, or preallocated zeros) for the caller to judge.
+    static func walk(
+        _ file: LogFile, name: String, header: SegmentHeader, size: Int64, sealed: Bool,
+        visit: (UInt64, UnsafeRawBufferPointer, Int64) throws -> Void = { _, _, _ in }
+    ) throws -> (LogScan.Segment, damage: (offset: Int64, reason: String)?) {
+        let path = file.path
+        let headerChecksum = CRC32C.checksum(header.encoded())
+        var segment = LogScan.Segment(
+            fileName: name, path: path, firstLSN: header.firstLSN,
+            lastLSN: header.firstLSN - 1, records: 0,
+            validEnd: Int64(SegmentHeader.size), fileSize: size, version: header.version, checksum: headerChecksum)
+        var cursor = FrameCursor(file: file, offset: Int64(SegmentHeader.size), checksumSeed: headerChecksum)
+        while true {
+            switch try cursor.step() {
+            case .record(let lsn, let offset, let payload):
+                guard lsn == segment.lastLSN + 1 else {
+                    throw LogError(
+                        .corrupt, "segment \(path) byte \(offset): record has LSN \(lsn), expected \(segment.lastLSN + 1)",
+                        path: path, offset: offset)
+                }
+                try cursor.bytes.withUnsafeBytes { raw in try visit(lsn, UnsafeRawBufferPointer(rebasing: raw[payload]), offset) }
+                segment.lastLSN = lsn
+                segment.records += 1
+                segment.validEnd = cursor.offset
+                segment.checksum = cursor.checksum ?? 0
+            case .seal(let offset, let footer):
+                try checkSeal(footer, at: offset, of: segment, header: header, fileSize: size)
+                segment.footer = footer
+                return (segment, nil)
+            case .end:
+                if sealed, header.sealsWithFooter {
+                    throw LogError(
+                        .corrupt,
+                        "sealed segment \(path) ends at byte \(segment.validEnd) without its seal footer: it was cut short (restore it from the archive)",
+                        path: path, offset: segment.validEnd)
+                }
+                return (segment, nil)
+            case .incomplete(let offset, let reason), .invalid(let offset, let reason):
+                guard !sealed else {
+                    throw LogError(.corrupt, "sealed segment \(path) is corrupt at byte \(offset): \(reason)", path: path, offset: offset)
+                }
+                return (segment, (offset, reason))
+            }
+        }
     }
 
     /// Checks a seal footer against the segment it ends: its version, LSN range, count,

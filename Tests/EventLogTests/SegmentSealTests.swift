@@ -189,6 +189,40 @@ import Testing
         #expect(scan.segments[scan.segments.count - 2].version == 1)
     }
 
+    /// `SealedSegment.check` judges one file alone, as the archiver and a restore do: a
+    /// sealed segment passes with its numbers; the open one, another log's, a renamed one
+    /// and a damaged one are refused, naming the file.
+    @Test func aSealedSegmentIsCheckedAlone() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.appending("log")
+        try await LogFixtures.makeLog(path, count: 20, segmentSize: 512)
+        let scan = try LogScanner.scan(directory: path)
+        let logID = scan.metadata.logID
+        #expect(try SegmentName.list(in: path).map(\.firstLSN) == scan.segments.map(\.firstLSN))
+        let first = scan.segments[0]
+        let checked = try SealedSegment.check(path: first.path, fileName: first.fileName, logID: logID)
+        #expect(checked.firstLSN == first.firstLSN && checked.lastLSN == first.lastLSN)
+        #expect(checked.records == first.records && checked.bytes == first.fileSize && checked.footer == first.footer)
+
+        let open = scan.segments.last!
+        #expect(throws: LogError.self) { try SealedSegment.check(path: open.path, fileName: open.fileName, logID: logID) }
+        #expect(throws: LogError.self) {
+            try SealedSegment.check(path: first.path, fileName: first.fileName, logID: LogID(bytes: Array(repeating: 7, count: 16)))
+        }
+        let second = scan.segments[1]
+        #expect(throws: LogError.self) { try SealedSegment.check(path: first.path, fileName: second.fileName, logID: logID) }
+        let damaged = dir.appending("damaged.seg")
+        try FileManager.default.copyItem(atPath: first.path, toPath: damaged)
+        try LogFixtures.corrupt(damaged) { $0[SegmentHeader.size + RecordFrame.headerSize] ^= 1 }
+        do {
+            _ = try SealedSegment.check(path: damaged, fileName: first.fileName, logID: logID)
+            Issue.record("a damaged segment passed")
+        } catch let error as LogError {
+            #expect(error.code == .corrupt && error.message.contains("damaged.seg"), "\(error.message)")
+        }
+    }
+
     /// The writer reopens `path`, takes one more record after `lsn`, and everything reads back.
     private func expectReopens(_ path: String, through lsn: UInt64) async throws {
         let writer = try EventLogWriter(directory: path, configuration: LogFixtures.configuration(segmentSize: 512), logger: LogFixtures.quiet)
