@@ -31,6 +31,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // The archive and restore commands: a child in its own process group, with a
+        // teardown (SIGTERM to the group, then SIGKILL) when its timeout cancels it.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        // FileDescriptor and FilePath, which Subprocess's API speaks.
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // Hardware CRC32C (SSE4.2) with a portable fallback, and the Linux headers
@@ -41,6 +46,19 @@ let package = Package(
             dependencies: [
                 "CEventLog",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The log's lifecycle past the writer: archiving sealed segments (a service of the
+        // edge), restoring them, retention (docs/design/archive.md).
+        .target(
+            name: "LogArchive",
+            dependencies: [
+                "EventLog",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -129,6 +147,13 @@ let package = Package(
             dependencies: [
                 "Projections", "EventLog", "LinkTracking", "ClickdTestSupport", "ClickdTestTraits",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "LogArchiveTests",
+            dependencies: [
+                "LogArchive", "EventLog", "ClickdTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport", "ClickdTestTraits"]),

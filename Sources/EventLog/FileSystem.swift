@@ -3,20 +3,20 @@
 #endif
 
 /// Filesystem helpers: paths, listing, and the one place new files are made durable.
-enum FileSystem {
-    static func join(_ directory: String, _ name: String) -> String {
+package enum FileSystem {
+    package static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    package static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-    static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The names in `directory`, unsorted, without `.` and `..`.
-    static func list(_ directory: String) throws -> [String] {
+    package static func list(_ directory: String) throws -> [String] {
         guard let dir = opendir(directory) else { throw LogError.system("list", path: directory) }
         defer { closedir(dir) }
         var names: [String] = []
@@ -30,7 +30,7 @@ enum FileSystem {
     }
 
     /// fsync of a directory, so that file creations, renames and removals in it survive a crash.
-    static func syncDirectory(_ directory: String) throws {
+    package static func syncDirectory(_ directory: String) throws {
         let dir = try LogFile(path: directory, flags: O_RDONLY | O_DIRECTORY)
         try dir.sync()
     }
@@ -38,7 +38,7 @@ enum FileSystem {
     /// Creates `name` in `directory` holding exactly `contents`, atomically and durably:
     /// written to a temporary file, fsynced, renamed into place, and the directory fsynced.
     /// A crash leaves either no file or the whole file (plus, at worst, a `.tmp` to remove).
-    static func createDurably(directory: String, name: String, contents: [UInt8]) throws {
+    package static func createDurably(directory: String, name: String, contents: [UInt8]) throws {
         let final = join(directory, name)
         let temp = final + ".tmp"
         do {

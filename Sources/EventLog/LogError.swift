@@ -44,7 +44,7 @@ public struct LogError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     /// A failed system call: `what` names the operation ("fdatasync", "open"), `path` the file.
-    static func system(_ what: String, path: String, errno err: Int32 = Glibc.errno) -> LogError {
+    package static func system(_ what: String, path: String, errno err: Int32 = Glibc.errno) -> LogError {
         let reason = String(cString: strerror(err))
         if err == ENOSPC || err == EDQUOT {
             return LogError(.diskFull, "\(what) \(path): \(reason) — free space on this filesystem", path: path, errno: err)
@@ -53,7 +53,7 @@ public struct LogError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     /// `error` as a `LogError` (it always is one inside this module).
-    static func wrap(_ error: any Error) -> LogError {
+    package static func wrap(_ error: any Error) -> LogError {
         (error as? LogError) ?? LogError(.io, String(describing: error))
     }
 

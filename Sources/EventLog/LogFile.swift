@@ -5,18 +5,18 @@
 /// A thin owner of one file descriptor: every call retries EINTR and turns failures into
 /// `LogError`s that name the file. All durability decisions live in `LogDirectory` and
 /// `EventLogWriter`; this type only carries them out.
-final class LogFile {
-    let path: String
-    private(set) var fd: Int32
+package final class LogFile {
+    package let path: String
+    package private(set) var fd: Int32
 
     /// The mode of every file a log creates: the files hold customer ids, addresses and user
     /// agents, so they are for the writer and its group (the ingest daemon) only.
-    static let fileMode: mode_t = 0o640
+    package static let fileMode: mode_t = 0o640
 
     /// Opens `path`; with `O_CREAT` the file gets exactly `mode`, whatever the umask (a umask
     /// of 0 would otherwise leave it readable by everyone; one of 077 would shut out the
     /// ingest daemon's group).
-    init(path: String, flags: Int32, mode: mode_t = LogFile.fileMode) throws {
+    package init(path: String, flags: Int32, mode: mode_t = LogFile.fileMode) throws {
         self.path = path
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
         if fd < 0 { throw LogError.system("open", path: path) }
@@ -27,21 +27,21 @@ final class LogFile {
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
-    func close() {
+    package func close() {
         if fd >= 0 {
             Glibc.close(fd)
             fd = -1
         }
     }
 
-    func size() throws -> Int64 {
+    package func size() throws -> Int64 {
         var st = stat()
         if fstat(fd, &st) != 0 { throw LogError.system("fstat", path: path) }
         return Int64(st.st_size)
     }
 
     /// Writes all of `bytes` at `offset`.
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+    package func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
@@ -54,12 +54,12 @@ final class LogFile {
         }
     }
 
-    func write(_ bytes: [UInt8], at offset: Int64) throws {
+    package func write(_ bytes: [UInt8], at offset: Int64) throws {
         try bytes.withUnsafeBytes { (raw) throws in try write(raw, at: offset) }
     }
 
     /// Reads up to `into.count` bytes at `offset`; fewer only at end of file.
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -73,28 +73,28 @@ final class LogFile {
         return done
     }
 
-    func read(count: Int, at offset: Int64) throws -> [UInt8] {
+    package func read(count: Int, at offset: Int64) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         let n = try bytes.withUnsafeMutableBytes { (raw) throws in try read(into: raw, at: offset) }
         bytes.removeLast(count - n)
         return bytes
     }
 
-    func dataSync() throws {
+    package func dataSync() throws {
         while fdatasync(fd) != 0 {
             if errno == EINTR { continue }
             throw LogError.system("fdatasync", path: path)
         }
     }
 
-    func sync() throws {
+    package func sync() throws {
         while fsync(fd) != 0 {
             if errno == EINTR { continue }
             throw LogError.system("fsync", path: path)
         }
     }
 
-    func truncate(to size: Int64) throws {
+    package func truncate(to size: Int64) throws {
         while ftruncate(fd, off_t(size)) != 0 {
             if errno == EINTR { continue }
             throw LogError.system("ftruncate", path: path)

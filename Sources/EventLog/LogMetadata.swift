@@ -53,7 +53,7 @@ public struct LogMetadata: Equatable, Sendable {
         return LogMetadata(format: format, logID: logID, created: String(fields["created"] ?? ""))
     }
 
-    static func read(directory: String) throws -> LogMetadata {
+    package static func read(directory: String) throws -> LogMetadata {
         let path = FileSystem.join(directory, fileName)
         let file: LogFile
         do {

@@ -10,9 +10,14 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 
 /// The calling thread's kernel id (glibc's gettid() is not visible to Swift here).
 static inline int clickd_gettid(void) { return (int)syscall(SYS_gettid); }
+
+/// Names the calling thread (at most 15 bytes kept), for `top -H` and debuggers
+/// (prctl is variadic, which Swift cannot call).
+static inline void clickd_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 /// CRC-32C (Castagnoli), the checksum of every log record and segment header.
 /// `crc` is the running value: start with 0, feed the result of the previous call.

@@ -1,0 +1,267 @@
+import EventLog
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where and how an edge archives its sealed segments (`clickd edge --archive-dir`,
+/// `--archive-command`, `--archive-timeout`; docs/design/archive.md).
+public struct ArchiverConfiguration: Sendable {
+    public enum Destination: Sendable, Equatable {
+        /// A mounted filesystem: copy, fsync, rename, fsync the directory.
+        case directory(DirectoryArchive)
+        /// An operator's command, PostgreSQL's `archive_command` contract (`%p`, `%f`, `%l`).
+        case command(CommandTemplate)
+    }
+
+    public var destination: Destination
+    /// How long an archive command may run before its process group is stopped.
+    public var commandTimeout: Duration = .seconds(300)
+    /// From SIGTERM to SIGKILL for a command past its timeout.
+    public var killAfter: Duration = .seconds(5)
+    /// The wait after a failure, doubled after each further one up to `maxRetry`.
+    public var firstRetry: Duration = .seconds(1)
+    public var maxRetry: Duration = .seconds(60)
+    /// How often the directory is looked at again without a seal to wake the archiver
+    /// (segments a crash sealed, and the age gauge's refresh).
+    public var rescanInterval: Duration = .seconds(5)
+    /// Milliseconds since the Unix epoch (the age of the oldest unarchived segment).
+    public var wallClock: @Sendable () -> Int64 = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    public init(destination: Destination) { self.destination = destination }
+
+    /// The placeholders an archive command may use.
+    public static let commandPlaceholders: Set<Character> = ["p", "f", "l"]
+}
+
+/// The archive's metrics on the edge's `/metrics` (docs/design/archive.md, "Operator surface").
+public final class ArchiveMetrics: Sendable {
+    let archived: Prometheus.Counter
+    let failures: Prometheus.Counter
+    let oldestUnarchived: Gauge
+    let waiting: Gauge
+    let localBytes: Gauge
+
+    public init(registry: PrometheusCollectorRegistry) {
+        archived = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_archived_segments", unitName: "total",
+                helpText: "Sealed segments (and LOG files) the archive took a durable copy of"))
+        failures = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_archive_failures", unitName: "total",
+                helpText: "Archive attempts that failed (each is retried, with backoff, forever)"))
+        oldestUnarchived = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_archive_oldest_unarchived", unitName: "seconds",
+                helpText: "Seconds since the oldest sealed segment not yet archived was sealed (0: none waits)"))
+        waiting = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_archive_waiting", unitName: "segments",
+                helpText: "Sealed segments not yet archived"))
+        localBytes = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_log_local", unitName: "bytes",
+                helpText: "Bytes of segment files in the edge's log directory"))
+    }
+}
+
+/// Ships an edge's sealed segments to the archive, oldest first, `LOG` before them: a
+/// service of the edge's group that the click path never waits on (docs/design/archive.md).
+///
+/// Each pass lists the log directory, marks newly sealed segments `.ready`, checks each
+/// waiting segment alone (`SealedSegment.check`: a segment damaged on this disk is never
+/// shipped), copies it, and renames its status to `.done`. A failure stops the pass — the
+/// segments after it wait, as PostgreSQL's archiver does — and is retried after 1 s,
+/// doubling to 60 s, forever, with a log line and `clickd_archive_failures_total`.
+/// Passes start when the writer seals a segment and every `rescanInterval`.
+public final class Archiver: Service, Sendable {
+    /// What the archiver has done and what waits; for `clickd status` and tests.
+    public struct Progress: Sendable, Equatable {
+        /// Files (segments and LOG) archived since start.
+        public var archived = 0
+        public var failures = 0
+        /// The last failure's log line, until the next success.
+        public var lastFailure: String?
+        /// Sealed segments not yet archived, oldest first.
+        public var waiting: [String] = []
+        /// Since the oldest of `waiting` was sealed (its file's last change).
+        public var oldestWaitingAge: Duration?
+        /// Bytes of segment files in the log directory.
+        public var localBytes: Int64 = 0
+        /// Passes finished (a test waits for one after it changed something).
+        public var passes = 0
+    }
+
+    public let logDirectory: String
+    let configuration: ArchiverConfiguration
+    let metrics: ArchiveMetrics?
+    let logger: Logger
+    private let wake = WakeSignal()
+    private let state = Mutex(Progress())
+
+    public init(logDirectory: String, configuration: ArchiverConfiguration, metrics: ArchiveMetrics?, logger: Logger) {
+        self.logDirectory = Self.absolute(logDirectory)
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The writer's `onSegmentSealed`: starts a pass now (called on the flusher thread; it
+    /// only resumes a task).
+    public func segmentSealed(_ name: String) { wake.signal() }
+
+    public var progress: Progress { state.withLock { $0 } }
+
+    public func run() async throws {
+        // A graceful shutdown stops a running command (its teardown) and the wait; what
+        // was not archived keeps its `.ready` and is archived at the next start.
+        await cancelWhenGracefulShutdown {
+            await self.loop()
+        }
+    }
+
+    private func loop() async {
+        var retry = configuration.firstRetry
+        var logID: LogID?
+        while !Task.isCancelled {
+            do {
+                if logID == nil { logID = try await Self.blocking { try self.start() } }
+                let survey = try await Self.blocking { try self.survey() }
+                publish(survey)
+                if survey.pending.isEmpty {
+                    await wake.wait(atMost: configuration.rescanInterval)
+                    continue
+                }
+                for name in survey.pending {
+                    try await ship(name, logID: logID!)
+                    try Task.checkCancellation()
+                    retry = configuration.firstRetry
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                let line = "\(error)"
+                state.withLock {
+                    $0.failures += 1
+                    $0.lastFailure = line
+                }
+                metrics?.failures.increment()
+                logger.error(
+                    "archiving failed; retrying", metadata: ["error": "\(line)", "retry_in": "\(retry.formatted)", "log": "\(logDirectory)"])
+                try? await Task.sleep(for: retry)
+                retry = min(retry * 2, configuration.maxRetry)
+            }
+        }
+    }
+
+    /// Reads the log's id and prepares the status directory.
+    private func start() throws -> LogID {
+        let logID = try LogMetadata.read(directory: logDirectory).logID
+        try ArchiveStatus(logDirectory: logDirectory).prepare()
+        return logID
+    }
+
+    struct Survey {
+        /// `LOG` first when it is not archived, then the waiting segments, oldest first.
+        var pending: [String]
+        var waiting: [String]
+        var oldestWaitingAge: Duration?
+        var localBytes: Int64
+    }
+
+    /// Lists the directory: every segment but the last is sealed; a sealed one without a
+    /// status file is marked `.ready` (durably) before anything is shipped.
+    func survey() throws -> Survey {
+        let status = ArchiveStatus(logDirectory: logDirectory)
+        let segments = try SegmentName.list(in: logDirectory)
+        let states = try status.states()
+        var waiting: [String] = []
+        var localBytes: Int64 = 0
+        var oldestChange: Int64?
+        for (index, segment) in segments.enumerated() {
+            var st = stat()
+            let path = logDirectory + "/" + segment.name
+            guard stat(path, &st) == 0 else { continue }  // pruned meanwhile
+            localBytes += Int64(st.st_size)
+            guard index < segments.count - 1, states[segment.name] != .done else { continue }
+            if states[segment.name] == nil { try status.markReady(segment.name) }
+            if waiting.isEmpty { oldestChange = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000 }
+            waiting.append(segment.name)
+        }
+        let age = oldestChange.map { Duration.milliseconds(max(0, configuration.wallClock() - $0)) }
+        let pending = (states[LogMetadata.fileName] == .done ? [] : [LogMetadata.fileName]) + waiting
+        return Survey(pending: pending, waiting: waiting, oldestWaitingAge: age, localBytes: localBytes)
+    }
+
+    private func publish(_ survey: Survey) {
+        state.withLock {
+            $0.waiting = survey.waiting
+            $0.oldestWaitingAge = survey.oldestWaitingAge
+            $0.localBytes = survey.localBytes
+            $0.passes += 1
+        }
+        metrics?.waiting.set(Double(survey.waiting.count))
+        metrics?.localBytes.set(Double(survey.localBytes))
+        metrics?.oldestUnarchived.set(survey.oldestWaitingAge.map { Double($0.components.seconds) } ?? 0)
+    }
+
+    /// Copies `name` to the archive and marks it `.done`; throws why not.
+    private func ship(_ name: String, logID: LogID) async throws {
+        let path = logDirectory + "/" + name
+        let isSegment = name != LogMetadata.fileName
+        switch configuration.destination {
+        case .directory(let archive):
+            try await Self.blocking {
+                if isSegment { _ = try SealedSegment.check(path: path, fileName: name, logID: logID) }
+                try archive.store(path: path, fileName: name, logID: logID)
+            }
+        case .command(let template):
+            if isSegment { _ = try await Self.blocking { try SealedSegment.check(path: path, fileName: name, logID: logID) } }
+            let command = template.expand(["p": path, "f": name, "l": logID.description])
+            let outcome = try await ShellCommand.run(command, timeout: configuration.commandTimeout, killAfter: configuration.killAfter)
+            try Task.checkCancellation()
+            guard outcome.succeeded else {
+                throw ArchiveError(
+                    "archive command for \(name) failed (\(outcome.statusText)): \(command)"
+                        + (outcome.output.isEmpty ? "" : " — it printed: \(outcome.output)"))
+            }
+        }
+        try await Self.blocking { try ArchiveStatus(logDirectory: self.logDirectory).markDone(name) }
+        let cleared = state.withLock { s -> Bool in
+            s.archived += 1
+            defer { s.lastFailure = nil }
+            return s.lastFailure != nil
+        }
+        metrics?.archived.increment()
+        if cleared { logger.notice("archiving works again", metadata: ["segment": "\(name)"]) }
+        logger.debug("archived", metadata: ["file": "\(name)"])
+    }
+
+    /// File work (reads, fsyncs, renames) off the cooperative pool.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await BlockingThread.run(name: "clickd-archive", body)
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+}
+
+public struct ArchiveError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
