@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "TrackerEdge",
             dependencies: [
-                "EventLog", "LinkTracking",
+                "EventLog", "LinkTracking", "LogArchive",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -126,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "IngestDaemon",
             dependencies: [
-                "EventLog", "LinkTracking", "TrackerEdge", "Projections", "Systemd", "ReportServer",
+                "EventLog", "LinkTracking", "TrackerEdge", "Projections", "Systemd", "ReportServer", "LogArchive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -156,7 +156,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "ClickdTestSupport", "ClickdTestTraits"]),
+        .testTarget(name: "ClickdCommandTests", dependencies: ["EventLog", "LinkTracking", "LogArchive", "ClickdTestSupport", "ClickdTestTraits"]),
         .testTarget(
             name: "LinkTrackingTests", dependencies: ["LinkTracking", "ClickdTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(

@@ -39,6 +39,15 @@ public enum DurableWatermark {
         try file.write(encode(lsn), at: 8)
     }
 
+    /// Writes `lsn` as the watermark of the log in `directory` and syncs it: for a log
+    /// made by other means than a writer (`clickd log restore`), whose records are all
+    /// durable already.
+    package static func write(_ lsn: UInt64, directory: String) throws {
+        let file = try openForWriting(directory: directory)
+        try publish(lsn, to: file)
+        try file.sync()
+    }
+
     /// Reads the published watermark; 0 when the file is missing (nothing published yet).
     static func read(directory: String) throws -> UInt64 {
         let path = FileSystem.join(directory, fileName)

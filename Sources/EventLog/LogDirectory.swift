@@ -34,6 +34,12 @@ enum LogDirectory {
             throw LogError(.directory, "log directory \(directory) is not writable: \(String(cString: strerror(err)))", path: directory, errno: err)
         }
         let names = try FileSystem.list(directory)
+        if names.contains(RestoredLog.markerName) {
+            throw LogError(
+                .directory,
+                "\(directory) holds a log restored from its archive (it has a \(RestoredLog.markerName) file): it is read by ingest and rebuild, never appended to — start the edge on a new, empty directory (a new log)",
+                path: directory)
+        }
         if !names.contains(LogMetadata.fileName), !names.allSatisfy(creationLeftovers.contains) {
             throw LogError(
                 .notALog,
@@ -117,4 +123,12 @@ enum LogDirectory {
         }
         return candidate
     }
+}
+
+/// A log brought back from its archive by `clickd log restore` carries a `RESTORED` file
+/// (what was restored, from where, up to which LSN), and no writer opens it: the archive
+/// may lack the tail the lost disk held, and LSNs past the restored end may already be
+/// projected, so new clicks under them would be skipped as seen (docs/design/archive.md).
+public enum RestoredLog {
+    public static let markerName = "RESTORED"
 }

@@ -3,6 +3,7 @@ import Dispatch
 import EventLog
 import Foundation
 import LinkTracking
+import LogArchive
 import Logging
 import Metrics
 import Prometheus
@@ -71,6 +72,21 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Segment size in MiB: a segment is sealed when the next write would pass it.", valueName: "mib"))
     var segmentSize: Int = 64
 
+    @Option(
+        help: ArgumentHelp(
+            "Archive each sealed segment into DIR/<log id>/ (a mounted filesystem: copy, fsync, rename, fsync the directory).",
+            valueName: "dir"))
+    var archiveDir: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Archive each sealed segment by running CMD under /bin/sh (%p its path, %f its file name, %l the log id, %% a %); exit 0 only once the copy is durable, and succeed for an identical re-archive. Failures are retried forever.",
+            valueName: "cmd"))
+    var archiveCommand: String?
+
+    @Option(help: ArgumentHelp("Seconds an archive command may run before it is stopped (and retried).", valueName: "s"))
+    var archiveTimeout: Double = 300
+
     @Option(help: ArgumentHelp("Event-loop threads for the click listener (default: one per core).", valueName: "n"))
     var threads: Int?
 
@@ -112,6 +128,31 @@ struct EdgeCommand: AsyncParsableCommand {
         }
         guard (1...4096).contains(segmentSize) else { throw ValidationError("--segment-size must be 1 to 4096 MiB") }
         guard commitDelay >= 0, commitDelay <= 100_000 else { throw ValidationError("--commit-delay must be 0 to 100000 microseconds") }
+        if archiveDir != nil, archiveCommand != nil { throw ValidationError("give --archive-dir or --archive-command, not both") }
+        guard (1...86_400).contains(archiveTimeout) else { throw ValidationError("--archive-timeout must be 1 to 86400 seconds") }
+        _ = try archiveConfiguration()
+    }
+
+    /// The archiver's configuration from the options; nil when neither archives.
+    func archiveConfiguration() throws -> ArchiverConfiguration? {
+        var configuration: ArchiverConfiguration
+        if let archiveDir {
+            guard FileSystem.isDirectory(archiveDir) else {
+                throw ValidationError("--archive-dir \(archiveDir) is not a directory (create it, or mount the archive there)")
+            }
+            configuration = ArchiverConfiguration(destination: .directory(DirectoryArchive(root: archiveDir)))
+        } else if let archiveCommand {
+            do {
+                let template = try CommandTemplate(archiveCommand, placeholders: ArchiverConfiguration.commandPlaceholders)
+                configuration = ArchiverConfiguration(destination: .command(template))
+            } catch {
+                throw ValidationError("--archive-command: \(error)")
+            }
+        } else {
+            return nil
+        }
+        configuration.commandTimeout = .milliseconds(Int64(archiveTimeout * 1000))
+        return configuration
     }
 
     /// Secrets readable by every user of the machine are worth a loud line at start (the
@@ -174,6 +215,8 @@ struct EdgeCommand: AsyncParsableCommand {
             setup.log.sealAfter = .milliseconds(Int64(sealAfter * 1000))
             setup.log.segmentSize = Int64(segmentSize) << 20
             setup.environment = ProcessInfo.processInfo.environment
+            setup.archive = try archiveConfiguration()
+            if setup.archive == nil { logger.notice("sealed segments are not archived: give --archive-dir or --archive-command") }
             let edge = try await buildEdge(setup, logger: logger)
             // One registry for the edge's own metrics and anything reported through swift-metrics.
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: edge.counters.registry))

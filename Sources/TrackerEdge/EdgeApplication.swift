@@ -1,5 +1,6 @@
 import EventLog
 import LinkTracking
+import LogArchive
 import Logging
 import ServiceLifecycle
 import Systemd
@@ -20,6 +21,9 @@ public struct EdgeSetup: Sendable {
     public var edge: EdgeConfiguration
     public var admin: AdminServer.Settings
     public var log = EventLogConfiguration()
+    /// Where sealed segments are archived (`--archive-dir`, `--archive-command`); nil: not
+    /// archived (docs/design/archive.md).
+    public var archive: ArchiverConfiguration?
     /// Milliseconds since the Unix epoch, for the clicks' and deliveries' times.
     public var now: @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds
     /// NOTIFY_SOCKET and WATCHDOG_USEC, when run by systemd.
@@ -46,6 +50,8 @@ public struct Edge: Sendable {
     public let counters: EdgeCounters
     public let keys: KeyRingStore
     public let writer: EventLogWriter
+    /// The archiver, when the setup archives.
+    public let archiver: Archiver?
     let admin: AdminServer
 
     /// The admin listener's port, once the group runs it and it listens.
@@ -56,7 +62,7 @@ public struct Edge: Sendable {
 /// opens (and recovers) the log, binds the click listener, and returns the service group
 /// that runs it with the admin listener, the key-ring reloader and systemd's notifications.
 /// Services in start order; the group stops them in reverse:
-///   log writer · key-ring reloader · admin listener · click listener · systemd.
+///   log writer · archiver · key-ring reloader · admin listener · click listener · systemd.
 public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     let counters = EdgeCounters()
     var log = setup.log
@@ -64,6 +70,18 @@ public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     log.onBatchDurable = { records in
         counters.recordBatch(records)
         also?(records)
+    }
+    let archiver = setup.archive.map {
+        Archiver(
+            logDirectory: setup.logDirectory, configuration: $0, metrics: ArchiveMetrics(registry: counters.registry),
+            logger: Logger(label: "clickd.archive"))
+    }
+    if let archiver {
+        let sealed = log.onSegmentSealed
+        log.onSegmentSealed = { name in
+            archiver.segmentSealed(name)
+            sealed?(name)
+        }
     }
     let writer = try EventLogWriter(directory: setup.logDirectory, configuration: log, logger: Logger(label: "clickd.log"))
     let keys = KeyRingStore(setup.keyRing)
@@ -76,6 +94,8 @@ public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     }
     let admin = AdminServer(settings: setup.admin, keys: keys, writer: writer, counters: counters, logger: logger, now: setup.now)
     var services: [any Service] = [LogWriterService(writer: writer)]
+    // After the writer, so it stops first: a command it runs is stopped before the log closes.
+    if let archiver { services.append(archiver) }
     if let path = setup.keysPath {
         let load = setup.loadKeyRing
         services.append(await KeyRingReloader(store: keys, path: path, logger: logger) { try load(path) })
@@ -89,5 +109,5 @@ public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     services += [admin, ClickListener(server: server), systemd]
     let group = ServiceGroup(
         configuration: .init(services: services, gracefulShutdownSignals: setup.stopSignals, logger: logger))
-    return Edge(services: group, port: server.port, counters: counters, keys: keys, writer: writer, admin: admin)
+    return Edge(services: group, port: server.port, counters: counters, keys: keys, writer: writer, archiver: archiver, admin: admin)
 }

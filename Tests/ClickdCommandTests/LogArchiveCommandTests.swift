@@ -1,0 +1,200 @@
+import ClickdTestSupport
+import ClickdTestTraits
+import EventLog
+import Foundation
+import LinkTracking
+import LogArchive
+import Testing
+
+/// The log's lifecycle as an operator meets it (docs/design/archive.md): `clickd edge`
+/// archiving its sealed segments, `clickd log verify --archive`, `clickd log restore`
+/// after a lost disk — real processes, real files, kill -9.
+@Suite(.ownThreads) struct LogArchiveCommandTests {
+    /// Sends `count` clicks over one connection; returns the delivery ids answered with a 302.
+    static func click(port: Int, prefix: String, count: Int) throws -> Set<String> {
+        let connection = try HTTPTestConnection(port: port, timeoutSeconds: 10)
+        var answered: Set<String> = []
+        for i in 0..<count {
+            let delivery = "\(prefix)-\(i)"
+            if try connection.request("GET", "/c/" + EdgeTests.token(delivery: delivery)).status == 302 { answered.insert(delivery) }
+        }
+        return answered
+    }
+
+    /// Waits until `condition` holds, `timeout` seconds at most.
+    static func eventually(_ what: String, timeout: TimeInterval = 20, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while try !condition() {
+            guard Date() < deadline else { throw TestSupportError("timed out waiting for \(what)") }
+            usleep(20_000)
+        }
+    }
+
+    static func logID(_ log: String) throws -> LogID { try LogReader(directory: log).logID }
+
+    /// The delivery ids of every click in the log in `directory`.
+    static func deliveries(_ directory: String) throws -> [String] {
+        try EdgeTests.clicks(directory).map(\.token.deliveryID)
+    }
+
+    /// Waits until the edge has nothing left to archive: every click it answered sealed
+    /// (by time: a quiet spell past --seal-after) and shipped.
+    static func waitUntilArchived(_ edge: EdgeProcess, log: String, archive: String) throws {
+        let logID = try Self.logID(log)
+        try eventually("every sealed segment archived") {
+            let durable = try LogReader.durableWatermark(directory: log)
+            guard try edge.metric("clickd_archive_waiting_segments") == 0 else { return false }
+            let archived = try SegmentName.list(in: archive + "/" + logID.description)
+            guard let last = archived.last else { return false }
+            let segment = try SealedSegment.check(
+                path: archive + "/" + logID.description + "/" + last.name, fileName: last.name, logID: logID)
+            return segment.lastLSN == durable
+        }
+    }
+
+    /// An edge archives into a directory; its log directory is then lost whole (after a
+    /// kill -9). `clickd log verify --archive` passes, `clickd log restore` (from the
+    /// directory, and through a restore command) brings back every click the edge
+    /// answered, and the edge refuses to append to the restored log. A damaged and a
+    /// missing archived segment are each named by verify.
+    @Test func aLostLogIsRestoredFromTheArchive() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        let archive = dir.appending("archive")
+        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
+        let edge = try EdgeProcess(
+            log: log, keys: keys, arguments: ["--archive-dir", archive, "--seal-after", "0.3", "--segment-size", "1"])
+        var answered: Set<String> = []
+        for round in 0..<4 {
+            answered.formUnion(try Self.click(port: edge.port, prefix: "r\(round)", count: 2500))
+            usleep(350_000)
+        }
+        #expect(answered.count == 10_000)
+        try Self.waitUntilArchived(edge, log: log, archive: archive)
+        #expect(try edge.metric("clickd_archived_segments_total") ?? 0 >= 5)
+        #expect(try edge.metric("clickd_archive_failures_total") == 0)
+        edge.signal(SIGKILL)
+        _ = try edge.wait()
+        let logID = try Self.logID(log)
+
+        let verified = try ChildProcess.clickd(["log", "verify", "--archive", archive])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.contains("ok: log \(logID): 10000 records"), "\(verified.stdout)")
+
+        try FileManager.default.removeItem(atPath: log)
+        let restored = dir.appending("restored")
+        let restore = try ChildProcess.clickd(["log", "restore", "--from", archive, restored])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(restore.stdout.contains("restored log \(logID): 10000 records"), "\(restore.stdout)")
+        #expect(Set(try Self.deliveries(restored)) == answered)
+        #expect(try Self.logID(restored) == logID)
+        #expect(try ChildProcess.clickd(["log", "verify", restored]).status == 0)
+
+        // The same through a restore command that copies from the archive (and fails,
+        // as PostgreSQL's contract asks, for a file the archive lacks).
+        let byCommand = dir.appending("by-command")
+        let command = try ChildProcess.clickd([
+            "log", "restore", "--restore-command", "cp \(archive)/%l/%f %p", "--log-id", logID.description, byCommand,
+        ])
+        #expect(command.status == 0, "\(command.stderr)")
+        #expect(try Self.deliveries(byCommand) == Self.deliveries(restored))
+
+        // Into a directory that is not empty: refused, nothing touched.
+        let again = try ChildProcess.clickd(["log", "restore", "--from", archive, restored])
+        #expect(again.status == 1 && again.stderr.contains("is not empty"), "\(again.stderr)")
+
+        // The edge never appends to a restored log.
+        let refused = try ChildProcess.clickd(["edge", "--log", restored, "--keys", keys, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        #expect(refused.status != 0 && refused.stderr.contains("restored from its archive"), "\(refused.stderr)")
+
+        // A damaged archived segment and a missing one are each named.
+        let segments = try SegmentName.list(in: archive + "/" + logID.description)
+        #expect(segments.count >= 5)
+        let damaged = archive + "/" + logID.description + "/" + segments[1].name
+        try FileDamage.corrupt(damaged) { $0[200] ^= 0xff }
+        try FileManager.default.removeItem(atPath: archive + "/" + logID.description + "/" + segments[3].name)
+        let bad = try ChildProcess.clickd(["log", "verify", "--archive", archive])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains(segments[1].name) && bad.stderr.contains("damaged"), "\(bad.stderr)")
+        #expect(bad.stderr.contains(segments[3].name) && bad.stderr.contains("missing"), "\(bad.stderr)")
+        #expect(bad.stdout.contains("DAMAGED: log \(logID)"), "\(bad.stdout)")
+        let stopped = try ChildProcess.clickd(["log", "restore", "--from", archive, dir.appending("from-damaged")])
+        #expect(stopped.status == 1 && stopped.stderr.contains(segments[1].name), "\(stopped.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appending("from-damaged") + "/" + RestoredLog.markerName))
+    }
+
+    /// kill -9 of the edge at random moments while it answers clicks and an archive
+    /// command (slow, so kills land inside it too) ships segments, over 50 rounds:
+    /// every click answered is in the log, every archived segment has the very bytes
+    /// of the local one, and once the edge runs undisturbed everything sealed is archived.
+    @Test func kill9WhileArchivingLosesAndDoublesNothing() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        let archive = dir.appending("archive")
+        // rclone copyto --immutable's contract, in sh: an identical copy is a success, a
+        // different one a failure; a new one is written aside, synced and renamed.
+        let script = dir.appending("archive.sh")
+        try """
+        #!/bin/sh
+        set -e
+        mkdir -p "$2"
+        if [ -e "$2/$3" ]; then exec cmp -s "$1" "$2/$3"; fi
+        sleep 0.0$(( $$ % 7 ))
+        cp "$1" "$2/$3.part.$$"
+        sync "$2/$3.part.$$"
+        mv "$2/$3.part.$$" "$2/$3"
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let arguments = [
+            "--archive-command", "\(script) %p \(archive)/%l %f", "--seal-after", "0.1", "--segment-size", "1",
+        ]
+        var answered: Set<String> = []
+        var generator = SplitMix64(seed: 27)
+        for round in 0..<50 {
+            let edge = try EdgeProcess(log: log, keys: keys, arguments: arguments)
+            let port = edge.port
+            let got = Locked<Set<String>>([])
+            let stop = Locked(false)
+            let group = DispatchGroup()
+            for worker in 0..<3 {
+                DispatchQueue.global().async(group: group) {
+                    guard let connection = try? HTTPTestConnection(port: port, timeoutSeconds: 5) else { return }
+                    var i = 0
+                    while !stop.value {
+                        let delivery = "r\(round)-w\(worker)-\(i)"
+                        i += 1
+                        guard let response = try? connection.request("GET", "/c/" + EdgeTests.token(delivery: delivery)) else { return }
+                        if response.status == 302 { got.mutate { _ = $0.insert(delivery) } }
+                    }
+                }
+            }
+            usleep(UInt32(50_000 + generator.next() % 400_000))
+            edge.signal(SIGKILL)
+            _ = try? edge.wait()
+            stop.mutate { $0 = true }
+            group.wait()
+            answered.formUnion(got.value)
+        }
+        // Undisturbed at last: everything sealed reaches the archive.
+        let edge = try EdgeProcess(log: log, keys: keys, arguments: arguments)
+        usleep(300_000)
+        try Self.eventually("the archive to catch up", timeout: 60) { try edge.metric("clickd_archive_waiting_segments") == 0 }
+        edge.signal(SIGTERM)
+        #expect(try edge.wait() == 0)
+
+        let logged = Set(try Self.deliveries(log))
+        let missing = answered.subtracting(logged)
+        #expect(missing.isEmpty, "\(missing.count) answered clicks missing, e.g. \(missing.prefix(3))")
+        let logID = try Self.logID(log)
+        let archived = try SegmentName.list(in: archive + "/" + logID.description)
+        let local = try SegmentName.list(in: log)
+        #expect(archived.count >= 50, "\(archived.count) segments archived")
+        #expect(archived.map(\.name) == local.dropLast().map(\.name))
+        for segment in archived {
+            #expect(
+                FileManager.default.contentsEqual(
+                    atPath: log + "/" + segment.name, andPath: archive + "/" + logID.description + "/" + segment.name), "\(segment.name)")
+        }
+        #expect(try ChildProcess.clickd(["log", "verify", "--archive", archive]).status == 0)
+    }
+}
