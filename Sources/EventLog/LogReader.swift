@@ -25,17 +25,25 @@ public final class LogReader {
     public let logID: LogID
     /// The LSN the next `read` returns first.
     public private(set) var nextLSN: UInt64
+    /// Where sealed segments the log directory no longer holds are read from: the
+    /// archive's directory for this log (`<archive>/<log id>`), or nil.
+    public let archiveDirectory: String?
 
     private var segment: (file: LogFile, firstLSN: UInt64, cursor: FrameCursor)?
     private var watch: LogWatch?
 
-    public init(directory: String, from lsn: UInt64 = 1) throws {
+    /// `archive`: the root of an archive directory (what `clickd edge --archive-dir`
+    /// writes); segments retention removed from `directory` are read from it, so a
+    /// rebuild replays the whole log (docs/design/archive.md).
+    public init(directory: String, from lsn: UInt64 = 1, archive: String? = nil) throws {
         guard FileSystem.isDirectory(directory) else {
             throw LogError(.directory, "log directory \(directory) does not exist or is not a directory", path: directory)
         }
         self.directory = directory
-        self.logID = try LogMetadata.read(directory: directory).logID
+        let logID = try LogMetadata.read(directory: directory).logID
+        self.logID = logID
         self.nextLSN = max(1, lsn)
+        archiveDirectory = archive.map { FileSystem.join($0, logID.description) }
     }
 
     /// The highest durable LSN the writer has published.
@@ -120,8 +128,7 @@ public final class LogReader {
                 // created, so a segment named after the next LSN means this one is done —
                 // unless that is this very segment, whose first record is then missing or
                 // damaged (reopening it would loop forever).
-                let next = FileSystem.join(directory, SegmentName.fileName(firstLSN: nextLSN))
-                if nextLSN != segment!.firstLSN, FileSystem.exists(next) {
+                if nextLSN != segment!.firstLSN, segmentExists(firstLSN: nextLSN) {
                     segment = nil
                     retried = false
                     continue
@@ -166,15 +173,40 @@ public final class LogReader {
         watch = nil
     }
 
+    private func segmentExists(firstLSN: UInt64) -> Bool {
+        let name = SegmentName.fileName(firstLSN: firstLSN)
+        return FileSystem.exists(FileSystem.join(directory, name)) || archiveDirectory.map { FileSystem.exists(FileSystem.join($0, name)) } ?? false
+    }
+
+    /// Opens the segment holding `lsn`: the log directory's, or — for an LSN before its
+    /// first segment, or a segment removed between listing and opening — the archive's.
     private func openSegment(containing lsn: UInt64) throws {
         let names = try LogScanner.segmentNames(directory: directory)
-        guard let entry = names.last(where: { $0.firstLSN <= lsn }) else {
-            let first = names.first.map { "\($0.firstLSN)" } ?? "none"
-            throw LogError(.invalidArgument, "LSN \(lsn) is before the start of log \(directory) (first LSN \(first))")
+        var file: LogFile?
+        var firstLSN: UInt64 = 0
+        if let entry = names.last(where: { $0.firstLSN <= lsn }) {
+            do {
+                file = try LogFile(path: FileSystem.join(directory, entry.name), flags: O_RDONLY)
+                firstLSN = entry.firstLSN
+            } catch let error as LogError where error.errno == ENOENT && archiveDirectory != nil {
+                file = nil  // pruned meanwhile: the archive has it
+            }
         }
-        let file = try LogFile(path: FileSystem.join(directory, entry.name), flags: O_RDONLY)
-        _ = try LogScanner.readHeader(file: file, nameLSN: entry.firstLSN, logID: logID)
-        segment = (file, entry.firstLSN, FrameCursor(file: file, offset: Int64(SegmentHeader.size)))
+        if file == nil, let archiveDirectory, FileSystem.isDirectory(archiveDirectory),
+            let entry = try LogScanner.segmentNames(directory: archiveDirectory).last(where: { $0.firstLSN <= lsn })
+        {
+            file = try LogFile(path: FileSystem.join(archiveDirectory, entry.name), flags: O_RDONLY)
+            firstLSN = entry.firstLSN
+        }
+        guard let file else {
+            let first = names.first.map { "\($0.firstLSN)" } ?? "none"
+            let hint =
+                archiveDirectory.map { " nor in the archive \($0)" }
+                ?? " (segments before it were removed by retention: read them from the archive, e.g. clickd rebuild --archive-dir)"
+            throw LogError(.invalidArgument, "LSN \(lsn) is before the start of log \(directory) (first LSN \(first))\(hint)")
+        }
+        _ = try LogScanner.readHeader(file: file, nameLSN: firstLSN, logID: logID)
+        segment = (file, firstLSN, FrameCursor(file: file, offset: Int64(SegmentHeader.size)))
     }
 }
 

@@ -87,6 +87,12 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds an archive command may run before it is stopped (and retried).", valueName: "s"))
     var archiveTimeout: Double = 300
 
+    @Option(
+        help: ArgumentHelp(
+            "Remove a sealed segment from this disk once it is archived, projected by every database following the log (their files in DIR/followers/) and sealed this long ago: 90s, 30m, 1h, 7d (default 1h when archiving; without an archive nothing is removed unless this is given).",
+            valueName: "age"))
+    var keepLocal: String?
+
     @Option(help: ArgumentHelp("Event-loop threads for the click listener (default: one per core).", valueName: "n"))
     var threads: Int?
 
@@ -148,8 +154,18 @@ struct EdgeCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--archive-command: \(error)")
             }
+        } else if keepLocal != nil {
+            configuration = ArchiverConfiguration(destination: .none)
         } else {
             return nil
+        }
+        if let keepLocal {
+            guard let age = AgeArgument.parse(keepLocal) else {
+                throw ValidationError("--keep-local must be an age such as 90s, 30m, 1h or 7d (not \(keepLocal))")
+            }
+            configuration.keepLocal = age
+        } else {
+            configuration.keepLocal = .seconds(3600)
         }
         configuration.commandTimeout = .milliseconds(Int64(archiveTimeout * 1000))
         return configuration
@@ -216,7 +232,12 @@ struct EdgeCommand: AsyncParsableCommand {
             setup.log.segmentSize = Int64(segmentSize) << 20
             setup.environment = ProcessInfo.processInfo.environment
             setup.archive = try archiveConfiguration()
-            if setup.archive == nil { logger.notice("sealed segments are not archived: give --archive-dir or --archive-command") }
+            if setup.archive == nil {
+                logger.notice("sealed segments are not archived: give --archive-dir or --archive-command")
+            } else if setup.archive?.destination == ArchiverConfiguration.Destination.none {
+                logger.warning(
+                    "--keep-local without an archive: removed segments are gone for good, and a rebuild replays only what is still on this disk")
+            }
             let edge = try await buildEdge(setup, logger: logger)
             // One registry for the edge's own metrics and anything reported through swift-metrics.
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: edge.counters.registry))

@@ -40,11 +40,17 @@ struct IngestCommand: AsyncParsableCommand {
             let signals = once ? nil : EarlySignals()
             if once {
                 let database = db
-                let ingestor = try Ingestor(logDirectories: logs.log, batchSize: logs.batchSize, workers: logs.workers, logger: logger) {
-                    try database.connect()
-                }
+                let ingestor = try Ingestor(
+                    logDirectories: logs.log, batchSize: logs.batchSize, workers: logs.workers, logger: logger, archive: logs.archiveDir
+                ) { try database.connect() }
                 let n = try ingestor.drain()
                 logger.info("drained", metadata: ["ingest.records": "\(n)"])
+                // What is projected now, for the edges' retention (as the daemon does every 10 s).
+                do {
+                    try FollowerReporter(logDirectories: logs.log, logger: logger) { try database.connect() }.reportOnce()
+                } catch {
+                    logger.warning("cannot write follower files; the edges hold their logs meanwhile", metadata: ["error": "\(error)"])
+                }
                 // The other logs were drained; a log that could not be read is an error.
                 if let failing = ingestor.failingLogs.first {
                     let more = ingestor.failingLogs.count > 1 ? " (and \(ingestor.failingLogs.count - 1) more logs)" : ""
@@ -56,6 +62,7 @@ struct IngestCommand: AsyncParsableCommand {
             var setup = IngestSetup(logDirectories: logs.log, conninfo: db.conninfo)
             setup.batchSize = logs.batchSize
             setup.workers = logs.workers
+            setup.archive = logs.archiveDir
             setup.environment = ProcessInfo.processInfo.environment
             let group = try buildIngest(setup, logger: logger)
             await signals?.handOver(to: group)

@@ -22,7 +22,19 @@ struct LogsOptions: ParsableArguments {
             """, valueName: "n"))
     var workers: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            """
+            An archive directory (what 'clickd edge --archive-dir' writes): segments the edge's \
+            retention removed from a log directory are read from DIR/<log id>/. For an archive \
+            reached by a command, 'clickd log restore --log-id ID' the log into DIR/ID first.
+            """, valueName: "dir"))
+    var archiveDir: String?
+
     func validate() throws {
+        if let archiveDir, !FileManager.default.fileExists(atPath: archiveDir) {
+            throw ValidationError("--archive-dir \(archiveDir) does not exist")
+        }
         if log.isEmpty { throw ValidationError("give at least one --log DIR") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be 1 to 1000000") }
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be 1 to 1024") }

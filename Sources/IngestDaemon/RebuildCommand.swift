@@ -42,7 +42,7 @@ struct RebuildCommand: AsyncParsableCommand {
             let database = db
             let rebuilder = try Rebuilder(
                 logDirectories: logs.log, db: connection, batchSize: logs.batchSize, workers: logs.workers,
-                logger: logger
+                logger: logger, archive: logs.archiveDir
             ) { try database.connect() }
             // Used by the rebuild's one thread.
             let this = BlockingThread.Handed(rebuilder)

@@ -16,9 +16,16 @@ public struct ArchiverConfiguration: Sendable {
         case directory(DirectoryArchive)
         /// An operator's command, PostgreSQL's `archive_command` contract (`%p`, `%f`, `%l`).
         case command(CommandTemplate)
+        /// Not archived: retention alone (`--keep-local` without an archive; then a rebuild
+        /// can replay only what is still on the disk).
+        case none
     }
 
     public var destination: Destination
+    /// How long a sealed segment stays on the edge's disk at least (`--keep-local`); nil:
+    /// nothing is removed. Removal also waits for the archive and every follower.
+    public var keepLocal: Duration?
+    var archives: Bool { destination != .none }
     /// How long an archive command may run before its process group is stopped.
     public var commandTimeout: Duration = .seconds(300)
     /// From SIGTERM to SIGKILL for a command past its timeout.
@@ -49,6 +56,7 @@ public final class ArchiveMetrics: Sendable {
     let oldestUnarchived: Gauge
     let waiting: Gauge
     let localBytes: Gauge
+    let pruned: Prometheus.Counter
 
     public init(registry: PrometheusCollectorRegistry) {
         archived = registry.makeCounter(
@@ -71,6 +79,10 @@ public final class ArchiveMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 metricName: "clickd_log_local", unitName: "bytes",
                 helpText: "Bytes of segment files in the edge's log directory"))
+        pruned = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_pruned_segments", unitName: "total",
+                helpText: "Sealed segments removed from the edge's disk (archived, projected by every follower, older than --keep-local)"))
     }
 }
 
@@ -99,6 +111,10 @@ public final class Archiver: Service, Sendable {
         public var localBytes: Int64 = 0
         /// Passes finished (a test waits for one after it changed something).
         public var passes = 0
+        /// Segments removed by retention since start.
+        public var pruned = 0
+        /// What keeps the oldest sealed segment on the disk (nil: no retention, or nothing sealed).
+        public var retentionWaitsFor: String?
     }
 
     public let logDirectory: String
@@ -137,15 +153,13 @@ public final class Archiver: Service, Sendable {
                 if logID == nil { logID = try await Self.blocking { try self.start() } }
                 let survey = try await Self.blocking { try self.survey() }
                 publish(survey)
-                if survey.pending.isEmpty {
-                    await wake.wait(atMost: configuration.rescanInterval)
-                    continue
-                }
                 for name in survey.pending {
                     try await ship(name, logID: logID!)
                     try Task.checkCancellation()
                     retry = configuration.firstRetry
                 }
+                if let keepLocal = configuration.keepLocal { try await retain(keepLocal: keepLocal, logID: logID!) }
+                if survey.pending.isEmpty { await wake.wait(atMost: configuration.rescanInterval) }
             } catch is CancellationError {
                 return
             } catch {
@@ -164,11 +178,39 @@ public final class Archiver: Service, Sendable {
         }
     }
 
-    /// Reads the log's id and prepares the status directory.
+    /// Reads the log's id and prepares the status directory and `followers/` (group
+    /// writable: the ingest daemon may run as another user of the log's group).
     private func start() throws -> LogID {
         let logID = try LogMetadata.read(directory: logDirectory).logID
-        try ArchiveStatus(logDirectory: logDirectory).prepare()
+        if configuration.archives { try ArchiveStatus(logDirectory: logDirectory).prepare() }
+        let followers = FollowerFile.directory(of: logDirectory)
+        if !FileSystem.isDirectory(followers) {
+            if mkdir(followers, 0o770) != 0 && errno != EEXIST { throw LogError.system("mkdir", path: followers) }
+            _ = chmod(followers, 0o770)
+            try FileSystem.syncDirectory(logDirectory)
+        }
         return logID
+    }
+
+    /// One retention pass: plans what may go (`Retention.plan`) and removes it.
+    private func retain(keepLocal: Duration, logID: LogID) async throws {
+        let now = configuration.wallClock()
+        let archives = configuration.archives
+        let (plan, removed) = try await Self.blocking {
+            let states = archives ? try ArchiveStatus(logDirectory: self.logDirectory).states() : [:]
+            let facts = try Retention.facts(logDirectory: self.logDirectory, logID: logID, states: states, now: now)
+            let plan = Retention.plan(facts, keepLocal: keepLocal, archiving: archives)
+            return (plan, try Retention.apply(plan, logDirectory: self.logDirectory))
+        }
+        state.withLock {
+            $0.pruned += removed
+            $0.retentionWaitsFor = plan.waitsFor
+        }
+        if removed > 0 {
+            metrics?.pruned.increment(by: Int64(removed))
+            logger.info(
+                "removed sealed segments from the disk", metadata: ["segments": "\(removed)", "through": "\(plan.remove.last!)"])
+        }
     }
 
     struct Survey {
@@ -193,13 +235,13 @@ public final class Archiver: Service, Sendable {
             let path = logDirectory + "/" + segment.name
             guard stat(path, &st) == 0 else { continue }  // pruned meanwhile
             localBytes += Int64(st.st_size)
-            guard index < segments.count - 1, states[segment.name] != .done else { continue }
+            guard configuration.archives, index < segments.count - 1, states[segment.name] != .done else { continue }
             if states[segment.name] == nil { try status.markReady(segment.name) }
             if waiting.isEmpty { oldestChange = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000 }
             waiting.append(segment.name)
         }
         let age = oldestChange.map { Duration.milliseconds(max(0, configuration.wallClock() - $0)) }
-        let pending = (states[LogMetadata.fileName] == .done ? [] : [LogMetadata.fileName]) + waiting
+        let pending = !configuration.archives || states[LogMetadata.fileName] == .done ? waiting : [LogMetadata.fileName] + waiting
         return Survey(pending: pending, waiting: waiting, oldestWaitingAge: age, localBytes: localBytes)
     }
 
@@ -225,6 +267,8 @@ public final class Archiver: Service, Sendable {
                 if isSegment { _ = try SealedSegment.check(path: path, fileName: name, logID: logID) }
                 try archive.store(path: path, fileName: name, logID: logID)
             }
+        case .none:
+            return
         case .command(let template):
             if isSegment { _ = try await Self.blocking { try SealedSegment.check(path: path, fileName: name, logID: logID) } }
             let command = template.expand(["p": path, "f": name, "l": logID.description])

@@ -17,6 +17,10 @@ public struct IngestSetup: Sendable {
     /// The signals that stop the daemon gracefully (none in tests: they call
     /// `ServiceGroup.triggerGracefulShutdown`).
     public var stopSignals: [UnixSignal] = [.sigterm, .sigint]
+    /// How often each log's follower file is written (docs/design/archive.md, "Retention").
+    public var followerInterval: Duration = .seconds(10)
+    /// An archive directory segments removed from the logs are read from.
+    public var archive: String?
 
     public init(logDirectories: [String], conninfo: String) {
         self.logDirectories = logDirectories
@@ -26,17 +30,22 @@ public struct IngestSetup: Sendable {
 
 /// The ingest daemon's composition root — what `clickd ingest` and the in-process tests both
 /// call: opens the logs (a missing one is an error now) and returns the service group that
-/// follows them (`IngestService`) with systemd's notifications (`SystemdService`: READY once
+/// follows them (`IngestService`), tells the edges what is projected (`FollowerReporter`), with systemd's notifications (`SystemdService`: READY once
 /// the group runs, WATCHDOG while the loop turns — also while PostgreSQL is down and it
 /// retries —, STATUS on each change of state, STOPPING first at shutdown); then each worker
 /// stops after its batch in flight.
 public func buildIngest(_ setup: IngestSetup, logger: Logger) throws -> ServiceGroup {
     let conninfo = setup.conninfo
     let ingestor = try Ingestor(
-        logDirectories: setup.logDirectories, batchSize: setup.batchSize, workers: setup.workers, logger: logger
+        logDirectories: setup.logDirectories, batchSize: setup.batchSize, workers: setup.workers, logger: logger,
+        archive: setup.archive
     ) { try PostgresConnection(conninfo) }
     let notifier = SystemdNotifier(environment: setup.environment)
     let ingest = IngestService(ingestor: ingestor, status: { notifier.notify("STATUS=\($0)") })
     let systemd = SystemdService(notifier: notifier, status: "ingesting", alive: { ingest.turned(within: .seconds(5)) })
-    return ServiceGroup(configuration: .init(services: [ingest, systemd], gracefulShutdownSignals: setup.stopSignals, logger: logger))
+    let followers = FollowerReporter(
+        logDirectories: setup.logDirectories, interval: setup.followerInterval, logger: logger
+    ) { try PostgresConnection(conninfo) }
+    return ServiceGroup(
+        configuration: .init(services: [followers, ingest, systemd], gracefulShutdownSignals: setup.stopSignals, logger: logger))
 }

@@ -17,12 +17,14 @@ public final class Ingestor {
     private let connect: () throws -> PostgresConnection
     /// Where the projection tables are: `clickd_internal`, or a rebuild's shadow schema.
     public let schema: String
+    /// An archive directory segments removed from the logs are read from (a rebuild's).
+    let archive: String?
     private var workers: [ShardWorker] = []
 
     /// `workers`: how many connections (default: the number of cores), at most the shard count.
     public init(
         logDirectories: [String], batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
-        schema: String = "clickd_internal", connect: @escaping () throws -> PostgresConnection
+        schema: String = "clickd_internal", archive: String? = nil, connect: @escaping () throws -> PostgresConnection
     ) throws {
         // The logs are opened now, so that a missing one is an error before anything runs.
         for directory in logDirectories { _ = try LogReader(directory: directory) }
@@ -30,6 +32,7 @@ public final class Ingestor {
         self.batchSize = batchSize
         requestedWorkers = workers
         self.schema = schema
+        self.archive = archive
         self.logger = logger
         self.connect = connect
     }
@@ -48,7 +51,7 @@ public final class Ingestor {
             try ShardWorker(
                 logDirectories: logDirectories, shardCount: shards, shards: Array(stride(from: k, to: shards, by: count)),
                 batchSize: batchSize, logger: count > 1 ? logger.with("ingest.worker", "\(k)") : logger, schema: schema,
-                connect: connect)
+                archive: archive, connect: connect)
         }
         if count > 1 {
             logger.info("workers planned", metadata: ["ingest.workers": "\(count)", "ingest.shards": "\(shards)"])

@@ -18,7 +18,7 @@ public final class Rebuilder {
     /// Serialises rebuilds (pg_try_advisory_lock key; the migrator uses another).
     static let lockKey: Int64 = 7_355_608_001
     /// Tables whose rows are not projections: copied into the shadow schema at the swap.
-    static let copiedTables = ["schema_migrations"]
+    static let copiedTables = ["schema_migrations", "database_identity"]
     /// The projection tables a verification compares, with the bookkeeping columns it ignores.
     static let comparedTables = [
         "activity", "link_totals", "link_clickers", "link_daily", "source_totals", "source_clickers",
@@ -34,19 +34,23 @@ public final class Rebuilder {
     private var holdsLock = false
     private let logger: Logger
 
+    /// Where segments removed from the logs' directories are read from (`--archive-dir`).
+    let archive: String?
+
     /// `db` is the rebuild's own connection (it prepares, catches up and swaps); the replay's
     /// `workers` each connect with `connect`.
     public init(
         logDirectories: [String], db: PostgresConnection, batchSize: Int = 4096, workers: Int? = nil, logger: Logger,
-        connect: @escaping () throws -> PostgresConnection
+        archive: String? = nil, connect: @escaping () throws -> PostgresConnection
     ) throws {
         self.db = db
+        self.archive = archive
         self.logger = logger
         self.logDirectories = logDirectories
         self.batchSize = batchSize
         ingestor = try Ingestor(
             logDirectories: logDirectories, batchSize: batchSize, workers: workers, logger: logger,
-            schema: Self.shadow, connect: connect)
+            schema: Self.shadow, archive: archive, connect: connect)
     }
 
     /// Takes the rebuild lock and makes empty shadow tables shaped like the live ones.
@@ -262,7 +266,7 @@ public final class Rebuilder {
         let db = self.db
         let worker = try ShardWorker(
             logDirectories: logDirectories, shardCount: shards, shards: Array(0..<shards), batchSize: batchSize,
-            logger: logger, schema: Self.shadow
+            logger: logger, schema: Self.shadow, archive: archive
         ) { db }
         try worker.drain(to: targets, inTransaction: true)
         for position in worker.shardPositions() {

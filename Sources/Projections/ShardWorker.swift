@@ -50,9 +50,9 @@ public final class ShardWorker {
         /// This log cannot be read (a damaged segment): it waits, the other logs go on.
         var failure: (message: String, retryAt: ContinuousClock.Instant, backoff: Duration)?
 
-        init(directory: String, shardCount: Int, owned: [Int]) throws {
+        init(directory: String, archive: String?, shardCount: Int, owned: [Int]) throws {
             self.directory = directory
-            reader = try LogReader(directory: directory)
+            reader = try LogReader(directory: directory, archive: archive)
             let states = owned.map(ShardState.init)
             var byShard = [ShardState?](repeating: nil, count: shardCount)
             for state in states { byShard[state.shard] = state }
@@ -110,12 +110,12 @@ public final class ShardWorker {
 
     public init(
         logDirectories: [String], shardCount: Int, shards: [Int], batchSize: Int = 4096, logger: Logger,
-        schema: String = "clickd_internal", connect: @escaping () throws -> PostgresConnection
+        schema: String = "clickd_internal", archive: String? = nil, connect: @escaping () throws -> PostgresConnection
     ) throws {
         precondition(ShardFunction.shardCounts.contains(shardCount) && shards.allSatisfy { (0..<shardCount).contains($0) })
         self.shardCount = shardCount
         self.shards = shards
-        logs = try logDirectories.map { try LogState(directory: $0, shardCount: shardCount, owned: shards) }
+        logs = try logDirectories.map { try LogState(directory: $0, archive: archive, shardCount: shardCount, owned: shards) }
         self.batchSize = max(1, batchSize)
         progress = Progress(logs: logDirectories.count)
         self.schema = schema

@@ -1,0 +1,100 @@
+import EventLog
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Tells each followed log what this database still needs of it: writes
+/// `<log>/followers/<database id>` (`FollowerFile`) every `interval`, from the committed
+/// checkpoints — so it never says more is projected than is — and the edge's retention
+/// removes nothing a restarted daemon would read again (docs/design/archive.md, "Retention").
+///
+/// `needed_from` is the lowest over the log's shards of where a restarted worker starts
+/// reading: the classifier's replay start when it has one, else the checkpoint + 1; a shard
+/// with no checkpoint row yet needs the log from LSN 1.
+public final class FollowerReporter: Service, Sendable {
+    let logDirectories: [String]
+    let interval: Duration
+    let logger: Logger
+    let connect: @Sendable () throws -> PostgresConnection
+    let wallClock: @Sendable () -> UInt64
+    private let written = Mutex(0)
+
+    public init(
+        logDirectories: [String], interval: Duration = .seconds(10), logger: Logger,
+        wallClock: @escaping @Sendable () -> UInt64 = EventLogConfiguration.wallClockMilliseconds,
+        connect: @escaping @Sendable () throws -> PostgresConnection
+    ) {
+        self.logDirectories = logDirectories
+        self.interval = interval
+        self.logger = logger
+        self.wallClock = wallClock
+        self.connect = connect
+    }
+
+    /// Passes that wrote every follower file they had to (tests wait for one).
+    public var passesWritten: Int { written.withLock { $0 } }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var failing: String?
+            while !Task.isCancelled {
+                do {
+                    try await BlockingThread.run(name: "clickd-followers") { try self.reportOnce() }
+                    if failing != nil { self.logger.notice("follower files are written again") }
+                    failing = nil
+                } catch {
+                    // A log directory without followers/ (an edge older than this), or the
+                    // database away: retention holds the log meanwhile, which is safe.
+                    let line = "\(error)"
+                    if line != failing {
+                        self.logger.warning("cannot write follower files; the edges hold their logs meanwhile", metadata: ["error": "\(line)"])
+                    }
+                    failing = line
+                }
+                try? await Task.sleep(for: self.interval)
+            }
+        }
+    }
+
+    /// Reads this database's id and checkpoints, and writes every log's follower file.
+    public func reportOnce() throws {
+        let db = try connect()
+        defer { db.close() }
+        let identity: [[String?]]
+        do {
+            identity = try db.query("SELECT id::text FROM clickd_internal.database_identity")
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            throw PostgresError(sqlState: error.sqlState, message: "the database has no clickd_internal.database_identity: run clickd migrate")
+        }
+        guard let id = identity.first?[0] ?? nil, FollowerFile.isValidDatabaseID(id) else {
+            throw PostgresError(sqlState: nil, message: "clickd_internal.database_identity holds no id: run clickd migrate")
+        }
+        let shards = try ProjectionStore(db).shardCount()
+        var failures: [String] = []
+        for directory in logDirectories {
+            // An edge that keeps everything (no archiving, no --keep-local) makes no followers/.
+            guard FileSystem.isDirectory(FollowerFile.directory(of: directory)) else { continue }
+            do {
+                let logID = try LogReader(directory: directory).logID
+                var needed = [UInt64](repeating: 1, count: shards)
+                for row in try db.query("SELECT shard, lsn, window_start FROM clickd_internal.checkpoints WHERE log_id = $1", [logID]) {
+                    guard let shard = row[0].flatMap({ Int($0) }), (0..<shards).contains(shard), let lsn = row[1].flatMap({ UInt64($0) })
+                    else { continue }
+                    let resume = lsn + 1
+                    needed[shard] = row[2].flatMap { UInt64($0) }.map { max(1, min($0, resume)) } ?? resume
+                }
+                let file = FollowerFile(logID: logID, database: id, neededFrom: needed.min() ?? 1, updated: wallClock())
+                try file.write(logDirectory: directory)
+            } catch {
+                failures.append("\(directory): \(error)")
+            }
+        }
+        if !failures.isEmpty { throw FollowerReportError(failures.joined(separator: "; ")) }
+        written.withLock { $0 += 1 }
+    }
+}
+
+struct FollowerReportError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,106 @@
+import ClickdTestSupport
+import ClickdTestTraits
+import EventLog
+import Foundation
+import LinkTracking
+import Testing
+
+/// Retention and the archive with a real edge, a real ingest and a real PostgreSQL
+/// (docs/design/archive.md): the edge removes what is archived and projected (learnt from
+/// the follower file `clickd ingest` writes), a rebuild reads the archive and then the
+/// local tail, and after the log directory is lost, `clickd log restore` + `clickd
+/// rebuild` give the very views the live projections had, row for row.
+@Suite(.ownThreads) struct ArchiveRebuildTests {
+    static let secret = [UInt8](repeating: 0x5a, count: 32)
+    static let signer = try! KeyRing(keys: [KeyRing.makeKey(kid: "live", secret: secret, created: "2026-11-01T00:00:00Z")])
+
+    static func keys(_ dir: TemporaryDirectory) throws -> String {
+        let b64 = Data(secret).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        let path = dir.appending("keys")
+        try "key live \(b64) 2026-11-01T00:00:00Z active\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        return path
+    }
+
+    static func token(_ i: Int) -> String {
+        try! signer.sign(
+            LinkToken(
+                destination: "https://example.com/p/\(i % 7)", deliveryID: "d-\(i % 300)", customerID: "c-\(i % 97)",
+                sourceKind: .campaign, sourceID: "s\(i % 3)", messageType: .email, linkID: "L\(i % 5)", issuedAt: 1_790_000_000))
+    }
+
+    static func eventually(_ what: String, timeout: TimeInterval = 30, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while try !condition() {
+            guard Date() < deadline else { throw TestSupportError("timed out waiting for \(what)") }
+            usleep(50_000)
+        }
+    }
+
+    @Test func retentionPrunesThenTheArchiveRebuildsAndRestores() throws {
+        let dir = try TemporaryDirectory("clickd-archive-rebuild")
+        defer { dir.remove() }
+        let keys = try Self.keys(dir)
+        let log = dir.appending("log")
+        let archive = dir.appending("archive")
+        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
+        let url = try IngestTests.database()
+        let edge = try EdgeProcess(
+            log: log, keys: keys,
+            arguments: ["--archive-dir", archive, "--seal-after", "0.2", "--segment-size", "1", "--keep-local", "0.3s"])
+        let connection = try HTTPTestConnection(port: edge.port, timeoutSeconds: 10)
+        var clicks = 0
+        for round in 0..<8 {
+            for _ in 0..<1500 {
+                #expect(try connection.request("GET", "/c/" + Self.token(clicks)).status == 302)
+                clicks += 1
+            }
+            usleep(300_000)
+            let ingest = try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url])
+            #expect(ingest.status == 0, "round \(round): \(ingest.stderr)")
+        }
+        // Quiet past --seal-after: every click sealed, archived and projected; then retention.
+        let logID = try LogReader(directory: log).logID
+        try Self.eventually("everything archived") {
+            let durable = try LogReader.durableWatermark(directory: log)
+            let archived = try SegmentName.list(in: archive + "/\(logID)")
+            guard let last = archived.last, try edge.metric("clickd_archive_waiting_segments") == 0 else { return false }
+            return try SealedSegment.check(path: archive + "/\(logID)/" + last.name, fileName: last.name, logID: logID).lastLSN == durable
+        }
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
+        let follower = try FollowerFile.readAll(logDirectory: log)
+        // Every shard projected through the end; the classifier's window (repeat clicks
+        // within it are judged against the earlier ones) holds the last stretch.
+        let needed = follower.first?.file?.neededFrom ?? 0
+        #expect(follower.count == 1 && needed > 1 && needed <= UInt64(clicks) + 1, "\(follower)")
+        try Self.eventually("retention to remove the projected segments") {
+            (try edge.metric("clickd_pruned_segments_total") ?? 0) >= 8
+        }
+        let local = try SegmentName.list(in: log)
+        let archived = try SegmentName.list(in: archive + "/\(logID)")
+        #expect(local.first!.firstLSN > 1, "nothing was pruned")
+        #expect(archived.count > local.count, "\(archived.count) archived, \(local.count) local")
+        let live = try IngestTests.snapshot(url)
+        #expect(live.count > 100)
+
+        // Without the archive a rebuild cannot start at LSN 1, and says where to look.
+        let blind = try ChildProcess.clickd(["rebuild", "--verify", "--log", log, "--database", url])
+        #expect(blind.status != 0 && blind.stderr.contains("--archive-dir"), "\(blind.stderr)")
+        // With it, the archive and then the local tail: the live projections exactly.
+        let verified = try ChildProcess.clickd(["rebuild", "--verify", "--log", log, "--archive-dir", archive, "--database", url])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.contains("the rebuilt projections equal the live ones"), "\(verified.stdout)")
+
+        // The disk is lost: restore from the archive, rebuild from the restored log.
+        edge.signal(SIGKILL)
+        _ = try edge.wait()
+        try FileManager.default.removeItem(atPath: log)
+        let restored = dir.appending("restored")
+        let restore = try ChildProcess.clickd(["log", "restore", "--from", archive, restored])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let rebuilt = try ChildProcess.clickd(["rebuild", "--log", restored, "--database", url])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(try IngestTests.snapshot(url) == live)
+    }
+}
