@@ -83,6 +83,11 @@ public struct FollowerFile: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var name: String
         public var file: FollowerFile?
+
+        public init(name: String, file: FollowerFile?) {
+            self.name = name
+            self.file = file
+        }
     }
 
     /// Every follower file of the log in `logDirectory` (temporary files skipped).

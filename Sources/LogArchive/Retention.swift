@@ -21,6 +21,13 @@ public enum Retention {
             /// its file's last change).
             public var sealedAt: Int64
             public var archived: Bool
+
+            public init(name: String, lastLSN: UInt64, sealedAt: Int64, archived: Bool) {
+                self.name = name
+                self.lastLSN = lastLSN
+                self.sealedAt = sealedAt
+                self.archived = archived
+            }
         }
 
         /// The sealed segments, oldest first (never the open one).
@@ -28,6 +35,13 @@ public enum Retention {
         public var followers: [FollowerFile.Entry]
         public var logID: LogID
         public var now: Int64
+
+        public init(sealed: [Segment], followers: [FollowerFile.Entry], logID: LogID, now: Int64) {
+            self.sealed = sealed
+            self.followers = followers
+            self.logID = logID
+            self.now = now
+        }
     }
 
     public struct Plan: Sendable, Equatable {
@@ -35,6 +49,11 @@ public enum Retention {
         public var remove: [String] = []
         /// What keeps the oldest remaining sealed segment (nil: none is sealed).
         public var waitsFor: String?
+
+        public init(remove: [String] = [], waitsFor: String? = nil) {
+            self.remove = remove
+            self.waitsFor = waitsFor
+        }
     }
 
     public static func plan(_ facts: Facts, keepLocal: Duration, archiving: Bool) -> Plan {
