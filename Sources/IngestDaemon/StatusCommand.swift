@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import Foundation
 import LinkTracking
+import LogArchive
 import Logging
 import Projections
 
@@ -15,6 +16,12 @@ struct StatusCommand: AsyncParsableCommand {
             seconds (the age of the oldest event not yet projected), and the dead letters \
             (records that did not decode). When the shards' checkpoints differ, a second \
             line lists them: shards=<shard>:<checkpoint>,…
+
+            Then a line of the log's lifecycle, read from its directory: archiving=on|off, \
+            unarchived (sealed segments the archive does not hold yet) and the age in seconds \
+            of the oldest, the local segments and bytes, the first local LSN (past 1 once \
+            retention removed segments), each follower's database:needed_from, and what \
+            retention waits for besides --keep-local (retention_waits_for=…).
             """
     )
 
@@ -54,6 +61,13 @@ struct StatusCommand: AsyncParsableCommand {
                 if Set(entry.shards).count > 1 {
                     printOut("\(entry.directory) shards=" + entry.shards.enumerated().map { "\($0.offset):\($0.element)" }.joined(separator: ","))
                 }
+                let life = try LifecycleSummary.read(logDirectory: entry.directory, now: Int64(now * 1000))
+                printOut(
+                    "\(entry.directory) archiving=\(life.archiving ? "on" : "off") unarchived_segments=\(life.waiting) "
+                        + "oldest_unarchived_seconds=\(life.oldestUnarchivedSeconds) local_segments=\(life.localSegments) "
+                        + "local_bytes=\(life.localBytes) first_local_lsn=\(life.firstLocalLSN) "
+                        + "followers=\(life.followers.isEmpty ? "none" : life.followers.joined(separator: ","))"
+                        + (life.retentionWaitsFor.map { " retention_waits_for=\"\($0)\"" } ?? ""))
             }
         }
     }

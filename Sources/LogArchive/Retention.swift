@@ -83,7 +83,7 @@ public enum Retention {
     }
 
     /// Reads the facts of the log in `logDirectory`.
-    static func facts(logDirectory: String, logID: LogID, states: [String: ArchiveStatus.State], now: Int64) throws -> Facts {
+    public static func facts(logDirectory: String, logID: LogID, states: [String: ArchiveStatus.State], now: Int64) throws -> Facts {
         let segments = try SegmentName.list(in: logDirectory)
         var sealed: [Facts.Segment] = []
         for (index, segment) in segments.enumerated().dropLast() {

@@ -83,6 +83,14 @@ import Testing
         #expect(archived.count > local.count, "\(archived.count) archived, \(local.count) local")
         let live = try IngestTests.snapshot(url)
         #expect(live.count > 100)
+        // What an operator sees of it: nothing waits for the archive, the disk holds the
+        // tail, the one follower's hold.
+        let status = try ChildProcess.clickd(["status", "--log", log, "--database", url])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(
+            status.stdout.contains("archiving=on unarchived_segments=0 oldest_unarchived_seconds=0 local_segments=\(local.count) "),
+            "\(status.stdout)")
+        #expect(status.stdout.contains("first_local_lsn=\(local.first!.firstLSN) followers=\(follower[0].name):\(needed)"), "\(status.stdout)")
 
         // Without the archive a rebuild cannot start at LSN 1, and says where to look.
         let blind = try ChildProcess.clickd(["rebuild", "--verify", "--log", log, "--database", url])
