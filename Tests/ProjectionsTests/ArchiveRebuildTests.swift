@@ -111,4 +111,56 @@ import Testing
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         #expect(try IngestTests.snapshot(url) == live)
     }
+
+    /// Two edges archive into one directory, keyed by their log ids: verify sees both,
+    /// a restore must be told which, and both restored logs rebuild the live views.
+    @Test func twoEdgesShareOneArchive() throws {
+        let dir = try TemporaryDirectory("clickd-two-edges")
+        defer { dir.remove() }
+        let keys = try Self.keys(dir)
+        let archive = dir.appending("archive")
+        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
+        let url = try IngestTests.database()
+        let logs = [dir.appending("log-a"), dir.appending("log-b")]
+        let edges = try logs.map {
+            try EdgeProcess(log: $0, keys: keys, arguments: ["--archive-dir", archive, "--seal-after", "0.2", "--segment-size", "1"])
+        }
+        for (n, edge) in edges.enumerated() {
+            let connection = try HTTPTestConnection(port: edge.port, timeoutSeconds: 10)
+            for i in 0..<(3000 + n * 1000) { #expect(try connection.request("GET", "/c/" + Self.token(i * 2 + n)).status == 302) }
+        }
+        let ids = try logs.map { try LogReader(directory: $0).logID }
+        for (edge, (log, id)) in zip(edges, zip(logs, ids)) {
+            try Self.eventually("\(log) archived") {
+                let durable = try LogReader.durableWatermark(directory: log)
+                guard let last = try SegmentName.list(in: archive + "/\(id)").last, try edge.metric("clickd_archive_waiting_segments") == 0
+                else { return false }
+                return try SealedSegment.check(path: archive + "/\(id)/" + last.name, fileName: last.name, logID: id).lastLSN == durable
+            }
+        }
+        let ingest = try ChildProcess.clickd(["ingest", "--once", "--log", logs[0], "--log", logs[1], "--database", url])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let live = try IngestTests.snapshot(url)
+        for edge in edges {
+            edge.signal(SIGKILL)
+            _ = try edge.wait()
+        }
+        let verify = try ChildProcess.clickd(["log", "verify", "--archive", archive])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(
+            verify.stdout.contains("ok: log \(ids[0]): 3000 records") && verify.stdout.contains("ok: log \(ids[1]): 4000 records"), "\(verify.stdout)"
+        )
+        let unsaid = try ChildProcess.clickd(["log", "restore", "--from", archive, dir.appending("which")])
+        #expect(unsaid.status == 1 && unsaid.stderr.contains("holds 2 logs; choose one with --log-id"), "\(unsaid.stderr)")
+        var restored: [String] = []
+        for (n, id) in ids.enumerated() {
+            let target = dir.appending("restored-\(n)")
+            let restore = try ChildProcess.clickd(["log", "restore", "--from", archive, "--log-id", id.description, target])
+            #expect(restore.status == 0, "\(restore.stderr)")
+            restored.append(target)
+        }
+        let rebuilt = try ChildProcess.clickd(["rebuild", "--log", restored[0], "--log", restored[1], "--database", url])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(try IngestTests.snapshot(url) == live)
+    }
 }
