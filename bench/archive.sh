@@ -41,5 +41,5 @@ for round in $(seq 1 "$rounds"); do
     rm -rf "$work/archive"; mkdir "$work/archive"
     run on --archive-dir "$work/archive" --seal-after 1 --segment-size 8
     b_rps=$rps b_p99=$p99 b_archived=${archived:-0}
-    python3 -c "print(f'round $round: off {$a_rps:.0f} req/s p99 {$a_p99:.0f} us | archiving {$b_rps:.0f} req/s p99 {$b_p99:.0f} us, {int(float('$b_archived'))} files archived | throughput {$b_rps / $a_rps:.2f}x, p99 {$b_p99 / $a_p99:.2f}x')"
+    python3 -c "print(f'round $round: off {$a_rps:.0f} req/s p99 {$a_p99:.0f} us | archiving {$b_rps:.0f} req/s p99 {$b_p99:.0f} us, {int(float(\"$b_archived\"))} files archived | throughput {$b_rps / $a_rps:.2f}x, p99 {$b_p99 / $a_p99:.2f}x')"
 done
