@@ -30,6 +30,9 @@ public struct EventLogConfiguration: Sendable {
     /// (docs/design/archive.md). Zero (the library's default) seals on size only; `clickd
     /// edge` defaults to 60 s.
     public var sealAfter: Duration = .zero
+    /// Seal the current segment (if it holds records) when the log is closed, so that an
+    /// archiver can ship every record before the process ends (`clickd edge` with an archive).
+    public var sealOnClose = false
     /// The largest payload accepted (at most `RecordFrame.maxPayloadSize`).
     public var maxRecordSize: Int = RecordFrame.maxPayloadSize
 

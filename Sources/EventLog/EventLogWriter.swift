@@ -273,7 +273,14 @@ public final class EventLogWriter: @unchecked Sendable {
                 continue
             }
             if pending.isEmpty {
-                if closing { break }
+                if closing {
+                    if configuration.sealOnClose, !segmentSealed, segmentLastLSN >= segmentFirstLSN, failure == nil {
+                        state.unlock()
+                        sealByTime()
+                        state.lock()
+                    }
+                    break
+                }
                 flusherIdle = true
                 if let deadline = sealDeadline() { state.wait(untilNanoseconds: deadline) } else { state.wait() }
                 flusherIdle = false

@@ -36,6 +36,9 @@ public struct ArchiverConfiguration: Sendable {
     /// How often the directory is looked at again without a seal to wake the archiver
     /// (segments a crash sealed, and the age gauge's refresh).
     public var rescanInterval: Duration = .seconds(5)
+    /// The bound on each command of the last pass at a graceful stop (systemd's stop
+    /// timeout is 30 s in the shipped unit).
+    public var finalPassTimeout: Duration = .seconds(10)
     /// Milliseconds since the Unix epoch (the age of the oldest unarchived segment).
     public var wallClock: @Sendable () -> Int64 = {
         var now = timespec()
@@ -142,6 +145,20 @@ public final class Archiver: Service, Sendable {
         // was not archived keeps its `.ready` and is archived at the next start.
         await cancelWhenGracefulShutdown {
             await self.loop()
+        }
+        // The edge's writer stops first and seals its last segment (`sealOnClose`): one
+        // last pass ships it, each command bounded by `finalPassTimeout`, so a stopped edge
+        // leaves nothing unarchived. A failure leaves `.ready` for the next start.
+        guard !Task.isCancelled, configuration.archives else { return }
+        do {
+            let logID = try await Self.blocking { try self.start() }
+            let survey = try await Self.blocking { try self.survey() }
+            for name in survey.pending { try await ship(name, logID: logID, timeout: configuration.finalPassTimeout) }
+            publish(try await Self.blocking { try self.survey() })
+        } catch {
+            logger.warning(
+                "the last archive pass before stopping failed; the next start archives the rest",
+                metadata: ["error": "\(error)", "log": "\(logDirectory)"])
         }
     }
 
@@ -258,7 +275,7 @@ public final class Archiver: Service, Sendable {
     }
 
     /// Copies `name` to the archive and marks it `.done`; throws why not.
-    private func ship(_ name: String, logID: LogID) async throws {
+    private func ship(_ name: String, logID: LogID, timeout: Duration? = nil) async throws {
         let path = logDirectory + "/" + name
         let isSegment = name != LogMetadata.fileName
         switch configuration.destination {
@@ -272,7 +289,8 @@ public final class Archiver: Service, Sendable {
         case .command(let template):
             if isSegment { _ = try await Self.blocking { try SealedSegment.check(path: path, fileName: name, logID: logID) } }
             let command = template.expand(["p": path, "f": name, "l": logID.description])
-            let outcome = try await ShellCommand.run(command, timeout: configuration.commandTimeout, killAfter: configuration.killAfter)
+            let outcome = try await ShellCommand.run(
+                command, timeout: min(timeout ?? configuration.commandTimeout, configuration.commandTimeout), killAfter: configuration.killAfter)
             try Task.checkCancellation()
             guard outcome.succeeded else {
                 throw ArchiveError(

@@ -62,7 +62,7 @@ public struct Edge: Sendable {
 /// opens (and recovers) the log, binds the click listener, and returns the service group
 /// that runs it with the admin listener, the key-ring reloader and systemd's notifications.
 /// Services in start order; the group stops them in reverse:
-///   log writer · archiver · key-ring reloader · admin listener · click listener · systemd.
+///   archiver · log writer · key-ring reloader · admin listener · click listener · systemd.
 public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     let counters = EdgeCounters()
     var log = setup.log
@@ -77,6 +77,8 @@ public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
             logger: Logger(label: "clickd.archive"))
     }
     if let archiver {
+        // Sealed at a graceful stop, the last records are shipped by the archiver's last pass.
+        if setup.archive?.destination != ArchiverConfiguration.Destination.none { log.sealOnClose = true }
         let sealed = log.onSegmentSealed
         log.onSegmentSealed = { name in
             archiver.segmentSealed(name)
@@ -93,9 +95,11 @@ public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
         throw error
     }
     let admin = AdminServer(settings: setup.admin, keys: keys, writer: writer, counters: counters, logger: logger, now: setup.now)
-    var services: [any Service] = [LogWriterService(writer: writer)]
-    // After the writer, so it stops first: a command it runs is stopped before the log closes.
+    // The archiver before the writer, so that it stops after it: the writer seals its last
+    // segment as it closes, and the archiver's last pass ships it.
+    var services: [any Service] = []
     if let archiver { services.append(archiver) }
+    services.append(LogWriterService(writer: writer))
     if let path = setup.keysPath {
         let load = setup.loadKeyRing
         services.append(await KeyRingReloader(store: keys, path: path, logger: logger) { try load(path) })

@@ -20,7 +20,18 @@ import Testing
                 .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         }
         let ring = "key live \(b64(activeSecret)) 2026-11-01T00:00:00Z active\nkey old \(b64(retiredSecret)) 2026-01-01T00:00:00Z retired\n"
-        try ring.write(toFile: dir.appending("keys"), atomically: true, encoding: .utf8)
+        // Retried: Foundation's Process on Linux can close a descriptor twice while another
+        // test spawns a child (ChildProcess), failing a write here with EBADF.
+        var attempt = 0
+        while true {
+            do {
+                try ring.write(toFile: dir.appending("keys"), atomically: true, encoding: .utf8)
+                break
+            } catch  where attempt < 3 {
+                attempt += 1
+                usleep(20_000)
+            }
+        }
         chmod(dir.appending("keys"), 0o600)
         return (dir, dir.appending("keys"), dir.appending("log"))
     }
@@ -55,31 +66,14 @@ import Testing
         var redirected: Set<String> = []
         for round in 0..<6 {
             let edge = try EdgeProcess(log: log, keys: keys)
-            let answered = Locked<[String]>([])
-            let stop = Locked(false)
-            let group = DispatchGroup()
-            let port = edge.port
-            for worker in 0..<8 {
-                DispatchQueue.global().async(group: group) {
-                    guard let connection = try? HTTPTestConnection(port: port, timeoutSeconds: 5) else { return }
-                    var i = 0
-                    while !stop.value {
-                        let delivery = "r\(round)-w\(worker)-\(i)"
-                        i += 1
-                        guard let response = try? connection.request("GET", "/c/" + Self.token(delivery: delivery)) else { return }
-                        if response.status == 302 { answered.mutate { $0.append(delivery) } }
-                    }
-                }
-            }
+            let load = ClickLoad(port: edge.port, workers: 8, prefix: "r\(round)")
             // Under load first: wait for answers to flow, then a little longer.
             let loaded = Date().addingTimeInterval(10)
-            while answered.value.count < 50, Date() < loaded { usleep(2000) }
+            while load.answered.count < 50, Date() < loaded { usleep(2000) }
             usleep(UInt32(20_000 + round * 30_000))
             edge.signal(round == 0 ? SIGTERM : SIGKILL)
             _ = try? edge.wait()
-            stop.mutate { $0 = true }
-            group.wait()
-            let got = answered.value
+            let got = load.stop()
             #expect(!got.isEmpty, "round \(round): no click was answered")
             redirected.formUnion(got)
             let logged = Set(try Self.clicks(log).map(\.token.deliveryID))

@@ -123,6 +123,27 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appending("from-damaged") + "/" + RestoredLog.markerName))
     }
 
+    /// A graceful stop leaves nothing unarchived: the writer seals its last segment as it
+    /// closes (long before --seal-after) and the archiver's last pass ships it.
+    @Test func aStoppedEdgeLeavesNothingUnarchived() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        let archive = dir.appending("archive")
+        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
+        var answered: Set<String> = []
+        for run in 0..<2 {
+            let edge = try EdgeProcess(log: log, keys: keys, arguments: ["--archive-dir", archive])
+            answered.formUnion(try Self.click(port: edge.port, prefix: "run\(run)", count: 500))
+            edge.signal(SIGTERM)
+            #expect(try edge.wait() == 0)
+        }
+        let restored = dir.appending("restored")
+        let restore = try ChildProcess.clickd(["log", "restore", "--from", archive, restored])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(Set(try Self.deliveries(restored)) == answered)
+        #expect(answered.count == 1000)
+    }
+
     /// kill -9 of the edge at random moments while it answers clicks, an archive command
     /// (slow, so kills land inside it too) ships segments and retention (--keep-local 0s)
     /// removes what `clickd ingest` has projected, over 50 rounds: every click answered is
@@ -157,28 +178,11 @@ import Testing
         var generator = SplitMix64(seed: 27)
         for round in 0..<50 {
             let edge = try EdgeProcess(log: log, keys: keys, arguments: arguments)
-            let port = edge.port
-            let got = Locked<Set<String>>([])
-            let stop = Locked(false)
-            let group = DispatchGroup()
-            for worker in 0..<3 {
-                DispatchQueue.global().async(group: group) {
-                    guard let connection = try? HTTPTestConnection(port: port, timeoutSeconds: 5) else { return }
-                    var i = 0
-                    while !stop.value {
-                        let delivery = "r\(round)-w\(worker)-\(i)"
-                        i += 1
-                        guard let response = try? connection.request("GET", "/c/" + EdgeTests.token(delivery: delivery)) else { return }
-                        if response.status == 302 { got.mutate { _ = $0.insert(delivery) } }
-                    }
-                }
-            }
+            let load = ClickLoad(port: edge.port, workers: 3, prefix: "r\(round)")
             usleep(UInt32(50_000 + generator.next() % 400_000))
             edge.signal(SIGKILL)
             _ = try? edge.wait()
-            stop.mutate { $0 = true }
-            group.wait()
-            answered.formUnion(got.value)
+            answered.formUnion(load.stop())
             // Projected now and then, without the archive: retention never removed what a
             // follower still needed, or this fails (the LSN is before the log's start).
             if round % 5 == 4 {

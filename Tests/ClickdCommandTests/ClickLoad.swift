@@ -1,0 +1,38 @@
+import ClickdTestSupport
+import Dispatch
+import Foundation
+
+/// Clicks sent to an edge from `workers` connections until `stop`, each with a delivery id
+/// of its own (`<prefix>-w<worker>-<n>`): the ids answered with a 302 are what a kill -9
+/// test holds the log to.
+final class ClickLoad: Sendable {
+    private let answeredIDs = Locked<[String]>([])
+    private let stopped = Locked(false)
+    private let group = DispatchGroup()
+
+    init(port: Int, workers: Int, prefix: String) {
+        for worker in 0..<workers {
+            DispatchQueue.global().async(group: group) { [answeredIDs, stopped] in
+                guard let connection = try? HTTPTestConnection(port: port, timeoutSeconds: 5) else { return }
+                var i = 0
+                while !stopped.value {
+                    let delivery = "\(prefix)-w\(worker)-\(i)"
+                    i += 1
+                    guard let response = try? connection.request("GET", "/c/" + EdgeTests.token(delivery: delivery)) else { return }
+                    if response.status == 302 { answeredIDs.mutate { $0.append(delivery) } }
+                }
+            }
+        }
+    }
+
+    /// The delivery ids answered so far.
+    var answered: [String] { answeredIDs.value }
+
+    /// Stops the workers (after the edge is gone, each ends at its next failed request)
+    /// and returns every id answered.
+    func stop() -> [String] {
+        stopped.mutate { $0 = true }
+        group.wait()
+        return answeredIDs.value
+    }
+}
