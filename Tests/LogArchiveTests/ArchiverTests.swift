@@ -169,7 +169,7 @@ import Testing
         """.write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
         let template = try CommandTemplate("\(script) %p %f %l", placeholders: ArchiverConfiguration.commandPlaceholders)
-        try await Self.withArchiver(log: log, destination: .command(template), commandTimeout: .milliseconds(300)) { run in
+        try await Self.withArchiver(log: log, destination: .command(template), commandTimeout: .seconds(2)) { run in
             for failure in ["fail", "partial", "hang"] {
                 try failure.write(toFile: mode, atomically: true, encoding: .utf8)
                 let before = run.archiver.progress.failures
@@ -184,7 +184,9 @@ import Testing
                 switch failure {
                 case "fail": #expect(message.contains("exit status 7") && message.contains("bucket unreachable"), "\(message)")
                 case "partial": #expect(message.contains("connection reset"), "\(message)")
-                default: #expect(message.contains("no exit within 300 ms"), "\(message)")
+                // 2 s: a loaded machine running the whole suite has taken over 300 ms to run
+                // the failing script, which a tighter timeout then reported as a hang.
+                default: #expect(message.contains("no exit within 2 s"), "\(message)")
                 }
             }
             try "ok".write(toFile: mode, atomically: true, encoding: .utf8)
