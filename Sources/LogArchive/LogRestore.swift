@@ -30,8 +30,8 @@ public enum LogRestore {
     static let partialSuffix = ".restoring"
 
     public static func restore(from source: ArchiveSource, logID given: LogID?, into directory: String, sourceText: String) async throws -> Outcome {
-        try prepare(directory)
         let logID = try given ?? source.onlyLogID()
+        try prepare(directory)
         switch try await fetch(LogMetadata.fileName, from: source, logID: logID, into: directory) {
         case .fetched: break
         case .unavailable(let reason):

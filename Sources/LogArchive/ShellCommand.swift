@@ -131,8 +131,16 @@ public enum ShellCommand {
             let first = try await tasks.next()!
             tasks.cancelAll()
             // The command's task ends once its teardown has run (or it exited).
-            while (try? await tasks.next()) != nil {}
-            return first ?? .timedOut(timeout)
+            var late: Outcome.Status?
+            while let next = try? await tasks.next() { late = late ?? next }
+            if let first { return first }
+            // The timer won, but the command may have exited by itself before the teardown
+            // reached it (on a busy machine both wake late): a failing exit is its own,
+            // better answer. A death by our signals is the timeout — and so is an exit 0,
+            // which may be a command that exits cleanly on SIGTERM: never taken as durable
+            // (the retry's identical re-archive succeeds if the copy was whole).
+            if case .exited(let code) = late, code != 0 { return late! }
+            return .timedOut(timeout)
         }
         // The teardown stops once the shell itself has exited; a member of its group that
         // ignored SIGTERM is still there. The group id cannot be reused while any member lives.

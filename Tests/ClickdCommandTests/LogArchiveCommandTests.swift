@@ -123,6 +123,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appending("from-damaged") + "/" + RestoredLog.markerName))
     }
 
+    /// Bad archive options: one line naming the option, usage exit status, nothing started.
+    @Test func badArchiveOptionsAreOneClearLine() throws {
+        let (dir, keys, log) = try EdgeTests.setUp()
+        defer { dir.remove() }
+        for (arguments, says) in [
+            (["--keep-local", "5x"], "--keep-local must be an age"),
+            (["--archive-command", "cp %q"], "'%q' in \"cp %q\" is not one of"),
+            (["--archive-dir", dir.appending("missing")], "is not a directory"),
+            (["--archive-dir", dir.path, "--archive-command", "true"], "not both"),
+        ] {
+            let result = try ChildProcess.clickd(["edge", "--log", log, "--keys", keys] + arguments)
+            #expect(result.status == 64 && result.stderr.contains(says), "\(arguments): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: log))
+        let restore = try ChildProcess.clickd(["log", "restore", "--restore-command", "cp %p %f", dir.appending("r")])
+        #expect(restore.status == 1 && restore.stderr.contains("--log-id is needed"), "\(restore.stderr)")
+    }
+
     /// A graceful stop leaves nothing unarchived: the writer seals its last segment as it
     /// closes (long before --seal-after) and the archiver's last pass ships it.
     @Test func aStoppedEdgeLeavesNothingUnarchived() throws {
