@@ -20,6 +20,7 @@
         case linkTag = "link-tag"
         case keyRing = "key-ring"
         case reportInput = "report-input"
+        case followerFile = "follower-file"
 
         public func run(_ data: UnsafeRawBufferPointer) {
             switch self {
@@ -31,6 +32,7 @@
             case .linkTag: FuzzHarness.linkTag(data)
             case .keyRing: FuzzHarness.keyRing(data)
             case .reportInput: FuzzHarness.reportInput(data)
+            case .followerFile: FuzzHarness.followerFile(data)
             }
         }
     }
@@ -295,6 +297,15 @@
 
         /// The key-ring file format: never traps; a ring that parses, written out again,
         /// parses to the same keys.
+        /// A follower file (`<log>/followers/<id>`, written by another user's process):
+        /// what parses is written out and parses back the same; the id is a safe file name.
+        static func followerFile(_ data: UnsafeRawBufferPointer) {
+            guard let file = FollowerFile.parse(String(decoding: data, as: UTF8.self)) else { return }
+            precondition(FollowerFile.isValidDatabaseID(file.database) && !file.database.contains("/") && file.neededFrom >= 1)
+            precondition(
+                FollowerFile.parse(String(decoding: file.encoded(), as: UTF8.self)) == file, "a follower file does not survive being written out")
+        }
+
         static func keyRing(_ data: UnsafeRawBufferPointer) {
             guard let ring = try? KeyRing.parse(String(decoding: data, as: UTF8.self)) else { return }
             let text = ring.keys.map { key in
