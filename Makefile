@@ -2,13 +2,14 @@
 #   make run    install what is missing, build, start a private PostgreSQL and a click log
 #   make test   install what is missing, build everything and run every test
 # and for operators and developers:
+#   make test-citus  the Citus tier's tests (Citus installed; docs/scale-out.md)
 #   make bench  the benchmarks of bench/ (results: docs/benchmarks.md)
 #   make fuzz   every fuzz target for FUZZ_SECONDS (default 60) under libFuzzer (docs/fuzzing.md)
 #   make lint   the tree as swift format (.swift-format) writes it; CI runs it; `make format` fixes it
 
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench fuzz lint format clean
+.PHONY: all deps build release test test-citus run bench fuzz lint format clean
 
 all: build
 
@@ -27,6 +28,13 @@ test:
 	@scripts/install-deps --browser
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The Citus tier (docs/scale-out.md): a coordinator and two workers on this machine from the
+# installed Citus extension; fails, never skips, when Citus is not installed. Not in `make test`.
+test-citus:
+	@scripts/install-deps
+	$(SWIFT) build --build-tests
+	CLICKD_TEST_CITUS=1 $(SWIFT) test --skip-build --filter CitusTests
 
 run: release
 	@scripts/run-local

@@ -132,6 +132,13 @@ public struct Migrator {
                 }
             }
         }
+        if try CitusLayout.isCoordinator(db) {
+            try CitusLayout.apply(db, schema: "clickd_internal", report: report)
+            if let shards = try db.query("SELECT shards FROM clickd_internal.sharding").first?[0].flatMap({ Int($0) }) {
+                let nodes = try CitusLayout.shardsPerNode(db, schema: "clickd_internal", shards: shards)
+                report("citus: clickd's \(shards) shards by node: " + nodes.map { "\($0.node)=\($0.shards)" }.joined(separator: " "))
+            }
+        }
         return done
     }
 

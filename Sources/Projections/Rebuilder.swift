@@ -32,6 +32,8 @@ public final class Rebuilder {
     private let logDirectories: [String]
     private let batchSize: Int
     private var holdsLock = false
+    /// The database is a Citus coordinator (found by `prepare`).
+    private var citus = false
     private let logger: Logger
 
     /// Where segments removed from the logs' directories are read from (`--archive-dir`).
@@ -91,6 +93,10 @@ public final class Rebuilder {
             // The shadow projections have the shard count `clickd migrate --shards` asked for last.
             try db.execute("INSERT INTO \(Self.shadow).sharding (shards, next_shards) SELECT next_shards, next_shards FROM \(Self.live).sharding")
         }
+        // On Citus the shadow tables are placed as the live ones are, co-located with them,
+        // before the replay writes a row (docs/design/citus.md, "Rebuild").
+        citus = try CitusLayout.isCoordinator(db)
+        if citus { try CitusLayout.apply(db, schema: Self.shadow, colocateWith: Self.live) }
     }
 
     /// Replays every log into the shadow tables up to `limits` (per log; default: its
@@ -156,6 +162,10 @@ public final class Rebuilder {
 
     private func swapOnce() throws {
         try db.transaction {
+            // Citus renames a schema only over one connection per node, and refuses it in a
+            // transaction that has already written over several (the catch-up below may):
+            // sequential mode makes every statement of this one use one connection per node.
+            if citus { try db.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'") }
             try db.execute("SET LOCAL lock_timeout = '30s'")
             try db.execute("LOCK TABLE \(Self.live).checkpoints IN ACCESS EXCLUSIVE MODE")
             try catchUpInTransaction()

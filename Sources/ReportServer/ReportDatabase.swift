@@ -135,6 +135,7 @@ public enum ReportStartChecks {
         if let schema = creatable.first?[0] {
             throw ReportRefusal("role \"\(name)\" can CREATE in schema \(schema ?? ""), so it can write; \(hint)")
         }
+        try checkCitusWorkers(db, role: name, hint: hint)
         let present = try db.query(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'clickd' AND c.relkind = 'v'"
         ).compactMap { $0[0] }
@@ -145,6 +146,39 @@ public enum ReportStartChecks {
             let readable = try db.query("SELECT has_table_privilege($1, 'SELECT')", ["clickd." + view])
             guard readable.first?[0] == "t" else {
                 throw ReportRefusal("role \"\(name)\" cannot read clickd.\(view); GRANT clickd_analyst TO \"\(name)\"")
+            }
+        }
+    }
+
+    /// On a Citus coordinator, the same check on every worker node: the pages' queries
+    /// reach the shards there as this role (Citus checks the querying role's rights on the
+    /// shards, docs/design/citus.md), so a role that could write a shard directly, or is a
+    /// superuser there, is refused too. Checked through `run_command_on_workers`, which
+    /// connects to each worker as this role; a worker that cannot be checked refuses.
+    static func checkCitusWorkers(_ db: PostgresConnection, role name: String, hint: String) throws {
+        guard try db.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'").count == 1 else { return }
+        let privileges = writePrivileges.map { "'\($0)'" }.joined(separator: ",")
+        // One text per worker: the first way this role could write there, or ''.
+        let probe = """
+            SELECT coalesce((SELECT CASE WHEN rolsuper THEN 'is a superuser' WHEN rolbypassrls THEN 'has BYPASSRLS' WHEN rolcreaterole THEN 'has CREATEROLE' END
+                             FROM pg_roles WHERE rolname = current_user),
+                            (SELECT 'has ' || p.privilege || ' on ' || n.nspname || '.' || c.relname
+                             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                             CROSS JOIN unnest(ARRAY[\(privileges)]) WITH ORDINALITY AS p(privilege, rank)
+                             WHERE n.nspname IN ('clickd', 'clickd_internal') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                               AND has_table_privilege(c.oid, p.privilege)
+                             ORDER BY n.nspname, c.relname, p.rank LIMIT 1),
+                            (SELECT 'can CREATE in schema ' || nspname FROM pg_namespace
+                             WHERE nspname IN ('clickd', 'clickd_internal') AND has_schema_privilege(oid, 'CREATE') ORDER BY 1 LIMIT 1),
+                            '')
+            """
+        for row in try db.query("SELECT nodename || ':' || nodeport, success, result FROM run_command_on_workers($1) ORDER BY 1", [probe]) {
+            let node = row[0] ?? "?"
+            guard row[1] == "t" else {
+                throw ReportRefusal("cannot check role \"\(name)\"'s rights on Citus worker \(node): \(row[2] ?? "")")
+            }
+            if let problem = row[2], !problem.isEmpty {
+                throw ReportRefusal("role \"\(name)\" \(problem) on Citus worker \(node), so it can write; \(hint)")
             }
         }
     }

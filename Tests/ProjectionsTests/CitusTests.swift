@@ -1,0 +1,194 @@
+import ClickdTestSupport
+import ClickdTestTraits
+import EventLog
+import Foundation
+import Testing
+
+@testable import Projections
+
+/// make test-citus asks for the tier.
+let citusTierAsked = ProcessInfo.processInfo.environment["CLICKD_TEST_CITUS"] == "1"
+
+/// Tier 3 on a real Citus cluster (docs/scale-out.md, docs/design/citus.md): a coordinator
+/// and two workers on this machine (scripts/throwaway-citus), the installed Citus extension.
+/// An explicit tier: `make test-citus` (CLICKD_TEST_CITUS=1) runs it, and then it fails —
+/// never skips — when Citus is not installed; `make test` leaves it out.
+@Suite(.ownThreads, .enabled(if: citusTierAsked, "the Citus tier: make test-citus (CLICKD_TEST_CITUS=1)"))
+struct CitusTests {
+    typealias I = IngestTests
+
+    /// A migrated database on the cluster; `clickd migrate` lays the tables out itself.
+    static func database(_ prefix: String = "c") throws -> (url: String, migrate: CommandResult) {
+        let url = try ThrowawayCitus.shared.get().createDatabase("\(prefix)_\(UInt32.random(in: 0...UInt32.max))")
+        let migrate = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", I.migrations])
+        guard migrate.status == 0 else { throw TestSupportError("migrate failed: \(migrate.stderr)") }
+        return (url, migrate)
+    }
+
+    /// Every table of `schema` with a `shard` column is distributed by it in the live
+    /// checkpoints' co-location group; every other one is a reference table.
+    static func expectLaidOut(_ url: String, schema: String = "clickd_internal") throws {
+        let misplaced = try I.rows(
+            url,
+            """
+            SELECT c.relname, p.partmethod, p.colocationid
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_dist_partition p ON p.logicalrelid = c.oid
+            WHERE n.nspname = '\(schema)' AND c.relkind = 'r' AND NOT (
+              CASE WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'shard')
+                   THEN p.partmethod = 'h' AND column_to_column_name(p.logicalrelid, p.partkey) = 'shard'
+                        AND p.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'clickd_internal.checkpoints'::regclass)
+                   ELSE p.partmethod = 'n' AND p.repmodel = 't' END)
+            """)
+        #expect(misplaced == [], "tables not laid out for Citus: \(misplaced)")
+        #expect(try I.rows(url, "SELECT count(*) > 0 FROM pg_dist_node WHERE noderole = 'primary' AND groupid > 0") == [["t"]])
+    }
+
+    static func expectEqualViews(_ url: String, _ reference: String, _ what: String) throws {
+        let (got, want) = (try WorkersTests.views(url), try WorkersTests.views(reference))
+        let (gotSet, wantSet) = (Set(got), Set(want))
+        #expect(
+            got == want, "\(what): missing \(want.filter { !gotSet.contains($0) }.prefix(5)) extra \(got.filter { !wantSet.contains($0) }.prefix(5))")
+        #expect(want.count > 1000)
+    }
+
+    /// `clickd migrate` distributes the tables itself, says where clickd's shards went, and
+    /// is idempotent; `clickd ingest` with 1 and 2 workers gives views equal to a plain
+    /// PostgreSQL ingest of the same two logs, row for row.
+    @Test func migrateLaysOutAndIngestEqualsPlainPostgreSQL() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let logs = [dir.appending("a"), dir.appending("b")]
+        for (records, log) in zip(WorkersTests.records(seed: 61), logs) { try await I.write(records, to: log) }
+        let reference = try I.database()
+        let arguments = logs.flatMap { ["--log", $0] }
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--database", reference] + arguments).status == 0)
+
+        for workers in ["1", "2"] {
+            let (url, migrate) = try Self.database()
+            #expect(migrate.stdout.contains("citus: clickd_internal: checkpoints activity"), "\(migrate.stdout)")
+            #expect(migrate.stdout.contains("distributed by shard, co-located (32 Citus shards)"), "\(migrate.stdout)")
+            #expect(migrate.stdout.contains("schema_migrations sharding reference tables"), "\(migrate.stdout)")
+            let prefix = "citus: clickd's 32 shards by node: "
+            let perNode = migrate.stdout.split(separator: "\n").first { $0.hasPrefix(prefix) }?.dropFirst(prefix.count) ?? ""
+            let counts = perNode.split(separator: " ").compactMap { $0.split(separator: "=").last.flatMap { Int($0) } }
+            #expect(counts.count == 2 && counts.reduce(0, +) == 32, "\(migrate.stdout)")
+            try Self.expectLaidOut(url)
+            let again = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", I.migrations])
+            #expect(again.status == 0 && again.stdout.hasPrefix("up to date") && !again.stdout.contains("placed"), "\(again.stdout)")
+
+            let ingest = try ChildProcess.clickd(["ingest", "--once", "--database", url, "--workers", workers, "--batch-size", "500"] + arguments)
+            #expect(ingest.status == 0, "\(ingest.stderr)")
+            try Self.expectEqualViews(url, reference, "--workers \(workers)")
+        }
+    }
+
+    /// kill -9 of a two-worker daemon at random moments while it ingests into the cluster,
+    /// then a `--once` run: the same views as one plain PostgreSQL run (nothing lost, nothing
+    /// counted twice: Citus commits a transaction on its one worker, or not at all).
+    @Test func kill9OfADaemonLosesNothing() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (log, reference) = try await I.logAndReference(dir, events: 30_000, seed: 67)
+        let (url, _) = try Self.database()
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<8 {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+            child.arguments = ["ingest", "--log", log, "--database", url, "--batch-size", "700", "--workers", "2"]
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            usleep(UInt32.random(in: 200_000...900_000, using: &rng))
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+        let mid = try I.rows(url, "SELECT count(*) FROM clickd.activity")
+        #expect(Int(mid.first?[0] ?? "") ?? 0 > 0, "the daemon projected nothing before it was killed")
+        let once = try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url])
+        #expect(once.status == 0, "\(once.stderr)")
+        try Self.expectEqualViews(url, reference, "after kill -9")
+        // Citus's own two-phase commits of the killed sessions leave nothing prepared on the
+        // workers once it has recovered them (its maintenance daemon does so every minute).
+        _ = try I.rows(url, "SELECT recover_prepared_transactions()")
+        #expect(
+            try I.rows(url, "SELECT result FROM run_command_on_workers('SELECT count(*) FROM pg_prepared_xacts')") == [["0"], ["0"]])
+    }
+
+    /// `clickd rebuild --verify`, a rebuild while a daemon follows a growing log, and a
+    /// re-shard (migrate --shards 64 + rebuild) on the cluster: the shadow tables are
+    /// distributed beside the live ones, the swap is one Citus accepts, and the views equal
+    /// a plain PostgreSQL ingest; the analysts keep their rights.
+    @Test func rebuildAndReshard() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let all = WorkersTests.burstyRecords(events: 16_000, seed: 71)
+        let log = dir.appending("log")
+        try await WorkersTests.append(all[..<8_000], to: log)
+        let (url, _) = try Self.database()
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url, "--workers", "2"]).status == 0)
+
+        let clean = try RebuildTests.rebuild(["--verify", "--log", log, "--database", url])
+        #expect(clean.status == 0 && clean.stdout.contains("the rebuilt projections equal the live ones"), "\(clean.stdout)\(clean.stderr)")
+        try I.rows(
+            url,
+            """
+            UPDATE clickd_internal.link_totals SET total_clicks = total_clicks + 5
+            WHERE (shard, link_key) = (SELECT shard, link_key FROM clickd_internal.link_totals ORDER BY shard, link_key LIMIT 1)
+            """)
+        let tampered = try RebuildTests.rebuild(["--verify", "--log", log, "--database", url])
+        #expect(tampered.status == 1 && tampered.stdout.split(separator: "\n").count == 2, "\(tampered.stdout)\(tampered.stderr)")
+
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        daemon.arguments = ["ingest", "--log", log, "--database", url, "--workers", "2", "--batch-size", "300"]
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        try await WorkersTests.append(all[8_000..<12_000], to: log)
+        let rebuilt = try RebuildTests.rebuild(["--log", log, "--database", url])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        try Self.expectLaidOut(url)
+
+        let migrate = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", I.migrations, "--shards", "64"])
+        #expect(migrate.stdout.contains("clickd rebuild will rebuild them with 64"), "\(migrate.stdout)")
+        try await WorkersTests.append(all[12_000...], to: log)
+        let resharded = try RebuildTests.rebuild(["--log", log, "--database", url])
+        #expect(resharded.status == 0, "\(resharded.stderr)")
+        #expect(try I.rows(url, "SELECT shards, next_shards FROM clickd_internal.sharding") == [["64", "64"]])
+        try Self.expectLaidOut(url)
+        let deadline = Date().addingTimeInterval(90)
+        var caughtUp = false
+        while !caughtUp, Date() < deadline {
+            caughtUp = try ChildProcess.clickd(["status", "--log", log, "--database", url]).stdout.contains("checkpoint=\(all.count) lag_events=0")
+            if !caughtUp { usleep(200_000) }
+        }
+        #expect(caughtUp)
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        #expect(try I.rows(url, "SELECT count(DISTINCT shard) FROM clickd_internal.checkpoints") == [["64"]])
+        #expect(try I.rows(url, "SELECT count(*) FROM pg_namespace WHERE nspname IN ('clickd_rebuild', 'clickd_retired')") == [["0"]])
+
+        let reference = try I.database()
+        let whole = dir.appending("whole")
+        try await WorkersTests.append(all[...], to: whole)
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", whole, "--database", reference]).status == 0)
+        try Self.expectEqualViews(url, reference, "after rebuild and re-shard")
+
+        // As a login role granted clickd_analyst (Citus connects to the workers as the
+        // querying role itself, so SET ROLE to the NOLOGIN group role cannot reach them).
+        let owner = try PostgresConnection(url)
+        defer { owner.close() }
+        let reader = "reader_\(UInt32.random(in: 0...UInt32.max))"
+        try owner.execute("CREATE ROLE \(reader) LOGIN; GRANT clickd_analyst TO \(reader)")
+        let user = url.split(separator: " ").first { $0.hasPrefix("user=") } ?? ""
+        let db = try PostgresConnection(url.replacingOccurrences(of: String(user), with: "user=\(reader)"))
+        defer { db.close() }
+        #expect(try db.query("SELECT count(*) > 0 FROM clickd.link_clicks") == [["t"]])
+        do {
+            try db.query("DELETE FROM clickd_internal.activity")
+            Issue.record("the analyst could delete rebuilt rows")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "42501")
+        }
+    }
+}
