@@ -191,4 +191,105 @@ struct CitusTests {
             #expect(error.sqlState == "42501")
         }
     }
+
+    /// `clickd report --listen 127.0.0.1:0 --database URL` and the port it listens on.
+    static func report(_ url: String) throws -> (Process, LineCollector, Int) {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        child.arguments = ["report", "--listen", "127.0.0.1:0", "--database", url]
+        let errors = Pipe()
+        child.standardError = errors
+        let lines = LineCollector(errors.fileHandleForReading)
+        try child.run()
+        let listening = try lines.waitFor { $0.contains("report listening") || $0.hasPrefix("clickd: error:") }
+        let port = Int(listening.split(separator: " ").first { $0.hasPrefix("report.listen=") }?.split(separator: ":").last ?? "") ?? 0
+        return (child, lines, port)
+    }
+
+    /// A login role granted clickd_analyst, and `url` with it as the user.
+    static func reader(_ url: String) throws -> String {
+        let owner = try PostgresConnection(url)
+        defer { owner.close() }
+        let name = "reader_\(UInt32.random(in: 0...UInt32.max))"
+        try owner.execute("CREATE ROLE \(name) LOGIN; GRANT clickd_analyst TO \(name)")
+        let user = url.split(separator: " ").first { $0.hasPrefix("user=") } ?? ""
+        return url.replacingOccurrences(of: String(user), with: "user=\(name)")
+    }
+
+    static func get(_ port: Int, _ target: String) throws -> (status: Int, body: String) {
+        let result = try ChildProcess.run("/usr/bin/curl", ["-sS", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(target)"])
+        guard result.status == 0, let cut = result.stdout.lastIndex(of: "\n") else { throw TestSupportError("curl \(target): \(result.stderr)") }
+        return (Int(result.stdout[result.stdout.index(after: cut)...]) ?? 0, String(result.stdout[..<cut]))
+    }
+
+    /// Every report page and CSV the pages link to, crawled from the sources page, answers
+    /// on the coordinator as a read-only role, byte for byte what it answers on plain
+    /// PostgreSQL holding the same log; a role that can write a shard on a worker is refused.
+    @Test func theReportPagesEqualPlainPostgreSQL() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (log, reference) = try await I.logAndReference(dir, events: 12_000, seed: 73)
+        let (url, _) = try Self.database("r")
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url, "--workers", "2"]).status == 0)
+        let (plain, plainLines, plainPort) = try Self.report(try Self.reader(reference))
+        defer { plain.terminate() }
+        let readerURL = try Self.reader(url)
+        let (citus, citusLines, citusPort) = try Self.report(readerURL)
+        defer { citus.terminate() }
+        #expect(plainPort > 0 && citusPort > 0, "\(plainLines.lines) \(citusLines.lines)")
+
+        // The generated clicks are on 2026-09-21 (IngestTests.t0).
+        let range = "from=2026-09-01&to=2026-09-30"
+        // The URL segment is a form (no page links to a result): asked for by hand.
+        let segment = "url=https%3A%2F%2Fshop.example.com%2FL%2A&\(range)"
+        var queue = [
+            "/?\(range)", "/sources.csv?\(range)", "/bots?\(range)", "/bots.csv?\(range)", "/bots/reasons.csv?\(range)",
+            "/segments/clicked-link?\(segment)", "/segments/clicked-link.csv?\(segment)",
+        ]
+        var seen = Set(queue)
+        var pages = 0
+        var kinds: Set<String> = []
+        while let target = queue.first, pages < 60 {
+            queue.removeFirst()
+            pages += 1
+            let (want, got) = (try Self.get(plainPort, target), try Self.get(citusPort, target))
+            #expect(want.status == 200, "plain PostgreSQL \(target): \(want.status)")
+            #expect(got.status == want.status && got.body == want.body, "\(target): \(got.status) on Citus, \(want.status) on PostgreSQL")
+            kinds.insert(String(target.split(separator: "/").first ?? "/"))
+            for match in want.body.matches(of: /href="(\/[^"]*)"/) {
+                let link = String(match.1).replacingOccurrences(of: "&amp;", with: "&")
+                guard !link.hasSuffix(".css"), !link.hasSuffix(".svg"), !seen.contains(link) else { continue }
+                seen.insert(link)
+                queue.append(link)
+            }
+        }
+        print("citus report pages compared: \(pages)")
+        #expect(pages >= 20, "only \(pages) pages reached: \(seen.sorted())")
+        for path in ["/sources/", "/people/", "/segments/clicked-link"] {
+            #expect(seen.contains { $0.hasPrefix(path) }, "no \(path) page was linked: \(seen.sorted().prefix(20))")
+        }
+
+        // INSERT on one shard of one worker, granted behind the coordinator's back.
+        let cluster = try ThrowawayCitus.shared.get()
+        let database = url.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) } ?? ""
+        let worker = try PostgresConnection(cluster.node(1, database: database))
+        defer { worker.close() }
+        try worker.execute("SET citus.show_shards_for_app_name_prefixes = '*'")
+        let shard =
+            try worker.query(
+                """
+                SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'clickd_internal' AND c.relname LIKE 'link\\_daily\\_%' AND c.relkind = 'r' ORDER BY 1 LIMIT 1
+                """
+            ).first?[0] ?? ""
+        #expect(!shard.isEmpty)
+        let role = readerURL.split(separator: " ").first { $0.hasPrefix("user=") }.map { String($0.dropFirst(5)) } ?? ""
+        try worker.execute("SET citus.enable_ddl_propagation = off; GRANT INSERT ON \(shard) TO \(role)")
+        let refused = try ChildProcess.clickd(["report", "--listen", "127.0.0.1:0", "--database", readerURL])
+        #expect(refused.status == 1)
+        let lines = refused.stderr.split(separator: "\n").filter { !$0.contains("level=") }
+        #expect(
+            lines.count == 1 && lines[0].contains("has INSERT on \(shard) on Citus worker ") && lines[0].contains("so it can write"),
+            "\(refused.stderr)")
+    }
 }
