@@ -90,12 +90,19 @@ struct RebuildCommand: AsyncParsableCommand {
             printOut("the rebuilt projections equal the live ones")
             return
         }
-        do { try rebuilder.swap() } catch {
+        let held: Duration
+        do { held = try rebuilder.swap() } catch {
             rebuilder.discard()
             throw error
         }
         let total = try rebuilder.ingestor.positions().reduce(UInt64(0)) { $0 + $1.projected }
-        logger.info("rebuilt projections swapped in", metadata: ["rebuild.records": "\(total)", "rebuild.seconds": "\(progress.elapsed)"])
+        let heldMs = Double(held.components.seconds) * 1000 + Double(held.components.attoseconds) / 1e15
+        logger.info(
+            "rebuilt projections swapped in",
+            metadata: [
+                "rebuild.records": "\(total)", "rebuild.seconds": "\(progress.elapsed)",
+                "rebuild.swap_lock_ms": "\(String(format: "%.1f", heldMs))",
+            ])
     }
 }
 

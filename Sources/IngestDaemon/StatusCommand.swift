@@ -22,6 +22,12 @@ struct StatusCommand: AsyncParsableCommand {
             of the oldest, the local segments and bytes, the first local LSN (past 1 once \
             retention removed segments), each follower's database:needed_from, and what \
             retention waits for besides --keep-local (retention_waits_for=…).
+
+            On a Citus coordinator, last, one line per node that holds clickd's shards: \
+            citus_node=host:port, clickd_shards (how many of clickd's shards its Citus \
+            shards hold), bytes (of those shards) and transactions (committed in this \
+            database on that node since its statistics were reset: taken before and after an \
+            ingest, the work each node did).
             """
     )
 
@@ -68,6 +74,15 @@ struct StatusCommand: AsyncParsableCommand {
                         + "local_bytes=\(life.localBytes) first_local_lsn=\(life.firstLocalLSN) "
                         + "followers=\(life.followers.isEmpty ? "none" : life.followers.joined(separator: ","))"
                         + (life.retentionWaitsFor.map { " retention_waits_for=\"\($0)\"" } ?? ""))
+            }
+            let connection = try database.connect()
+            defer { connection.close() }
+            if try CitusLayout.isCoordinator(connection) {
+                let shards = try ProjectionStore(connection, schema: "clickd_internal").shardCount()
+                for node in try CitusLayout.nodeLoad(connection, shards: shards) {
+                    printOut(
+                        "citus_node=\(node.node) clickd_shards=\(node.clickdShards) bytes=\(node.bytes) transactions=\(node.transactions)")
+                }
             }
         }
     }

@@ -95,6 +95,44 @@ extension CitusLayout {
     }
 }
 
+/// What one node of the cluster holds and has done, for `clickd status`.
+public struct CitusNodeLoad: Equatable, Sendable {
+    public var node: String
+    /// clickd shards whose rows the node's Citus shards hold.
+    public var clickdShards: Int
+    /// Bytes of the clickd tables' Citus shards on the node.
+    public var bytes: Int64
+    /// Transactions committed in this database on the node since its statistics were reset
+    /// (pg_stat_database.xact_commit): compared before and after an ingest, the work it got.
+    public var transactions: Int64
+}
+
+extension CitusLayout {
+    /// Per node — worker or coordinator — that holds a clickd shard: its share of the shards,
+    /// the bytes, and the transactions it has committed.
+    public static func nodeLoad(_ db: PostgresConnection, shards: Int) throws -> [CitusNodeLoad] {
+        let perNode = try shardsPerNode(db, schema: "clickd_internal", shards: shards)
+        let bytes = Dictionary(
+            try db.query(
+                """
+                SELECT nodename || ':' || nodeport, sum(shard_size)::bigint FROM citus_shards
+                WHERE table_name::text LIKE 'clickd\\_internal.%' GROUP BY 1
+                """
+            ).map { ($0[0] ?? "", Int64($0[1] ?? "") ?? 0) }, uniquingKeysWith: +)
+        let probe = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        var transactions: [String: Int64] = [:]
+        for row in try db.query("SELECT nodename || ':' || nodeport, success, result FROM run_command_on_workers($1)", [probe]) where row[1] == "t" {
+            transactions[row[0] ?? ""] = Int64(row[2] ?? "") ?? 0
+        }
+        let here = try db.query(
+            "SELECT nodename || ':' || nodeport, (\(probe)) FROM pg_dist_node WHERE groupid = 0 AND noderole = 'primary'")
+        for row in here { transactions[row[0] ?? ""] = Int64(row[1] ?? "") ?? 0 }
+        return perNode.map {
+            CitusNodeLoad(node: $0.node, clickdShards: $0.shards, bytes: bytes[$0.node] ?? 0, transactions: transactions[$0.node] ?? 0)
+        }
+    }
+}
+
 extension CitusLayout.Step {
     public var table: String {
         switch self {

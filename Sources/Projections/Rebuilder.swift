@@ -135,15 +135,21 @@ public final class Rebuilder {
     ///
     /// Should the swap still meet a deadlock or a lock timeout, it asks to be the side
     /// PostgreSQL fails (a short deadlock_timeout, when the role may set it) and retries.
-    public func swap(attempts: Int = 20) throws {
+    /// Returns how long the swap transaction held the live checkpoints (ingestion waited):
+    /// the catch-up and the swap itself, the attempt that committed.
+    @discardableResult
+    public func swap(attempts: Int = 20) throws -> Duration {
         _ = try? db.execute(
             """
             DO $$ BEGIN SET deadlock_timeout = '20ms'; EXCEPTION WHEN insufficient_privilege THEN NULL; END $$
             """)
         var attempt = 1
+        var held = Duration.zero
         while true {
             do {
+                let start = ContinuousClock.now
                 try swapOnce()
+                held = ContinuousClock.now - start
                 break
             } catch let error as PostgresError where ["40P01", "55P03"].contains(error.sqlState ?? "") && attempt < attempts {
                 logger.info("swap gave way to a query; retrying", metadata: ["rebuild.attempt": "\(attempt)"])
@@ -158,6 +164,7 @@ public final class Rebuilder {
             // The swap is done; the next rebuild drops what is left.
             logger.warning("the old projection tables could not be dropped", metadata: ["error": "\(error)", "schema": "\(Self.retired)"])
         }
+        return held
     }
 
     private func swapOnce() throws {
