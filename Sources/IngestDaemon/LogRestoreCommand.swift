@@ -2,12 +2,9 @@ import ArgumentParser
 import EventLog
 import LogArchive
 
-/// Where a command reads an archive from: `--from DIR` (an archive directory, as the
-/// edge's `--archive-dir` writes it) or `--restore-command CMD` (`%f`, `%p`, `%l`).
-struct ArchiveSourceOptions: ParsableArguments {
-    @Option(name: .customLong("from"), help: ArgumentHelp("The archive directory (what the edge's --archive-dir wrote).", valueName: "dir"))
-    var from: String?
-
+/// `--restore-command CMD` and its timeout: PostgreSQL's `restore_command` (log restore,
+/// rebuild).
+struct RestoreCommandOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Fetch each archived file by running CMD under /bin/sh: %f the file wanted (LOG or a segment name), %p where to put it, %l the log id, %% a %. Exit 0 only once the whole file is there; non-zero means the archive has no such file.",
@@ -17,12 +14,37 @@ struct ArchiveSourceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds one restore command may run before it is stopped.", valueName: "s"))
     var restoreTimeout: Double = 300
 
+    func validate() throws {
+        guard (1...86_400).contains(restoreTimeout) else { throw ValidationError("--restore-timeout must be 1 to 86400 seconds") }
+        _ = try source()
+    }
+
+    /// The command as an archive source, and how it is named in lines and the RESTORED
+    /// marker; nil without --restore-command.
+    func source() throws -> (ArchiveSource, String)? {
+        guard let restoreCommand else { return nil }
+        do {
+            let template = try CommandTemplate(restoreCommand, placeholders: ArchiveSource.commandPlaceholders)
+            return (.command(template, timeout: .milliseconds(Int64(restoreTimeout * 1000))), "command \(template.text)")
+        } catch {
+            throw ValidationError("--restore-command: \(error)")
+        }
+    }
+}
+
+/// Where a command reads an archive from: `--from DIR` (an archive directory, as the
+/// edge's `--archive-dir` writes it) or `--restore-command CMD` (`%f`, `%p`, `%l`).
+struct ArchiveSourceOptions: ParsableArguments {
+    @Option(name: .customLong("from"), help: ArgumentHelp("The archive directory (what the edge's --archive-dir wrote).", valueName: "dir"))
+    var from: String?
+
+    @OptionGroup var command: RestoreCommandOptions
+
     @Option(help: ArgumentHelp("The log to restore (needed with --restore-command; with --from, when the archive holds several).", valueName: "id"))
     var logId: String?
 
     func validate() throws {
-        if (from == nil) == (restoreCommand == nil) { throw ValidationError("give --from DIR or --restore-command CMD (one of them)") }
-        guard (1...86_400).contains(restoreTimeout) else { throw ValidationError("--restore-timeout must be 1 to 86400 seconds") }
+        if (from == nil) == (command.restoreCommand == nil) { throw ValidationError("give --from DIR or --restore-command CMD (one of them)") }
         if let logId, LogID(logId) == nil { throw ValidationError("--log-id \(logId) is not a log id (a LOG file's log_id)") }
         _ = try source()
     }
@@ -35,12 +57,8 @@ struct ArchiveSourceOptions: ParsableArguments {
             guard FileSystem.isDirectory(from) else { throw ValidationError("--from \(from) is not a directory") }
             return (.directory(DirectoryArchive(root: from)), "directory \(from)")
         }
-        do {
-            let template = try CommandTemplate(restoreCommand!, placeholders: ArchiveSource.commandPlaceholders)
-            return (.command(template, timeout: .milliseconds(Int64(restoreTimeout * 1000))), "command \(template.text)")
-        } catch {
-            throw ValidationError("--restore-command: \(error)")
-        }
+        guard let command = try command.source() else { throw ValidationError("give --from DIR or --restore-command CMD (one of them)") }
+        return command
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LogArchive
 import Logging
 import Projections
 import ServiceLifecycle
@@ -24,20 +25,38 @@ struct RebuildCommand: AsyncParsableCommand {
             --verify rebuilds the same way, then compares the new tables with the live \
             ones, prints each differing row (table=… only_in=live|rebuilt row=…), swaps \
             nothing, and exits 0 when they are equal, 1 when they differ.
+
+            Segments the edge's retention removed from a log directory are read from an \
+            archive: --archive-dir DIR reads them from DIR/<log id>/ (what the edge's \
+            --archive-dir writes); with --restore-command CMD as well, each log's archived \
+            segments are first fetched by CMD (as 'clickd log restore' does, each checked) \
+            into DIR/<log id>/, which must not exist yet, and read from there. DIR is left \
+            in place: remove it afterwards, or give it again as --archive-dir.
             """
     )
 
     @OptionGroup var logs: LogsOptions
+
+    @OptionGroup var restore: RestoreCommandOptions
 
     @OptionGroup var db: DatabaseOptions
 
     @Flag(help: "Compare the rebuilt tables with the live ones and report differences; swap nothing.")
     var verify = false
 
+    func validate() throws {
+        if restore.restoreCommand != nil, logs.archiveDir == nil {
+            throw ValidationError("--restore-command needs --archive-dir DIR: the directory the archived segments are fetched into")
+        }
+    }
+
     func run() async throws {
         try await runReportingErrors {
             let logger = Logger(label: "clickd.rebuild")
             let signals = EarlySignals()
+            if let (source, text) = try restore.source(), let staging = logs.archiveDir {
+                try await Self.fetchArchives(logs.log, from: source, text: text, into: staging, logger: logger)
+            }
             let connection = try db.connect()
             let database = db
             let rebuilder = try Rebuilder(
@@ -54,6 +73,26 @@ struct RebuildCommand: AsyncParsableCommand {
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             await signals.handOver(to: group)
             try await group.run()
+        }
+    }
+
+    /// Fetches each log's archived segments into `staging/<log id>/` (`LogRestore`, every
+    /// segment checked), where the rebuild reads those its directory no longer has.
+    static func fetchArchives(_ directories: [String], from source: ArchiveSource, text: String, into staging: String, logger: Logger) async throws {
+        for directory in directories {
+            let logID = try LogReader(directory: directory).logID
+            let target = FileSystem.join(staging, logID.description)
+            if FileSystem.exists(target) {
+                throw ValidationFailure(
+                    "\(target) exists already: remove it, or rebuild without --restore-command to read it as the archive of log \(logID)")
+            }
+            let outcome = try await LogRestore.restore(from: source, logID: logID, into: target, sourceText: text)
+            logger.info(
+                "archived segments fetched",
+                metadata: [
+                    "log.directory": "\(directory)", "restore.segments": "\(outcome.segments)",
+                    "restore.last_lsn": "\(outcome.lastLSN)", "restore.into": "\(target)",
+                ])
         }
     }
 

@@ -99,6 +99,26 @@ import Testing
         let verified = try ChildProcess.clickd(["rebuild", "--verify", "--log", log, "--archive-dir", archive, "--database", url])
         #expect(verified.status == 0, "\(verified.stderr)")
         #expect(verified.stdout.contains("the rebuilt projections equal the live ones"), "\(verified.stdout)")
+        // An archive reached only by a command (an object store's CLI): --restore-command
+        // fetches the archived segments into --archive-dir's DIR/<log id>/ first, each
+        // checked, then reads them from there.
+        let staging = dir.appending("staging")
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        let fetchCommand = "cp '\(archive)'/%l/%f %p"
+        #expect(
+            try ChildProcess.clickd(["rebuild", "--verify", "--log", log, "--restore-command", fetchCommand, "--database", url]).stderr.contains(
+                "--restore-command needs --archive-dir DIR"))
+        let fetched = try ChildProcess.clickd([
+            "rebuild", "--verify", "--log", log, "--restore-command", fetchCommand, "--archive-dir", staging, "--database", url,
+        ])
+        #expect(fetched.status == 0 && fetched.stdout.contains("the rebuilt projections equal the live ones"), "\(fetched.stdout)\(fetched.stderr)")
+        #expect(fetched.stderr.contains("archived segments fetched"), "\(fetched.stderr)")
+        #expect(FileSystem.isDirectory(FileSystem.join(staging, try LogReader(directory: log).logID.description)))
+        // Given again, the fetched copy is not overwritten: one line says what to do.
+        let again = try ChildProcess.clickd([
+            "rebuild", "--verify", "--log", log, "--restore-command", fetchCommand, "--archive-dir", staging, "--database", url,
+        ])
+        #expect(again.status != 0 && again.stderr.contains("exists already: remove it, or rebuild without --restore-command"), "\(again.stderr)")
 
         // The disk is lost: restore from the archive, rebuild from the restored log.
         edge.signal(SIGKILL)
