@@ -162,8 +162,9 @@ import Testing
         #expect(answered.count == 1000)
     }
 
-    /// kill -9 of the edge at random moments while it answers clicks, an archive command
-    /// (slow, so kills land inside it too) ships segments and retention (--keep-local 0s)
+    /// kill -9 of the edge at random moments while it answers clicks, and of the archive
+    /// command in every other round (slow, so kills land inside it too) while it ships
+    /// segments, and retention (--keep-local 0s)
     /// removes what `clickd ingest` has projected, over 50 rounds: every click answered is
     /// in the local segments or the archive, every segment in both has the same bytes,
     /// nothing was removed before it was archived (the archive holds every segment the
@@ -194,10 +195,17 @@ import Testing
         #expect(try ChildProcess.clickd(["migrate", "--database", url, "--migrations", migrations]).status == 0)
         var answered: Set<String> = []
         var generator = SplitMix64(seed: 27)
+        var commandsKilled = 0
         for round in 0..<50 {
             let edge = try EdgeProcess(log: log, keys: keys, arguments: arguments)
             let load = ClickLoad(port: edge.port, workers: 3, prefix: "r\(round)")
             usleep(UInt32(50_000 + generator.next() % 400_000))
+            // Every other round the archive command is killed first, mid-copy if it is
+            // running (its .part file stays behind); the edge lives on and retries it.
+            if round % 2 == 0 {
+                if try ChildProcess.run("/usr/bin/pkill", ["-KILL", "-f", script]).status == 0 { commandsKilled += 1 }
+                usleep(UInt32(20_000 + generator.next() % 200_000))
+            }
             edge.signal(SIGKILL)
             _ = try? edge.wait()
             answered.formUnion(load.stop())
@@ -208,6 +216,7 @@ import Testing
                 #expect(ingest.status == 0, "round \(round): \(ingest.stderr)")
             }
         }
+        #expect(commandsKilled > 0, "no archive command was running when the kills came")
         // Undisturbed at last: everything sealed reaches the archive.
         let edge = try EdgeProcess(log: log, keys: keys, arguments: arguments)
         usleep(300_000)
