@@ -90,6 +90,17 @@ public enum ChildProcess {
     }
 
     /// Runs the built `clickd`.
+    /// `clickd ARGUMENTS` started in the background with its stderr discarded: a daemon
+    /// under test, to be signalled and waited for.
+    public static func startClickd(_ arguments: [String]) throws -> Process {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
+        child.arguments = arguments
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        return child
+    }
+
     public static func clickd(
         _ arguments: [String], input: String? = nil, environment: [String: String]? = nil,
         timeout: TimeInterval = 120

@@ -35,6 +35,13 @@ public final class DescriptorReader: @unchecked Sendable {
     }
 
     /// One byte, or nil at end of stream.
+    /// The text up to the next newline (not included), or to the end of the stream.
+    public func line() -> String {
+        var bytes: [UInt8] = []
+        while let byte = byte(), byte != UInt8(ascii: "\n") { bytes.append(byte) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     public func byte() -> UInt8? {
         guard fd >= 0 else { return nil }
         var b: UInt8 = 0

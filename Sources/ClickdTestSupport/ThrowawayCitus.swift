@@ -28,10 +28,7 @@ public final class ThrowawayCitus: @unchecked Sendable {
         process.standardError = stderr
         let errors = DescriptorReader(stderr.fileHandleForReading)
         try process.run()
-        var line = Data()
-        let reader = DescriptorReader(stdout.fileHandleForReading)
-        while let byte = reader.byte(), byte != UInt8(ascii: "\n") { line.append(byte) }
-        let text = String(decoding: line, as: UTF8.self)
+        let text = DescriptorReader(stdout.fileHandleForReading).line()
         guard text.hasPrefix("ready ") else {
             process.waitUntilExit()
             let why = String(decoding: errors.readToEnd(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -26,10 +26,7 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         process.standardOutput = stdout
         try process.run()
         // Read the "ready …" line (the script fails fast and prints why on stderr otherwise).
-        var line = Data()
-        let reader = DescriptorReader(stdout.fileHandleForReading)
-        while let byte = reader.byte(), byte != UInt8(ascii: "\n") { line.append(byte) }
-        let text = String(decoding: line, as: UTF8.self)
+        let text = DescriptorReader(stdout.fileHandleForReading).line()
         guard text.hasPrefix("ready ") else {
             process.terminate()
             throw TestSupportError("throwaway PostgreSQL did not start (see stderr above); got: \(text)")

@@ -10,9 +10,13 @@ public struct ProjectionStore {
     /// An identifier chosen by clickd, never by input.
     public let schema: String
 
-    public init(_ db: PostgresConnection, schema: String = "clickd_internal") {
+    /// How batches are written: temporary tables and COPY, or statements Citus routes.
+    public var shape: WriteShape
+
+    public init(_ db: PostgresConnection, schema: String = "clickd_internal", shape: WriteShape = .temporaryTables) {
         self.db = db
         self.schema = schema
+        self.shape = shape
     }
 
     /// The shard count of the projection tables (migration 0005's `sharding` row).
@@ -242,7 +246,9 @@ public struct ProjectionStore {
                 throw ShardCountChanged(planned: shards, found: found)
             }
             guard current == expected else { return (.checkpointMoved(current), .rollback) }
-            if batch.activity.rows > 0 {
+            if batch.activity.rows > 0, shape == .values {
+                try insertActivity(batch)
+            } else if batch.activity.rows > 0 {
                 try db.copy(
                     """
                     COPY \(schema).activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
@@ -273,12 +279,16 @@ public struct ProjectionStore {
             guard moved.count == 1 else {
                 throw PostgresError(sqlState: nil, message: "the checkpoint of log \(log) shard \(shard) moved during the batch; it will be retried")
             }
+            if shape == .values {
+                try writeCountsRouted(batch)
+                return (.applied, .commitSent(after: ""))
+            }
             return (.applied, .commitSent(after: try writeCounts(batch)))
         }
         guard ownTransaction else {
             // The caller's transaction: it ends it, and rolls it back on failure.
             let (outcome, end) = try write()
-            if case .commitSent(let upserts) = end { try db.send(upserts) }
+            if case .commitSent(let upserts) = end, !upserts.isEmpty { try db.send(upserts) }
             return outcome
         }
         return try db.transactionEnding(write)

@@ -352,7 +352,8 @@ public final class ShardWorker {
 
     private func currentStore() throws -> ProjectionStore {
         if let store { return store }
-        let made = ProjectionStore(try connect(), schema: schema)
+        let connection = try connect()
+        let made = ProjectionStore(connection, schema: schema, shape: try ProjectionStore.WriteShape.detect(connection))
         store = made
         return made
     }

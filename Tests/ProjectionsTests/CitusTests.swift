@@ -93,11 +93,7 @@ struct CitusTests {
         let (url, _) = try Self.database()
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<8 {
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
-            child.arguments = ["ingest", "--log", log, "--database", url, "--batch-size", "700", "--workers", "2"]
-            child.standardError = FileHandle.nullDevice
-            try child.run()
+            let child = try ChildProcess.startClickd(["ingest", "--log", log, "--database", url, "--batch-size", "700", "--workers", "2"])
             usleep(UInt32.random(in: 200_000...900_000, using: &rng))
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
@@ -138,11 +134,7 @@ struct CitusTests {
         let tampered = try RebuildTests.rebuild(["--verify", "--log", log, "--database", url])
         #expect(tampered.status == 1 && tampered.stdout.split(separator: "\n").count == 2, "\(tampered.stdout)\(tampered.stderr)")
 
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
-        daemon.arguments = ["ingest", "--log", log, "--database", url, "--workers", "2", "--batch-size", "300"]
-        daemon.standardError = FileHandle.nullDevice
-        try daemon.run()
+        let daemon = try ChildProcess.startClickd(["ingest", "--log", log, "--database", url, "--workers", "2", "--batch-size", "300"])
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
         try await WorkersTests.append(all[8_000..<12_000], to: log)
         let rebuilt = try RebuildTests.rebuild(["--log", log, "--database", url])
@@ -156,13 +148,7 @@ struct CitusTests {
         #expect(resharded.status == 0, "\(resharded.stderr)")
         #expect(try I.rows(url, "SELECT shards, next_shards FROM clickd_internal.sharding") == [["64", "64"]])
         try Self.expectLaidOut(url)
-        let deadline = Date().addingTimeInterval(90)
-        var caughtUp = false
-        while !caughtUp, Date() < deadline {
-            caughtUp = try ChildProcess.clickd(["status", "--log", log, "--database", url]).stdout.contains("checkpoint=\(all.count) lag_events=0")
-            if !caughtUp { usleep(200_000) }
-        }
-        #expect(caughtUp)
+        #expect(try I.waitUntilProjected(log, url, through: all.count, timeout: 90))
         kill(daemon.processIdentifier, SIGTERM)
         daemon.waitUntilExit()
         #expect(try I.rows(url, "SELECT count(DISTINCT shard) FROM clickd_internal.checkpoints") == [["64"]])

@@ -56,6 +56,17 @@ import Testing
         writer.close()
     }
 
+    /// Waits (at most `timeout` seconds) until `clickd status` says the log is projected
+    /// through `lsn` with no lag; false if it never was.
+    static func waitUntilProjected(_ log: String, _ url: String, through lsn: Int, timeout: TimeInterval = 60) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try ChildProcess.clickd(["status", "--log", log, "--database", url]).stdout.contains("checkpoint=\(lsn) lag_events=0") { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
     static func rows(_ url: String, _ sql: String) throws -> [[String?]] {
         let db = try PostgresConnection(url)
         defer { db.close() }
@@ -251,11 +262,7 @@ import Testing
         #expect(before.stdout.contains("checkpoint=0 lag_events="), "\(before.stdout)")
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<20 {
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
-            child.arguments = ["ingest", "--log", log, "--database", victim, "--batch-size", "700", "--workers", "2"]
-            child.standardError = FileHandle.nullDevice
-            try child.run()
+            let child = try ChildProcess.startClickd(["ingest", "--log", log, "--database", victim, "--batch-size", "700", "--workers", "2"])
             usleep(UInt32.random(in: 20_000...200_000, using: &rng))
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()

@@ -240,24 +240,14 @@ import Testing
         let verify = try Self.rebuild(["--verify", "--log", log, "--database", url])
         #expect(verify.status == 1 && verify.stderr.contains("32 shards and a rebuild now makes 8"), "\(verify.stderr)")
 
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: RepositoryPaths.product("clickd"))
-        daemon.arguments = ["ingest", "--log", log, "--database", url, "--workers", "2", "--batch-size", "300"]
-        daemon.standardError = FileHandle.nullDevice
-        try daemon.run()
+        let daemon = try ChildProcess.startClickd(["ingest", "--log", log, "--database", url, "--workers", "2", "--batch-size", "300"])
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
         try await WorkersTests.append(all[6_000..<9_000], to: log)
         let rebuilt = try Self.rebuild(["--log", log, "--database", url])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         #expect(try IngestTests.rows(url, "SELECT shards, next_shards FROM clickd_internal.sharding") == [["8", "8"]])
         try await WorkersTests.append(all[9_000...], to: log)
-        let deadline = Date().addingTimeInterval(60)
-        var caughtUp = false
-        while !caughtUp, Date() < deadline {
-            caughtUp = try ChildProcess.clickd(["status", "--log", log, "--database", url]).stdout.contains("checkpoint=\(all.count) lag_events=0")
-            if !caughtUp { usleep(100_000) }
-        }
-        #expect(caughtUp)
+        #expect(try IngestTests.waitUntilProjected(log, url, through: all.count))
         kill(daemon.processIdentifier, SIGTERM)
         daemon.waitUntilExit()
         #expect(daemon.terminationStatus == 0)
