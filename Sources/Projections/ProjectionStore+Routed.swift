@@ -17,14 +17,16 @@ extension ProjectionStore {
         /// INSERT … VALUES statements, each routed by Citus to one worker.
         case values
 
-        /// `.values` on a Citus coordinator, else `.temporaryTables`; the environment's
-        /// `CLICKD_INGEST_SHAPE=values|tables` overrides it (so that the suite runs the
-        /// Citus shape on plain PostgreSQL too, compared row for row).
+        /// `.temporaryTables` unless the environment says `CLICKD_INGEST_SHAPE=values`.
+        /// Not `.values` on Citus by default: measured on a 3-node cluster on one 2-core box
+        /// (bench/citus.sh, docs/benchmarks.md "Issue 28"), routing every write cost the
+        /// coordinator more CPU per event (planning multi-row VALUES) than sending the
+        /// upserts through it did, and the ingest took 1.75x as long.
         public static func detect(_ db: PostgresConnection) throws -> WriteShape {
             if let given = ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"], let shape = WriteShape(rawValue: given) {
                 return shape
             }
-            return try db.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'").isEmpty ? .temporaryTables : .values
+            return .temporaryTables
         }
     }
 

@@ -110,6 +110,31 @@ import Testing
         return snapshot
     }
 
+    /// The shape Citus routes (`WriteShape.values`: every write an `INSERT … VALUES`, the
+    /// distinct counts from the clicker upserts' RETURNING) writes, on PostgreSQL, exactly
+    /// what the temporary-table shape writes: two logs of bots, bursts (whose corrections
+    /// take clickers back to 0 and remove source clickers) and poison records, in small
+    /// batches with 2 workers. So every CI run tests the Citus shape's SQL and arithmetic;
+    /// make test-citus runs it on the cluster.
+    @Test func theCitusShapeWritesWhatTheTemporaryTablesWrite() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let logs = [dir.appending("a"), dir.appending("b")]
+        for (records, log) in zip(Self.records(seed: 83), logs) { try await I.write(records, to: log) }
+        let arguments = ["ingest", "--once", "--workers", "2", "--batch-size", "257"] + logs.flatMap { ["--log", $0] }
+        let (tables, values) = (try I.database(), try I.database())
+        let a = try ChildProcess.clickd(arguments + ["--database", tables], environment: ["CLICKD_INGEST_SHAPE": "tables"])
+        let b = try ChildProcess.clickd(arguments + ["--database", values], environment: ["CLICKD_INGEST_SHAPE": "values"])
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
+        let (want, got) = (try Self.views(tables), try Self.views(values))
+        #expect(want.count > 1000)
+        #expect(got == want, "the values shape differs: \(Set(got).symmetricDifference(Set(want)).prefix(5))")
+        #expect(try I.rows(values, "SELECT count(*) FROM clickd_internal.source_clickers WHERE human_clicks <= 0") == [["0"]])
+        #expect(
+            try I.rows(values, "SELECT count(*), sum(human_clicks) FROM clickd_internal.link_clickers")
+                == I.rows(tables, "SELECT count(*), sum(human_clicks) FROM clickd_internal.link_clickers"))
+    }
+
     /// A worker at the end of its logs waits on their inotify watch (the daemon's follow
     /// loop, instead of sleeping and polling): the wait says "nothing" after its timeout,
     /// with the thread idle, and wakes for a record appended to either log, which the next
