@@ -19,6 +19,13 @@ struct MigrateCommand: AsyncParsableCommand {
             32; a shard is a function of the customer id; the workers of 'clickd ingest' \
             each own a set of shards). Given later with another count, it is recorded for \
             the next 'clickd rebuild', which rebuilds the projections with it.
+
+            On a Citus coordinator (the database has the citus extension) it then lays the \
+            tables out: every table with a shard column distributed by it, co-located with \
+            the checkpoints (citus.shard_count Citus shards), the others reference tables; \
+            it lets clickd_analyst read clickd_internal (Citus checks the querying role on \
+            the shards) and prints how many of clickd's shards each node holds. A Citus \
+            worker is refused. docs/scale-out.md, "Tier 3".
             """
     )
 

@@ -11,8 +11,8 @@ struct ReportCommand: AsyncParsableCommand {
             Server-rendered HTML (no JavaScript, a strict Content-Security-Policy) over the \
             views of schema clickd, every table with a CSV twin (the same URL with .csv). It \
             refuses to start, with one line, when its database role can write to any table \
-            of clickd or clickd_internal: connect as a role that can only read (GRANT \
-            clickd_analyst TO …). Loopback by default; with --auth-file every page asks for \
+            of clickd or clickd_internal (on a Citus coordinator: there or on any worker): \
+            connect as a login role that can only read (GRANT clickd_analyst TO …). Loopback by default; with --auth-file every page asks for \
             a user and password (htpasswd lines made by `htpasswd -B`, bcrypt). SIGTERM \
             finishes the requests in flight and exits. Under systemd (Type=notify) it sends \
             READY, WATCHDOG and STOPPING. Each request is one log line naming the client; from a \

@@ -22,11 +22,8 @@ extension ProjectionStore {
         /// (bench/citus.sh, docs/benchmarks.md "Issue 28"), routing every write cost the
         /// coordinator more CPU per event (planning multi-row VALUES) than sending the
         /// upserts through it did, and the ingest took 1.75x as long.
-        public static func detect(_ db: PostgresConnection) throws -> WriteShape {
-            if let given = ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"], let shape = WriteShape(rawValue: given) {
-                return shape
-            }
-            return .temporaryTables
+        public static var configured: WriteShape {
+            ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"].flatMap(WriteShape.init(rawValue:)) ?? .temporaryTables
         }
     }
 

@@ -352,8 +352,7 @@ public final class ShardWorker {
 
     private func currentStore() throws -> ProjectionStore {
         if let store { return store }
-        let connection = try connect()
-        let made = ProjectionStore(connection, schema: schema, shape: try ProjectionStore.WriteShape.detect(connection))
+        let made = ProjectionStore(try connect(), schema: schema, shape: .configured)
         store = made
         return made
     }

@@ -156,7 +156,7 @@ public enum ReportStartChecks {
     /// superuser there, is refused too. Checked through `run_command_on_workers`, which
     /// connects to each worker as this role; a worker that cannot be checked refuses.
     static func checkCitusWorkers(_ db: PostgresConnection, role name: String, hint: String) throws {
-        guard try db.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'").count == 1 else { return }
+        guard try CitusLayout.isCoordinator(db) else { return }
         let privileges = writePrivileges.map { "'\($0)'" }.joined(separator: ",")
         // One text per worker: the first way this role could write there, or ''.
         let probe = """
