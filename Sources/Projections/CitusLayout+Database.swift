@@ -35,6 +35,18 @@ extension CitusLayout {
         }
     }
 
+    /// clickd's functions (schema `clickd_ingest`) and how Citus distributes them now.
+    static func functions(_ db: PostgresConnection) throws -> [Function] {
+        try db.query(
+            """
+            SELECT p.oid::regprocedure::text, o.distribution_argument_index, o.colocationid
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            LEFT JOIN pg_dist_object o ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid
+            WHERE n.nspname = 'clickd_ingest' ORDER BY 1
+            """
+        ).map { Function(signature: $0[0] ?? "", argument: $0[1].flatMap { Int($0) }, colocation: $0[2].flatMap { Int($0) }) }
+    }
+
     /// The co-location group of `schema`'s checkpoints, when they are distributed.
     static func anchor(_ db: PostgresConnection, schema: String) throws -> (table: String, colocation: Int)? {
         let table = "\(schema).\(anchorTable)"
@@ -61,7 +73,11 @@ extension CitusLayout {
             anchorGroup = live
         }
         let shardCount = Int(try db.query("SELECT current_setting('citus.shard_count')").first?[0] ?? "") ?? 32
-        let layout = try plan(schema: schema, tables: try tables(db, schema: schema), anchor: anchorGroup, shardCount: shardCount)
+        // The ingest function is placed with the live tables (a rebuild's shadow tables join
+        // the live group, so it serves them too).
+        let layout = try plan(
+            schema: schema, tables: try tables(db, schema: schema), functions: colocateWith == nil ? try functions(db) : [],
+            anchor: anchorGroup, shardCount: shardCount)
         for step in layout.steps {
             switch step {
             case .reference(let table):
@@ -70,8 +86,11 @@ extension CitusLayout {
                 try db.query("SELECT create_distributed_table($1::regclass, 'shard', shard_count => $2::int)", [table, count])
             case .distribute(let table, let anchor):
                 try db.query("SELECT create_distributed_table($1::regclass, 'shard', colocate_with => $2::text)", [table, anchor])
+            case .delegate(let function, let anchor):
+                try db.query("SELECT create_distributed_function($1::regprocedure, '$1', colocate_with => $2::text)", [function, anchor])
+                continue
             }
-            try db.query("SELECT truncate_local_data_after_distributing_table($1::regclass)", [step.table])
+            try db.query("SELECT truncate_local_data_after_distributing_table($1::regclass)", [step.object])
         }
         if !layout.steps.isEmpty { report(layout.summary(schema: schema)) }
         // Schema and table names are ours (constants of clickd); no value is interpolated.
@@ -134,9 +153,11 @@ extension CitusLayout {
 }
 
 extension CitusLayout.Step {
-    public var table: String {
+    /// The table or function the step places.
+    public var object: String {
         switch self {
         case .reference(let table), .distributeFirst(let table, _), .distribute(let table, _): table
+        case .delegate(let function, _): function
         }
     }
 }
@@ -146,10 +167,12 @@ extension CitusLayout {
     func summary(schema: String) -> String {
         var distributed: [String] = []
         var reference: [String] = []
+        var delegated: [String] = []
         var count: Int?
         for step in steps {
-            let name = String(step.table.dropFirst(schema.count + 1))
+            let name = String(step.object.dropFirst(schema.count + 1))
             switch step {
+            case .delegate(let function, _): delegated.append(String(function.prefix { $0 != "(" }))
             case .reference: reference.append(name)
             case .distributeFirst(_, let shards):
                 distributed.append(name)
@@ -164,6 +187,7 @@ extension CitusLayout {
                     + (count.map { " (\($0) Citus shards)" } ?? ""))
         }
         if !reference.isEmpty { parts.append(reference.joined(separator: " ") + " reference tables") }
+        if !delegated.isEmpty { parts.append(delegated.joined(separator: " ") + " delegated by shard") }
         return "citus: \(schema): " + parts.joined(separator: "; ")
     }
 }

@@ -18,6 +18,22 @@ public struct CitusLayout: Equatable, Sendable {
         }
     }
 
+    /// A function of clickd's (schema `clickd_ingest`) and whether Citus delegates it now.
+    public struct Function: Equatable, Sendable {
+        /// Its signature (`regprocedure` text), e.g. `clickd_ingest.apply_batch(integer, …)`.
+        public var signature: String
+        /// The argument (0-based) Citus distributes it by, when it does.
+        public var argument: Int?
+        /// The co-location group of that distribution.
+        public var colocation: Int?
+
+        public init(signature: String, argument: Int? = nil, colocation: Int? = nil) {
+            self.signature = signature
+            self.argument = argument
+            self.colocation = colocation
+        }
+    }
+
     public enum Placement: Equatable, Sendable {
         /// A plain table on the coordinator.
         case local
@@ -35,6 +51,9 @@ public struct CitusLayout: Equatable, Sendable {
         case distributeFirst(table: String, shardCount: Int)
         /// `create_distributed_table(table, 'shard', colocate_with => anchor)`.
         case distribute(table: String, colocateWith: String)
+        /// `create_distributed_function(function, '$1', colocate_with => anchor)`: Citus sends
+        /// a call to the worker that holds the shard its first argument names.
+        case delegate(function: String, colocateWith: String)
     }
 
     /// The table every other one is co-located with.
@@ -48,9 +67,11 @@ public struct CitusLayout: Equatable, Sendable {
     /// live checkpoints' qualified name and group. Tables already placed as the plan would
     /// place them are left alone; a table placed otherwise (distributed by another column,
     /// or in another group, or a projection table made a reference table) is refused with
-    /// what to do, since ingest transactions would then span workers.
+    /// what to do, since ingest transactions would then span workers. `functions` (clickd's
+    /// functions whose first argument is a shard) are delegated by that argument in the
+    /// checkpoints' group, after the tables.
     public static func plan(
-        schema: String, tables: [Table], anchor: (table: String, colocation: Int)? = nil, shardCount: Int
+        schema: String, tables: [Table], functions: [Function] = [], anchor: (table: String, colocation: Int)? = nil, shardCount: Int
     ) throws -> CitusLayout {
         let own = "\(schema).\(anchorTable)"
         var group = anchor?.colocation
@@ -96,6 +117,12 @@ public struct CitusLayout: Equatable, Sendable {
                         ? "\(name) is distributed by shard but not co-located with \(anchorName), so an ingest transaction would span workers: SELECT undistribute_table('\(name)'), then run clickd migrate again"
                         : "\(name) is distributed by \(column), not by shard: SELECT undistribute_table('\(name)'), then run clickd migrate again")
             }
+        }
+        for function in functions where function.argument != 0 || function.colocation == nil || function.colocation != group {
+            guard group != nil else {
+                throw CitusLayoutError("\(function.signature) cannot be delegated before \(own) is distributed; run clickd migrate")
+            }
+            steps.append(.delegate(function: function.signature, colocateWith: anchorName))
         }
         return CitusLayout(steps: steps)
     }

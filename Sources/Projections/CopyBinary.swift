@@ -93,6 +93,11 @@ struct CopyBinary {
         data.append(contentsOf: address)
     }
 
+    mutating func bytea(_ value: [UInt8]) {
+        length(UInt32(value.count))
+        data.append(contentsOf: value)
+    }
+
     private mutating func null() { length(UInt32.max) }
 
     /// A field's length word (`UInt32.max`: NULL); its bytes follow.
@@ -137,5 +142,56 @@ extension CopyBinary {
             result.append(row)
         }
         return result
+    }
+}
+
+extension CopyBinary {
+    /// The array type OID of each element type the encoder writes (pg_type.dat).
+    static let arrayTypes: [UInt32: UInt32] = [
+        PostgresBind.bool: 1000, PostgresBind.bytea: 1001, PostgresBind.int4: 1007, PostgresBind.int8: 1016, 25: 1009,
+        PostgresBind.timestamptz: 1185, 1082: 1182, 869: 1041, PostgresBind.uuid: 2951,
+    ]
+
+    /// The rows as one array per column (`types`: the columns' element OIDs), each in the
+    /// binary array format — dimensions, has-nulls flag, element type, length and lower
+    /// bound, then every element as its length and bytes, which is a COPY field's encoding,
+    /// so the fields are moved, not re-encoded: the arrays `clickd_ingest.apply_batch`
+    /// takes (`ProjectionStore+Function.swift`). Reads only what this encoder wrote, so a
+    /// malformed buffer is a programming error.
+    func columnArrays(_ types: [UInt32]) -> [PostgresBind] {
+        var columns = [[UInt8]](repeating: [], count: types.count)
+        var nulls = [Bool](repeating: false, count: types.count)
+        if rows > 0 {
+            bytes.withUnsafeBufferPointer { data in
+                var at = 19  // signature, flags, header extension length
+                func integer(_ count: Int) -> Int {
+                    precondition(at + count <= data.count, "CopyBinary: a row runs past the buffer")
+                    defer { at += count }
+                    return data[at..<at + count].reduce(0) { $0 << 8 | Int($1) }
+                }
+                for _ in 0..<rows {
+                    let fields = integer(2)
+                    precondition(fields == types.count, "CopyBinary: a row of \(fields) fields, \(types.count) types")
+                    for column in 0..<fields {
+                        let start = at
+                        let length = Int32(truncatingIfNeeded: integer(4))
+                        if length < 0 { nulls[column] = true } else { at += Int(length) }
+                        precondition(at <= data.count, "CopyBinary: a field runs past the buffer")
+                        columns[column].append(contentsOf: data[start..<at])
+                    }
+                }
+            }
+        }
+        precondition(rows <= Int(Int32.max), "CopyBinary: more rows than an array holds")
+        return zip(types, zip(columns, nulls)).map { type, column in
+            guard let arrayType = Self.arrayTypes[type] else { preconditionFailure("CopyBinary: no array type for OID \(type)") }
+            var bytes = PostgresBind.bigEndian(Int32(rows > 0 ? 1 : 0)) + PostgresBind.bigEndian(Int32(column.1 ? 1 : 0))
+            bytes += PostgresBind.bigEndian(type)
+            if rows > 0 {
+                bytes += PostgresBind.bigEndian(Int32(rows)) + PostgresBind.bigEndian(Int32(1))
+                bytes += column.0
+            }
+            return PostgresBind(oid: arrayType, binary: true, bytes: bytes)
+        }
     }
 }

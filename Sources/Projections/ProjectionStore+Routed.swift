@@ -16,6 +16,8 @@ extension ProjectionStore {
         case temporaryTables = "tables"
         /// INSERT … VALUES statements, each routed by Citus to one worker.
         case values
+        /// One call of `clickd_ingest.apply_batch` per batch, delegated by Citus to one worker.
+        case function
 
         /// `.temporaryTables` unless the environment says `CLICKD_INGEST_SHAPE=values`.
         /// Not `.values` on Citus by default: measured on a 3-node cluster on one 2-core box
@@ -26,24 +28,6 @@ extension ProjectionStore {
             ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"].flatMap(WriteShape.init(rawValue:)) ?? .temporaryTables
         }
     }
-
-    // The type OIDs of the fields of each table's CopyBinary rows (pg_type.dat).
-    static let text: UInt32 = 25, date: UInt32 = 1082, inet: UInt32 = 869
-    static let activityTypes: [UInt32] = [
-        PostgresBind.int4, PostgresBind.uuid, PostgresBind.int8, text, PostgresBind.timestamptz, text, text, text, text, text, text, text,
-        PostgresBind.bool, text, text, inet,
-    ]
-    static let linkTypes: [UInt32] = [
-        PostgresBind.uuid, text, text, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.timestamptz, PostgresBind.timestamptz,
-    ]
-    static let clickerTypes: [UInt32] = [
-        PostgresBind.uuid, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.timestamptz, PostgresBind.timestamptz,
-    ]
-    static let dailyTypes: [UInt32] = [PostgresBind.uuid, date, PostgresBind.int8, PostgresBind.int8]
-    static let hourlyTypes: [UInt32] = [PostgresBind.uuid, PostgresBind.timestamptz, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8]
-    static let botDailyTypes: [UInt32] = [PostgresBind.uuid, date, text, PostgresBind.int8]
-    static let sourceTypes: [UInt32] = [PostgresBind.uuid, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8]
-    static let sourceClickerTypes: [UInt32] = [PostgresBind.uuid, text, PostgresBind.int8]
 
     /// PostgreSQL's limit of bound parameters in one statement.
     static let parameterLimit = 65_535

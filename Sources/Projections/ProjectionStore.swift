@@ -227,6 +227,9 @@ public struct ProjectionStore {
         _ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?,
         ownTransaction: Bool = true
     ) throws -> Outcome {
+        if shape == .function {
+            return try applyByFunction(batch, log: log, shards: shards, expected: expected, windowStart: windowStart)
+        }
         let shard = batch.shard
         // Everything up to the counter upserts; their SQL (and, in a transaction of its own,
         // the COMMIT) is sent without waiting for it.

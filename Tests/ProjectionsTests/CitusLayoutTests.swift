@@ -44,6 +44,34 @@ import Testing
             ])
     }
 
+    /// The ingest function is delegated by its shard argument in the checkpoints' group,
+    /// after the tables; once it is, and when it already was, nothing is done; one
+    /// distributed otherwise (another argument, another group) is placed again.
+    @Test func theIngestFunctionIsDelegatedByShard() throws {
+        typealias F = CitusLayout.Function
+        let signature = "clickd_ingest.apply_batch(integer,text)"
+        let fresh = try CitusLayout.plan(schema: "clickd_internal", tables: Self.fresh, functions: [F(signature: signature)], shardCount: 16)
+        #expect(fresh.steps.first == .distributeFirst(table: "clickd_internal.checkpoints", shardCount: 16))
+        #expect(fresh.steps.last == .delegate(function: signature, colocateWith: "clickd_internal.checkpoints"))
+        let placed = [
+            T(name: "activity", hasShard: true, placement: .distributed(column: "shard", colocation: 3)),
+            T(name: "checkpoints", hasShard: true, placement: .distributed(column: "shard", colocation: 3)),
+        ]
+        #expect(
+            try CitusLayout.plan(
+                schema: "clickd_internal", tables: placed, functions: [F(signature: signature, argument: 0, colocation: 3)], shardCount: 32
+            ).steps == [])
+        for misplaced in [F(signature: signature, argument: 1, colocation: 3), F(signature: signature, argument: 0, colocation: 7)] {
+            #expect(
+                try CitusLayout.plan(schema: "clickd_internal", tables: placed, functions: [misplaced], shardCount: 32).steps == [
+                    .delegate(function: signature, colocateWith: "clickd_internal.checkpoints")
+                ])
+        }
+        #expect(throws: CitusLayoutError.self) {
+            try CitusLayout.plan(schema: "clickd_internal", tables: [], functions: [F(signature: signature)], shardCount: 32)
+        }
+    }
+
     /// A rebuild's shadow tables join the live checkpoints' group, their own checkpoints too.
     @Test func shadowTablesJoinTheLiveGroup() throws {
         let layout = try CitusLayout.plan(

@@ -41,6 +41,15 @@ struct CitusTests {
                    ELSE p.partmethod = 'n' AND p.repmodel = 't' END)
             """)
         #expect(misplaced == [], "tables not laid out for Citus: \(misplaced)")
+        // The ingest function is delegated by its shard argument, in the checkpoints' group.
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT o.distribution_argument_index = 0 AND o.colocationid = p.colocationid
+                FROM pg_dist_object o, pg_dist_partition p
+                WHERE o.objid = 'clickd_ingest.apply_batch'::regproc AND p.logicalrelid = 'clickd_internal.checkpoints'::regclass
+                """) == [["t"]])
         #expect(try I.rows(url, "SELECT count(*) > 0 FROM pg_dist_node WHERE noderole = 'primary' AND groupid > 0") == [["t"]])
     }
 
@@ -77,12 +86,23 @@ struct CitusTests {
             let again = try ChildProcess.clickd(["migrate", "--database", url, "--migrations", I.migrations])
             #expect(again.status == 0 && again.stdout.hasPrefix("up to date") && !again.stdout.contains("placed"), "\(again.stdout)")
 
-            // One worker in the default shape, two in the routed one (every write an INSERT … VALUES).
+            // One worker in the temporary-table shape, two in the function shape.
+            let shape = workers == "1" ? "tables" : "function"
             let ingest = try ChildProcess.clickd(
                 ["ingest", "--once", "--database", url, "--workers", workers, "--batch-size", "500"] + arguments,
-                environment: ["CLICKD_INGEST_SHAPE": workers == "1" ? "tables" : "values"])
+                environment: ["CLICKD_INGEST_SHAPE": shape])
             #expect(ingest.status == 0, "\(ingest.stderr)")
-            try Self.expectEqualViews(url, reference, "--workers \(workers)")
+            try Self.expectEqualViews(url, reference, "--workers \(workers), the \(shape) shape")
+            // Every call of the function ran on a worker (Citus delegated it; the nodes
+            // count function calls: scripts/throwaway-citus sets track_functions).
+            let calls = "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE schemaname = 'clickd_ingest'"
+            let onWorkers = try I.rows(url, "SELECT sum(result::bigint) FROM run_command_on_workers($$\(calls)$$)")
+            let onCoordinator = try I.rows(url, calls)
+            if shape == "function" {
+                #expect(
+                    onCoordinator == [["0"]] && (Int(onWorkers.first?[0] ?? "") ?? 0) >= 32,
+                    "calls: coordinator \(onCoordinator), workers \(onWorkers)")
+            }
         }
     }
 

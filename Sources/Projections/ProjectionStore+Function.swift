@@ -1,0 +1,91 @@
+import EventLog
+
+/// The "function" write shape: a whole batch in one call of `clickd_ingest.apply_batch`
+/// (migrations/0009_apply_batch.sql), its rows as one array per column. On a Citus
+/// coordinator the call is delegated to the worker that holds the batch's shard (the
+/// function is distributed by its first argument, co-located with the checkpoints), so
+/// no row of the batch crosses the coordinator and the worker commits in one phase
+/// (docs/design/citus.md, "Ingest statements on Citus").
+extension ProjectionStore {
+    // The element type OIDs of each table's CopyBinary columns (pg_type.dat).
+    static let text: UInt32 = 25, date: UInt32 = 1082, inet: UInt32 = 869
+    static let activityTypes: [UInt32] = [
+        PostgresBind.int4, PostgresBind.uuid, PostgresBind.int8, text, PostgresBind.timestamptz, text, text, text, text, text, text, text,
+        PostgresBind.bool, text, text, inet,
+    ]
+    static let linkTypes: [UInt32] = [
+        PostgresBind.uuid, text, text, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.timestamptz, PostgresBind.timestamptz,
+    ]
+    static let clickerTypes: [UInt32] = [
+        PostgresBind.uuid, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.timestamptz, PostgresBind.timestamptz,
+    ]
+    static let dailyTypes: [UInt32] = [PostgresBind.uuid, date, PostgresBind.int8, PostgresBind.int8]
+    static let hourlyTypes: [UInt32] = [PostgresBind.uuid, PostgresBind.timestamptz, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8]
+    static let botDailyTypes: [UInt32] = [PostgresBind.uuid, date, text, PostgresBind.int8]
+    static let sourceTypes: [UInt32] = [PostgresBind.uuid, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8]
+    static let sourceClickerTypes: [UInt32] = [PostgresBind.uuid, text, PostgresBind.int8]
+
+    /// The call, with `$n` for each of the function's 63 arguments.
+    static let applyBatchCall = "SELECT clickd_ingest.apply_batch(" + (1...63).map { "$\($0)" }.joined(separator: ", ") + ")"
+
+    /// Applies `batch` in one call: its own transaction (or, with `ownTransaction: false`,
+    /// the caller's). Outcomes as `begin`'s; a checkpoint that moved between the function's
+    /// lock and its compare-and-set is an error (SQLSTATE 40001) and the batch is retried.
+    func applyByFunction(_ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?) throws -> Outcome {
+        guard let shard = Int32(exactly: batch.shard), let shardCount = Int32(exactly: shards) else {
+            throw PostgresError(sqlState: nil, message: "shard \(batch.shard) of \(shards) is out of range")
+        }
+        // The activity rows without their first two columns (the shard and the log: arguments).
+        let activity = batch.activity.columnArrays(Self.activityTypes).dropFirst(2)
+        var corrections = CopyBinary()
+        var deadLetters = CopyBinary()
+        for (reason, lsns) in batch.corrections {
+            for lsn in lsns.values {
+                corrections.row(2)
+                corrections.int64(try Self.bigint(lsn))
+                corrections.text(reason)
+            }
+        }
+        for dead in batch.deadLetters {
+            deadLetters.row(3)
+            deadLetters.int64(try Self.bigint(dead.lsn))
+            deadLetters.text(dead.error)
+            deadLetters.bytea(dead.payload)
+        }
+        corrections.end()
+        deadLetters.end()
+        var parameters: [(any PostgresBindable)?] = [shard, schema, log, shardCount, expected, batch.through, windowStart]
+        parameters += activity.map { $0 as any PostgresBindable }
+        for arrays in [
+            corrections.columnArrays([PostgresBind.int8, Self.text]),
+            deadLetters.columnArrays([PostgresBind.int8, Self.text, PostgresBind.bytea]),
+            batch.links.columnArrays(Self.linkTypes), batch.clickers.columnArrays(Self.clickerTypes),
+            batch.daily.columnArrays(Self.dailyTypes), batch.hourly.columnArrays(Self.hourlyTypes),
+            batch.botDaily.columnArrays(Self.botDailyTypes), batch.sources.columnArrays(Self.sourceTypes),
+            batch.sourceClickers.columnArrays(Self.sourceClickerTypes),
+        ] {
+            parameters += arrays.map { $0 as any PostgresBindable }
+        }
+        precondition(parameters.count == 63, "apply_batch takes 63 arguments, not \(parameters.count)")
+        let returned = try db.query(Self.applyBatchCall, parameters).first?[0] ?? ""
+        // {applied, lsn, shards}: written or not, the checkpoint (NULL: no row), the shard count.
+        let fields = returned.trimmingCharacters(in: ["{", "}"]).split(separator: ",").map(String.init)
+        guard fields.count == 3, let found = Int(fields[2]) else {
+            throw PostgresError(sqlState: nil, message: "clickd_ingest.apply_batch returned \(returned), not {applied,lsn,shards}")
+        }
+        if fields[0] == "1" { return .applied }
+        if found != shards { throw ShardCountChanged(planned: shards, found: found) }
+        guard let current = UInt64(fields[1]) else {
+            throw PostgresError(sqlState: nil, message: "log \(log) has no checkpoint row for shard \(batch.shard) in \(schema).checkpoints")
+        }
+        return .checkpointMoved(current)
+    }
+
+    /// An LSN as a bigint (every LSN a log can hold fits: docs/log-format.md).
+    static func bigint(_ value: UInt64) throws -> Int64 {
+        guard let result = Int64(exactly: value) else {
+            throw PostgresError(sqlState: nil, message: "\(value) is out of PostgreSQL's bigint range")
+        }
+        return result
+    }
+}
