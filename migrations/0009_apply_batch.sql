@@ -54,6 +54,8 @@ DECLARE
     current bigint;
     found_shards integer;
     moved integer;
+    change_keys uuid[];
+    changes bigint[];
 BEGIN
     EXECUTE format(
         'SELECT c.lsn, s.shards FROM %1$I.checkpoints c, %1$I.sharding s WHERE c.shard = $1 AND c.log_id = $2 FOR UPDATE OF c',
@@ -65,11 +67,20 @@ BEGIN
         RETURN ARRAY[0, current, found_shards];
     END IF;
 
+    -- Every INSERT selects its rows FROM the batch's checkpoint row (locked above: exactly
+    -- one row) joined with the arrays, and takes the shard from it: Citus then pushes the
+    -- whole INSERT … SELECT down to that one shard as one task. An INSERT … SELECT from the
+    -- arrays alone is one Citus runs "via the coordinator" (on the worker, through an
+    -- intermediate result), and a modifying CTE it splits into subplans: both were measured
+    -- to cost the workers twice the CPU (docs/design/citus.md). On PostgreSQL the join
+    -- costs one index lookup per statement.
     IF cardinality(a_lsn) > 0 THEN
         EXECUTE format($q$
-            INSERT INTO %I.activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
-                                     message_type, link_id, url, human, bot_reason, user_agent, ip)
-            SELECT $1, $2, * FROM unnest($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            INSERT INTO %1$I.activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
+                                       message_type, link_id, url, human, bot_reason, user_agent, ip)
+            SELECT c.shard, c.log_id, u.*
+            FROM %1$I.checkpoints c, unnest($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS u
+            WHERE c.shard = $1 AND c.log_id = $2
             $q$, p_schema)
         USING p_shard, p_log, a_lsn, a_customer, a_occurred, a_kind, a_delivery, a_source_kind, a_source_id,
               a_message_type, a_link_id, a_url, a_human, a_bot_reason, a_user_agent, a_ip;
@@ -85,8 +96,10 @@ BEGIN
     END IF;
     IF cardinality(d_lsn) > 0 THEN
         EXECUTE format($q$
-            INSERT INTO %I.dead_letters (shard, log_id, lsn, error, payload)
-            SELECT $1, $2, * FROM unnest($3, $4, $5) ON CONFLICT DO NOTHING
+            INSERT INTO %1$I.dead_letters (shard, log_id, lsn, error, payload)
+            SELECT c.shard, c.log_id, u.* FROM %1$I.checkpoints c, unnest($3, $4, $5) AS u
+            WHERE c.shard = $1 AND c.log_id = $2
+            ON CONFLICT DO NOTHING
             $q$, p_schema) USING p_shard, p_log, d_lsn, d_error, d_payload;
     END IF;
     -- A compare-and-set again: the row locked above may belong to tables a rebuild swapped
@@ -101,38 +114,43 @@ BEGIN
             USING ERRCODE = 'serialization_failure';
     END IF;
 
-    -- The counters, as the temporary-table shape upserts them (ProjectionStore.writeCounts):
-    -- keys in order (every daemon locks them in one order), the distinct counts from the
-    -- clicker upserts' RETURNING (new - delta <= 0 < new: one more clicker; the reverse,
-    -- one fewer — exact under concurrency, the upsert adds under the row's lock).
+    -- The counters, as the temporary-table shape upserts them (ProjectionStore.writeCounts),
+    -- keys in order (every daemon locks them in one order). A distinct count moves with the
+    -- clicker rows: read back after their upsert, a row's human clicks are its new value
+    -- (the upsert locked the row, so no other daemon changes it before this commits), its
+    -- delta is in the arrays, so new - delta <= 0 < new is one more clicker, the reverse
+    -- one fewer.
     IF cardinality(l_key) > 0 THEN
         EXECUTE format($q$
-            WITH d AS MATERIALIZED (
-                SELECT * FROM unnest($11, $12, $13, $14, $15, $16) AS d(link_key, customer_id, clicks, human, first, last)
-            ), clickers AS (
-                INSERT INTO %1$I.link_clickers AS t
-                    (shard, link_key, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
-                SELECT $1, * FROM d ORDER BY 1, 2, 3
-                ON CONFLICT (shard, link_key, customer_id) DO UPDATE SET
-                    clicks = t.clicks + EXCLUDED.clicks,
-                    human_clicks = t.human_clicks + EXCLUDED.human_clicks,
-                    first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
-                    last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
-                RETURNING t.link_key, t.customer_id, t.human_clicks
-            ), uniques AS (
-                SELECT c.link_key, sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
-                                            WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
+            INSERT INTO %1$I.link_clickers AS t
+                (shard, link_key, customer_id, clicks, human_clicks, first_clicked_at, last_clicked_at)
+            SELECT c.shard, d.* FROM %1$I.checkpoints c, unnest($3, $4, $5, $6, $7, $8) AS d
+            WHERE c.shard = $1 AND c.log_id = $2 ORDER BY 1, 2, 3
+            ON CONFLICT (shard, link_key, customer_id) DO UPDATE SET
+                clicks = t.clicks + EXCLUDED.clicks,
+                human_clicks = t.human_clicks + EXCLUDED.human_clicks,
+                first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
+                last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
+            $q$, p_schema) USING p_shard, p_log, lc_key, lc_customer, lc_clicks, lc_human, lc_first, lc_last;
+        EXECUTE format($q$
+            SELECT coalesce(array_agg(link_key), '{}'), coalesce(array_agg(change), '{}') FROM (
+                SELECT t.link_key, sum(CASE WHEN t.human_clicks > 0 AND t.human_clicks - d.human <= 0 THEN 1
+                                            WHEN t.human_clicks <= 0 AND t.human_clicks - d.human > 0 THEN -1
                                             ELSE 0 END) AS change
-                FROM clickers c JOIN d USING (link_key, customer_id)
-                GROUP BY c.link_key
-            )
+                FROM %I.link_clickers t JOIN unnest($2, $3, $4) AS d(link_key, customer_id, human)
+                  ON t.link_key = d.link_key AND t.customer_id = d.customer_id
+                WHERE t.shard = $1 GROUP BY t.link_key) x
+            $q$, p_schema) INTO change_keys, changes USING p_shard, lc_key, lc_customer, lc_human;
+        EXECUTE format($q$
             INSERT INTO %1$I.link_totals AS t
                 (shard, link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, unique_clickers,
                  first_click_at, last_click_at)
-            SELECT $1, l.link_key, l.source_kind, l.source_id, l.link_id, l.url, l.total, l.human, coalesce(u.change, 0),
+            SELECT c.shard, l.link_key, l.source_kind, l.source_id, l.link_id, l.url, l.total, l.human, coalesce(u.change, 0),
                    l.first, l.last
-            FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10) AS l(link_key, source_kind, source_id, link_id, url, total, human, first, last)
-            LEFT JOIN uniques u USING (link_key) ORDER BY l.link_key
+            FROM %1$I.checkpoints c,
+                 unnest($3, $4, $5, $6, $7, $8, $9, $10, $11) AS l(link_key, source_kind, source_id, link_id, url, total, human, first, last)
+                 LEFT JOIN unnest($12, $13) AS u(link_key, change) USING (link_key)
+            WHERE c.shard = $1 AND c.log_id = $2 ORDER BY l.link_key
             ON CONFLICT (shard, link_key) DO UPDATE SET
                 url = EXCLUDED.url,
                 total_clicks = t.total_clicks + EXCLUDED.total_clicks,
@@ -141,62 +159,72 @@ BEGIN
                 first_click_at = LEAST(t.first_click_at, EXCLUDED.first_click_at),
                 last_click_at = GREATEST(t.last_click_at, EXCLUDED.last_click_at)
             $q$, p_schema)
-        USING p_shard, l_key, l_source_kind, l_source_id, l_link_id, l_url, l_total, l_human, l_first, l_last,
-              lc_key, lc_customer, lc_clicks, lc_human, lc_first, lc_last;
+        USING p_shard, p_log, l_key, l_source_kind, l_source_id, l_link_id, l_url, l_total, l_human, l_first, l_last,
+              change_keys, changes;
     END IF;
     IF cardinality(ld_key) > 0 THEN
         EXECUTE format($q$
-            INSERT INTO %I.link_daily AS t (shard, link_key, day, total_clicks, human_clicks)
-            SELECT $1, * FROM unnest($2, $3, $4, $5) ORDER BY 1, 2, 3
+            INSERT INTO %1$I.link_daily AS t (shard, link_key, day, total_clicks, human_clicks)
+            SELECT c.shard, d.* FROM %1$I.checkpoints c, unnest($3, $4, $5, $6) AS d
+            WHERE c.shard = $1 AND c.log_id = $2 ORDER BY 1, 2, 3
             ON CONFLICT (shard, link_key, day) DO UPDATE SET
                 total_clicks = t.total_clicks + EXCLUDED.total_clicks, human_clicks = t.human_clicks + EXCLUDED.human_clicks
-            $q$, p_schema) USING p_shard, ld_key, ld_day, ld_total, ld_human;
+            $q$, p_schema) USING p_shard, p_log, ld_key, ld_day, ld_total, ld_human;
     END IF;
     IF cardinality(sh_key) > 0 THEN
         EXECUTE format($q$
-            INSERT INTO %I.source_hourly AS t (shard, source_key, hour, delivered, total_clicks, human_clicks)
-            SELECT $1, * FROM unnest($2, $3, $4, $5, $6) ORDER BY 1, 2, 3
+            INSERT INTO %1$I.source_hourly AS t (shard, source_key, hour, delivered, total_clicks, human_clicks)
+            SELECT c.shard, d.* FROM %1$I.checkpoints c, unnest($3, $4, $5, $6, $7) AS d
+            WHERE c.shard = $1 AND c.log_id = $2 ORDER BY 1, 2, 3
             ON CONFLICT (shard, source_key, hour) DO UPDATE SET
                 delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
                 human_clicks = t.human_clicks + EXCLUDED.human_clicks
-            $q$, p_schema) USING p_shard, sh_key, sh_hour, sh_delivered, sh_total, sh_human;
+            $q$, p_schema) USING p_shard, p_log, sh_key, sh_hour, sh_delivered, sh_total, sh_human;
     END IF;
     IF cardinality(bd_key) > 0 THEN
         EXECUTE format($q$
-            INSERT INTO %I.bot_daily AS t (shard, source_key, day, bot_reason, clicks)
-            SELECT $1, * FROM unnest($2, $3, $4, $5) ORDER BY 1, 2, 3, 4
+            INSERT INTO %1$I.bot_daily AS t (shard, source_key, day, bot_reason, clicks)
+            SELECT c.shard, d.* FROM %1$I.checkpoints c, unnest($3, $4, $5, $6) AS d
+            WHERE c.shard = $1 AND c.log_id = $2 ORDER BY 1, 2, 3, 4
             ON CONFLICT (shard, source_key, day, bot_reason) DO UPDATE SET clicks = t.clicks + EXCLUDED.clicks
-            $q$, p_schema) USING p_shard, bd_key, bd_day, bd_reason, bd_clicks;
+            $q$, p_schema) USING p_shard, p_log, bd_key, bd_day, bd_reason, bd_clicks;
     END IF;
     IF cardinality(s_key) > 0 THEN
         -- As for links: a customer's first human click on any link of the source makes them
         -- a clicked customer of the source; their last one corrected away, no more.
-        EXECUTE format($q$
-            WITH d AS MATERIALIZED (
-                SELECT * FROM unnest($8, $9, $10) AS d(source_key, customer_id, human)
-            ), clickers AS (
+        change_keys := '{}';
+        changes := '{}';
+        IF cardinality(sc_key) > 0 THEN
+            EXECUTE format($q$
                 INSERT INTO %1$I.source_clickers AS t (shard, source_key, customer_id, human_clicks)
-                SELECT $1, * FROM d ORDER BY 1, 2, 3
+                SELECT c.shard, d.* FROM %1$I.checkpoints c, unnest($3, $4, $5) AS d
+                WHERE c.shard = $1 AND c.log_id = $2 ORDER BY 1, 2, 3
                 ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET human_clicks = t.human_clicks + EXCLUDED.human_clicks
-                RETURNING t.source_key, t.customer_id, t.human_clicks
-            ), customers AS (
-                SELECT c.source_key, sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
-                                              WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
-                                              ELSE 0 END) AS change
-                FROM clickers c JOIN d USING (source_key, customer_id)
-                GROUP BY c.source_key
-            )
+                $q$, p_schema) USING p_shard, p_log, sc_key, sc_customer, sc_human;
+            EXECUTE format($q$
+                SELECT coalesce(array_agg(source_key), '{}'), coalesce(array_agg(change), '{}') FROM (
+                    SELECT t.source_key, sum(CASE WHEN t.human_clicks > 0 AND t.human_clicks - d.human <= 0 THEN 1
+                                                  WHEN t.human_clicks <= 0 AND t.human_clicks - d.human > 0 THEN -1
+                                                  ELSE 0 END) AS change
+                    FROM %I.source_clickers t JOIN unnest($2, $3, $4) AS d(source_key, customer_id, human)
+                      ON t.source_key = d.source_key AND t.customer_id = d.customer_id
+                    WHERE t.shard = $1 GROUP BY t.source_key) x
+                $q$, p_schema) INTO change_keys, changes USING p_shard, sc_key, sc_customer, sc_human;
+        END IF;
+        EXECUTE format($q$
             INSERT INTO %1$I.source_totals AS t
                 (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers, human_clicks)
-            SELECT $1, s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0), s.human
-            FROM unnest($2, $3, $4, $5, $6, $7) AS s(source_key, source_kind, source_id, delivered, clicks, human)
-            LEFT JOIN customers c USING (source_key) ORDER BY s.source_key
+            SELECT c.shard, s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(u.change, 0), s.human
+            FROM %1$I.checkpoints c,
+                 unnest($3, $4, $5, $6, $7, $8) AS s(source_key, source_kind, source_id, delivered, clicks, human)
+                 LEFT JOIN unnest($9, $10) AS u(source_key, change) USING (source_key)
+            WHERE c.shard = $1 AND c.log_id = $2 ORDER BY s.source_key
             ON CONFLICT (shard, source_key) DO UPDATE SET
                 delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
                 clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers,
                 human_clicks = t.human_clicks + EXCLUDED.human_clicks
             $q$, p_schema)
-        USING p_shard, s_key, s_kind, s_id, s_delivered, s_clicks, s_human, sc_key, sc_customer, sc_human;
+        USING p_shard, p_log, s_key, s_kind, s_id, s_delivered, s_clicks, s_human, change_keys, changes;
         IF 0 > ANY (sc_human) THEN
             -- A source clicker row exists while its human clicks are more than 0 (a burst
             -- correction lowers them).
@@ -210,3 +238,6 @@ BEGIN
     RETURN ARRAY[1, p_through, found_shards];
 END
 $function$;
+
+-- It writes with its caller's rights (SECURITY INVOKER); no one else need call it.
+REVOKE ALL ON FUNCTION clickd_ingest.apply_batch FROM PUBLIC;

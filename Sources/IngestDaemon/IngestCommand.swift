@@ -17,7 +17,9 @@ struct IngestCommand: AsyncParsableCommand {
             rows, per-link totals, clickers, per-source and per-day counts, and that \
             shard's checkpoint — is applied in one transaction with a compare-and-set on the \
             checkpoint, so that crashes and a second daemon (with any number of workers) \
-            can neither lose nor double a click. Records that do not decode go to clickd_internal.dead_letters. With --once \
+            can neither lose nor double a click. On a Citus coordinator each batch is one call of \
+            clickd_ingest.apply_batch, which Citus runs on the worker holding the shard \
+            (docs/scale-out.md). Records that do not decode go to clickd_internal.dead_letters. With --once \
             it drains every log to its current end and exits 0. SIGTERM finishes the batch \
             in flight and exits. Under systemd (Type=notify) it sends READY, WATCHDOG, \
             STATUS and STOPPING. PostgreSQL unavailable: it retries with backoff and logs \

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Projections
 import Synchronization
 
 /// The logs a projection command reads, and its batch size (ingest, rebuild).
@@ -38,5 +39,10 @@ struct LogsOptions: ParsableArguments {
         if log.isEmpty { throw ValidationError("give at least one --log DIR") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be 1 to 1000000") }
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be 1 to 1024") }
+        // The write shape's override (docs/design/citus.md): refused here, in one line, rather
+        // than by every worker's first connection.
+        if let shape = ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"], ProjectionStore.WriteShape(rawValue: shape) == nil {
+            throw ValidationError("CLICKD_INGEST_SHAPE=\(shape): the write shapes are tables and function")
+        }
     }
 }

@@ -112,40 +112,6 @@ struct CopyBinary {
 }
 
 extension CopyBinary {
-    /// The rows back as bound parameters, field by field in the binary encoding they were
-    /// written in, with `types` their OIDs (NULL fields are nil): the same rows as
-    /// `INSERT … VALUES` for Citus (`ProjectionStore+Routed.swift`). Reads only what this
-    /// encoder wrote, so a malformed buffer is a programming error.
-    func boundRows(_ types: [UInt32]) -> [[PostgresBind?]] {
-        guard rows > 0 else { return [] }
-        let data = bytes
-        var at = 19  // signature, flags, header extension length
-        func read(_ count: Int) -> ArraySlice<UInt8> {
-            precondition(at + count <= data.count, "CopyBinary: a row runs past the buffer")
-            defer { at += count }
-            return data[at..<at + count]
-        }
-        func integer(_ count: Int) -> Int {
-            read(count).reduce(0) { $0 << 8 | Int($1) }
-        }
-        var result: [[PostgresBind?]] = []
-        result.reserveCapacity(rows)
-        for _ in 0..<rows {
-            let fields = integer(2)
-            precondition(fields == types.count, "CopyBinary: a row of \(fields) fields, \(types.count) types")
-            var row: [PostgresBind?] = []
-            row.reserveCapacity(fields)
-            for type in types {
-                let length = Int32(truncatingIfNeeded: integer(4))
-                row.append(length < 0 ? nil : PostgresBind(oid: type, binary: true, bytes: Array(read(Int(length)))))
-            }
-            result.append(row)
-        }
-        return result
-    }
-}
-
-extension CopyBinary {
     /// The array type OID of each element type the encoder writes (pg_type.dat).
     static let arrayTypes: [UInt32: UInt32] = [
         PostgresBind.bool: 1000, PostgresBind.bytea: 1001, PostgresBind.int4: 1007, PostgresBind.int8: 1016, 25: 1009,

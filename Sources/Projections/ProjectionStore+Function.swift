@@ -1,4 +1,5 @@
 import EventLog
+import Foundation
 
 /// The "function" write shape: a whole batch in one call of `clickd_ingest.apply_batch`
 /// (migrations/0009_apply_batch.sql), its rows as one array per column. On a Citus
@@ -7,6 +8,30 @@ import EventLog
 /// no row of the batch crosses the coordinator and the worker commits in one phase
 /// (docs/design/citus.md, "Ingest statements on Citus").
 extension ProjectionStore {
+    /// How a store writes a batch.
+    public enum WriteShape: String, Sendable {
+        /// COPY into the session's temporary tables, then upserts from them, pipelined
+        /// with the COMMIT: the fastest on plain PostgreSQL (docs/benchmarks.md, issues 13, 28).
+        case temporaryTables = "tables"
+        /// One call of `clickd_ingest.apply_batch` per batch: on Citus, delegated to the
+        /// worker that holds the batch's shard.
+        case function
+
+        /// The shape for `db`: what `CLICKD_INGEST_SHAPE` (tables | function) says, else the
+        /// function on a Citus coordinator — there it takes the batches' rows off the
+        /// coordinator, the one node a cluster cannot add more of (docs/design/citus.md) —
+        /// and the temporary tables on PostgreSQL.
+        public static func configured(for db: PostgresConnection) throws -> WriteShape {
+            if let named = ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"] {
+                guard let shape = WriteShape(rawValue: named) else {
+                    throw PostgresError(sqlState: nil, message: "CLICKD_INGEST_SHAPE=\(named): the shapes are tables and function")
+                }
+                return shape
+            }
+            return try CitusLayout.isCoordinator(db) ? .function : .temporaryTables
+        }
+    }
+
     // The element type OIDs of each table's CopyBinary columns (pg_type.dat).
     static let text: UInt32 = 25, date: UInt32 = 1082, inet: UInt32 = 869
     static let activityTypes: [UInt32] = [
@@ -88,4 +113,9 @@ extension ProjectionStore {
         }
         return result
     }
+}
+
+/// A bound field is sent as it is.
+extension PostgresBind: PostgresBindable {
+    public func postgresBind() -> PostgresBind { self }
 }

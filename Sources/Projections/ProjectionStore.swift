@@ -10,7 +10,7 @@ public struct ProjectionStore {
     /// An identifier chosen by clickd, never by input.
     public let schema: String
 
-    /// How batches are written: temporary tables and COPY, or statements Citus routes.
+    /// How batches are written: temporary tables and COPY, or one call of the batch function.
     public var shape: WriteShape
 
     public init(_ db: PostgresConnection, schema: String = "clickd_internal", shape: WriteShape = .temporaryTables) {
@@ -249,9 +249,7 @@ public struct ProjectionStore {
                 throw ShardCountChanged(planned: shards, found: found)
             }
             guard current == expected else { return (.checkpointMoved(current), .rollback) }
-            if batch.activity.rows > 0, shape == .values {
-                try insertActivity(batch)
-            } else if batch.activity.rows > 0 {
+            if batch.activity.rows > 0 {
                 try db.copy(
                     """
                     COPY \(schema).activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
@@ -281,10 +279,6 @@ public struct ProjectionStore {
                 """, [shard, log, batch.through, windowStart, expected])
             guard moved.count == 1 else {
                 throw PostgresError(sqlState: nil, message: "the checkpoint of log \(log) shard \(shard) moved during the batch; it will be retried")
-            }
-            if shape == .values {
-                try writeCountsRouted(batch)
-                return (.applied, .commitSent(after: ""))
             }
             return (.applied, .commitSent(after: try writeCounts(batch)))
         }

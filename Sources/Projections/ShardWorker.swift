@@ -352,7 +352,8 @@ public final class ShardWorker {
 
     private func currentStore() throws -> ProjectionStore {
         if let store { return store }
-        let made = ProjectionStore(try connect(), schema: schema, shape: .configured)
+        let db = try connect()
+        let made = ProjectionStore(db, schema: schema, shape: try .configured(for: db))
         store = made
         return made
     }
