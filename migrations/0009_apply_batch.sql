@@ -24,6 +24,28 @@
 
 CREATE SCHEMA clickd_ingest;
 
+-- The change of a distinct count per key (a link's unique clickers, a source's clicked
+-- customers), read back after a clicker upsert: the rows it wrote are locked by it, so
+-- their human clicks are this transaction's new values, and the deltas are in the arrays —
+-- new - delta <= 0 < new is one more clicker, the reverse one fewer. A router SELECT on
+-- one shard (on Citus it runs where apply_batch runs). Returns the keys and their changes.
+CREATE FUNCTION clickd_ingest.clicker_changes(
+    p_shard integer, p_schema text, p_table text, p_key text, d_key uuid[], d_customer text[], d_human bigint[],
+    OUT keys uuid[], OUT changes bigint[]
+) LANGUAGE plpgsql AS $function$
+BEGIN
+    EXECUTE format($q$
+        SELECT coalesce(array_agg(key), '{}'), coalesce(array_agg(change), '{}') FROM (
+            SELECT t.%3$I AS key, sum(CASE WHEN t.human_clicks > 0 AND t.human_clicks - d.human <= 0 THEN 1
+                                           WHEN t.human_clicks <= 0 AND t.human_clicks - d.human > 0 THEN -1
+                                           ELSE 0 END) AS change
+            FROM %1$I.%2$I t JOIN unnest($2, $3, $4) AS d(key, customer_id, human)
+              ON t.%3$I = d.key AND t.customer_id = d.customer_id
+            WHERE t.shard = $1 GROUP BY t.%3$I) x
+        $q$, p_schema, p_table, p_key) INTO keys, changes USING p_shard, d_key, d_customer, d_human;
+END
+$function$;
+
 CREATE FUNCTION clickd_ingest.apply_batch(
     p_shard integer, p_schema text, p_log uuid, p_shards integer, p_expected bigint, p_through bigint, p_window_start bigint,
     -- activity (without shard, log_id: the batch's)
@@ -115,11 +137,8 @@ BEGIN
     END IF;
 
     -- The counters, as the temporary-table shape upserts them (ProjectionStore.writeCounts),
-    -- keys in order (every daemon locks them in one order). A distinct count moves with the
-    -- clicker rows: read back after their upsert, a row's human clicks are its new value
-    -- (the upsert locked the row, so no other daemon changes it before this commits), its
-    -- delta is in the arrays, so new - delta <= 0 < new is one more clicker, the reverse
-    -- one fewer.
+    -- keys in order (every daemon locks them in one order); the distinct counts move with
+    -- the clicker rows (clicker_changes).
     IF cardinality(l_key) > 0 THEN
         EXECUTE format($q$
             INSERT INTO %1$I.link_clickers AS t
@@ -132,15 +151,8 @@ BEGIN
                 first_clicked_at = LEAST(t.first_clicked_at, EXCLUDED.first_clicked_at),
                 last_clicked_at = GREATEST(t.last_clicked_at, EXCLUDED.last_clicked_at)
             $q$, p_schema) USING p_shard, p_log, lc_key, lc_customer, lc_clicks, lc_human, lc_first, lc_last;
-        EXECUTE format($q$
-            SELECT coalesce(array_agg(link_key), '{}'), coalesce(array_agg(change), '{}') FROM (
-                SELECT t.link_key, sum(CASE WHEN t.human_clicks > 0 AND t.human_clicks - d.human <= 0 THEN 1
-                                            WHEN t.human_clicks <= 0 AND t.human_clicks - d.human > 0 THEN -1
-                                            ELSE 0 END) AS change
-                FROM %I.link_clickers t JOIN unnest($2, $3, $4) AS d(link_key, customer_id, human)
-                  ON t.link_key = d.link_key AND t.customer_id = d.customer_id
-                WHERE t.shard = $1 GROUP BY t.link_key) x
-            $q$, p_schema) INTO change_keys, changes USING p_shard, lc_key, lc_customer, lc_human;
+        SELECT * INTO change_keys, changes
+        FROM clickd_ingest.clicker_changes(p_shard, p_schema, 'link_clickers', 'link_key', lc_key, lc_customer, lc_human);
         EXECUTE format($q$
             INSERT INTO %1$I.link_totals AS t
                 (shard, link_key, source_kind, source_id, link_id, url, total_clicks, human_clicks, unique_clickers,
@@ -201,15 +213,8 @@ BEGIN
                 WHERE c.shard = $1 AND c.log_id = $2 ORDER BY 1, 2, 3
                 ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET human_clicks = t.human_clicks + EXCLUDED.human_clicks
                 $q$, p_schema) USING p_shard, p_log, sc_key, sc_customer, sc_human;
-            EXECUTE format($q$
-                SELECT coalesce(array_agg(source_key), '{}'), coalesce(array_agg(change), '{}') FROM (
-                    SELECT t.source_key, sum(CASE WHEN t.human_clicks > 0 AND t.human_clicks - d.human <= 0 THEN 1
-                                                  WHEN t.human_clicks <= 0 AND t.human_clicks - d.human > 0 THEN -1
-                                                  ELSE 0 END) AS change
-                    FROM %I.source_clickers t JOIN unnest($2, $3, $4) AS d(source_key, customer_id, human)
-                      ON t.source_key = d.source_key AND t.customer_id = d.customer_id
-                    WHERE t.shard = $1 GROUP BY t.source_key) x
-                $q$, p_schema) INTO change_keys, changes USING p_shard, sc_key, sc_customer, sc_human;
+            SELECT * INTO change_keys, changes
+            FROM clickd_ingest.clicker_changes(p_shard, p_schema, 'source_clickers', 'source_key', sc_key, sc_customer, sc_human);
         END IF;
         EXECUTE format($q$
             INSERT INTO %1$I.source_totals AS t
@@ -240,4 +245,4 @@ END
 $function$;
 
 -- It writes with its caller's rights (SECURITY INVOKER); no one else need call it.
-REVOKE ALL ON FUNCTION clickd_ingest.apply_batch FROM PUBLIC;
+REVOKE ALL ON FUNCTION clickd_ingest.apply_batch, clickd_ingest.clicker_changes FROM PUBLIC;

@@ -50,6 +50,13 @@ extension ProjectionStore {
     static let sourceTypes: [UInt32] = [PostgresBind.uuid, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8]
     static let sourceClickerTypes: [UInt32] = [PostgresBind.uuid, text, PostgresBind.int8]
 
+    /// The function shape's most bytes of rows per call (`functionArgumentLimit`). One call is
+    /// one protocol message, which PostgreSQL caps at 1 GB; on Citus the coordinator sends it
+    /// on as SQL text with the arrays as literals, up to ~4 times the binary size (a uuid's 16
+    /// bytes are 37 characters, a timestamp's 8 are 30). 64 MiB keeps both far below the cap;
+    /// a batch of the default 4,096 records is ~1 MB.
+    public static let functionArgumentBytes = 64 << 20
+
     /// The call, with `$n` for each of the function's 63 arguments.
     static let applyBatchCall = "SELECT clickd_ingest.apply_batch(" + (1...63).map { "$\($0)" }.joined(separator: ", ") + ")"
 

@@ -12,6 +12,9 @@ public struct ProjectionStore {
 
     /// How batches are written: temporary tables and COPY, or one call of the batch function.
     public var shape: WriteShape
+    /// The function shape's most bytes of rows in one call; a batch with more is written in
+    /// the temporary-table shape, which streams its rows by COPY (`functionArgumentBytes`).
+    public var functionArgumentLimit = ProjectionStore.functionArgumentBytes
 
     public init(_ db: PostgresConnection, schema: String = "clickd_internal", shape: WriteShape = .temporaryTables) {
         self.db = db
@@ -100,6 +103,13 @@ public struct ProjectionStore {
         public let shard: Int
         /// The checkpoint this batch moves its (log, shard) to.
         public let through: UInt64
+
+        /// The bytes of its rows in binary (what the function shape's arrays hold).
+        var argumentBytes: Int {
+            [activity, links, clickers, sources, sourceClickers, daily, hourly, botDaily].reduce(0) { $0 + $1.bytes.count }
+                + corrections.reduce(0) { $0 + $1.reason.utf8.count + 12 * $1.lsns.values.count }
+                + deadLetters.reduce(0) { $0 + 24 + $1.error.utf8.count + $1.payload.count }
+        }
     }
 
     /// Encodes `batch` for `shard`, to move its checkpoint to `through` (the last LSN the
@@ -227,7 +237,7 @@ public struct ProjectionStore {
         _ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?,
         ownTransaction: Bool = true
     ) throws -> Outcome {
-        if shape == .function {
+        if shape == .function, batch.argumentBytes <= functionArgumentLimit {
             return try applyByFunction(batch, log: log, shards: shards, expected: expected, windowStart: windowStart)
         }
         let shard = batch.shard

@@ -145,6 +145,37 @@ import Testing
         #expect(wrong.status != 0 && wrong.stderr.contains("CLICKD_INGEST_SHAPE=values: the write shapes are tables and function"), "\(wrong.stderr)")
     }
 
+    /// A batch over the function shape's argument limit is written in the temporary-table
+    /// shape instead (COPY streams it; one call is one message, which PostgreSQL caps at
+    /// 1 GB): the same rows and checkpoint either way, the temporary tables used only then.
+    @Test func aBatchOverTheFunctionsLimitIsCopiedInstead() throws {
+        let log = LogID(bytes: Array(0..<16))
+        var fold = ProjectionFold()
+        let batch = ProjectionFoldTests.fold(
+            &fold,
+            (0..<40).map { i in
+                (UInt64(i + 1), I.click(UInt64(i) * 90_000, customer: "p", delivery: "d\(i)", link: "L\(i % 3)"))
+            })
+        let shard = ShardFunction.shard(ofCustomer: "p", shards: 32)
+        var results: [[[String?]]] = []
+        for limit in [ProjectionStore.functionArgumentBytes, 1024] {
+            let url = try I.database()
+            let db = try PostgresConnection(url)
+            var store = ProjectionStore(db, shape: .function)
+            store.functionArgumentLimit = limit
+            #expect(try store.checkpoint(log, shard: shard, shards: 32).lsn == 0)
+            let prepared = store.prepare(batch, log: log, shard: shard, through: 40)
+            #expect(prepared.argumentBytes > 1024)
+            #expect(try store.begin(prepared, log: log, shards: 32, expected: 0, windowStart: nil) == .applied)
+            try store.finish()
+            #expect(try store.checkpoint(log, shard: shard, shards: 32).lsn == 40)
+            // The temporary tables exist in the session only when the batch was copied.
+            #expect(try db.query("SELECT to_regclass('pg_temp.delta_links') IS NOT NULL") == [[limit == 1024 ? "t" : "f"]])
+            results.append(try WorkersTests.views(url))
+        }
+        #expect(results[0] == results[1] && results[0].count > 40)
+    }
+
     /// A worker at the end of its logs waits on their inotify watch (the daemon's follow
     /// loop, instead of sleeping and polling): the wait says "nothing" after its timeout,
     /// with the thread idle, and wakes for a record appended to either log, which the next
