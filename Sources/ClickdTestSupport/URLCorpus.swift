@@ -23,4 +23,48 @@ public enum URLCorpus {
         "https://example.com/emoji/😀?x=🎉",
         "HTTPS://EXAMPLE.COM/UPPER",
     ]
+
+    /// Non-ASCII destinations — paths, queries, fragments, userinfo, hosts (IDNA, full-width
+    /// letters and dots, IPv4 and IPv6 forms, ports) — whose Location must be what a
+    /// browser's URL parser makes of them (LocationURLBrowserTests checks Chromium agrees).
+    public static let nonASCII: [String] = [
+        "https://a.example/caf\u{E9}",
+        "https://a.example/cafe\u{301}",
+        "https://bücher.example/straße?q=größe",
+        "https://例え.テスト/パス?クエリ=値#断片",
+        "https://example.com/emoji/😀?x=🎉#🎈",
+        "https://münchen.de:8080/ä",
+        "https://MÜNCHEN.DE/Ä",
+        "https://ＥＸＡＭＰＬＥ．com/ä",
+        "https://example。com/ä",
+        "https://faß.de/é",
+        "https://xn--bcher-kva.example/é",
+        "https://ex.com/a/./b/../c/é",
+        "https://ex.com/a/%2e%2E/é/.",
+        "https://ex.com:0443/é",
+        "http://ex.com:80/é",
+        "http://ex.com:443/é",
+        "https://ex.com/é?a='\"<>`{}|^#f\"<>`{}",
+        "https://ex.com/é path/?q=a b#c d",
+        "https://ex.com\\é\\x?y\\z",
+        "https://user:pä@ex.com/é",
+        "https://üser@ex.com/é",
+        "https://a@b@ex.com/é",
+        "https://ex.com/%zz/é?%zz",
+        "https://ex.com/100%/é",
+        "https://0x7f.1/é",
+        "https://127.0.0.1./é",
+        "https://192.168.0.257/é",
+        "https://[2001:DB8:0:0:0:0:0:1]:443/é",
+        "https://[::FFFF:192.0.2.1]/é",
+        "https://[0:0:1:0:0:0:0:0]/é",
+        "https://%65x.com/é",
+        "https://ex.com/é?\u{00AD}",
+        "https://so\u{00AD}ft.example/é",
+        "https://ελληνικά.gr/δοκιμή",
+        "https://пример.рф/путь?запрос#фрагмент",
+        "https://مثال.إختبار/é",
+        "https://ex.com/\u{FEFF}é",
+        "https://ex.com/a?b=%E2%9C%93&c=✓",
+    ]
 }

@@ -21,6 +21,7 @@
         case keyRing = "key-ring"
         case reportInput = "report-input"
         case followerFile = "follower-file"
+        case locationURL = "location-url"
 
         public func run(_ data: UnsafeRawBufferPointer) {
             switch self {
@@ -33,6 +34,7 @@
             case .keyRing: FuzzHarness.keyRing(data)
             case .reportInput: FuzzHarness.reportInput(data)
             case .followerFile: FuzzHarness.followerFile(data)
+            case .locationURL: FuzzHarness.locationURL(data)
             }
         }
     }
@@ -304,6 +306,20 @@
             precondition(FollowerFile.isValidDatabaseID(file.database) && !file.database.contains("/") && file.neededFrom >= 1)
             precondition(
                 FollowerFile.parse(String(decoding: file.encoded(), as: UTF8.self)) == file, "a follower file does not survive being written out")
+        }
+
+        /// The edge's Location for any destination: plain printable ASCII, and a serialized
+        /// URL serializes to itself (the URL Standard's serialization is idempotent).
+        static func locationURL(_ data: UnsafeRawBufferPointer) {
+            let text = String(decoding: data, as: UTF8.self)
+            let location = LocationURL.header(for: text)
+            if !text.utf8.allSatisfy({ $0 < 0x80 }) {
+                precondition(location.utf8.allSatisfy { $0 < 0x80 }, "a Location with a non-ASCII byte")
+            }
+            if let serialized = LocationURL.serialize(text) {
+                precondition(serialized.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }, "a serialization with a space, a control or a non-ASCII byte")
+                precondition(LocationURL.serialize(serialized) == serialized, "serializing \(serialized) again changes it")
+            }
         }
 
         static func keyRing(_ data: UnsafeRawBufferPointer) {

@@ -413,7 +413,8 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// The 302: status line, Location, the pre-encoded fixed headers, the body unless HEAD.
+    /// The 302: status line, Location (`LocationURL.header`), the pre-encoded fixed headers,
+    /// the body unless HEAD.
     static func encodeRedirect(
         to destination: String, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
         allocator: ByteBufferAllocator
@@ -425,7 +426,8 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             statusLine(version, .found, into: &buffer)
         }
         buffer.writeStaticString("Location: ")
-        buffer.writeString(destination)
+        // ASCII as signed; non-ASCII as a browser's URL parser serializes it (issue 29).
+        buffer.writeString(LocationURL.header(for: destination))
         buffer.writeStaticString("\r\n")
         buffer.writeBytes(redirectHeaders)
         connectionHeader(version, keepAlive: keepAlive, into: &buffer)
