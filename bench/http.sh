@@ -39,11 +39,13 @@ pids+=($!)
 # The key ring of the edges under test, made once by the first binary that needs it.
 need_keys() { [[ -f $work/keys ]] || "$1" keys generate --kid k7f2 > "$work/keys"; }
 
-# A tracked URL for the edge on 127.0.0.1:PORT, signed with $work/keys.
+# A tracked URL for the edge on 127.0.0.1:PORT, signed with $work/keys, to DESTINATION
+# (default an ASCII shop link; e.g. DESTINATION='https://bücher.example/straße?größe=42'
+# measures the edge's non-ASCII Location path, docs/edge.md "Location").
 sign_url() {  # binary port
     need_keys "$1"
     "$1" links sign --keys "$work/keys" --base "http://127.0.0.1:$2" --type email --delivery dlv_01HXYZ9K2M4N6P8Q \
-        --customer cust_48213 --campaign 17 --url https://shop.example.com/collections/spring/blue-shoes?size=42 2>/dev/null
+        --customer cust_48213 --campaign 17 --url "${DESTINATION:-https://shop.example.com/collections/spring/blue-shoes?size=42}" 2>/dev/null
 }
 
 # Starts `BINARY edge` on 127.0.0.1:PORT with a fresh log and waits until it listens; sets epid.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A destination as the edge sends it in `Location`: plain ASCII, what a browser's URL
 /// parser would have navigated to (the WHATWG URL Standard's serialization of an http(s)
@@ -79,7 +80,8 @@ public enum LocationURL {
             let parts = path.dropFirst().split(omittingEmptySubsequences: false) { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") }
             for (i, part) in parts.enumerated() {
                 let last = i == parts.count - 1
-                let lowered = String(decoding: part, as: UTF8.self).lowercased()
+                // Only a segment of at most 6 bytes can be a dot segment (`%2e%2e`).
+                let lowered = part.count <= 6 ? String(decoding: part, as: UTF8.self).lowercased() : ""
                 if [".", "%2e"].contains(lowered) {
                     if last { segments.append("") }
                 } else if ["..", ".%2e", "%2e.", "%2e%2e"].contains(lowered) {
@@ -103,13 +105,22 @@ public enum LocationURL {
         return result
     }
 
-    // The URL Standard's percent-encode sets, by byte (every byte >= 0x7F is in all of them).
-    static func inC0ControlSet(_ b: UInt8) -> Bool { b < 0x20 || b >= 0x7F }
-    static func inFragmentSet(_ b: UInt8) -> Bool { inC0ControlSet(b) || Array(" \"<>`".utf8).contains(b) }
-    static func inQuerySet(_ b: UInt8) -> Bool { inC0ControlSet(b) || Array(" \"#<>".utf8).contains(b) }
-    static func inSpecialQuerySet(_ b: UInt8) -> Bool { inQuerySet(b) || b == UInt8(ascii: "'") }
-    static func inPathSet(_ b: UInt8) -> Bool { inQuerySet(b) || Array("?^`{}".utf8).contains(b) }
-    static func inUserinfoSet(_ b: UInt8) -> Bool { inPathSet(b) || Array("/:;=@[\\]|".utf8).contains(b) }
+    // The URL Standard's percent-encode sets, as tables by byte (every byte >= 0x7F is in
+    // all of them): looked up per byte of every non-ASCII destination the edge redirects to.
+    static func set(_ extra: String, plus base: [Bool]? = nil) -> [Bool] {
+        var table = base ?? (0..<256).map { $0 < 0x20 || $0 >= 0x7F }
+        for b in extra.utf8 { table[Int(b)] = true }
+        return table
+    }
+    static let fragmentSet = set(" \"<>`")
+    static let querySet = set(" \"#<>")
+    static let specialQuerySet = set("'", plus: querySet)
+    static let pathSet = set("?^`{}", plus: querySet)
+    static let userinfoSet = set("/:;=@[\\]|", plus: pathSet)
+    static func inFragmentSet(_ b: UInt8) -> Bool { fragmentSet[Int(b)] }
+    static func inSpecialQuerySet(_ b: UInt8) -> Bool { specialQuerySet[Int(b)] }
+    static func inPathSet(_ b: UInt8) -> Bool { pathSet[Int(b)] }
+    static func inUserinfoSet(_ b: UInt8) -> Bool { userinfoSet[Int(b)] }
 
     static func percentEncoded(_ bytes: [UInt8], where encode: (UInt8) -> Bool) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
@@ -132,8 +143,14 @@ public enum LocationURL {
             guard bytes.last == UInt8(ascii: "]"), bytes.count > 2 else { return nil }
             return ipv6(String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)).map { "[" + $0 + "]" }
         }
-        guard let decoded = String(validating: percentDecoded(bytes), as: UTF8.self), let ascii = domainToASCII(decoded) else {
-            return nil
+        let decoded = bytes.contains(UInt8(ascii: "%")) ? percentDecoded(bytes) : bytes
+        let ascii: String
+        if decoded.allSatisfy({ $0 < 0x80 }) {
+            // An ASCII host needs only lower-casing (UTS #46 maps nothing else in ASCII).
+            ascii = String(decoding: decoded.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        } else {
+            guard let text = String(validating: decoded, as: UTF8.self), let mapped = cachedDomainToASCII(text) else { return nil }
+            ascii = mapped
         }
         let forbidden = Array("\u{0}\t\n\r #/:<>?@[\\]^|%".utf8)
         guard !ascii.isEmpty, !ascii.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || forbidden.contains($0) }) else { return nil }
@@ -174,6 +191,21 @@ public enum LocationURL {
         case 0x00AD, 0x034F, 0x180B...0x180D, 0x200B, 0x2060, 0xFE00...0xFE0F, 0xFEFF: true
         default: false
         }
+    }
+
+    /// IDNA results of recent non-ASCII hosts: Foundation's normalization is most of a
+    /// serialization's cost (bench/edge-ab.sh with a non-ASCII DESTINATION, docs/benchmarks.md),
+    /// and a campaign's links share a few hosts. At most 1,024 entries (emptied when full).
+    static let idnaCache = Mutex<[String: String?]>([:])
+
+    static func cachedDomainToASCII(_ domain: String) -> String? {
+        if let hit = idnaCache.withLock({ $0[domain] }) { return hit }
+        let result = domainToASCII(domain)
+        idnaCache.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll(keepingCapacity: true) }
+            cache[domain] = .some(result)
+        }
+        return result
     }
 
     /// Domain to ASCII (see the type's comment for the mapping), label by label.
