@@ -41,8 +41,10 @@ struct LogsOptions: ParsableArguments {
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be 1 to 1024") }
         // The write shape's override (docs/design/citus.md): refused here, in one line, rather
         // than by every worker's first connection.
-        if let shape = ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"], ProjectionStore.WriteShape(rawValue: shape) == nil {
-            throw ValidationError("CLICKD_INGEST_SHAPE=\(shape): the write shapes are tables and function")
+        do {
+            _ = try ProjectionStore.WriteShape.environmentOverride()
+        } catch {
+            throw ValidationError("\(error)")
         }
     }
 }

@@ -27,9 +27,10 @@ public enum LocationURL {
     /// fails on it (or it is not http(s)).
     public static func serialize(_ input: String) -> String? {
         // Leading and trailing C0 controls and spaces go; tabs and newlines anywhere go.
-        var bytes = Array(input.utf8).filter { $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
-        while let first = bytes.first, first <= 0x20 { bytes.removeFirst() }
-        while let last = bytes.last, last <= 0x20 { bytes.removeLast() }
+        let all = Array(input.utf8).filter { $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
+        let start = all.firstIndex { $0 > 0x20 } ?? all.endIndex
+        let end = all.lastIndex { $0 > 0x20 }.map { $0 + 1 } ?? start
+        let bytes = Array(all[start..<max(start, end)])
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         let scheme = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
         guard scheme == "http" || scheme == "https" else { return nil }
@@ -117,23 +118,31 @@ public enum LocationURL {
     static let specialQuerySet = set("'", plus: querySet)
     static let pathSet = set("?^`{}", plus: querySet)
     static let userinfoSet = set("/:;=@[\\]|", plus: pathSet)
+    /// The forbidden domain code points (ASCII): C0 controls, DEL and these.
+    static let forbiddenDomainSet = set(" #/:<>?@[\\]^|%", plus: (0..<256).map { $0 < 0x20 || $0 == 0x7F })
     static func inFragmentSet(_ b: UInt8) -> Bool { fragmentSet[Int(b)] }
     static func inSpecialQuerySet(_ b: UInt8) -> Bool { specialQuerySet[Int(b)] }
     static func inPathSet(_ b: UInt8) -> Bool { pathSet[Int(b)] }
     static func inUserinfoSet(_ b: UInt8) -> Bool { userinfoSet[Int(b)] }
 
     static func percentEncoded(_ bytes: [UInt8], where encode: (UInt8) -> Bool) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
+        String(decoding: percentEncodedBytes(bytes, where: encode), as: UTF8.self)
+    }
+
+    /// `bytes` with each byte `encode` picks written `%XX` (upper-case hex): the one
+    /// percent-encoder of LinkTracking (URLParameters uses it too).
+    static func percentEncodedBytes(_ bytes: some Collection<UInt8>, where encode: (UInt8) -> Bool) -> [UInt8] {
+        let hex: StaticString = "0123456789ABCDEF"
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         for b in bytes {
             if encode(b) {
-                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+                out += [UInt8(ascii: "%"), hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 15)]]
             } else {
                 out.append(b)
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// The host parser for a special scheme: an IPv6 address in brackets, else the
@@ -152,8 +161,7 @@ public enum LocationURL {
             guard let text = String(validating: decoded, as: UTF8.self), let mapped = cachedDomainToASCII(text) else { return nil }
             ascii = mapped
         }
-        let forbidden = Array("\u{0}\t\n\r #/:<>?@[\\]^|%".utf8)
-        guard !ascii.isEmpty, !ascii.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || forbidden.contains($0) }) else { return nil }
+        guard !ascii.isEmpty, !ascii.utf8.contains(where: { forbiddenDomainSet[Int($0)] }) else { return nil }
         var labels = ascii.split(separator: ".", omittingEmptySubsequences: false)
         if labels.count > 1, labels.last == "" { labels.removeLast() }
         if let last = labels.last, isNumericLabel(last) { return ipv4(labels) }

@@ -125,6 +125,7 @@ extension CopyBinary {
     /// takes (`ProjectionStore+Function.swift`). Reads only what this encoder wrote, so a
     /// malformed buffer is a programming error.
     func columnArrays(_ types: [UInt32]) -> [PostgresBind] {
+        precondition(rows <= Int(Int32.max), "CopyBinary: more rows than an array holds")
         var columns = [[UInt8]](repeating: [], count: types.count)
         var nulls = [Bool](repeating: false, count: types.count)
         if rows > 0 {
@@ -148,7 +149,6 @@ extension CopyBinary {
                 }
             }
         }
-        precondition(rows <= Int(Int32.max), "CopyBinary: more rows than an array holds")
         return zip(types, zip(columns, nulls)).map { type, column in
             guard let arrayType = Self.arrayTypes[type] else { preconditionFailure("CopyBinary: no array type for OID \(type)") }
             var bytes = PostgresBind.bigEndian(Int32(rows > 0 ? 1 : 0)) + PostgresBind.bigEndian(Int32(column.1 ? 1 : 0))

@@ -22,14 +22,22 @@ extension ProjectionStore {
         /// coordinator, the one node a cluster cannot add more of (docs/design/citus.md) —
         /// and the temporary tables on PostgreSQL.
         public static func configured(for db: PostgresConnection) throws -> WriteShape {
-            if let named = ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"] {
-                guard let shape = WriteShape(rawValue: named) else {
-                    throw PostgresError(sqlState: nil, message: "CLICKD_INGEST_SHAPE=\(named): the shapes are tables and function")
-                }
-                return shape
-            }
+            if let shape = try environmentOverride() { return shape }
             return try CitusLayout.isCoordinator(db) ? .function : .temporaryTables
         }
+
+        /// What `CLICKD_INGEST_SHAPE` names (nil when unset); a name that is no shape is an
+        /// error, in one line (the ingest and rebuild commands check it at start).
+        public static func environmentOverride() throws -> WriteShape? {
+            guard let named = ProcessInfo.processInfo.environment["CLICKD_INGEST_SHAPE"] else { return nil }
+            guard let shape = WriteShape(rawValue: named) else { throw WriteShapeError(named: named) }
+            return shape
+        }
+    }
+
+    public struct WriteShapeError: Error, CustomStringConvertible {
+        public let named: String
+        public var description: String { "CLICKD_INGEST_SHAPE=\(named): the write shapes are tables and function" }
     }
 
     // The element type OIDs of each table's CopyBinary columns (pg_type.dat).
