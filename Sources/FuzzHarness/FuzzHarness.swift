@@ -48,18 +48,25 @@
         /// Token decode + verify. The input as token text: whatever verifies re-encodes to
         /// exactly that text (canonical base64url, one spelling per token). The input as the
         /// bytes of a token body, signed with the ring's key: the fields past the MAC are
-        /// decoded too, and a token that verifies signs back to the same text.
+        /// decoded too, and a token that verifies signs back to the same text. Both as a link
+        /// token and as an open token: no text verifies as both.
         static func token(_ data: UnsafeRawBufferPointer) {
             let text = String(decoding: data, as: UTF8.self)
-            if case .success(let token) = ring.verify(text) {
-                precondition(KeyRing.sign(token, with: key) == text, "a token verified in a spelling that is not its own")
-            }
+            let link = try? ring.verify(text).get()
+            let open = try? ring.verifyOpen(text).get()
+            precondition(link == nil || open == nil, "a text verified as a link token and as an open token")
+            if let link { precondition(KeyRing.sign(link, with: key) == text, "a token verified in a spelling that is not its own") }
+            if let open { precondition(try! ring.sign(open.token) == text, "an open token verified in a spelling that is not its own") }
             var body = Array(data)
             body.append(contentsOf: key.prepared.mac(body[...]).prefix(TokenCodec.macSize))
             let signed = TokenCodec.encode(body)
             if case .success(let token) = ring.verify(signed) {
                 precondition(KeyRing.sign(token, with: key) == signed, "a verified token does not sign back to itself")
                 precondition(token.idProblem == nil, "a token with a control character in an id verified")
+            }
+            if case .success(let open) = ring.verifyOpen(signed) {
+                precondition(try! ring.sign(open.token) == signed, "a verified open token does not sign back to itself")
+                precondition(open.token.idProblem == nil, "an open token with a control character in an id verified")
             }
         }
 
@@ -116,12 +123,7 @@
                 precondition(start >= base && start + customer.count <= base + data.count, "the customer field lies outside the record")
             }
             guard let event = try? EventCodec.decode(data) else { return }
-            let id: String
-            switch event {
-            case .click(let c): id = c.token.customerID
-            case .delivered(let d): id = d.customerID
-            }
-            precondition(customer.map { Array($0) } == Array(id.utf8), "the customer field is not the decoded customer")
+            precondition(customer.map { Array($0) } == Array(event.customerID.utf8), "the customer field is not the decoded customer")
             let again = try? EventCodec.decode(EventCodec.encode(event))
             precondition(again == event, "an event does not survive encode and decode")
             switch event {
@@ -130,6 +132,9 @@
                 _ = ClickClassifier.staticReason(c)
             case .delivered(let d):
                 precondition(d.occurredAt <= EventCodec.latestOccurredAt)
+            case .opened(let o):
+                precondition(o.occurredAt <= EventCodec.latestOccurredAt && o.token.issuedAt <= EventCodec.latestIssuedAt)
+                _ = OpenClassifier.reason(o)
             }
         }
 

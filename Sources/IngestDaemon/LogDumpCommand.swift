@@ -75,6 +75,13 @@ struct LogDumpCommand: AsyncParsableCommand {
                 ("kind", "delivered"), ("at", timestamp(d.occurredAt)), ("delivery", d.deliveryID), ("customer", d.customerID),
                 ("source", "\(d.sourceKind.name):\(d.sourceID)"), ("type", d.messageType.name), ("links", String(d.trackedLinks)),
             ]
+        case .opened(let o):
+            return [
+                ("kind", "opened"), ("at", timestamp(o.occurredAt)), ("delivery", o.token.deliveryID), ("customer", o.token.customerID),
+                ("source", "\(o.token.sourceKind.name):\(o.token.sourceID)"), ("type", o.token.messageType.name),
+                ("issued", timestamp(seconds: o.token.issuedAt)), ("key", o.keyID), ("ua", o.userAgent), ("ip", address(o.clientIP)),
+                ("edge", o.edgeID), ("apple_relay", o.appleRelay ? "yes" : "no"),
+            ]
         }
     }
 

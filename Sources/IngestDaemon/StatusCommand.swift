@@ -53,12 +53,7 @@ struct StatusCommand: AsyncParsableCommand {
                     if let first = try reader.read(maxRecords: 1).first,
                         case .success(let event) = Result(catching: { try EventCodec.decode(first.payload) })
                     {
-                        let at: UInt64
-                        switch event {
-                        case .click(let c): at = c.occurredAt
-                        case .delivered(let d): at = d.occurredAt
-                        }
-                        seconds = max(0, now - Double(at) / 1000)
+                        seconds = max(0, now - Double(event.occurredAt) / 1000)
                     }
                 }
                 printOut(

@@ -1,6 +1,6 @@
 /// The binary form of a `TrackingEvent` in the log, version 1 (docs/log-format.md, "Payloads"):
 ///
-///     version (1 byte, = 1) | kind (1 byte: 1 click, 2 delivered) | occurred_at (varint, ms)
+///     version (1 byte, = 1) | kind (1 byte: 1 click, 2 delivered, 3 opened) | occurred_at (varint, ms)
 ///     click:     flags (1 byte: bit 0 HEAD, bits 1–3 message type, bits 4–5 source kind,
 ///                bit 6 link id is the destination) | issued_at (varint)
 ///                | kid | source_id | delivery_id | customer_id | [link_id] | destination
@@ -8,6 +8,12 @@
 ///                | ip length (1 byte: 0, 4 or 16) | ip
 ///     delivered: type and source (1 byte: bits 1–3 message type, bits 4–5 source kind)
 ///                | source_id | delivery_id | customer_id | tracked_links (varint)
+///     opened:    flags (1 byte: bit 0 Apple relay, bits 1–3 message type, bits 4–5 source
+///                kind) | issued_at (varint) | kid | source_id | delivery_id | customer_id
+///                | user_agent | edge_id | ip length (1 byte: 0, 4 or 16) | ip
+///
+/// Kind 3 is new in issue 29; a build before it dead-letters such a record by name
+/// ("unknown event kind 3") and goes on.
 ///
 /// Decoding checks every length before using it and throws on anything else, so a
 /// damaged or foreign record becomes a dead letter, never a crash.
@@ -39,6 +45,17 @@ public enum EventCodec {
             out.append((delivered.messageType.rawValue << 1) | (delivered.sourceKind.rawValue << 4))
             for field in [delivered.sourceID, delivered.deliveryID, delivered.customerID] { TokenCodec.appendField(field, to: &out) }
             Varint.append(UInt64(delivered.trackedLinks), to: &out)
+        case .opened(let open):
+            out.append(3)
+            Varint.append(open.occurredAt, to: &out)
+            let token = open.token
+            out.append((open.appleRelay ? 1 : 0) | (token.messageType.rawValue << 1) | (token.sourceKind.rawValue << 4))
+            Varint.append(token.issuedAt, to: &out)
+            for field in [open.keyID, token.sourceID, token.deliveryID, token.customerID, open.userAgent, open.edgeID] {
+                TokenCodec.appendField(field, to: &out)
+            }
+            out.append(UInt8(open.clientIP.count))
+            out.append(contentsOf: open.clientIP)
         }
         return out
     }
@@ -79,9 +96,7 @@ public enum EventCodec {
             let destination = try reader.string()
             let userAgent = try reader.string()
             let edgeID = try reader.string()
-            let ipLength = Int(try reader.byte())
-            guard ipLength == 0 || ipLength == 4 || ipLength == 16 else { throw DecodeError(message: "invalid address length \(ipLength)") }
-            let ip = try reader.bytes(ipLength)
+            let ip = try reader.address()
             try reader.end()
             let token = LinkToken(
                 destination: destination, deliveryID: deliveryID, customerID: customerID, sourceKind: source,
@@ -105,6 +120,28 @@ public enum EventCodec {
                 DeliveredEvent(
                     occurredAt: occurredAt, messageType: type, sourceKind: source, sourceID: sourceID,
                     deliveryID: deliveryID, customerID: customerID, trackedLinks: UInt32(links)))
+        case 3:
+            let flags = try reader.byte()
+            guard flags & 0b1100_0000 == 0, let type = LinkToken.MessageType(rawValue: (flags >> 1) & 0b111),
+                let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
+            else { throw DecodeError(message: "invalid open flags \(flags)") }
+            let issuedAt = try reader.varint()
+            guard issuedAt <= latestIssuedAt else { throw DecodeError(message: "issued_at \(issuedAt) s is after the year 9999") }
+            let kid = try reader.string()
+            let sourceID = try reader.string()
+            let deliveryID = try reader.string()
+            let customerID = try reader.string()
+            let userAgent = try reader.string()
+            let edgeID = try reader.string()
+            let ip = try reader.address()
+            try reader.end()
+            let token = OpenToken(
+                deliveryID: deliveryID, customerID: customerID, sourceKind: source, sourceID: sourceID, messageType: type,
+                issuedAt: issuedAt)
+            return .opened(
+                OpenEvent(
+                    occurredAt: occurredAt, token: token, keyID: kid, userAgent: userAgent, clientIP: ip, edgeID: edgeID,
+                    appleRelay: flags & 1 != 0))
         default:
             throw DecodeError(message: "unknown event kind \(kind)")
         }
@@ -121,7 +158,7 @@ public enum EventCodec {
             _ = try reader.varint()  // occurred_at
             _ = try reader.byte()  // flags
             switch kind {
-            case 1:
+            case 1, 3:
                 _ = try reader.varint()  // issued_at
                 for _ in 0..<3 { _ = try reader.field() }  // kid, source_id, delivery_id
             case 2:
@@ -178,6 +215,13 @@ public enum EventCodec {
         mutating func string() throws(DecodeError) -> String {
             guard let s = TokenCodec.utf8String(try field()) else { throw DecodeError(message: "field is not UTF-8") }
             return s
+        }
+
+        /// An address: its length (0, 4 or 16) and its bytes.
+        mutating func address() throws(DecodeError) -> [UInt8] {
+            let length = Int(try byte())
+            guard length == 0 || length == 4 || length == 16 else { throw DecodeError(message: "invalid address length \(length)") }
+            return try bytes(length)
         }
 
         func end() throws(DecodeError) {

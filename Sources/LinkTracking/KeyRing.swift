@@ -94,14 +94,21 @@ public struct KeyRing: Sendable {
 
     /// Signs `token` with the signing key and returns its text (no base URL).
     public func sign(_ token: LinkToken) throws(KeyRingError) -> String {
-        guard let key = signingKey else { throw KeyRingError(line: nil, message: "every key in the key ring is retired: add a new one") }
-        return Self.sign(token, with: key)
+        Self.sign(token, with: try signer())
     }
 
-    static func sign(_ token: LinkToken, with key: Key) -> String {
-        var bytes = TokenCodec.body(token, kid: key.kid)
-        let mac = key.prepared.mac(bytes[...])
-        bytes.append(contentsOf: mac.prefix(TokenCodec.macSize))
+    static func sign(_ token: LinkToken, with key: Key) -> String { seal(TokenCodec.body(token, kid: key.kid), with: key) }
+
+    /// The key new tokens are signed with.
+    private func signer() throws(KeyRingError) -> Key {
+        guard let key = signingKey else { throw KeyRingError(line: nil, message: "every key in the key ring is retired: add a new one") }
+        return key
+    }
+
+    /// A token's text: `body` and its MAC under `key`, in base64url.
+    private static func seal(_ body: [UInt8], with key: Key) -> String {
+        var bytes = body
+        bytes.append(contentsOf: key.prepared.mac(bytes[...]).prefix(TokenCodec.macSize))
         return TokenCodec.encode(bytes)
     }
 
@@ -112,21 +119,12 @@ public struct KeyRing: Sendable {
 
     /// `verify`, also returning the id of the key that signed the token.
     public func verifyNamingKey(_ text: Substring) -> Result<(token: LinkToken, keyID: String), TokenError> {
-        guard text.utf8.count <= TokenCodec.maxTokenLength else { return .failure(.tooLong(text.utf8.count)) }
-        guard let bytes = TokenCodec.decode(text) else { return .failure(.malformed("not base64url")) }
+        let bytes: [UInt8]
         let layout: TokenCodec.Layout
-        switch TokenCodec.layout(bytes) {
-        case .success(let l): layout = l
+        switch signedLayout(text, version: TokenCodec.version) {
+        case .success(let found): (bytes, layout) = found
         case .failure(let error): return .failure(error)
         }
-        guard let keyIndex = index[layout.kid] else { return .failure(.unknownKey(layout.kid)) }
-        if keys[keyIndex].retired { return .failure(.retiredKey(layout.kid)) }
-        let signed = bytes.withUnsafeBytes { raw in
-            keys[keyIndex].prepared.verify(
-                UnsafeRawBufferPointer(rebasing: raw[..<layout.macStart]),
-                truncatedMAC: UnsafeRawBufferPointer(rebasing: raw[layout.macStart...]))
-        }
-        guard signed else { return .failure(.badSignature) }
         // The fields are read only after the signature holds, straight from the buffer (no
         // array of strings: this runs for every click the edge answers).
         let linkIsDestination = layout.flags & (1 << 5) != 0
@@ -148,14 +146,67 @@ public struct KeyRing: Sendable {
         if !linkIsDestination, token.linkID == token.destination { return .failure(.malformed("link id written out but equal to the destination")) }
         // An id with a control character is never signed now, but links signed before may
         // hold one: refused (404, counted) so it never reaches the log and the database.
-        let control = bytes.withUnsafeBytes { raw in
-            layout.fields.dropLast().contains { LinkToken.hasControlCharacter(UnsafeRawBufferPointer(rebasing: raw[$0])) }
-        }
-        if control { return .failure(.invalidField("control character in an id")) }
+        if Self.holdsControlCharacter(bytes, layout.fields.dropLast()) { return .failure(.invalidField("control character in an id")) }
         return .success((token, layout.kid))
     }
 
+    /// Signs the open token `token` with the signing key and returns its text.
+    public func sign(_ token: OpenToken) throws(KeyRingError) -> String {
+        let key = try signer()
+        return Self.seal(TokenCodec.body(token, kid: key.kid), with: key)
+    }
+
+    /// Checks an open token's text (the pixel's, `/o/`) and returns what it carries and the
+    /// key that signed it, or exactly why it was refused — in the order and with the errors
+    /// of a link token's verification; a link token here is `wrongKind`.
+    public func verifyOpen(_ text: Substring) -> Result<(token: OpenToken, keyID: String), TokenError> {
+        let bytes: [UInt8]
+        let layout: TokenCodec.Layout
+        switch signedLayout(text, version: TokenCodec.openVersion) {
+        case .success(let found): (bytes, layout) = found
+        case .failure(let error): return .failure(error)
+        }
+        let token: OpenToken? = bytes.withUnsafeBytes { raw in
+            func field(_ i: Int) -> String? { TokenCodec.utf8String(UnsafeRawBufferPointer(rebasing: raw[layout.fields[i]])) }
+            guard let source = field(0), let delivery = field(1), let customer = field(2) else { return nil }
+            return OpenToken(
+                deliveryID: delivery, customerID: customer, sourceKind: LinkToken.SourceKind(rawValue: (layout.flags >> 3) & 0b11)!,
+                sourceID: source, messageType: LinkToken.MessageType(rawValue: layout.flags & 0b111)!, issuedAt: layout.issuedAt)
+        }
+        guard let token else { return .failure(.invalidField("not UTF-8")) }
+        if Self.holdsControlCharacter(bytes, layout.fields[...]) { return .failure(.invalidField("control character in an id")) }
+        return .success((token, layout.kid))
+    }
+
+    /// The checks both kinds of token share, in order: length, canonical base64url,
+    /// structure of `version`, key, MAC. Returns the bytes and their layout.
+    private func signedLayout(_ text: Substring, version: UInt8) -> Result<([UInt8], TokenCodec.Layout), TokenError> {
+        guard text.utf8.count <= TokenCodec.maxTokenLength else { return .failure(.tooLong(text.utf8.count)) }
+        guard let bytes = TokenCodec.decode(text) else { return .failure(.malformed("not base64url")) }
+        let layout: TokenCodec.Layout
+        switch TokenCodec.layout(bytes, expected: version) {
+        case .success(let l): layout = l
+        case .failure(let error): return .failure(error)
+        }
+        guard let keyIndex = index[layout.kid] else { return .failure(.unknownKey(layout.kid)) }
+        if keys[keyIndex].retired { return .failure(.retiredKey(layout.kid)) }
+        let signed = bytes.withUnsafeBytes { raw in
+            keys[keyIndex].prepared.verify(
+                UnsafeRawBufferPointer(rebasing: raw[..<layout.macStart]),
+                truncatedMAC: UnsafeRawBufferPointer(rebasing: raw[layout.macStart...]))
+        }
+        guard signed else { return .failure(.badSignature) }
+        return .success((bytes, layout))
+    }
+
+    /// Whether any of the `fields` of `bytes` holds a control character.
+    private static func holdsControlCharacter(_ bytes: [UInt8], _ fields: ArraySlice<Range<Int>>) -> Bool {
+        bytes.withUnsafeBytes { raw in fields.contains { LinkToken.hasControlCharacter(UnsafeRawBufferPointer(rebasing: raw[$0])) } }
+    }
+
     public func verify(_ text: String) -> Result<LinkToken, TokenError> { verify(text[...]) }
+
+    public func verifyOpen(_ text: String) -> Result<(token: OpenToken, keyID: String), TokenError> { verifyOpen(text[...]) }
 }
 
 /// Compares two byte sequences of equal length in time independent of their contents

@@ -5,17 +5,22 @@ import ExtrasBase64
     import Glibc
 #endif
 
-/// The token format, version 1 (docs/link-tokens.md). Binary, then base64url without padding:
+/// The token formats (docs/link-tokens.md). Binary, then base64url without padding:
 ///
 ///     version(1) | kid length(1) | kid | flags(1) | issued_at(varint)
 ///     | source_id | delivery_id | customer_id | [link_id] | destination   (each: varint length + UTF-8)
 ///     | mac(16)
 ///
-/// `flags`: bits 0–2 message type, bits 3–4 source kind, bit 5 "link id is the destination"
-/// (then `link_id` is left out). `mac` is HMAC-SHA256 over everything before it, keyed with
-/// the key named by `kid`, truncated to 128 bits.
+/// Version 1 is a link token; version 2 an open token (the pixel's), which ends after
+/// `customer_id`. `flags`: bits 0–2 message type, bits 3–4 source kind, bit 5 "link id is
+/// the destination" (then `link_id` is left out; always 0 in an open token). `mac` is
+/// HMAC-SHA256 over everything before it, keyed with the key named by `kid`, truncated to
+/// 128 bits.
 public enum TokenCodec {
+    /// A link token's version (`/c/`).
     public static let version: UInt8 = 1
+    /// An open token's version (`/o/`).
+    public static let openVersion: UInt8 = 2
     public static let macSize = 16
     /// The longest token accepted, in characters (an 8 KB URL and long ids fit).
     public static let maxTokenLength = 16_384
@@ -38,6 +43,21 @@ public enum TokenCodec {
         appendField(token.customerID, to: &out)
         if !linkIsDestination { appendField(token.linkID, to: &out) }
         appendField(token.destination, to: &out)
+        return out
+    }
+
+    /// The signed bytes of an open token under key `kid`.
+    static func body(_ token: OpenToken, kid: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(32 + token.deliveryID.utf8.count + token.customerID.utf8.count + token.sourceID.utf8.count)
+        out.append(openVersion)
+        out.append(UInt8(kid.utf8.count))
+        out.append(contentsOf: kid.utf8)
+        out.append(token.messageType.rawValue | (token.sourceKind.rawValue << 3))
+        Varint.append(token.issuedAt, to: &out)
+        appendField(token.sourceID, to: &out)
+        appendField(token.deliveryID, to: &out)
+        appendField(token.customerID, to: &out)
         return out
     }
 
@@ -109,14 +129,20 @@ public enum TokenCodec {
         var kid: String
         var flags: UInt8
         var issuedAt: UInt64
-        var fields: [Range<Int>]  // source, delivery, customer, [link], destination
+        var fields: [Range<Int>]  // source, delivery, customer, [link, destination]
         var macStart: Int
     }
 
-    /// Splits `bytes` into its parts, checking only structure (lengths, version).
-    static func layout(_ bytes: [UInt8]) -> Result<Layout, TokenError> {
+    /// Splits `bytes` into its parts, checking only structure (lengths, version): a token
+    /// of version `expected` (`version` or `openVersion`); the other known version is
+    /// `wrongKind`.
+    static func layout(_ bytes: [UInt8], expected: UInt8 = version) -> Result<Layout, TokenError> {
         guard bytes.count >= 3 else { return .failure(.truncated) }
-        guard bytes[0] == version else { return .failure(.unsupportedVersion(bytes[0])) }
+        guard bytes[0] == expected else {
+            if bytes[0] == version { return .failure(.wrongKind("a link token, not an open token")) }
+            if bytes[0] == openVersion { return .failure(.wrongKind("an open token, not a link token")) }
+            return .failure(.unsupportedVersion(bytes[0]))
+        }
         let kidLength = Int(bytes[1])
         guard kidLength >= 1, kidLength <= maxKeyIDLength else { return .failure(.malformed("key id length \(kidLength)")) }
         var i = 2 + kidLength
@@ -126,12 +152,13 @@ public enum TokenCodec {
         }
         let flags = bytes[i]
         i += 1
-        guard flags & 0b1100_0000 == 0, flags & 0b111 < 5, (flags >> 3) & 0b11 < 3 else {
+        guard flags & 0b1100_0000 == 0, flags & 0b111 < 5, (flags >> 3) & 0b11 < 3, expected == version || flags & (1 << 5) == 0
+        else {
             return .failure(.malformed("unknown flags \(flags)"))
         }
         guard let issued = readVarint(bytes, &i) else { return .failure(.truncated) }
         guard issued <= EventCodec.latestIssuedAt else { return .failure(.malformed("issued_at \(issued) is after the year 9999")) }
-        let count = flags & (1 << 5) != 0 ? 4 : 5
+        let count = expected == openVersion ? 3 : flags & (1 << 5) != 0 ? 4 : 5
         var fields: [Range<Int>] = []
         fields.reserveCapacity(count)
         for _ in 0..<count {

@@ -9,6 +9,8 @@ public enum TokenError: Error, Equatable, Sendable, CustomStringConvertible {
     case truncated
     /// A format version this build does not know.
     case unsupportedVersion(UInt8)
+    /// A token of the other kind: an open token where a link token belongs, or the reverse.
+    case wrongKind(String)
     /// Signed with a key that is not in the key ring.
     case unknownKey(String)
     /// Signed with a key the key ring marks retired.
@@ -25,6 +27,7 @@ public enum TokenError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooLong: "too_long"
         case .truncated: "truncated"
         case .unsupportedVersion: "unsupported_version"
+        case .wrongKind: "wrong_kind"
         case .unknownKey: "unknown_key"
         case .retiredKey: "retired_key"
         case .badSignature: "bad_signature"
@@ -38,6 +41,7 @@ public enum TokenError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooLong(let n): "token of \(n) characters is longer than \(TokenCodec.maxTokenLength)"
         case .truncated: "truncated token"
         case .unsupportedVersion(let v): "token format version \(v) is not supported"
+        case .wrongKind(let what): "token is \(what)"
         case .unknownKey(let kid): "token signed with unknown key '\(kid)'"
         case .retiredKey(let kid): "token signed with retired key '\(kid)'"
         case .badSignature: "token signature does not match"

@@ -9,7 +9,7 @@ public struct ProjectionBatch: Sendable {
         public var lsn: UInt64
         public var customerID: String
         public var occurredAt: UInt64  // ms
-        public var kind: String  // clicked_link | delivered
+        public var kind: String  // clicked_link | delivered | opened_email
         public var deliveryID: String
         public var sourceKind: String
         public var sourceID: String
@@ -20,6 +20,9 @@ public struct ProjectionBatch: Sendable {
         public var botReason: String?
         public var userAgent: String?
         public var ip: [UInt8]
+        /// An open's reason (`OpenClassifier.Reason`), nil for a person's own fetch and for
+        /// other kinds; an open's `human` and `botReason` are nil (they are about clicks).
+        public var openReason: String? = nil
     }
 
     public struct LinkKey: Hashable, Comparable, Sendable {
@@ -74,6 +77,19 @@ public struct ProjectionBatch: Sendable {
     public struct BotDailyKey: Hashable, Sendable {
         public var source: SourceKey, day: Int64, botReason: String
     }
+    /// A source, a UTC day and an open's reason (never a person's own fetch): `open_daily`
+    /// (migration 0010).
+    public struct OpenDailyKey: Hashable, Sendable {
+        public var source: SourceKey, day: Int64, reason: String
+    }
+    /// A source's deltas: deliveries, clicks, human clicks, opens, machine opens.
+    public struct SourceCounts: Sendable, Equatable {
+        public var delivered: Int64 = 0, clicks: Int64 = 0, human: Int64 = 0, opens: Int64 = 0, machineOpens: Int64 = 0
+    }
+    /// A source's deltas in one hour: deliveries, clicks, human clicks, opens, a person's opens.
+    public struct HourCounts: Sendable, Equatable {
+        public var delivered: Int64 = 0, total: Int64 = 0, human: Int64 = 0, opens: Int64 = 0, personOpens: Int64 = 0
+    }
     /// A link and a UTC day (days since 1970-01-01).
     public struct DailyKey: Hashable, Sendable {
         public var link: LinkKey, day: Int64
@@ -101,13 +117,18 @@ public struct ProjectionBatch: Sendable {
     public var corrections: [(lsn: UInt64, reason: String)] = []
     public var links: [LinkKey: Counts] = [:]
     public var clickers: [ClickerKey: Counts] = [:]
-    public var sources: [SourceKey: (delivered: Int64, clicks: Int64, human: Int64)] = [:]
+    public var sources: [SourceKey: SourceCounts] = [:]
     /// Changes of each (source, customer)'s human clicks (none for a change of 0).
     public var sourceClickers: [SourceClickerKey: Int64] = [:]
+    /// Changes of each (source, customer)'s opens as a person, a human click counting as one
+    /// (a person who clicked opened): the opened-customer count moves with them.
+    public var sourceOpeners: [SourceClickerKey: Int64] = [:]
+    /// Opens per source, day and reason (a person's own fetches not kept here).
+    public var openDaily: [OpenDailyKey: Int64] = [:]
     /// Clicks per link and day: (total, human).
     public var daily: [DailyKey: (total: Int64, human: Int64)] = [:]
-    /// Deliveries, clicks and human clicks per source and hour.
-    public var hourly: [HourlyKey: (delivered: Int64, total: Int64, human: Int64)] = [:]
+    /// Deliveries, clicks, human clicks, opens and a person's opens per source and hour.
+    public var hourly: [HourlyKey: HourCounts] = [:]
     /// Bot clicks per source, day and reason.
     public var botDaily: [BotDailyKey: Int64] = [:]
     /// The records folded into this batch, and the first one's LSN.
@@ -178,8 +199,30 @@ public struct ProjectionFold: Sendable {
                     messageType: d.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
                     userAgent: nil, ip: []))
             let source = ProjectionBatch.SourceKey(sourceKind: d.sourceKind.name, sourceID: d.sourceID)
-            batch.sources[source, default: (0, 0, 0)].delivered += 1
-            batch.hourly[.init(source: source, hour: Int64(d.occurredAt / Self.msPerHour)), default: (0, 0, 0)].delivered += 1
+            batch.sources[source, default: .init()].delivered += 1
+            batch.hourly[.init(source: source, hour: Int64(d.occurredAt / Self.msPerHour)), default: .init()].delivered += 1
+        case .opened(let o):
+            // A pure function of the record: no window, nothing to correct later.
+            let reason = OpenClassifier.reason(o)
+            let persons = reason?.isPersons ?? true
+            batch.activity.append(
+                .init(
+                    lsn: lsn, customerID: o.token.customerID, occurredAt: o.occurredAt, kind: "opened_email",
+                    deliveryID: o.token.deliveryID, sourceKind: o.token.sourceKind.name, sourceID: o.token.sourceID,
+                    messageType: o.token.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
+                    userAgent: o.userAgent, ip: o.clientIP, openReason: reason?.rawValue))
+            let source = ProjectionBatch.SourceKey(sourceKind: o.token.sourceKind.name, sourceID: o.token.sourceID)
+            batch.sources[source, default: .init()].opens += 1
+            if !persons { batch.sources[source]!.machineOpens += 1 }
+            let hour = ProjectionBatch.HourlyKey(source: source, hour: Int64(o.occurredAt / Self.msPerHour))
+            batch.hourly[hour, default: .init()].opens += 1
+            if persons {
+                batch.hourly[hour]!.personOpens += 1
+                batch.sourceOpeners[.init(source: source, customerID: o.token.customerID), default: 0] += 1
+            }
+            if let reason {
+                batch.openDaily[.init(source: source, day: Int64(o.occurredAt / Self.msPerDay), reason: reason.rawValue), default: 0] += 1
+            }
         case .click(let c):
             let (verdict, corrections) = classifier.classify(lsn: lsn, c)
             window[lsn] = c
@@ -239,6 +282,14 @@ public struct ProjectionFold: Sendable {
             if nul(d.deliveryID) { return "delivery id" }
             if nul(d.sourceID) { return "source id" }
             return nil
+        case .opened(let o):
+            if nul(o.token.customerID) { return "customer id" }
+            if nul(o.token.deliveryID) { return "delivery id" }
+            if nul(o.token.sourceID) { return "source id" }
+            if nul(o.userAgent) { return "user agent" }
+            if nul(o.keyID) { return "key id" }
+            if nul(o.edgeID) { return "edge id" }
+            return nil
         }
     }
 
@@ -252,7 +303,7 @@ public struct ProjectionFold: Sendable {
     private func countTime(_ c: ClickEvent, total: Int64, human: Int64, botReason: String?, into batch: inout ProjectionBatch) {
         let source = ProjectionBatch.SourceKey(sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID)
         let key = ProjectionBatch.HourlyKey(source: source, hour: Int64(c.occurredAt / Self.msPerHour))
-        batch.hourly[key, default: (0, 0, 0)].total += total
+        batch.hourly[key, default: .init()].total += total
         batch.hourly[key]!.human += human
         if let botReason { batch.botDaily[.init(source: source, day: Int64(c.occurredAt / Self.msPerDay), botReason: botReason), default: 0] += 1 }
     }
@@ -264,9 +315,15 @@ public struct ProjectionFold: Sendable {
         batch.links[link, default: .init()].add(total: total, human: human, at: at)
         batch.links[link]!.url = c.token.destination
         batch.clickers[.init(link: link, customerID: c.token.customerID), default: .init()].add(total: total, human: human, at: at)
-        batch.sources[source, default: (0, 0, 0)].clicks += total
+        batch.sources[source, default: .init()].clicks += total
         batch.sources[source]!.human += human
-        if human != 0 { batch.sourceClickers[.init(source: source, customerID: c.token.customerID), default: 0] += human }
+        if human != 0 {
+            let customer = ProjectionBatch.SourceClickerKey(source: source, customerID: c.token.customerID)
+            batch.sourceClickers[customer, default: 0] += human
+            // A person who clicked opened: a human click is one of their opens (and a burst
+            // correction takes it back from both).
+            batch.sourceOpeners[customer, default: 0] += human
+        }
         // The day of the click itself, also for a correction (decoded times are bounded).
         let day = Int64(c.occurredAt / Self.msPerDay)
         let key = ProjectionBatch.DailyKey(link: link, day: day)

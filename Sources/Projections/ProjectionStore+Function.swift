@@ -2,7 +2,7 @@ import EventLog
 import Foundation
 
 /// The "function" write shape: a whole batch in one call of `clickd_ingest.apply_batch`
-/// (migrations/0009_apply_batch.sql), its rows as one array per column. On a Citus
+/// (migrations/0009_apply_batch.sql, 0010_opens.sql), its rows as one array per column. On a Citus
 /// coordinator the call is delegated to the worker that holds the batch's shard (the
 /// function is distributed by its first argument, co-located with the checkpoints), so
 /// no row of the batch crosses the coordinator and the worker commits in one phase
@@ -44,7 +44,7 @@ extension ProjectionStore {
     static let text: UInt32 = 25, date: UInt32 = 1082, inet: UInt32 = 869
     static let activityTypes: [UInt32] = [
         PostgresBind.int4, PostgresBind.uuid, PostgresBind.int8, text, PostgresBind.timestamptz, text, text, text, text, text, text, text,
-        PostgresBind.bool, text, text, inet,
+        PostgresBind.bool, text, text, inet, text,
     ]
     static let linkTypes: [UInt32] = [
         PostgresBind.uuid, text, text, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.timestamptz, PostgresBind.timestamptz,
@@ -53,10 +53,16 @@ extension ProjectionStore {
         PostgresBind.uuid, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.timestamptz, PostgresBind.timestamptz,
     ]
     static let dailyTypes: [UInt32] = [PostgresBind.uuid, date, PostgresBind.int8, PostgresBind.int8]
-    static let hourlyTypes: [UInt32] = [PostgresBind.uuid, PostgresBind.timestamptz, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8]
+    static let hourlyTypes: [UInt32] = [
+        PostgresBind.uuid, PostgresBind.timestamptz, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8,
+    ]
     static let botDailyTypes: [UInt32] = [PostgresBind.uuid, date, text, PostgresBind.int8]
-    static let sourceTypes: [UInt32] = [PostgresBind.uuid, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8]
-    static let sourceClickerTypes: [UInt32] = [PostgresBind.uuid, text, PostgresBind.int8]
+    static let sourceTypes: [UInt32] = [
+        PostgresBind.uuid, text, text, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8, PostgresBind.int8,
+    ]
+    /// Source clickers' and source openers' rows.
+    static let sourceCustomerTypes: [UInt32] = [PostgresBind.uuid, text, PostgresBind.int8]
+    static let openDailyTypes: [UInt32] = [PostgresBind.uuid, date, text, PostgresBind.int8]
 
     /// The function shape's most bytes of rows per call (`functionArgumentLimit`). One call is
     /// one protocol message, which PostgreSQL caps at 1 GB; on Citus the coordinator sends it
@@ -65,8 +71,10 @@ extension ProjectionStore {
     /// a batch of the default 4,096 records is ~1 MB.
     public static let functionArgumentBytes = 64 << 20
 
-    /// The call, with `$n` for each of the function's 63 arguments.
-    static let applyBatchCall = "SELECT clickd_ingest.apply_batch(" + (1...63).map { "$\($0)" }.joined(separator: ", ") + ")"
+    /// The function's arguments (migrations/0010_opens.sql).
+    static let applyBatchArguments = 75
+    /// The call, with `$n` for each of the function's arguments.
+    static let applyBatchCall = "SELECT clickd_ingest.apply_batch(" + (1...applyBatchArguments).map { "$\($0)" }.joined(separator: ", ") + ")"
 
     /// Applies `batch` in one call: its own transaction (or, with `ownTransaction: false`,
     /// the caller's). Outcomes as `begin`'s; a checkpoint that moved between the function's
@@ -102,11 +110,13 @@ extension ProjectionStore {
             batch.links.columnArrays(Self.linkTypes), batch.clickers.columnArrays(Self.clickerTypes),
             batch.daily.columnArrays(Self.dailyTypes), batch.hourly.columnArrays(Self.hourlyTypes),
             batch.botDaily.columnArrays(Self.botDailyTypes), batch.sources.columnArrays(Self.sourceTypes),
-            batch.sourceClickers.columnArrays(Self.sourceClickerTypes),
+            batch.sourceClickers.columnArrays(Self.sourceCustomerTypes), batch.sourceOpeners.columnArrays(Self.sourceCustomerTypes),
+            batch.openDaily.columnArrays(Self.openDailyTypes),
         ] {
             parameters += arrays.map { $0 as any PostgresBindable }
         }
-        precondition(parameters.count == 63, "apply_batch takes 63 arguments, not \(parameters.count)")
+        precondition(
+            parameters.count == Self.applyBatchArguments, "apply_batch takes \(Self.applyBatchArguments) arguments, not \(parameters.count)")
         let returned = try db.query(Self.applyBatchCall, parameters).first?[0] ?? ""
         // {applied, lsn, shards}: written or not, the checkpoint (NULL: no row), the shard count.
         let fields = returned.trimmingCharacters(in: ["{", "}"]).split(separator: ",").map(String.init)

@@ -96,9 +96,11 @@ public struct ProjectionStore {
     public struct PreparedBatch {
         var activity = CopyBinary(), links = CopyBinary(), clickers = CopyBinary(), sources = CopyBinary()
         var sourceClickers = CopyBinary(), daily = CopyBinary(), hourly = CopyBinary(), botDaily = CopyBinary()
+        var sourceOpeners = CopyBinary(), openDaily = CopyBinary()
         var corrections: [(reason: String, lsns: PostgresBigintArray)] = []
         var deadLetters: [(lsn: UInt64, error: String, payload: [UInt8])] = []
-        /// Whether a human count went down (a burst correction): source clickers left at 0 are removed.
+        /// Whether a human count went down (a burst correction): source clickers and openers
+        /// left at 0 are removed.
         var lowersHumanCounts = false
         public let shard: Int
         /// The checkpoint this batch moves its (log, shard) to.
@@ -106,7 +108,9 @@ public struct ProjectionStore {
 
         /// The bytes of its rows in binary (what the function shape's arrays hold).
         var argumentBytes: Int {
-            [activity, links, clickers, sources, sourceClickers, daily, hourly, botDaily].reduce(0) { $0 + $1.bytes.count }
+            [activity, links, clickers, sources, sourceClickers, daily, hourly, botDaily, sourceOpeners, openDaily].reduce(0) {
+                $0 + $1.bytes.count
+            }
                 + corrections.reduce(0) { $0 + $1.reason.utf8.count + 12 * $1.lsns.values.count }
                 + deadLetters.reduce(0) { $0 + 24 + $1.error.utf8.count + $1.payload.count }
         }
@@ -119,7 +123,7 @@ public struct ProjectionStore {
         var p = PreparedBatch(shard: shard, through: through)
         let shard32 = Int32(shard)
         for row in batch.activity {
-            p.activity.row(16)
+            p.activity.row(17)
             p.activity.int32(shard32)
             p.activity.uuid(log.bytes)
             p.activity.int64(Int64(row.lsn))
@@ -136,6 +140,7 @@ public struct ProjectionStore {
             p.activity.text(row.botReason)
             p.activity.text(row.userAgent)
             p.activity.inet(row.ip)
+            p.activity.text(row.openReason)
         }
         for reason in Set(batch.corrections.map(\.reason)).sorted() {
             p.corrections.append((reason, PostgresBigintArray(batch.corrections.filter { $0.reason == reason }.map(\.lsn))))
@@ -179,21 +184,39 @@ public struct ProjectionStore {
         for (key, c) in batch.sources {
             let number = key.numberBytes
             sourceNumbers[key] = number
-            p.sources.row(6)
+            p.sources.row(8)
             p.sources.uuid(number)
             p.sources.text(key.sourceKind)
             p.sources.text(key.sourceID)
             p.sources.int64(c.delivered)
             p.sources.int64(c.clicks)
             p.sources.int64(c.human)
+            p.sources.int64(c.opens)
+            p.sources.int64(c.machineOpens)
         }
         for (key, c) in batch.hourly {
-            p.hourly.row(5)
+            p.hourly.row(7)
             p.hourly.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
             p.hourly.timestamp(UInt64(key.hour) * ProjectionFold.msPerHour)
             p.hourly.int64(c.delivered)
             p.hourly.int64(c.total)
             p.hourly.int64(c.human)
+            p.hourly.int64(c.opens)
+            p.hourly.int64(c.personOpens)
+        }
+        for (key, opens) in batch.openDaily {
+            p.openDaily.row(4)
+            p.openDaily.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
+            p.openDaily.date(daysSince1970: key.day)
+            p.openDaily.text(key.reason)
+            p.openDaily.int64(opens)
+        }
+        for (key, opens) in batch.sourceOpeners where opens != 0 {
+            p.sourceOpeners.row(3)
+            p.sourceOpeners.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
+            p.sourceOpeners.text(key.customerID)
+            p.sourceOpeners.int64(opens)
+            if opens < 0 { p.lowersHumanCounts = true }
         }
         for (key, clicks) in batch.botDaily {
             p.botDaily.row(4)
@@ -216,6 +239,8 @@ public struct ProjectionStore {
         p.daily.end()
         p.hourly.end()
         p.botDaily.end()
+        p.sourceOpeners.end()
+        p.openDaily.end()
         p.deadLetters = batch.deadLetters
         return p
     }
@@ -263,7 +288,8 @@ public struct ProjectionStore {
                 try db.copy(
                     """
                     COPY \(schema).activity (shard, log_id, lsn, customer_id, occurred_at, kind, delivery_id, source_kind, source_id,
-                                              message_type, link_id, url, human, bot_reason, user_agent, ip) FROM STDIN (FORMAT binary)
+                                              message_type, link_id, url, human, bot_reason, user_agent, ip, open_reason)
+                    FROM STDIN (FORMAT binary)
                     """, data: batch.activity.bytes)
             }
             for (reason, lsns) in batch.corrections {
@@ -337,13 +363,17 @@ public struct ProjectionStore {
     /// Per `key`, the change of a distinct count from the rows a clicker upsert returned
     /// (CTE `clickers`: key, customer_id, the new human_clicks) and their deltas: +1 for
     /// each that went from 0 to more, -1 for each that went from more to 0.
-    static func distinctChange(key: String, delta: String) -> String {
+    /// `rows` and `column` name the CTE and its counted column (`clickers`, `human_clicks`
+    /// by default; the openers' are `openers`, `opens`), `deltaColumn` the delta's.
+    static func distinctChange(
+        key: String, delta: String, rows: String = "clickers", column: String = "human_clicks", deltaColumn: String = "human"
+    ) -> String {
         """
 
-                    SELECT c.\(key), sum(CASE WHEN c.human_clicks > 0 AND c.human_clicks - d.human <= 0 THEN 1
-                                           WHEN c.human_clicks <= 0 AND c.human_clicks - d.human > 0 THEN -1
+                    SELECT c.\(key), sum(CASE WHEN c.\(column) > 0 AND c.\(column) - d.\(deltaColumn) <= 0 THEN 1
+                                           WHEN c.\(column) <= 0 AND c.\(column) - d.\(deltaColumn) > 0 THEN -1
                                            ELSE 0 END) AS change
-                    FROM clickers c JOIN \(delta) d USING (\(key), customer_id)
+                    FROM \(rows) c JOIN \(delta) d USING (\(key), customer_id)
                     GROUP BY c.\(key)
         """
     }
@@ -402,13 +432,18 @@ public struct ProjectionStore {
 
                 """
         }
-        if try delta(batch.hourly, "delta_hourly", "(source_key uuid, hour timestamptz, delivered bigint, total bigint, human bigint)") {
+        if try delta(
+            batch.hourly, "delta_hourly",
+            "(source_key uuid, hour timestamptz, delivered bigint, total bigint, human bigint, opens bigint, person_opens bigint)")
+        {
             upserts += """
-                INSERT INTO \(schema).source_hourly AS t (shard, source_key, hour, delivered, total_clicks, human_clicks)
+                INSERT INTO \(schema).source_hourly AS t
+                    (shard, source_key, hour, delivered, total_clicks, human_clicks, total_opens, person_opens)
                 SELECT \(shard), * FROM delta_hourly ORDER BY 1, 2, 3
                 ON CONFLICT (shard, source_key, hour) DO UPDATE SET
                     delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
-                    human_clicks = t.human_clicks + EXCLUDED.human_clicks;
+                    human_clicks = t.human_clicks + EXCLUDED.human_clicks, total_opens = t.total_opens + EXCLUDED.total_opens,
+                    person_opens = t.person_opens + EXCLUDED.person_opens;
 
                 """
         }
@@ -420,43 +455,90 @@ public struct ProjectionStore {
 
                 """
         }
+        if try delta(batch.openDaily, "delta_open_daily", "(source_key uuid, day date, reason text, opens bigint)") {
+            upserts += """
+                INSERT INTO \(schema).open_daily AS t (shard, source_key, day, reason, opens)
+                SELECT \(shard), * FROM delta_open_daily ORDER BY 1, 2, 3, 4
+                ON CONFLICT (shard, source_key, day, reason) DO UPDATE SET opens = t.opens + EXCLUDED.opens;
+
+                """
+        }
         let sources = try delta(
-            batch.sources, "delta_sources", "(source_key uuid, source_kind text, source_id text, delivered bigint, clicks bigint, human bigint)")
+            batch.sources, "delta_sources",
+            "(source_key uuid, source_kind text, source_id text, delivered bigint, clicks bigint, human bigint, opens bigint, machine_opens bigint)"
+        )
         let sourceClickers = try delta(batch.sourceClickers, "delta_source_clickers", "(source_key uuid, customer_id text, human bigint)")
-        precondition(sources || !sourceClickers, "source clicker deltas without their sources' deltas")
+        let sourceOpeners = try delta(batch.sourceOpeners, "delta_source_openers", "(source_key uuid, customer_id text, opens bigint)")
+        precondition(sources || !(sourceClickers || sourceOpeners), "source clicker or opener deltas without their sources' deltas")
         if sources {
             // As for links: a customer's first human click on any link of the source makes
             // them a clicked customer of the source; their last one corrected away, no more.
-            let changes =
-                sourceClickers
-                ? """
-                WITH clickers AS (
-                    INSERT INTO \(schema).source_clickers AS t (shard, source_key, customer_id, human_clicks)
-                    SELECT \(shard), * FROM delta_source_clickers ORDER BY 1, 2, 3
-                    ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET human_clicks = t.human_clicks + EXCLUDED.human_clicks
-                    RETURNING t.source_key, t.customer_id, t.human_clicks
-                ), customers AS (\(Self.distinctChange(key: "source_key", delta: "delta_source_clickers"))
-                )
-                """ : "WITH customers AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)\n"
+            // Openers alike, with a person's opens (a human click is one).
+            var ctes: [String] = []
+            if sourceClickers {
+                ctes.append(
+                    """
+                    clickers AS (
+                        INSERT INTO \(schema).source_clickers AS t (shard, source_key, customer_id, human_clicks)
+                        SELECT \(shard), * FROM delta_source_clickers ORDER BY 1, 2, 3
+                        ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET human_clicks = t.human_clicks + EXCLUDED.human_clicks
+                        RETURNING t.source_key, t.customer_id, t.human_clicks
+                    ), customers AS (\(Self.distinctChange(key: "source_key", delta: "delta_source_clickers"))
+                    )
+                    """)
+            } else {
+                ctes.append("customers AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)")
+            }
+            if sourceOpeners {
+                ctes.append(
+                    """
+                    openers AS (
+                        INSERT INTO \(schema).source_openers AS t (shard, source_key, customer_id, opens)
+                        SELECT \(shard), * FROM delta_source_openers ORDER BY 1, 2, 3
+                        ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET opens = t.opens + EXCLUDED.opens
+                        RETURNING t.source_key, t.customer_id, t.opens
+                    ), opened AS (\(Self.distinctChange(
+                        key: "source_key", delta: "delta_source_openers", rows: "openers", column: "opens", deltaColumn: "opens"))
+                    )
+                    """)
+            } else {
+                ctes.append("opened AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)")
+            }
             upserts +=
-                changes + """
+                "WITH " + ctes.joined(separator: ", ") + "\n"
+                    + """
                     INSERT INTO \(schema).source_totals AS t
-                        (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers, human_clicks)
-                    SELECT \(shard), s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0), s.human
-                    FROM delta_sources s LEFT JOIN customers c USING (source_key) ORDER BY s.source_key
+                        (shard, source_key, source_kind, source_id, delivered, total_clicks, clicked_customers, human_clicks,
+                         total_opens, machine_opens, opened_customers)
+                    SELECT \(shard), s.source_key, s.source_kind, s.source_id, s.delivered, s.clicks, coalesce(c.change, 0), s.human,
+                           s.opens, s.machine_opens, coalesce(o.change, 0)
+                    FROM delta_sources s LEFT JOIN customers c USING (source_key) LEFT JOIN opened o USING (source_key)
+                    ORDER BY s.source_key
                     ON CONFLICT (shard, source_key) DO UPDATE SET
                         delivered = t.delivered + EXCLUDED.delivered, total_clicks = t.total_clicks + EXCLUDED.total_clicks,
-                        clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers, human_clicks = t.human_clicks + EXCLUDED.human_clicks;
+                        clicked_customers = t.clicked_customers + EXCLUDED.clicked_customers, human_clicks = t.human_clicks + EXCLUDED.human_clicks,
+                        total_opens = t.total_opens + EXCLUDED.total_opens, machine_opens = t.machine_opens + EXCLUDED.machine_opens,
+                        opened_customers = t.opened_customers + EXCLUDED.opened_customers;
 
                     """
-            if sourceClickers && batch.lowersHumanCounts {
-                // A source clicker row exists while its human clicks are more than 0.
-                upserts += """
-                    DELETE FROM \(schema).source_clickers t USING delta_source_clickers d
-                    WHERE t.shard = \(shard) AND t.source_key = d.source_key AND t.customer_id = d.customer_id
-                      AND d.human < 0 AND t.human_clicks <= 0;
+            if batch.lowersHumanCounts {
+                // A source clicker (opener) row exists while its human clicks (opens) are more than 0.
+                if sourceClickers {
+                    upserts += """
+                        DELETE FROM \(schema).source_clickers t USING delta_source_clickers d
+                        WHERE t.shard = \(shard) AND t.source_key = d.source_key AND t.customer_id = d.customer_id
+                          AND d.human < 0 AND t.human_clicks <= 0;
 
-                    """
+                        """
+                }
+                if sourceOpeners {
+                    upserts += """
+                        DELETE FROM \(schema).source_openers t USING delta_source_openers d
+                        WHERE t.shard = \(shard) AND t.source_key = d.source_key AND t.customer_id = d.customer_id
+                          AND d.opens < 0 AND t.opens <= 0;
+
+                        """
+                }
             }
         }
         return upserts

@@ -22,7 +22,7 @@ public final class Rebuilder {
     /// The projection tables a verification compares, with the bookkeeping columns it ignores.
     static let comparedTables = [
         "activity", "link_totals", "link_clickers", "link_daily", "source_totals", "source_clickers",
-        "source_hourly", "bot_daily", "dead_letters", "checkpoints",
+        "source_hourly", "bot_daily", "source_openers", "open_daily", "dead_letters", "checkpoints",
     ]
     static let ignoredColumns: Set<String> = ["updated_at", "recorded_at"]
 

@@ -21,6 +21,9 @@ def token_body(dest, delivery="d1", customer="c1", source="17", link=None, kind=
     if link is not None: body += field(link)
     return body + field(dest)
 
+def open_body(delivery="d1", customer="c1", source="17", kind=0, mtype=0, issued=1_790_000_000):
+    return bytes([2, 2]) + b"fz" + bytes([mtype | (kind << 3)]) + varint(issued) + field(source) + field(delivery) + field(customer)
+
 def sign(body): return body + hmac.new(KEY, body, hashlib.sha256).digest()[:16]
 def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=")
 
@@ -30,6 +33,10 @@ def click(at, dest, ua="Mozilla/5.0", ip=b"\xcb\x00\x71\x00", head=False, link=N
     out += field("fz") + field("17") + field("d1") + field("c1")
     if link is not None: out += field(link)
     return out + field(dest) + field(ua) + field("edge-1") + bytes([len(ip)]) + ip
+
+def opened(at, ua="Mozilla/5.0", ip=b"\x11\x00\x00\x00", relay=False):
+    out = bytes([1, 3]) + varint(at) + bytes([1 if relay else 0]) + varint(1_790_000_000)
+    return out + field("fz") + field("17") + field("d1") + field("c1") + field(ua) + field("edge-1") + bytes([len(ip)]) + ip
 
 def delivered(at): return bytes([1, 2]) + varint(at) + bytes([0]) + field("17") + field("d1") + field("c1") + varint(3)
 
@@ -51,13 +58,15 @@ def footer(first, last, offset, segcrc, sealed_at=1_790_000_000_000):
 seeds = {
     "token": [b64(sign(token_body("https://example.com/p?a=1#f"))), b64(sign(token_body("https://example.com/", link="hero"))),
               token_body("https://example.com/x", customer="c\x00"), token_body("https://xn--bcher-kva.example/ä", kind=2, mtype=4),
-              b"", b"AAAA", b64(sign(token_body("https://a.com/")))[:-1] + b"="],
+              b"", b"AAAA", b64(sign(token_body("https://a.com/")))[:-1] + b"=",
+              b64(sign(open_body())), open_body(kind=1, mtype=0), open_body(customer="c\x01"), b64(sign(open_body()))[:-2]],
     "request-head": [b"\x00GET /c/abc HTTP/1.1\r\nHost: t\r\nUser-Agent: u\r\n\r\n",
                      b"\x41\r\n\r\nGET /c/x?y HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
                      b"\xffPOST /c/x HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello",
                      b"\x07GET / HTTP/1.1\nHost: t\r\n\r\n", b"\x10" + b"\r\n" * 40, b"\x22HEAD /c/" + b"A" * 300 + b" HTTP/1.1\r\n\r\n"],
     "event-codec": [click(1_790_000_060_000, "https://example.com/p"), click(1_790_000_061_000, "https://e.com/", head=True, link="L1", ip=b""),
-                    delivered(1_790_000_000_000), click(1, "https://e.com/", ip=bytes(16)), b"\x01\x07\x00", b""],
+                    delivered(1_790_000_000_000), click(1, "https://e.com/", ip=bytes(16)), b"\x01\x07\x00", b"",
+                    opened(1_790_000_005_000, relay=True), opened(1_790_000_900_000, ua="Mozilla/5.0 (via ggpht.com GoogleImageProxy)", ip=b"")],
     "frame": [frame(1, b"hello") + frame(2, b"world"), frame(7, click(1_790_000_060_000, "https://example.com/p")),
               frame(1, b"x")[:-1], b"\x00" * 32, frame(3, b"a" * 100) + b"\x00" * 16,
               frame(1, b"hello") + frame(2, b"world") + footer(1, 2, 100, 0x12345678), frame(9, b"z") + footer(9, 9, 65, 1)[:40]],

@@ -73,3 +73,40 @@ import Testing
         #expect(ClickClassifier.staticReason(latest) == .tooSoon)
     }
 }
+
+/// The `opened` record (kind 3, issue 29).
+@Suite struct OpenedRecordTests {
+    static func opened(_ i: Int) -> OpenEvent {
+        OpenEvent(
+            occurredAt: 1_790_000_000_000 + UInt64(i),
+            token: OpenToken(
+                deliveryID: "d\(i)", customerID: "c\(i % 7)", sourceKind: LinkToken.SourceKind.allCases[i % 3], sourceID: "17",
+                messageType: LinkToken.MessageType.allCases[i % 5], issuedAt: 1_789_999_000),
+            keyID: "k7f2", userAgent: "Mozilla/5.0 é", clientIP: [[], [198, 51, 100, 0], [UInt8](repeating: 0x20, count: 16)][i % 3],
+            edgeID: "edge-1", appleRelay: i % 2 == 0)
+    }
+
+    @Test func roundTripsAndShardsByItsCustomer() throws {
+        for i in 0..<200 {
+            let event = TrackingEvent.opened(Self.opened(i))
+            let bytes = EventCodec.encode(event)
+            #expect(try EventCodec.decode(bytes) == event)
+            #expect(bytes.withUnsafeBytes { EventCodec.customerField($0).map { Array($0) } } == Array("c\(i % 7)".utf8))
+            #expect(event.customerID == "c\(i % 7)" && event.occurredAt == 1_790_000_000_000 + UInt64(i))
+        }
+    }
+
+    @Test func damagedOpenRecordsAreErrors() {
+        let bytes = EventCodec.encode(.opened(Self.opened(1)))
+        for cut in 0..<bytes.count {
+            #expect(throws: EventCodec.DecodeError.self) { try EventCodec.decode(Array(bytes[0..<cut])) }
+        }
+        #expect(throws: EventCodec.DecodeError.self) { try EventCodec.decode(bytes + [0]) }
+        var flags = bytes
+        flags[2 + 6] = 0x80  // occurred_at is 6 bytes here; then the flags
+        #expect(throws: EventCodec.DecodeError(message: "invalid open flags 128")) { try EventCodec.decode(flags) }
+        var address = bytes
+        address[address.count - 5] = 5
+        #expect(throws: EventCodec.DecodeError.self) { try EventCodec.decode(address) }
+    }
+}

@@ -44,14 +44,7 @@ import Testing
                         source: .newsletter, sourceID: "weekly"))
             }
         }
-        return events.sorted { at($0) < at($1) }.map(EventCodec.encode)
-    }
-
-    static func at(_ event: LinkTracking.TrackingEvent) -> UInt64 {
-        switch event {
-        case .click(let c): c.occurredAt
-        case .delivered(let d): d.occurredAt
-        }
+        return events.sorted { $0.occurredAt < $1.occurredAt }.map(EventCodec.encode)
     }
 
     static func sqlBlocks(_ markdown: String) -> [String] {

@@ -47,6 +47,29 @@ import Testing
                 deliveryID: delivery, customerID: customer, trackedLinks: 3))
     }
 
+    /// An open of `delivery`'s pixel; `issued` (ms after t0) is when the pixel was signed
+    /// (an hour before t0 unless given: no prefetch).
+    static func opened(
+        _ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign, sourceID: String = "17",
+        ua: String = "Mozilla/5.0 (Windows NT 10.0) Thunderbird/128.0", appleRelay: Bool = false, issued: UInt64? = nil
+    ) -> LinkTracking.TrackingEvent {
+        .opened(
+            OpenEvent(
+                occurredAt: t0 + ms,
+                token: OpenToken(
+                    deliveryID: delivery, customerID: customer, sourceKind: source, sourceID: sourceID, messageType: .email,
+                    issuedAt: issued.map { (t0 + $0) / 1000 } ?? (t0 - 3_600_000) / 1000),
+                keyID: "k", userAgent: ua, clientIP: [198, 51, 100, 0], edgeID: "e1", appleRelay: appleRelay))
+    }
+
+    /// The user agents of generated opens, each with the reason it gives (nil: a person's).
+    static let openAgents: [(ua: String, relay: Bool)] = [
+        ("Mozilla/5.0 (Windows NT 10.0) Thunderbird/128.0", false), ("Mozilla/5.0", false),
+        ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", false),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)", true), ("Barracuda Sentinel (EE)", false),
+        ("Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15", false),
+    ]
+
     static func write(_ records: [[UInt8]], to path: String) async throws {
         var configuration = EventLogConfiguration()
         configuration.sync = .none
@@ -201,17 +224,22 @@ import Testing
         try rows(url, "SELECT * FROM clickd.link_clicks ORDER BY 1, 2, 3")
             + rows(url, "SELECT * FROM clickd.link_clickers ORDER BY 1, 2, 3, 4")
             + rows(url, "SELECT * FROM clickd.message_stats ORDER BY 1, 2")
-            + rows(url, "SELECT customer_id, occurred_at, kind, delivery_id, link_id, human, bot_reason FROM clickd.activity ORDER BY 2, 1, 3, 4, 5")
+            + rows(
+                url,
+                "SELECT customer_id, occurred_at, kind, delivery_id, link_id, human, bot_reason, open_reason FROM clickd.activity ORDER BY 2, 1, 3, 4, 5"
+            )
             + rows(url, "SELECT * FROM clickd.source_clicks_hourly ORDER BY 1, 2, 3")
             + rows(url, "SELECT * FROM clickd.bot_clicks_daily ORDER BY 1, 2, 3, 4")
+            + rows(url, "SELECT * FROM clickd.opens_daily_by_reason ORDER BY 1, 2, 3, 4")
+            + rows(url, "SELECT * FROM clickd.source_openers ORDER BY 1, 2, 3")
     }
 
     static func generatedLog(_ path: String, events: Int, seed: UInt64) async throws {
         try await write(generatedRecords(events: events, seed: seed), to: path)
     }
 
-    /// Clicks and deliveries of 300 customers in 5 sources, with prefetches, scanners,
-    /// bursts, repeats, and a poison record every 997; with `burstEvery`, also a scanner's
+    /// Clicks, opens and deliveries of 300 customers in 5 sources, with prefetches, scanners,
+    /// machine opens of every reason, bursts, repeats, and a poison record every 997; with `burstEvery`, also a scanner's
     /// burst that often (one delivery's links opened 3–5 at a time within a second).
     static func generatedRecords(events: Int, seed: UInt64, burstEvery: Int? = nil) -> [[UInt8]] {
         var rng = SplitMix64(seed: seed)
@@ -238,6 +266,17 @@ import Testing
                             method: Int.random(in: 0..<20, using: &rng) == 0 ? .head : .get)))
             }
             if i % 997 == 500 { records.append([0xde, 0xad]) }
+            // Opens of the same delivery, of every reason (chosen by `i`: the random stream,
+            // and so the clicks, are those of the logs before opens).
+            if i % 4 == 2 {
+                let agent = Self.openAgents[(i / 4) % Self.openAgents.count]
+                let prefetch = i % 24 == 2  // a person's agent (index 0), 4 s after signing
+                records.append(
+                    EventCodec.encode(
+                        Self.opened(
+                            time, customer: customer, delivery: delivery, sourceID: source, ua: agent.ua, appleRelay: agent.relay,
+                            issued: prefetch ? time - min(time, 4000) : nil)))
+            }
         }
         return records
     }

@@ -113,6 +113,46 @@ import Testing
         }
     }
 
+    /// Opens: every reason counted where it belongs, a person's opens (an image proxy's
+    /// too) and human clicks make a customer an opener, a burst correction takes the click
+    /// back from the openers as from the clickers, and an open corrects nothing.
+    @Test func opensAreCountedByReasonAndAClickIsAnOpen() {
+        let source = Batch.SourceKey(sourceKind: "campaign", sourceID: "17")
+        func opener(_ c: String) -> Batch.SourceClickerKey { .init(source: source, customerID: c) }
+        var f = ProjectionFold()
+        let batch = Self.fold(
+            &f,
+            [
+                (1, IngestTests.opened(10_000, customer: "ann", delivery: "d1")),
+                (2, IngestTests.opened(11_000, customer: "ann", delivery: "d1", ua: "Mozilla/5.0")),
+                (3, IngestTests.opened(12_000, customer: "bob", delivery: "d2", ua: "x (via ggpht.com GoogleImageProxy)")),
+                (4, IngestTests.opened(13_000, customer: "cy", delivery: "d3", appleRelay: true)),
+                (5, IngestTests.opened(14_000, customer: "cy", delivery: "d3", ua: "Mimecast Link Scanner")),
+                (6, IngestTests.opened(15_000, customer: "dee", delivery: "d4", issued: 12_000)),
+                (7, IngestTests.click(60_000, customer: "eve", delivery: "d5", link: "A")),
+            ])
+        #expect(batch.activity.map(\.kind) == Array(repeating: "opened_email", count: 6) + ["clicked_link"])
+        #expect(batch.activity.map(\.openReason) == [nil, "apple_mpp", "image_proxy", "apple_mpp", "scanner", "prefetch", nil])
+        #expect(batch.activity.prefix(6).allSatisfy { $0.human == nil && $0.botReason == nil && $0.linkID == nil })
+        #expect(batch.sources[source]!.opens == 6 && batch.sources[source]!.machineOpens == 4)
+        #expect(batch.sourceOpeners == [opener("ann"): 1, opener("bob"): 1, opener("eve"): 1])
+        #expect(batch.sourceClickers == [opener("eve"): 1])
+        #expect(
+            batch.openDaily.map { "\($0.key.reason)=\($0.value)" }.sorted() == ["apple_mpp=2", "image_proxy=1", "prefetch=1", "scanner=1"])
+        #expect(batch.hourly.values.reduce(0) { $0 + $1.opens } == 6 && batch.hourly.values.reduce(0) { $0 + $1.personOpens } == 2)
+        #expect(batch.corrections.isEmpty && f.replayStart != nil)
+
+        // eve's click, then two more within a second: a burst takes her human click back
+        // from the openers too (her opener row goes to 0 and is removed at write).
+        let later = Self.fold(
+            &f,
+            [
+                (8, IngestTests.click(60_300, customer: "eve", delivery: "d5", link: "B")),
+                (9, IngestTests.click(60_600, customer: "eve", delivery: "d5", link: "C")),
+            ])
+        #expect(later.sourceOpeners == [opener("eve"): -1] && later.sourceClickers == [opener("eve"): -1])
+    }
+
     @Test func undecodableRecordsBecomeDeadLetters() {
         var f = ProjectionFold()
         var batch = Batch()

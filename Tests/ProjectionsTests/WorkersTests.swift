@@ -107,6 +107,56 @@ import Testing
                            FROM clickd.link_clicks_daily GROUP BY 1, 2, 3) d USING (source_kind, source_id, link_id)
                 WHERE (d.total, d.human) IS DISTINCT FROM (l.total_clicks::numeric, l.human_clicks::numeric)
                 """) == [])
+        // Opens (migration 0010), likewise: per source and hour, per source all time, per
+        // source, day and reason; the openers and their distinct count, a human click
+        // counting as an open, so never fewer opened than clicked customers.
+        let personsOpen = "(kind = 'opened_email' AND (open_reason IS NULL OR open_reason = 'image_proxy')) OR (kind = 'clicked_link' AND human)"
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT source_kind, source_id, hour FROM (
+                    SELECT source_kind, source_id, hour, total_opens AS o, person_opens AS p
+                    FROM clickd.source_clicks_hourly WHERE (total_opens, person_opens) <> (0, 0)) s
+                FULL JOIN (
+                    SELECT source_kind, source_id, date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+                           count(*) AS o, count(*) FILTER (WHERE open_reason IS NULL OR open_reason = 'image_proxy') AS p
+                    FROM clickd.activity WHERE kind = 'opened_email' GROUP BY 1, 2, 3) a USING (source_kind, source_id, hour)
+                WHERE (s.o, s.p) IS DISTINCT FROM (a.o, a.p)
+                """) == [])
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT source_kind, source_id FROM clickd.message_stats m
+                FULL JOIN (
+                    SELECT source_kind, source_id, count(*) FILTER (WHERE kind = 'opened_email') AS o,
+                           count(*) FILTER (WHERE open_reason IN ('apple_mpp', 'scanner', 'prefetch')) AS machine,
+                           count(DISTINCT customer_id) FILTER (WHERE \(personsOpen)) AS opened
+                    FROM clickd.activity GROUP BY 1, 2) a USING (source_kind, source_id)
+                WHERE (m.total_opens, m.machine_opens, m.opened_customers) IS DISTINCT FROM (a.o, a.machine, a.opened)
+                   OR m.opened_customers < m.clicked_customers
+                """) == [])
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT source_kind, source_id, day, reason FROM (
+                    SELECT source_kind, source_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, open_reason AS reason, count(*) AS opens
+                    FROM clickd.activity WHERE kind = 'opened_email' AND open_reason IS NOT NULL GROUP BY 1, 2, 3, 4) a
+                FULL JOIN clickd.opens_daily_by_reason b USING (source_kind, source_id, day, reason)
+                WHERE a.opens IS DISTINCT FROM b.opens
+                """) == [])
+        #expect(
+            try I.rows(
+                url,
+                """
+                SELECT source_kind, source_id, customer_id FROM clickd.source_openers o
+                FULL JOIN (
+                    SELECT source_kind, source_id, customer_id, count(*) AS opens FROM clickd.activity
+                    WHERE \(personsOpen) GROUP BY 1, 2, 3) a USING (source_kind, source_id, customer_id)
+                WHERE o.opens IS DISTINCT FROM a.opens
+                """) == [])
         return snapshot
     }
 
@@ -129,6 +179,7 @@ import Testing
         #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
         let (want, got) = (try Self.views(tables), try Self.views(function))
         #expect(want.count > 1000)
+        #expect(try I.rows(function, "SELECT count(DISTINCT open_reason) FROM clickd.activity") == [["4"]])
         let differs = got != want
         #expect(
             !differs, "the function shape differs: \(Set(got).symmetricDifference(Set(want)).prefix(5)) (\(got.count) rows, \(want.count) wanted)")
@@ -184,11 +235,13 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let logs = [dir.appending("a"), dir.appending("b")]
-        for (i, log) in logs.enumerated() { try await Self.append(I.generatedRecords(events: 50, seed: UInt64(i))[...], to: log) }
+        let generated = (0..<2).map { I.generatedRecords(events: 50, seed: UInt64($0)) }
+        for (records, log) in zip(generated, logs) { try await Self.append(records[...], to: log) }
+        let total = generated.map(\.count).reduce(0, +)
         let url = try I.database()
         let box = HandOff(
             try ShardWorker(logDirectories: logs, shardCount: 32, shards: Array(0..<32), logger: I.quiet) { try PostgresConnection(url) })
-        #expect(try box.value.drain() == 100)
+        #expect(try box.value.drain() == total)
         let (idle, cpu) = try await onOwnThread { () -> (Bool, Double) in
             let before = threadCPUSeconds()
             let woke = box.value.waitForRecords(timeout: .milliseconds(600))
@@ -204,7 +257,7 @@ import Testing
             #expect(try await woke)
             #expect(try box.value.drain() == 1)
         }
-        #expect(try I.rows(url, "SELECT count(*) FROM clickd.activity")[0][0] == "102")
+        #expect(try I.rows(url, "SELECT count(*) FROM clickd.activity")[0][0] == "\(total + 2)")
     }
 
     /// The same two logs ingested with 1, 2 and 5 workers, in small batches, each run
@@ -269,8 +322,8 @@ import Testing
         ).compactMap { $0[0] }
         #expect(
             tables == [
-                "activity", "bot_daily", "checkpoints", "dead_letters", "link_clickers", "link_daily", "link_totals", "source_clickers",
-                "source_hourly", "source_totals",
+                "activity", "bot_daily", "checkpoints", "dead_letters", "link_clickers", "link_daily", "link_totals", "open_daily",
+                "source_clickers", "source_hourly", "source_openers", "source_totals",
             ])
         try db.execute(
             """
