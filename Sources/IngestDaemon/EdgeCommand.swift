@@ -120,6 +120,12 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Pipelined requests answered ahead of the client reading them, per connection.", valueName: "n"))
     var maxPipelined: Int = 32
 
+    @Option(
+        help: ArgumentHelp(
+            "Apple's Private Relay egress ranges (egress-ip-ranges.csv from mask-api.icloud.com): opens fetched from them are Apple MPP's. Reloaded on SIGHUP.",
+            valueName: "file"))
+    var appleEgress: String?
+
     func validate() throws {
         guard (1...10_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1 to 10000000") }
         guard (0.1...3600).contains(headTimeout) else { throw ValidationError("--head-timeout must be 0.1 to 3600 seconds") }
@@ -232,6 +238,15 @@ struct EdgeCommand: AsyncParsableCommand {
             setup.log.segmentSize = Int64(segmentSize) << 20
             setup.environment = ProcessInfo.processInfo.environment
             setup.archive = try archiveConfiguration()
+            if let appleEgress {
+                do {
+                    setup.appleEgress = try setup.loadAppleEgress(appleEgress)
+                } catch {
+                    throw ValidationFailure("--apple-egress \(appleEgress): \(error)")
+                }
+                setup.appleEgressPath = appleEgress
+                logger.info("Apple egress ranges loaded", metadata: ["file.path": "\(appleEgress)", "ranges": "\(setup.appleEgress.count)"])
+            }
             if setup.archive == nil {
                 logger.notice("sealed segments are not archived: give --archive-dir or --archive-command")
             } else if setup.archive?.destination == ArchiverConfiguration.Destination.none {

@@ -3,11 +3,14 @@ import LinkTracking
 import Logging
 import NIOCore
 import NIOHTTP1
+import Prometheus
 
 /// What every connection's handler shares: configuration, keys, the log, counters.
 final class EdgeContext: Sendable {
     let configuration: EdgeConfiguration
     let keys: KeyRingStore
+    /// Apple's Private Relay egress ranges, for the opens' Apple-relay bit.
+    let appleEgress: Swappable<AddressRanges>
     let writer: EventLogWriter
     let counters: EdgeCounters
     let unrecordedLog: RateLimitedLog
@@ -17,9 +20,10 @@ final class EdgeContext: Sendable {
     let now: @Sendable () -> UInt64
 
     init(
-        configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
-        loops: [any EventLoop], now: @escaping @Sendable () -> UInt64
+        configuration: EdgeConfiguration, keys: KeyRingStore, appleEgress: Swappable<AddressRanges>, writer: EventLogWriter,
+        counters: EdgeCounters, logger: Logger, loops: [any EventLoop], now: @escaping @Sendable () -> UInt64
     ) {
+        self.appleEgress = appleEgress
         self.mailboxes = Dictionary(uniqueKeysWithValues: loops.map { (ObjectIdentifier($0), LoopMailbox(loop: $0)) })
         self.configuration = configuration
         self.keys = keys
@@ -31,7 +35,8 @@ final class EdgeContext: Sendable {
 }
 
 /// The click route, `GET|HEAD /c/<token>`: verify, append, 302 — the hot path, as a lean
-/// NIO handler (one per connection). It parses request heads itself (`RequestHead`) and
+/// NIO handler (one per connection) — and the open route, `GET|HEAD /o/<token>`: verify,
+/// append, the pixel (`handleOpen`). It parses request heads itself (`RequestHead`) and
 /// writes its answers as bytes (the 302's fixed headers pre-encoded), in request order even
 /// when a durable 302 waits for the log while a pipelined request behind it could be
 /// answered at once.
@@ -266,7 +271,8 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             edge.counters.rejected.increment()
             return respond(context, number, head, status: .requestHeaderFieldsTooLarge, close: true)
         }
-        guard uri.starts(with: "/c/".utf8) else {
+        let isOpen = uri.starts(with: "/o/".utf8)
+        guard isOpen || uri.starts(with: "/c/".utf8) else {
             edge.counters.notFound.increment()
             return respond(context, number, head, status: .notFound, headers: Self.notFoundHeaders, body: Self.notFoundBody)
         }
@@ -274,15 +280,8 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             edge.counters.notFound.increment()
             return respond(context, number, head, status: .methodNotAllowed, headers: [("Allow", "GET, HEAD")])
         }
-        // The token ends at a query or fragment some mail clients append. Scanned as
-        // contiguous bytes: walking String.UTF8View was a tenth of this function in a
-        // profile of bench/edge.sh.
-        let start = uri.index(uri.startIndex, offsetBy: 3)
-        let length =
-            uri.withContiguousStorageIfAvailable { bytes in
-                bytes[3...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { $0 - 3 }
-            } ?? uri[start...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { uri.distance(from: start, to: $0) }
-        let token = head.target[start..<(length.map { uri.index(start, offsetBy: $0) } ?? uri.endIndex)]
+        let token = Self.token(in: head.target)
+        if isOpen { return handleOpen(head, token: token, number: number, context: context) }
         let ring = edge.keys.current
         let verified: LinkToken
         let keyID: String
@@ -303,57 +302,115 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let event = ClickEvent(
             occurredAt: edge.now(), method: head.method == .head ? .head : .get, token: verified,
-            keyID: keyID, userAgent: head.userAgent,
-            clientIP: edge.configuration.ipMode == .none
-                ? []
-                : ClientAddress.truncate(
-                    ClientAddress.client(
-                        peer: peer(context), forwardedFor: head.forwardedFor,
-                        trusted: edge.configuration.trustedProxies),
-                    mode: edge.configuration.ipMode),
+            keyID: keyID, userAgent: head.userAgent, clientIP: recordedAddress(of: clientAddress(head, context)),
             edgeID: edge.configuration.edgeID)
         if head.method == .head { edge.counters.prefetches.increment() }
-        let payload = EventCodec.encode(.click(event))
-        let keepAlive = head.keepAlive
         let redirect = Self.encodeRedirect(
-            to: verified.destination, version: head.version, keepAlive: keepAlive,
+            to: verified.destination, version: head.version, keepAlive: head.keepAlive,
             headOnly: head.method == .head, allocator: context.channel.allocator)
+        record(
+            EventCodec.encode(.click(event)), then: redirect, number: number, keepAlive: head.keepAlive,
+            outcome: (edge.counters.clicksRecorded, edge.counters.clicksUnrecorded), context: context)
+    }
+
+    /// `GET|HEAD /o/<token>`, the open pixel (docs/design/opens.md): a valid open token's GET
+    /// is recorded — durably before the answer, like a click — and answered with the GIF. A
+    /// forged, malformed or unknown-key token gets the same GIF and records nothing (no
+    /// oracle; counted by reason), HEAD records nothing, and a failing log answers the GIF
+    /// anyway (a person's mail must not show a broken image) and counts the loss.
+    private func handleOpen(_ head: RequestHead, token: Substring, number: Int, context: ChannelHandlerContext) {
+        let pixel = Self.encodePixel(
+            version: head.version, keepAlive: head.keepAlive, headOnly: head.method == .head, allocator: context.channel.allocator)
+        let verified: OpenToken
+        let keyID: String
+        switch edge.keys.current.verifyOpen(token) {
+        case .success(let t):
+            (verified, keyID) = t
+        case .failure(let error):
+            edge.counters.invalid(error.reason)
+            return answer(number, pixel, keepAlive: head.keepAlive, context: context)
+        }
+        guard head.method == .get else {
+            edge.counters.openHeads.increment()
+            return answer(number, pixel, keepAlive: head.keepAlive, context: context)
+        }
+        // Apple's relay is recognised by the whole address: before the privacy mode cuts it.
+        let address = clientAddress(head, context)
+        let event = OpenEvent(
+            occurredAt: edge.now(), token: verified, keyID: keyID, userAgent: head.userAgent,
+            clientIP: recordedAddress(of: address), edgeID: edge.configuration.edgeID,
+            appleRelay: edge.appleEgress.current.contains(address))
+        record(
+            EventCodec.encode(.opened(event)), then: pixel, number: number, keepAlive: head.keepAlive,
+            outcome: (edge.counters.opensRecorded, edge.counters.opensUnrecorded), context: context)
+    }
+
+    /// The token of a `/c/` or `/o/` target: after the route, up to a query or fragment
+    /// some mail clients append. Scanned as contiguous bytes: walking String.UTF8View was a
+    /// tenth of the click route in a profile of bench/edge.sh.
+    static func token(in target: String) -> Substring {
+        let uri = target.utf8
+        let start = uri.index(uri.startIndex, offsetBy: 3)
+        let length =
+            uri.withContiguousStorageIfAvailable { bytes in
+                bytes[3...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { $0 - 3 }
+            } ?? uri[start...].firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }.map { uri.distance(from: start, to: $0) }
+        return target[start..<(length.map { uri.index(start, offsetBy: $0) } ?? uri.endIndex)]
+    }
+
+    /// The request's client, whole (the peer, or what a trusted proxy forwarded); empty
+    /// when the privacy mode records none.
+    private func clientAddress(_ head: RequestHead, _ context: ChannelHandlerContext) -> [UInt8] {
+        guard edge.configuration.ipMode != .none else { return [] }
+        return ClientAddress.client(peer: peer(context), forwardedFor: head.forwardedFor, trusted: edge.configuration.trustedProxies)
+    }
+
+    /// The client address as the privacy mode records it.
+    private func recordedAddress(of address: [UInt8]) -> [UInt8] {
+        edge.configuration.ipMode == .none ? [] : ClientAddress.truncate(address, mode: edge.configuration.ipMode)
+    }
+
+    /// Appends `payload` to the log and files `answer` for request `number`: at once when the
+    /// edge is not durable, else once the record is on disk — or, if the log fails, anyway
+    /// (a tracker must never break a person's link or image), counting the loss.
+    private func record(
+        _ payload: [UInt8], then answer: ByteBuffer, number: Int, keepAlive: Bool,
+        outcome: (recorded: Prometheus.Counter, unrecorded: Prometheus.Counter), context: ChannelHandlerContext
+    ) {
         let counters = edge.counters
         let unrecorded = edge.unrecordedLog
         let loop = context.eventLoop
         let mailbox = edge.mailboxes[ObjectIdentifier(loop)]
-        // The flusher is woken once per burst of reads, not by this click (see LoopMailbox).
+        // The flusher is woken once per burst of reads, not by this record (see LoopMailbox).
         defer { mailbox?.wakeFlusherAfterBurst(edge.writer) }
         if edge.configuration.durability == .none {
             payload.withUnsafeBytes { raw in
                 edge.writer.append(bytes: raw, wakeLater: mailbox != nil) { result in
                     if case .failure(let error) = result {
-                        counters.clicksUnrecorded.increment()
+                        outcome.unrecorded.increment()
                         unrecorded.note(error)
                     } else {
-                        counters.clicksRecorded.increment()
+                        outcome.recorded.increment()
                     }
                 }
             }
-            return answer(number, redirect, keepAlive: keepAlive, context: context)
+            return self.answer(number, answer, keepAlive: keepAlive, context: context)
         }
-        // Durable: answer once the click is on disk — or, if the log fails, answer anyway
-        // (a tracker must never break a person's link) and count the loss.
         let started = ContinuousClock.now
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         payload.withUnsafeBytes { raw in
             edge.writer.append(bytes: raw, wakeLater: mailbox != nil) { result in
                 switch result {
                 case .success:
-                    counters.clicksRecorded.increment()
+                    outcome.recorded.increment()
                     counters.appendLatency.record(ContinuousClock.now - started)
                 case .failure(let error):
-                    counters.clicksUnrecorded.increment()
+                    outcome.unrecorded.increment()
                     unrecorded.note(error)
                 }
                 let deliver: @Sendable () -> Void = {
                     let (handler, context) = bound.value
-                    handler.answer(number, redirect, keepAlive: keepAlive, context: context)
+                    handler.answer(number, answer, keepAlive: keepAlive, context: context)
                 }
                 if let mailbox { mailbox.post(deliver) } else { loop.execute(deliver) }
             }
@@ -433,6 +490,33 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
         connectionHeader(version, keepAlive: keepAlive, into: &buffer)
         buffer.writeStaticString("\r\n")
         if !headOnly { buffer.writeBytes(redirectBody) }
+        return buffer
+    }
+
+    /// The open pixel: a 1×1 transparent GIF89a, 43 bytes (one colour, transparent).
+    static let pixelGIF: [UInt8] = [
+        0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9,
+        0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00,
+        0x3b,
+    ]
+    static let pixelHeaders = Array(
+        """
+        Content-Type: image/gif\r\nCache-Control: no-store, private\r\nReferrer-Policy: no-referrer\r\nX-Robots-Tag: noindex\r\n\
+        Content-Length: \(pixelGIF.count)\r\n
+        """.utf8)
+
+    /// The pixel's answer: 200, the pre-encoded headers, the GIF unless HEAD.
+    static func encodePixel(version: HTTPVersion, keepAlive: Bool, headOnly: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 256)
+        if version.major == 1, version.minor == 1 {
+            buffer.writeStaticString("HTTP/1.1 200 OK\r\n")
+        } else {
+            statusLine(version, .ok, into: &buffer)
+        }
+        buffer.writeBytes(pixelHeaders)
+        connectionHeader(version, keepAlive: keepAlive, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        if !headOnly { buffer.writeBytes(pixelGIF) }
         return buffer
     }
 

@@ -18,6 +18,16 @@ public struct EdgeSetup: Sendable {
     public var loadKeyRing: @Sendable (String) throws -> KeyRing = { path in
         throw EdgeError("no key-ring loader for \(path)")
     }
+    /// Apple's Private Relay egress ranges (`--apple-egress`): an open fetched from one is
+    /// recorded with its Apple-relay bit (docs/design/opens.md).
+    public var appleEgress = AddressRanges.empty
+    /// Where SIGHUP reloads them from; nil: not reloaded.
+    public var appleEgressPath: String?
+    /// Reads and parses `appleEgressPath`.
+    public var loadAppleEgress: @Sendable (String) throws -> AddressRanges = { path in
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw EdgeError("cannot read \(path) as UTF-8 text") }
+        return try AddressRanges.parseCSV(text)
+    }
     public var edge: EdgeConfiguration
     public var admin: AdminServer.Settings
     public var log = EventLogConfiguration()
@@ -62,7 +72,7 @@ public struct Edge: Sendable {
 /// opens (and recovers) the log, binds the click listener, and returns the service group
 /// that runs it with the admin listener, the key-ring reloader and systemd's notifications.
 /// Services in start order; the group stops them in reverse:
-///   archiver · log writer · key-ring reloader · admin listener · click listener · systemd.
+///   archiver · log writer · SIGHUP reloader (key ring, Apple egress ranges) · admin listener · click listener · systemd.
 public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     let counters = EdgeCounters()
     var log = setup.log
@@ -87,9 +97,12 @@ public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     }
     let writer = try EventLogWriter(directory: setup.logDirectory, configuration: log, logger: Logger(label: "clickd.log"))
     let keys = KeyRingStore(setup.keyRing)
+    let appleEgress = Swappable(setup.appleEgress)
     let server: EdgeServer
     do {
-        server = try await EdgeServer(configuration: setup.edge, keys: keys, writer: writer, counters: counters, logger: logger, now: setup.now)
+        server = try await EdgeServer(
+            configuration: setup.edge, keys: keys, appleEgress: appleEgress, writer: writer, counters: counters, logger: logger,
+            now: setup.now)
     } catch {
         writer.close()
         throw error
@@ -100,10 +113,16 @@ public func buildEdge(_ setup: EdgeSetup, logger: Logger) async throws -> Edge {
     var services: [any Service] = []
     if let archiver { services.append(archiver) }
     services.append(LogWriterService(writer: writer))
+    var reloaded: [HangupReloader.File] = []
     if let path = setup.keysPath {
         let load = setup.loadKeyRing
-        services.append(await KeyRingReloader(store: keys, path: path, logger: logger) { try load(path) })
+        reloaded.append(.into(keys, name: "key ring", path: path) { try load(path) })
     }
+    if let path = setup.appleEgressPath {
+        let load = setup.loadAppleEgress
+        reloaded.append(.into(appleEgress, name: "Apple egress ranges", path: path) { try load(path) })
+    }
+    if !reloaded.isEmpty { services.append(await HangupReloader(files: reloaded, logger: logger)) }
     let notifier = SystemdNotifier(environment: setup.environment)
     // The watchdog is fed while the log still takes appends (a failed sync makes the writer
     // refuse them: then systemd restarts the edge, which recovers the log).

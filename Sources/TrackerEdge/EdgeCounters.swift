@@ -10,6 +10,10 @@ public final class EdgeCounters: Sendable {
     let clicksRecorded: Prometheus.Counter
     let clicksUnrecorded: Prometheus.Counter
     let prefetches: Prometheus.Counter
+    let opensRecorded: Prometheus.Counter
+    let opensUnrecorded: Prometheus.Counter
+    /// HEAD requests of a valid pixel: answered, never recorded.
+    let openHeads: Prometheus.Counter
     let notFound: Prometheus.Counter
     let rejected: Prometheus.Counter
     let deliveries: Prometheus.Counter
@@ -26,7 +30,7 @@ public final class EdgeCounters: Sendable {
 
     static let invalidReasons = [
         "malformed", "too_long", "truncated", "unsupported_version", "unknown_key", "retired_key",
-        "bad_signature", "invalid_field", "unsafe_destination",
+        "bad_signature", "invalid_field", "unsafe_destination", "wrong_kind",
     ]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -38,6 +42,13 @@ public final class EdgeCounters: Sendable {
             name: "clickd_clicks_total", labels: [("outcome", "unrecorded")],
             help: "Clicks answered with a 302, by whether the log recorded them")
         prefetches = registry.makeCounter(name: "clickd_prefetches_total", help: "HEAD requests answered with a 302 (recorded as prefetches)")
+        opensRecorded = registry.makeCounter(
+            name: "clickd_opens_total", labels: [("outcome", "recorded")],
+            help: "Pixel fetches (GET /o/) of valid tokens answered with the GIF, by whether the log recorded them")
+        opensUnrecorded = registry.makeCounter(
+            name: "clickd_opens_total", labels: [("outcome", "unrecorded")],
+            help: "Pixel fetches (GET /o/) of valid tokens answered with the GIF, by whether the log recorded them")
+        openHeads = registry.makeCounter(name: "clickd_open_heads_total", help: "HEAD requests of valid pixels (answered, not recorded)")
         notFound = registry.makeCounter(name: "clickd_requests_not_found_total", help: "Requests to other paths or with other methods")
         rejected = registry.makeCounter(
             name: "clickd_requests_rejected_total", help: "Requests over the target or header limits, or that do not parse")
@@ -46,7 +57,7 @@ public final class EdgeCounters: Sendable {
         for reason in Self.invalidReasons {
             byReason[reason] = registry.makeCounter(
                 name: "clickd_invalid_tokens_total", labels: [("reason", reason)],
-                help: "Tokens refused (404, never a redirect), by reason")
+                help: "Tokens refused (a link's: 404, never a redirect; a pixel's: the same GIF, nothing recorded), by reason")
         }
         invalidTokens = byReason
         openConnections = registry.makeGauge(name: "clickd_open_connections", help: "Open client connections on the click listener")

@@ -25,14 +25,15 @@ public final class EdgeServer: Sendable {
 
     /// Binds and starts answering. The writer must stay open until `shutdown()` returns.
     public init(
-        configuration: EdgeConfiguration, keys: KeyRingStore, writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
+        configuration: EdgeConfiguration, keys: KeyRingStore, appleEgress: Swappable<AddressRanges> = Swappable(.empty),
+        writer: EventLogWriter, counters: EdgeCounters, logger: Logger,
         now: @escaping @Sendable () -> UInt64 = EdgeServer.wallClockMilliseconds
     ) async throws {
         self.logger = logger
         self.counters = counters
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let edge = EdgeContext(
-            configuration: configuration, keys: keys, writer: writer, counters: counters, logger: logger,
+            configuration: configuration, keys: keys, appleEgress: appleEgress, writer: writer, counters: counters, logger: logger,
             loops: Array(group.makeIterator()), now: now)
         self.edge = edge
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)

@@ -2,15 +2,15 @@ import ClickdTestSupport
 import Dispatch
 import Foundation
 
-/// Clicks sent to an edge from `workers` connections until `stop`, each with a delivery id
-/// of its own (`<prefix>-w<worker>-<n>`): the ids answered with a 302 are what a kill -9
-/// test holds the log to.
+/// Clicks (or, with `opens`, pixel fetches) sent to an edge from `workers` connections until
+/// `stop`, each with a delivery id of its own (`<prefix>-w<worker>-<n>`): the ids answered
+/// (302, or the pixel's 200) are what a kill -9 test holds the log to.
 final class ClickLoad: Sendable {
     private let answeredIDs = Locked<[String]>([])
     private let stopped = Locked(false)
     private let group = DispatchGroup()
 
-    init(port: Int, workers: Int, prefix: String) {
+    init(port: Int, workers: Int, prefix: String, opens: Bool = false) {
         for worker in 0..<workers {
             DispatchQueue.global().async(group: group) { [answeredIDs, stopped] in
                 guard let connection = try? HTTPTestConnection(port: port, timeoutSeconds: 5) else { return }
@@ -18,8 +18,9 @@ final class ClickLoad: Sendable {
                 while !stopped.value {
                     let delivery = "\(prefix)-w\(worker)-\(i)"
                     i += 1
-                    guard let response = try? connection.request("GET", "/c/" + EdgeTests.token(delivery: delivery)) else { return }
-                    if response.status == 302 { answeredIDs.mutate { $0.append(delivery) } }
+                    let target = opens ? "/o/" + EdgeTests.openToken(delivery: delivery) : "/c/" + EdgeTests.token(delivery: delivery)
+                    guard let response = try? connection.request("GET", target) else { return }
+                    if response.status == (opens ? 200 : 302) { answeredIDs.mutate { $0.append(delivery) } }
                 }
             }
         }

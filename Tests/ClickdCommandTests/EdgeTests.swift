@@ -46,6 +46,15 @@ import Testing
                 sourceID: "17", messageType: .email, linkID: "hero", issuedAt: 1_790_000_000))
     }
 
+    static func openToken(delivery: String = "d-1") -> String {
+        try! signer.sign(
+            OpenToken(deliveryID: delivery, customerID: "c-1", sourceKind: .campaign, sourceID: "17", messageType: .email, issuedAt: 1_790_000_000))
+    }
+
+    static func opens(_ log: String) throws -> [OpenEvent] {
+        try LogReaderHelper.events(log).compactMap { if case .opened(let o) = $0 { return o } else { return nil } }
+    }
+
     static func clicks(_ log: String) throws -> [ClickEvent] {
         try LogReaderHelper.events(log).compactMap { if case .click(let c) = $0 { return c } else { return nil } }
     }
@@ -58,31 +67,53 @@ import Testing
         #expect(untrusted.status == 64 && untrusted.stderr.contains("--trust-proxy"))
     }
 
+    /// An egress file that is missing or holds a line that is no range is refused at start,
+    /// in one line naming the option and the line.
+    @Test func aBadAppleEgressFileIsRefused() throws {
+        let (dir, keys, log) = try Self.setUp()
+        defer { dir.remove() }
+        let missing = try ChildProcess.clickd(["edge", "--log", log, "--keys", keys, "--apple-egress", dir.appending("nope.csv")])
+        #expect(missing.status != 0 && missing.stderr.contains("--apple-egress") && missing.stderr.contains("cannot read"), "\(missing.stderr)")
+        try "172.224.226.0/27,GB,GB-EN,London,\n172.224.226/27,GB\n".write(toFile: dir.appending("bad.csv"), atomically: true, encoding: .utf8)
+        let bad = try ChildProcess.clickd(["edge", "--log", log, "--keys", keys, "--apple-egress", dir.appending("bad.csv")])
+        let lines = bad.stderr.split(separator: "\n").filter { $0.contains("error") }
+        #expect(bad.status != 0 && lines.count == 1 && lines[0].contains("line 2: '172.224.226/27' is not an address"), "\(bad.stderr)")
+    }
+
     /// SIGTERM under load, then kill -9 under load (repeated): every click answered with a
-    /// 302 before the signal is in the log, and the edge restarts on the same log.
+    /// 302 and every open answered with the pixel before the signal is in the log, and the
+    /// edge restarts on the same log.
     @Test func everyRedirectedClickSurvivesSIGTERMAndKill9() throws {
         let (dir, keys, log) = try Self.setUp()
         defer { dir.remove() }
         var redirected: Set<String> = []
+        var pixels: Set<String> = []
         for round in 0..<6 {
             let edge = try EdgeProcess(log: log, keys: keys)
-            let load = ClickLoad(port: edge.port, workers: 8, prefix: "r\(round)")
+            let load = ClickLoad(port: edge.port, workers: 6, prefix: "r\(round)")
+            // Opens take the same durable path: every pixel answered is in the log too.
+            let opens = ClickLoad(port: edge.port, workers: 2, prefix: "o\(round)", opens: true)
             // Under load first: wait for answers to flow, then a little longer.
             let loaded = Date().addingTimeInterval(10)
-            while load.answered.count < 50, Date() < loaded { usleep(2000) }
+            while load.answered.count < 50 || opens.answered.count < 20, Date() < loaded { usleep(2000) }
             usleep(UInt32(20_000 + round * 30_000))
             edge.signal(round == 0 ? SIGTERM : SIGKILL)
             _ = try? edge.wait()
             let got = load.stop()
-            #expect(!got.isEmpty, "round \(round): no click was answered")
+            let fetched = opens.stop()
+            #expect(!got.isEmpty && !fetched.isEmpty, "round \(round): no click or no open was answered")
             redirected.formUnion(got)
+            pixels.formUnion(fetched)
             let logged = Set(try Self.clicks(log).map(\.token.deliveryID))
             let missing = redirected.subtracting(logged)
             #expect(missing.isEmpty, "round \(round): \(missing.count) redirected clicks missing from the log, e.g. \(missing.prefix(3))")
+            let missingOpens = pixels.subtracting(try Self.opens(log).map(\.token.deliveryID))
+            #expect(missingOpens.isEmpty, "round \(round): \(missingOpens.count) answered opens missing from the log, e.g. \(missingOpens.prefix(3))")
         }
     }
 
-    /// A full disk: the person is still redirected; the loss is logged (and counted).
+    /// A full disk: the person is still redirected, their mail still shows the pixel; the
+    /// loss is logged (and counted).
     @Test func fullDiskStillRedirects() throws {
         let (dir, keys, _) = try Self.setUp()
         defer { dir.remove() }
@@ -99,10 +130,21 @@ import Testing
             statuses.append(try connection.request("GET", "/c/" + Self.token(delivery: "full-\(i)"), headers: [("User-Agent", filler)]).status)
         }
         #expect(statuses.allSatisfy { $0 == 302 })
+        // The disk is full by now: a pixel is still the GIF, never a broken image.
+        var pixels: [[UInt8]] = []
+        for i in 0..<100 {
+            let response = try connection.request("GET", "/o/" + Self.openToken(delivery: "full-\(i)"), headers: [("User-Agent", filler)])
+            #expect(response.status == 200 && response.header("Content-Type") == "image/gif")
+            pixels.append(response.body)
+        }
+        #expect(pixels.count == 100 && pixels.allSatisfy { $0.count == 43 })
         _ = try edge.stderrReaderWait { $0.contains("NOT recorded") }
         let unrecorded = try edge.metric("clickd_clicks_total{outcome=\"unrecorded\"}") ?? 0
         let recorded = try edge.metric("clickd_clicks_total{outcome=\"recorded\"}") ?? 0
         #expect(unrecorded > 0 && recorded > 0 && unrecorded + recorded == 1500, "\(recorded) + \(unrecorded)")
+        let opensLost = try edge.metric("clickd_opens_total{outcome=\"unrecorded\"}") ?? 0
+        let opensKept = try edge.metric("clickd_opens_total{outcome=\"recorded\"}") ?? 0
+        #expect(opensLost > 0 && opensLost + opensKept == 100, "\(opensKept) + \(opensLost)")
         #expect(try HTTPTestConnection(port: edge.adminPort).request("GET", "/healthz").status == 200 || unrecorded > 0)
         edge.signal(SIGTERM)
         #expect(try edge.wait() == 0)
