@@ -201,8 +201,16 @@
 
         /// `HTMLScanner` + `MessageRewriter` on an email body. With tracking off (and no
         /// `cio_link` tag, whose output replaces it) not one byte changes; with it on, every
-        /// tracked URL verifies to its link's destination and is in the body, and the body has
-        /// the anchors it had.
+        /// tracked URL verifies to its link's destination and is in the body, the body has
+        /// the anchors it had, and the open pixel is one inserted span (taken out, the body
+        /// is the rewrite without the pixel).
+        /// Where `needle` first occurs in `hay`, by bytes.
+        static func firstIndex(of needle: UnsafeBufferPointer<UInt8>, in hay: UnsafeBufferPointer<UInt8>) -> Int? {
+            guard needle.count <= hay.count else { return nil }
+            for i in 0...(hay.count - needle.count) where memcmp(hay.baseAddress! + i, needle.baseAddress!, needle.count) == 0 { return i }
+            return nil
+        }
+
         static func html(_ data: UnsafeRawBufferPointer) {
             let body = Array(data)
             var options = RewriteOptions(
@@ -215,6 +223,22 @@
             }
             options.tracking = true
             guard let on = try? rewriter.rewrite(body, options: options) else { return }
+            // The open pixel: one span inserted, every other byte the rewrite without it
+            // gives; its token is the message's open token.
+            options.openTracking = false
+            guard let plain = try? rewriter.rewrite(body, options: options) else { preconditionFailure("the pixel made a rewrite fail") }
+            if let pixel = on.openPixel {
+                let markup = Array(MessageRewriter.pixelMarkup(pixel).utf8)
+                let at = on.body.withUnsafeBufferPointer { hay in markup.withUnsafeBufferPointer { firstIndex(of: $0, in: hay) } }
+                precondition(at != nil, "the open pixel is not in the message")
+                precondition(
+                    Array(on.body[..<at!]) + Array(on.body[(at! + markup.count)...]) == plain.body,
+                    "the open pixel changed bytes other than its own")
+                let token = String(pixel.dropFirst("https://t.example.com/o/".count))
+                precondition((try? ring.verifyOpen(token).get())?.token.deliveryID == "d", "the open pixel's token is not the message's")
+            } else {
+                precondition(on.body == plain.body, "no pixel, yet the bodies differ")
+            }
             for link in on.links where link.tracked {
                 let url = link.trackedURL!
                 // Bytes, not String.contains: that compares characters, and a combining mark

@@ -92,8 +92,11 @@ struct LinksRewriteCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The message type (email, sms, push, webhook, slack).", valueName: "type"))
     var type: LinkToken.MessageType?
 
-    @Flag(help: "Link tracking is off for this message (or newsletter): no link is tracked.")
+    @Flag(help: "Tracking is off for this message (or newsletter): no link is tracked and an email gets no open pixel.")
     var noTracking = false
+
+    @Flag(help: "Track an email's links but add no open pixel.")
+    var noOpenPixel = false
 
     @Flag(help: "Track links that look sensitive (password resets, signed downloads) too.")
     var trackSensitive = false
@@ -127,7 +130,9 @@ struct LinksRewriteCommand: AsyncParsableCommand {
                 guard let body = String(validating: result.body, as: UTF8.self) else {
                     throw ValidationFailure("the message is not UTF-8 text, so it cannot go into JSON; rewrite it without --json")
                 }
-                writeStandardOutput(try Self.encode(MessageResponse(body: body, links: result.links, warnings: result.warnings)) + [0x0a])
+                writeStandardOutput(
+                    try Self.encode(MessageResponse(body: body, links: result.links, warnings: result.warnings, openPixel: result.openPixel))
+                        + [0x0a])
             } else {
                 writeStandardOutput(result.body)
             }
@@ -148,6 +153,7 @@ struct LinksRewriteCommand: AsyncParsableCommand {
             baseURL: link.base, messageType: type, deliveryID: delivery, customerID: customer,
             sourceKind: source.0, sourceID: source.1, issuedAt: LinkOptions.now())
         options.tracking = tracking
+        options.openTracking = !noOpenPixel
         options.urlParameters = parameters
         options.trackSensitive = trackSensitive
         if let why = options.idProblem { throw ValidationFailure(why) }
@@ -167,6 +173,7 @@ struct LinksRewriteCommand: AsyncParsableCommand {
                 defaults.customer = link.customer
                 defaults.source = link.source
                 defaults.tracking = !noTracking
+                defaults.openTracking = !noOpenPixel
                 defaults.parameters = try link.parameters()
                 defaults.trackSensitive = trackSensitive
                 let options = try message.options(base: link.base, defaults: defaults, issuedAt: LinkOptions.now())

@@ -1,4 +1,5 @@
-/// Finds the `<a>` start tags of an HTML document the way a browser's tokenizer does,
+/// Finds the tags of an HTML document (the `<a>` start tags, the `<img>`s, the last
+/// `</body>`) the way a browser's tokenizer does,
 /// without building a tree: comments, `<script>`/`<style>` (and the other raw-text
 /// elements), CDATA sections, doctypes and processing instructions are skipped; a `<` that
 /// does not start a tag is text; an unterminated tag ends the scan (nothing inside it is
@@ -21,29 +22,59 @@ public enum HTMLScanner {
     static let rawTextElements: [[UInt8]] = ["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"]
         .map { Array($0.utf8) }
 
+    /// A start or end tag: its name's bytes, where it is, its attributes.
+    public struct Tag: Sendable {
+        public var name: Range<Int>
+        public var isEnd: Bool
+        public var range: Range<Int>
+        public var attributes: [Attribute]
+    }
+
     /// Calls `visit` for each `<a …>` start tag, in order.
     public static func anchors(_ bytes: UnsafeBufferPointer<UInt8>, visit: (Anchor) -> Void) {
+        tags(bytes) { tag in
+            if !tag.isEnd, tag.name.count == 1, bytes[tag.name.lowerBound] | 0x20 == UInt8(ascii: "a") {
+                visit(Anchor(range: tag.range, attributes: tag.attributes))
+            }
+        }
+    }
+
+    /// Calls `visit` for each start and end tag outside comments, raw text and the like, in
+    /// order; an unterminated tag ends the scan. Returns where the document's unclosed end
+    /// begins — the `<` of an unterminated tag, comment, CDATA section, doctype or raw-text
+    /// element (what a browser would not show) — or the document's length when nothing is
+    /// left open: content inserted there stays outside it.
+    @discardableResult
+    public static func tags(_ bytes: UnsafeBufferPointer<UInt8>, visit: (Tag) -> Void) -> Int {
         let n = bytes.count
         var i = 0
         var attributes: [Attribute] = []
+        /// Whether a construct starting at `lt` and scanned to `end` was closed by `terminator`.
+        func closed(_ end: Int, by terminator: StaticString) -> Bool {
+            end < n || (end >= terminator.utf8CodeUnitCount && hasPrefix(bytes, end - terminator.utf8CodeUnitCount, terminator))
+        }
         while i < n {
             // Find the next '<'.
-            guard let lt = nextIndex(of: UInt8(ascii: "<"), in: bytes, from: i) else { return }
+            guard let lt = nextIndex(of: UInt8(ascii: "<"), in: bytes, from: i) else { return n }
             i = lt + 1
-            guard i < n else { return }
+            guard i < n else { return n }
             let c = bytes[i]
             if c == UInt8(ascii: "!") {
                 if hasPrefix(bytes, i + 1, "--") {
                     i = endOfComment(bytes, from: i + 3)
+                    if !closed(i, by: "-->") { return lt }
                 } else if hasPrefix(bytes, i + 1, "[CDATA[") {
                     i = end(of: "]]>", in: bytes, from: i + 8)
+                    if !closed(i, by: "]]>") { return lt }
                 } else {
                     i = end(of: ">", in: bytes, from: i)
+                    if !closed(i, by: ">") { return lt }
                 }
                 continue
             }
             if c == UInt8(ascii: "?") {
                 i = end(of: ">", in: bytes, from: i)
+                if !closed(i, by: ">") { return lt }
                 continue
             }
             let isEnd = c == UInt8(ascii: "/")
@@ -53,15 +84,21 @@ public enum HTMLScanner {
             while j < n, !ASCII.isSpace(bytes[j]), bytes[j] != UInt8(ascii: "/"), bytes[j] != UInt8(ascii: ">") { j += 1 }
             let name = nameStart..<j
             attributes.removeAll(keepingCapacity: true)
-            guard let tagEnd = parseAttributes(bytes, from: j, into: &attributes) else { return }  // unterminated tag
+            guard let tagEnd = parseAttributes(bytes, from: j, into: &attributes) else { return lt }  // unterminated tag
             i = tagEnd
-            if isEnd { continue }
-            if name.count == 1, bytes[name.lowerBound] | 0x20 == UInt8(ascii: "a") {
-                visit(Anchor(range: lt..<tagEnd, attributes: attributes))
-            } else if let raw = rawTextElements.first(where: { equalsIgnoringCase(bytes, name, $0) }) {
+            visit(Tag(name: name, isEnd: isEnd, range: lt..<tagEnd, attributes: attributes))
+            if !isEnd, let raw = rawTextElements.first(where: { equalsIgnoringCase(bytes, name, $0) }) {
                 i = endOfRawText(bytes, from: i, element: raw)
+                if i == n { return lt }  // no end tag: the rest is the element's text
             }
         }
+        return n
+    }
+
+    /// Whether `tag`'s name is `lower` (ASCII case-insensitive).
+    public static func tag(_ tag: Tag, in bytes: UnsafeBufferPointer<UInt8>, isNamed lower: StaticString) -> Bool {
+        let name = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        return tag.name.count == name.count && zip(tag.name, name).allSatisfy { i, c in bytes[i] | 0x20 == c }
     }
 
     /// Parses attributes from `from` to the tag's closing `>`; returns the offset after it,

@@ -3,7 +3,7 @@
 ///
 ///     {"body": "…", "type": "email", "delivery": "d1", "customer": "c1",
 ///      "campaign" | "newsletter" | "transactional": "…", "tracking": true,
-///      "url_params": {"utm_source": "newsletter"}}
+///      "open_tracking": true, "url_params": {"utm_source": "newsletter"}}
 public struct MessageRequest: Decodable, Sendable {
     public var body: String
     public var type: String?
@@ -13,10 +13,13 @@ public struct MessageRequest: Decodable, Sendable {
     public var newsletter: String?
     public var transactional: String?
     public var tracking: Bool?
+    /// False: the email's links are tracked (if `tracking`) but it gets no open pixel.
+    public var openTracking: Bool?
     public var urlParams: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case body, type, delivery, customer, campaign, newsletter, transactional, tracking
+        case openTracking = "open_tracking"
         case urlParams = "url_params"
     }
 
@@ -27,6 +30,7 @@ public struct MessageRequest: Decodable, Sendable {
         public var customer: String?
         public var source: (LinkToken.SourceKind, String)?
         public var tracking = true
+        public var openTracking = true
         public var parameters: [URLParameter] = []
         public var trackSensitive = false
 
@@ -57,6 +61,7 @@ public struct MessageRequest: Decodable, Sendable {
             baseURL: base, messageType: messageType, deliveryID: delivery, customerID: customer,
             sourceKind: source.0, sourceID: source.1, issuedAt: issuedAt)
         options.tracking = tracking ?? defaults.tracking
+        options.openTracking = openTracking ?? defaults.openTracking
         options.urlParameters =
             urlParams.map { $0.sorted { $0.key < $1.key }.map { URLParameter(key: $0.key, value: $0.value) } }
             ?? defaults.parameters
@@ -76,15 +81,24 @@ public struct MessageResponse: Encodable, Sendable {
     public var body: String
     public var links: [LinkSummary]
     public var warnings: [String]
+    /// The open pixel's URL, when the email got one (`open_pixel`; absent otherwise).
+    public var openPixel: String?
 
-    public init(body: String, links: [LinkSummary], warnings: [String]) {
+    enum CodingKeys: String, CodingKey {
+        case body, links, warnings
+        case openPixel = "open_pixel"
+    }
+
+    public init(body: String, links: [LinkSummary], warnings: [String], openPixel: String? = nil) {
         self.body = body
         self.links = links
         self.warnings = warnings
+        self.openPixel = openPixel
     }
 
     public init(_ result: RewriteResult) {
-        self.init(body: String(decoding: result.body, as: UTF8.self), links: result.links, warnings: result.warnings)
+        self.init(
+            body: String(decoding: result.body, as: UTF8.self), links: result.links, warnings: result.warnings, openPixel: result.openPixel)
     }
 }
 

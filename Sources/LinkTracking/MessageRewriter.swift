@@ -7,8 +7,11 @@ public struct RewriteOptions: Sendable {
     public var customerID: String
     public var sourceKind: LinkToken.SourceKind
     public var sourceID: String
-    /// False for a message (or newsletter) with link tracking switched off.
+    /// False for a message (or newsletter) with tracking switched off: no link is tracked
+    /// and no open pixel is added.
     public var tracking: Bool = true
+    /// False to track an email's links but add no open pixel.
+    public var openTracking: Bool = true
     /// Appended to each destination whose link asks for URL parameters.
     public var urlParameters: [URLParameter] = []
     /// Track links that look sensitive (password resets, signed downloads) too.
@@ -67,6 +70,8 @@ public struct RewriteResult: Sendable {
     public var body: [UInt8]
     public var links: [LinkSummary]
     public var warnings: [String]
+    /// The open pixel's URL when the rewrite inserted one (a tracked email), else nil.
+    public var openPixel: String? = nil
 }
 
 /// Turns an outgoing message into one whose links are tracked: `cio_link` tags in every
@@ -79,7 +84,7 @@ public struct MessageRewriter: Sendable {
 
     public func rewrite(_ body: [UInt8], options: RewriteOptions) throws(RewriteError) -> RewriteResult {
         let base = options.baseURL.hasSuffix("/") ? String(options.baseURL.dropLast()) : options.baseURL
-        var result = RewriteResult(body: [], links: [], warnings: messageWarnings(options, base: base))
+        var result = RewriteResult(body: [], links: [], warnings: messageWarnings(options, base: base), openPixel: nil)
         let parameters = URLParameters(options.urlParameters.map { ($0.key, $0.value) })
         let tags = try body.withUnsafeBufferPointer { (raw) throws(RewriteError) in try LinkTagParser.parse(raw) }
 
@@ -111,11 +116,31 @@ public struct MessageRewriter: Sendable {
             return result
         }
 
-        // 2. <a href> in email.
+        // 2. <a href> in email; where the open pixel goes, and whether one is there already.
         var edits: [(range: Range<Int>, text: [UInt8])] = []
+        var lastBodyEnd: Int?
+        var openEnd = afterTags.count
+        var holdsPixel = false
+        let pixelPrefix = Array((base + "/o/").utf8)
         afterTags.withUnsafeBufferPointer { bytes in
             var nextTag = 0
-            HTMLScanner.anchors(bytes) { anchor in
+            openEnd = HTMLScanner.tags(bytes) { tag in
+                if HTMLScanner.tag(tag, in: bytes, isNamed: "body") {
+                    if tag.isEnd { lastBodyEnd = tag.range.lowerBound }
+                    return
+                }
+                if !tag.isEnd, HTMLScanner.tag(tag, in: bytes, isNamed: "img") {
+                    let anchor = HTMLScanner.Anchor(range: tag.range, attributes: tag.attributes)
+                    if let src = attribute("src", of: anchor, in: bytes)?.value,
+                        HTMLEntities.decode(Array(UnsafeBufferPointer(rebasing: bytes[src]))[...]).trimmingASCIIWhitespace().utf8
+                            .starts(with: pixelPrefix)
+                    {
+                        holdsPixel = true
+                    }
+                    return
+                }
+                guard !tag.isEnd, HTMLScanner.tag(tag, in: bytes, isNamed: "a") else { return }
+                let anchor = HTMLScanner.Anchor(range: tag.range, attributes: tag.attributes)
                 guard let href = attribute("href", of: anchor, in: bytes), let valueRange = href.value else { return }
                 while nextTag < tagOutputs.count, tagOutputs[nextTag].upperBound <= valueRange.lowerBound { nextTag += 1 }
                 if nextTag < tagOutputs.count, tagOutputs[nextTag].overlaps(valueRange) || tagOutputs[nextTag] == valueRange {
@@ -154,6 +179,15 @@ public struct MessageRewriter: Sendable {
                 edits.append((valueRange, href.quote == nil ? [quote] + Array(escaped.utf8) + [quote] : Array(escaped.utf8)))
             }
         }
+        // 3. The open pixel, once, just before the last </body>; without one, at the end —
+        // before an unclosed tag, comment or script there, which would swallow it (and, for
+        // a tag, could close over it and change the document).
+        if let pixel = openPixel(options, base: base, holdsPixel: holdsPixel, result: &result) {
+            let at = lastBodyEnd ?? openEnd
+            // In offset order: anchors after the last </body> (browsers keep them) come later.
+            let index = edits.firstIndex { $0.range.lowerBound >= at } ?? edits.count
+            edits.insert((at..<at, Array(pixel.utf8)), at: index)
+        }
         guard !edits.isEmpty else {
             result.body = afterTags
             return result
@@ -169,6 +203,32 @@ public struct MessageRewriter: Sendable {
         out.append(contentsOf: afterTags[copied...])
         result.body = out
         return result
+    }
+
+    /// The pixel's markup: a 1×1 image clients render and people do not see (docs/design/opens.md).
+    public static func pixelMarkup(_ url: String) -> String {
+        "<img src=\"\(HTMLEntities.escapeAttribute(url))\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\" />"
+    }
+
+    /// The open pixel's markup for a tracked email, or nil — tracking off (the email's or its
+    /// newsletter's: that switches opens off too), a pixel already there, ids that cannot be
+    /// signed, no active key — and the pixel's URL in the result.
+    private func openPixel(_ options: RewriteOptions, base: String, holdsPixel: Bool, result: inout RewriteResult) -> String? {
+        guard options.tracking, options.openTracking, !holdsPixel, options.idProblem == nil else { return nil }
+        let open = OpenToken(
+            deliveryID: options.deliveryID, customerID: options.customerID, sourceKind: options.sourceKind,
+            sourceID: options.sourceID, messageType: options.messageType, issuedAt: options.issuedAt)
+        guard let token = try? keyRing.sign(open) else {
+            result.warnings.append("no open pixel: every key in the key ring is retired")
+            return nil
+        }
+        guard token.utf8.count <= TokenCodec.maxTokenLength else {
+            result.warnings.append("no open pixel: its token would be \(token.utf8.count) characters, the edge accepts \(TokenCodec.maxTokenLength)")
+            return nil
+        }
+        let url = base + "/o/" + token
+        result.openPixel = url
+        return Self.pixelMarkup(url)
     }
 
     /// How the reason of a link too long to track begins.

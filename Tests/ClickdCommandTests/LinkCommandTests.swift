@@ -83,7 +83,12 @@ import Testing
         let result = try ChildProcess.clickd(["links", "rewrite", "--keys", keys] + message + ["--type", "email"], input: html)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix(#"<p>Hi</p><a href="https://t.example.com/c/"#))
-        #expect(result.stdout.hasSuffix(#"">A</a><a class="untracked" href="https://a.com/u">U</a>"#))
+        // The email's open pixel comes last (no </body> to put it before).
+        let pixel = try #require(result.stdout.range(of: #"<a class="untracked" href="https://a.com/u">U</a><img src="https://t.example.com/o/"#))
+        #expect(
+            result.stdout[pixel.upperBound...].hasSuffix(#"" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px" />"#))
+        let noPixel = try ChildProcess.clickd(["links", "rewrite", "--keys", keys] + message + ["--type", "email", "--no-open-pixel"], input: html)
+        #expect(noPixel.status == 0 && noPixel.stdout.hasSuffix(#"U</a>"#) && !noPixel.stdout.contains("/o/"))
         let json = try ChildProcess.clickd(
             ["links", "rewrite", "--keys", keys] + message + ["--type", "email", "--json"],
             input: html)
@@ -94,6 +99,7 @@ import Testing
         #expect(links.first?["tracked"] as? Bool == true)
         #expect(links.last?["reason"] as? String == #"opted out (class="untracked")"#)
         #expect((object?["body"] as? String)?.hasPrefix("<p>Hi</p>") == true)
+        #expect((object?["open_pixel"] as? String)?.hasPrefix("https://t.example.com/o/") == true)
     }
 
     @Test func warningsGoToStderr() throws {
@@ -107,7 +113,7 @@ import Testing
             ],
             input: #"<a href="https://a.com/reset-password?token=1">reset</a>"#)
         #expect(result.status == 0)
-        #expect(result.stdout == #"<a href="https://a.com/reset-password?token=1">reset</a>"#)
+        #expect(result.stdout.hasPrefix(#"<a href="https://a.com/reset-password?token=1">reset</a><img src="http://t.example.com/o/"#))
         let warnings = result.stderr.split(separator: "\n")
         #expect(warnings.count == 3, "\(result.stderr)")
         #expect(warnings.allSatisfy { $0.hasPrefix("clickd: warning: ") })

@@ -20,10 +20,14 @@ enum Fixtures {
             sourceKind: .campaign, sourceID: "17", messageType: .email, linkID: nil, issuedAt: 1_790_000_000)
     }
 
+    /// Options for the link tests: the open pixel off, so that a body shows what its links
+    /// did alone (OpenPixelTests turn it on).
     static func options(_ type: LinkToken.MessageType = .email) -> RewriteOptions {
-        RewriteOptions(
+        var options = RewriteOptions(
             baseURL: "https://t.example.com", messageType: type, deliveryID: "d1", customerID: "c1",
             sourceKind: .newsletter, sourceID: "n1", issuedAt: 1_790_000_000)
+        options.openTracking = false
+        return options
     }
 
     static func rewrite(_ body: String, _ options: RewriteOptions = options()) throws -> RewriteResult {
