@@ -90,6 +90,16 @@ public struct ReportPages: Sendable {
         ("rate", "Click rate", "coalesce(click_rate, -1)"),
         ("clicks", "Total clicks", "total_clicks"),
         ("human", "Human clicks", "human_clicks"),
+        ("opened", "Opened customers", "opened_customers"),
+        ("open-rate", "Open rate", "coalesce(open_rate, -1)"),
+        ("click-to-open", "Click-to-open", "coalesce(click_to_open_rate, -1)"),
+        ("machine-opens", "Machine opens", "machine_opens"),
+    ]
+    /// The sources CSV's columns: the table's, in its order (the open figures last, as they
+    /// came in issue 29, so that scripts reading the first seven still do).
+    static let sourceCSVColumns = [
+        "source_kind", "source_id", "delivered", "clicked_customers", "click_rate", "total_clicks", "human_clicks", "opened_customers",
+        "open_rate", "click_to_open_rate", "machine_opens",
     ]
 
     /// `sort` as (column, descending); the default is the most delivered first.
@@ -121,7 +131,8 @@ public struct ReportPages: Sendable {
         let direction = descending ? "DESC" : "ASC"
         let valueType = key == "source" ? "text" : "numeric"
         let sql = """
-            SELECT source_kind, source_id, delivered, clicked_customers, click_rate, total_clicks, human_clicks, (\(expression))::text
+            SELECT source_kind, source_id, delivered, clicked_customers, click_rate, total_clicks, human_clicks, opened_customers, open_rate,
+                   click_to_open_rate, machine_opens, (\(expression))::text
             FROM clickd.message_stats
             WHERE $1::text IS NULL OR ((\(expression))::\(valueType), source_kind, source_id) \(op) ($1::\(valueType), $2::text, $3::text)
             ORDER BY (\(expression))::\(valueType) \(direction), source_kind \(direction), source_id \(direction)
@@ -130,18 +141,16 @@ public struct ReportPages: Sendable {
         let rows = try await database.read { db in try db.query(sql, [cursor?[0], cursor?[1], cursor?[2], Int64(limit + 1)]) }
         let more = rows.count > limit
         let shown = Array(rows.prefix(limit))
-        let next = more ? shown.last.map { Cursor.encode([$0[7] ?? "", $0[0] ?? "", $0[1] ?? ""]) } : nil
+        let sortValue = Self.sourceCSVColumns.count
+        let next = more ? shown.last.map { Cursor.encode([$0[sortValue] ?? "", $0[0] ?? "", $0[1] ?? ""]) } : nil
         return (shown, next)
     }
 
     public func sources(_ context: PageContext, csv: Bool) async throws -> PageResult {
         if csv {
-            return .csv(
-                filename: "sources.csv",
-                header: ["source_kind", "source_id", "delivered", "clicked_customers", "click_rate", "total_clicks", "human_clicks"]
-            ) { after in
+            return .csv(filename: "sources.csv", header: Self.sourceCSVColumns) { after in
                 let (rows, next) = try await sourceRows(context, limit: 2000, after: after)
-                return (rows.map { Array($0.prefix(7)).map { $0 ?? "" } }, next)
+                return (rows.map { Array($0.prefix(Self.sourceCSVColumns.count)).map { $0 ?? "" } }, next)
             }
         }
         let (rows, next) = try await sourceRows(context, limit: Self.pageSize, after: context.after)
@@ -157,7 +166,8 @@ public struct ReportPages: Sendable {
             [
                 "kind": r[0] ?? "", "id": r[1] ?? "", "href": context.link(["sources", r[0] ?? "", r[1] ?? ""]),
                 "delivered": Shown.count(r[2]), "clickedCustomers": Shown.count(r[3]), "clickRate": Shown.percent(r[4]),
-                "totalClicks": Shown.count(r[5]), "humanClicks": Shown.count(r[6]),
+                "totalClicks": Shown.count(r[5]), "humanClicks": Shown.count(r[6]), "openedCustomers": Shown.count(r[7]),
+                "openRate": Shown.percent(r[8]), "clickToOpen": Shown.percent(r[9]), "machineOpens": Shown.count(r[10]),
             ]
         }
         let sortQuery = context.sort.map { [("sort", $0)] } ?? []
@@ -178,8 +188,11 @@ public struct ReportPages: Sendable {
         guard Self.sourceKinds.contains(kind) else { return .notFound("There is no source kind \(kind): campaign, newsletter or transactional.") }
         let stats = try await database.read { db in
             try db.query(
-                "SELECT delivered, clicked_customers, click_rate, total_clicks FROM clickd.message_stats WHERE source_kind = $1 AND source_id = $2",
-                [kind, id])
+                """
+                SELECT delivered, clicked_customers, click_rate, total_clicks, opened_customers, open_rate, click_to_open_rate, total_opens,
+                       machine_opens
+                FROM clickd.message_stats WHERE source_kind = $1 AND source_id = $2
+                """, [kind, id])
         }
         guard let s = stats.first else { return .notFound("No \(kind) \(id) has been delivered or clicked.") }
         let linkSQL = """
@@ -198,14 +211,18 @@ public struct ReportPages: Sendable {
             }
         }
         let chart = try await clicksChart(kind: kind, id: id, range: context.range)
-        let (links, clicks) = try await database.read { db in
+        let (links, clicks, reasons) = try await database.read { db in
             (
                 try db.query(linkSQL + " LIMIT 100", [kind, id]),
                 try db.query(
                     "SELECT coalesce(sum(total_clicks), 0), coalesce(sum(human_clicks), 0) FROM clickd.link_clicks WHERE source_kind = $1 AND source_id = $2",
+                    [kind, id]),
+                try db.query(
+                    "SELECT reason, sum(opens)::text FROM clickd.opens_daily_by_reason WHERE source_kind = $1 AND source_id = $2 GROUP BY 1",
                     [kind, id])
             )
         }
+        let opens = Self.opensByReason(total: Int64(s[7] ?? "") ?? 0, reasons: reasons)
         let total = Int64(clicks.first?[0] ?? "") ?? 0
         let human = Int64(clicks.first?[1] ?? "") ?? 0
         let body = Templates.render(
@@ -216,6 +233,8 @@ public struct ReportPages: Sendable {
                 "bots": context.includeBots,
                 "delivered": Shown.count(s[0]), "clickedCustomers": Shown.count(s[1]), "clickRate": Shown.percent(s[2]),
                 "totalClicks": Shown.count(s[3]),
+                "openedCustomers": Shown.count(s[4]), "openRate": Shown.percent(s[5]), "clickToOpen": Shown.percent(s[6]),
+                "totalOpens": Shown.count(s[7]), "machineOpens": Shown.count(s[8]), "opens": opens, "anyOpens": !opens.isEmpty,
                 "botShare": total > 0 ? Shown.percent(Double(total - human) / Double(total)) : "–",
                 "csv": context.link(["sources", kind, id], suffix: ".csv"),
                 "chart": Self.chartModel(chart, kind: kind, id: id, context),
@@ -228,6 +247,37 @@ public struct ReportPages: Sendable {
                 },
             ])
         return .html(title: "\(kind) \(id)", body: body)
+    }
+
+    /// The open reasons in the overview's order, with what each means to a marketer.
+    static let openReasons: [(reason: String, label: String, persons: Bool, meaning: String)] = [
+        ("", "Opened by the person", true, "their mail app fetched the pixel as they read the email"),
+        (
+            "image_proxy", "Opened through an image proxy", true,
+            "Gmail's or Yahoo's proxy fetched it when the person opened the email (later opens come from its cache, unseen)"
+        ),
+        (
+            "apple_mpp", "Apple Mail Privacy Protection", false,
+            "Apple fetches every image when the device syncs, read or not: not a sign anyone looked"
+        ),
+        ("scanner", "Security scanner", false, "a mail gateway or link checker fetched it on delivery"),
+        ("prefetch", "Prefetched", false, "fetched within 10 seconds of sending: too soon for a person"),
+    ]
+
+    /// A source's opens by reason (all time), for the overview's table: a person's own
+    /// fetches are the total less every reason's.
+    static func opensByReason(total: Int64, reasons: [[String?]]) -> [[String: Any]] {
+        guard total > 0 else { return [] }
+        var byReason: [String: Int64] = [:]
+        for row in reasons { byReason[row[0] ?? ""] = Int64(row[1] ?? "") ?? 0 }
+        byReason[""] = total - byReason.values.reduce(0, +)
+        return openReasons.compactMap { entry in
+            guard let opens = byReason[entry.reason], opens > 0 else { return nil }
+            return [
+                "label": entry.label, "opens": Shown.count(String(opens)), "share": Shown.percent(Double(opens) / Double(total)),
+                "persons": entry.persons ? "yes" : "no", "meaning": entry.meaning,
+            ]
+        }
     }
 
     /// A source's clicks over `range` from `clickd.source_clicks_hourly`, bucketed.
@@ -507,7 +557,7 @@ public struct ReportPages: Sendable {
 
     static let activityColumns = [
         "occurred_at", "kind", "delivery_id", "source_kind", "source_id", "message_type", "link_id", "url", "human", "bot_reason",
-        "user_agent", "ip",
+        "user_agent", "ip", "open_reason",
     ]
 
     /// Newest first; the cursor is (time in microseconds, rows already shown at that time).
@@ -527,7 +577,7 @@ public struct ReportPages: Sendable {
         }
         let sql = """
             SELECT \(shownTime("occurred_at")), kind, delivery_id, source_kind, source_id, message_type, link_id, url, human::text,
-                   bot_reason, user_agent, host(ip), (extract(epoch FROM occurred_at) * 1000000)::bigint::text
+                   bot_reason, user_agent, host(ip), (extract(epoch FROM occurred_at) * 1000000)::bigint::text, open_reason
             FROM clickd.activity
             WHERE customer_id = $1 AND ($2::bigint IS NULL OR occurred_at <= to_timestamp($2::bigint / 1000000.0))
             ORDER BY occurred_at DESC, delivery_id DESC, kind DESC, link_id DESC NULLS LAST, user_agent DESC NULLS LAST
@@ -545,11 +595,11 @@ public struct ReportPages: Sendable {
         if csv {
             return .csv(filename: "activity-\(customer).csv", header: Self.activityColumns) { after in
                 let (rows, next) = try await activityRows(customer: customer, limit: 2000, after: after)
-                return (rows.map { Array($0.prefix(12)).map { $0 ?? "" } }, next)
+                return (rows.map { (Array($0.prefix(12)) + [$0[13]]).map { $0 ?? "" } }, next)
             }
         }
         let (rows, next) = try await activityRows(customer: customer, limit: 50, after: context.after)
-        if rows.isEmpty && context.after == nil { return .notFound("Customer \(customer) has no deliveries or clicks.") }
+        if rows.isEmpty && context.after == nil { return .notFound("Customer \(customer) has no deliveries, opens or clicks.") }
         let body = Templates.render(
             "person",
             [
@@ -559,6 +609,8 @@ public struct ReportPages: Sendable {
                         "at": r[0] ?? "", "click": r[1] == "clicked_link", "deliveryID": r[2] ?? "", "kind": r[3] ?? "", "id": r[4] ?? "",
                         "source": context.link(["sources", r[3] ?? "", r[4] ?? ""]), "messageType": r[5] ?? "", "linkID": r[6] ?? "",
                         "url": r[7] ?? "", "human": r[8] == "true", "botReason": r[9] ?? "", "userAgent": r[10] ?? "", "ip": r[11] ?? "not recorded",
+                        "open": r[1] == "opened_email",
+                        "openedAs": Self.openReasons.first { $0.reason == (r[13] ?? "") }.map { $0.persons ? "by the person" : $0.label } ?? "",
                     ]
                 },
                 "next": next.map { context.link(["people", customer], query: [("after", $0)]) } ?? false,

@@ -57,14 +57,14 @@ enum Templates {
         <h1>Sources</h1>
         \(range)
         <table>
-        <caption>Campaigns, newsletters and transactional messages: deliveries and clicks, all time (bot clicks count in total clicks, not in human clicks or clicked customers). <a href="{{csv}}" download>CSV</a></caption>
+        <caption>Campaigns, newsletters and transactional messages: deliveries, clicks and opens, all time (bot clicks count in total clicks, not in human clicks or clicked customers; opened customers opened as people or clicked; machine opens are Apple's, scanners' and prefetches'). <a href="{{csv}}" download>CSV</a></caption>
         <thead><tr>
         {{#columns}}<th scope="col">{{#href}}<a href="{{href}}">{{label}}</a>{{/href}}{{^href}}{{label}}{{/href}}{{#sorted}} {{sorted}}{{/sorted}}</th>{{/columns}}
         </tr></thead>
         <tbody>
-        {{#rows}}<tr><th scope="row"><a href="{{href}}"><bdi>{{kind}} {{id}}</bdi></a></th><td>{{delivered}}</td><td>{{clickedCustomers}}</td><td>{{clickRate}}</td><td>{{totalClicks}}</td><td>{{humanClicks}}</td></tr>
+        {{#rows}}<tr><th scope="row"><a href="{{href}}"><bdi>{{kind}} {{id}}</bdi></a></th><td>{{delivered}}</td><td>{{clickedCustomers}}</td><td>{{clickRate}}</td><td>{{totalClicks}}</td><td>{{humanClicks}}</td><td>{{openedCustomers}}</td><td>{{openRate}}</td><td>{{clickToOpen}}</td><td>{{machineOpens}}</td></tr>
         {{/rows}}
-        {{^rows}}<tr><td colspan="6">No deliveries or clicks yet.</td></tr>{{/rows}}
+        {{^rows}}<tr><td colspan="10">No deliveries or clicks yet.</td></tr>{{/rows}}
         </tbody>
         </table>
         {{#next}}<p><a rel="next" href="{{next}}">Next page</a></p>{{/next}}
@@ -75,7 +75,9 @@ enum Templates {
         \(range)
         <section aria-label="All-time figures" class="tiles">
         <div class="tile"><span class="figure">{{delivered}}</span> delivered</div>
+        <div class="tile"><span class="figure">{{openRate}}</span> opened ({{openedCustomers}} people)</div>
         <div class="tile"><span class="figure">{{clickRate}}</span> of recipients clicked ({{clickedCustomers}} people)</div>
+        <div class="tile"><span class="figure">{{clickToOpen}}</span> click-to-open (of those who opened, the share who clicked)</div>
         <div class="tile"><span class="figure">{{totalClicks}}</span> clicks, repeats included</div>
         <div class="tile"><span class="figure">{{botShare}}</span> of clicks by bots</div>
         </section>
@@ -106,6 +108,15 @@ enum Templates {
         </section>
         {{/chart}}
         <table>
+        <caption>Opens by who fetched the pixel, all time: {{totalOpens}} fetches, {{machineOpens}} of them machines'. A person who clicked counts as opened.</caption>
+        <thead><tr><th scope="col">Fetched by</th><th scope="col">Opens</th><th scope="col">Share</th><th scope="col">Counts as opened</th><th scope="col">What it means</th></tr></thead>
+        <tbody>
+        {{#opens}}<tr><th scope="row">{{label}}</th><td>{{opens}}</td><td>{{share}}</td><td>{{persons}}</td><td>{{meaning}}</td></tr>
+        {{/opens}}
+        {{^anyOpens}}<tr><td colspan="5">No opens recorded (a message without a pixel, or images blocked).</td></tr>{{/anyOpens}}
+        </tbody>
+        </table>
+        <table>
         <caption>Top Clicked Links, all time: every click counts, repeats included. <a href="{{csv}}" download>CSV</a></caption>
         <thead><tr><th scope="col">Link</th><th scope="col">URL</th><th scope="col">Total clicks</th><th scope="col">Human clicks</th><th scope="col">Unique clickers</th><th scope="col">First click</th><th scope="col">Last click</th></tr></thead>
         <tbody>
@@ -134,7 +145,7 @@ enum Templates {
 
     static let person = """
         <h1>Activity of <bdi>{{customer}}</bdi></h1>
-        <p>Deliveries and clicks, newest first. <a href="{{csv}}" download>CSV</a></p>
+        <p>Deliveries, opens and clicks, newest first. <a href="{{csv}}" download>CSV</a></p>
         <ol class="activity">
         {{#events}}<li>
         {{#click}}<details><summary><time>{{at}}</time> Clicked Link <bdi>{{linkID}}</bdi> in <a href="{{source}}"><bdi>{{kind}} {{id}}</bdi></a>{{^human}} (bot){{/human}}</summary>
@@ -145,7 +156,8 @@ enum Templates {
         <dt>User agent</dt><dd><bdi>{{userAgent}}</bdi></dd>
         <dt>Address</dt><dd>{{ip}}</dd>
         </dl></details>{{/click}}
-        {{^click}}<p><time>{{at}}</time> Delivered <bdi>{{messageType}} {{deliveryID}}</bdi> of <a href="{{source}}"><bdi>{{kind}} {{id}}</bdi></a></p>{{/click}}
+        {{#open}}<p class="opened"><time>{{at}}</time> Opened Email <bdi>{{messageType}} {{deliveryID}}</bdi> of <a href="{{source}}"><bdi>{{kind}} {{id}}</bdi></a> ({{openedAs}})</p>{{/open}}
+        {{^click}}{{^open}}<p><time>{{at}}</time> Delivered <bdi>{{messageType}} {{deliveryID}}</bdi> of <a href="{{source}}"><bdi>{{kind}} {{id}}</bdi></a></p>{{/open}}{{/click}}
         </li>
         {{/events}}
         </ol>

@@ -84,6 +84,24 @@ def main():
         shot(driver, out, "1-sources")
         console_problems(driver, "sources")
 
+        # Its open figures: opened customers, open rate, click-to-open, machine opens per source
+        # (the 6th to 9th cells after the source) as the views say; then sorted by open rate, most first,
+        # through the column's link.
+        sources = table_with_caption(driver, "Campaigns, newsletters")
+        shown_opens = {}
+        for row in body_rows(sources):
+            cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+            shown_opens[row.find_element(By.TAG_NAME, "th").text] = cells[5:9]
+        for source in expected["opens"]:
+            want = [source["opened"], source["open_rate"], source["click_to_open"], source["machine_opens"]]
+            check(shown_opens.get(source["source"]) == want, f"{source['source']}: open figures {shown_opens.get(source['source'])} != {want}")
+        driver.find_element(By.LINK_TEXT, "Open rate").click()  # an unsorted column sorts most first
+        WebDriverWait(driver, 20).until(lambda d: "sort=-open-rate" in d.current_url)
+        order = [r.find_element(By.TAG_NAME, "th").text for r in body_rows(table_with_caption(driver, "Campaigns, newsletters"))]
+        check(order == expected["by_open_rate"], f"sorted by open rate {order} != {expected['by_open_rate']}")
+        shot(driver, out, "8-sources-by-open-rate")
+        driver.get(base + "/")
+
         # Follow campaign 17 to its overview: Top Clicked Links, rows and order.
         driver.find_element(By.LINK_TEXT, "campaign 17").click()
         WebDriverWait(driver, 20).until(lambda d: d.title.startswith("campaign 17"))
@@ -96,6 +114,19 @@ def main():
             cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
             check(cells[1] == link["total_clicks"] and cells[2] == link["human_clicks"] and cells[3] == link["unique_clickers"],
                   f"{link['link_id']}: shown {cells[1:4]}, the views say {link}")
+        # Opened beside clicked, click-to-open, and the opens by who fetched them.
+        tiles = " ".join(driver.find_element(By.CSS_SELECTOR, "section.tiles").text.split())  # a figure is a block
+        seventeen = next(o for o in expected["opens"] if o["source"] == "campaign 17")
+        check(f"{seventeen['open_rate']} opened ({seventeen['opened']} people)" in tiles, f"open tile: {tiles!r}")
+        check(f"{seventeen['click_to_open']} click-to-open" in tiles, f"click-to-open tile: {tiles!r}")
+        labels = {"Opened through an image proxy": "image_proxy", "Apple Mail Privacy Protection": "apple_mpp",
+                  "Security scanner": "scanner", "Prefetched": "prefetch"}
+        by_reason = {}
+        for row in body_rows(table_with_caption(driver, "Opens by who fetched the pixel")):
+            label = row.find_element(By.TAG_NAME, "th").text
+            if label in labels:
+                by_reason[labels[label]] = row.find_elements(By.TAG_NAME, "td")[0].text
+        check(by_reason == expected["reasons_17"], f"opens by reason {by_reason} != {expected['reasons_17']}")
         shot(driver, out, "2-overview")
         console_problems(driver, "overview")
 
@@ -136,6 +167,9 @@ def main():
             first.find_element(By.TAG_NAME, "summary").click()
             check(first.get_attribute("open") is not None, "the entry opened")
             check(url.is_displayed() and url.text == expected["c0_newest_url"], f"expanded link {url.text!r}")
+        opened = driver.find_elements(By.CSS_SELECTOR, "ol.activity p.opened")
+        check(len(opened) == expected["c0_opens"] and all("Opened Email" in p.text for p in opened),
+              f"{len(opened)} Opened Email entries for c0, the views say {expected['c0_opens']}")
         shot(driver, out, "4-person")
         console_problems(driver, "person")
 

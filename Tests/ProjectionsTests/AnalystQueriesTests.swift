@@ -12,7 +12,8 @@ import Testing
     static let day: UInt64 = 86_400_000
 
     /// Campaign 42 (links hero, pricing, footer) sent once to 30 people; newsletter
-    /// "weekly" sent on three days; human clicks, repeats, a prefetch and a scanner.
+    /// "weekly" sent on three days; human clicks, repeats, a prefetch and a scanner; opens,
+    /// people's and Apple's.
     static func seed() -> [[UInt8]] {
         var events: [LinkTracking.TrackingEvent] = []
         for c in 0..<30 {
@@ -29,6 +30,12 @@ import Testing
             }
             if c == 1 { events.append(IngestTests.click(at, customer: "cust-1", delivery: "c42-1", link: "pricing", sourceID: "42", method: .head)) }
             if c == 3 { events.append(IngestTests.click(at, customer: "cust-3", delivery: "c42-3", link: "hero", sourceID: "42", ua: "curl/8.5")) }
+            // Opens: a third of the people, and Apple's fetch of every fifth message.
+            if c % 3 == 0 { events.append(IngestTests.opened(at - 1000, customer: "cust-\(c)", delivery: "c42-\(c)", sourceID: "42")) }
+            if c % 5 == 1 {
+                events.append(
+                    IngestTests.opened(UInt64(c) * 1000 + 2000, customer: "cust-\(c)", delivery: "c42-\(c)", sourceID: "42", appleRelay: true))
+            }
         }
         for d in 0..<3 {
             let start = UInt64(d) * day + 3_600_000
@@ -73,7 +80,7 @@ import Testing
 
         let guide = try String(contentsOfFile: RepositoryPaths.root.appendingPathComponent("docs/analysts.md").path, encoding: .utf8)
         let blocks = Self.sqlBlocks(guide)
-        #expect(blocks.count == 7)
+        #expect(blocks.count == 8)
         for (i, block) in blocks.enumerated() {
             let file = dir.appending("q\(i).sql")
             try block.write(toFile: file, atomically: true, encoding: .utf8)

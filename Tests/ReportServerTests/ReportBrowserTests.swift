@@ -32,7 +32,27 @@ import Testing
             owner, "SELECT count(*) FROM clickd.source_clicks_hourly WHERE source_kind = 'campaign' AND source_id = '17' AND human_clicks > 0")
         let reasons = try await ReportFixture.rows(
             owner, "SELECT bot_reason FROM clickd.bot_clicks_daily GROUP BY 1 ORDER BY sum(clicks) DESC, 1")
+        let opens = try await ReportFixture.rows(
+            owner,
+            """
+            SELECT source_kind || ' ' || source_id, opened_customers::text, open_rate::text, click_to_open_rate::text, machine_opens::text
+            FROM clickd.message_stats ORDER BY open_rate DESC NULLS LAST, source_kind DESC, source_id DESC
+            """)
+        let reasonsOf17 = try await ReportFixture.rows(
+            owner,
+            "SELECT reason, sum(opens)::text FROM clickd.opens_daily_by_reason WHERE source_kind = 'campaign' AND source_id = '17' GROUP BY 1 ORDER BY 1"
+        )
+        let c0Opens = try await ReportFixture.rows(owner, "SELECT count(*) FROM clickd.activity WHERE customer_id = 'c0' AND kind = 'opened_email'")
         let expected: [String: Any] = [
+            "by_open_rate": opens.map { $0[0]! },
+            "opens": opens.map {
+                [
+                    "source": $0[0]!, "opened": Shown.count($0[1]), "open_rate": Shown.percent($0[2]), "click_to_open": Shown.percent($0[3]),
+                    "machine_opens": Shown.count($0[4]),
+                ]
+            },
+            "reasons_17": Dictionary(uniqueKeysWithValues: reasonsOf17.map { ($0[0]!, $0[1]!) }),
+            "c0_opens": Int(c0Opens[0][0] ?? "") ?? -1,
             "hours_with_human_clicks": Int(hours[0][0] ?? "") ?? -1, "bot_reasons": reasons.map { $0[0]! },
             "range": "2026-10-27 to 2026-11-25",
             "links": links.map { ["link_id": $0[0]!, "total_clicks": $0[1]!, "human_clicks": $0[2]!, "unique_clickers": $0[3]!] },
@@ -51,7 +71,7 @@ import Testing
         let result = try await onOwnThread { try ChildProcess.run(Self.python, [Self.script, base, expectations, out], timeout: 180) }
         try await report.stop()
         #expect(result.status == 0, "report_pages.py: \(result.stdout)\(result.stderr)")
-        for page in ["1-sources", "2-overview", "3-segment", "4-person", "5-overview-range", "6-hostile", "7-bots"] {
+        for page in ["1-sources", "2-overview", "3-segment", "4-person", "5-overview-range", "6-hostile", "7-bots", "8-sources-by-open-rate"] {
             #expect(FileManager.default.fileExists(atPath: "\(out)/\(page).png"), "screenshot \(page)")
         }
     }

@@ -37,6 +37,20 @@ enum ReportFixture {
                 keyID: "k", userAgent: ua, clientIP: [203, 0, 113, 0], edgeID: "e1"))
     }
 
+    /// An open of the pixel; `signedAgo` is how long before it the pixel was signed.
+    static func opened(
+        _ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign, sourceID: String = "17",
+        ua: String = "Mozilla/5.0 (Macintosh) Thunderbird/128.0", relay: Bool = false, signedAgo: UInt64 = 3_600_000
+    ) -> TrackingEvent {
+        .opened(
+            OpenEvent(
+                occurredAt: t0 + ms,
+                token: OpenToken(
+                    deliveryID: delivery, customerID: customer, sourceKind: source, sourceID: sourceID, messageType: .email,
+                    issuedAt: (t0 + ms - signedAgo) / 1000),
+                keyID: "k", userAgent: ua, clientIP: [198, 51, 100, 0], edgeID: "e1", appleRelay: relay))
+    }
+
     static func delivered(_ ms: UInt64, customer: String, delivery: String, source: LinkToken.SourceKind = .campaign, sourceID: String = "17")
         -> TrackingEvent
     {
@@ -63,10 +77,30 @@ enum ReportFixture {
         for (n, link) in ["hero", "footer", "terms", "privacy"].enumerated() {
             e.append(click(5 * hour + UInt64(n) * 100, customer: "c32", delivery: "d32", link: link))
         }
+        // Opens of campaign 17: six people (c0 twice), two through Gmail's proxy, Apple's
+        // fetches of eight (four by the relay's address, four by its user agent), a scanner
+        // and a prefetch. With the 17 human clickers (a click is an open): 17 opened.
+        for i in 0..<6 { e.append(opened(hour + UInt64(i) * 1000, customer: "c\(i)", delivery: "d\(i)")) }
+        e.append(opened(30 * hour + 500, customer: "c0", delivery: "d0"))
+        for i in 6..<8 {
+            e.append(opened(hour + UInt64(i) * 1000, customer: "c\(i)", delivery: "d\(i)", ua: "Mozilla/5.0 (via ggpht.com GoogleImageProxy)"))
+        }
+        for i in 20..<28 {
+            e.append(
+                opened(
+                    UInt64(i) * 1000 + 60_000, customer: "c\(i)", delivery: "d\(i)", ua: i < 24 ? "Mozilla/5.0 (iPhone)" : "Mozilla/5.0",
+                    relay: i < 24))
+        }
+        e.append(opened(2 * hour, customer: "c30", delivery: "d30", ua: "Mimecast Security Scanner"))
+        e.append(opened(33_000, customer: "c33", delivery: "d33", signedAgo: 2_000))
         // Newsletter n-1: its own deliveries and clicks.
         for i in 0..<10 { e.append(delivered(hour + UInt64(i), customer: "c\(i)", delivery: "n\(i)", source: .newsletter, sourceID: "n-1")) }
         for i in 0..<4 {
             e.append(click(6 * hour + UInt64(i) * 1000, customer: "c\(i)", delivery: "n\(i)", link: "read", source: .newsletter, sourceID: "n-1"))
+        }
+        // ... and opens: the four clickers and five more (9 of 10 opened: a higher open rate than 17's).
+        for i in 0..<9 {
+            e.append(opened(6 * hour - 60_000 + UInt64(i) * 1000, customer: "c\(i)", delivery: "n\(i)", source: .newsletter, sourceID: "n-1"))
         }
         // Hostile text.
         e.append(delivered(7 * hour, customer: rtlCustomer, delivery: "dh", sourceID: hostileCampaign))

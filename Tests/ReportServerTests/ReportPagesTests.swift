@@ -50,14 +50,39 @@ import Testing
         #expect(csv.status == 200)
         #expect(csv.header("Content-Disposition") == "attachment; filename=\"sources.csv\"")
         let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
-        #expect(lines.first == "source_kind,source_id,delivered,clicked_customers,click_rate,total_clicks,human_clicks")
+        #expect(
+            lines.first
+                == "source_kind,source_id,delivered,clicked_customers,click_rate,total_clicks,human_clicks,opened_customers,open_rate,click_to_open_rate,machine_opens"
+        )
         #expect(lines.count == 1 + (try await ReportFixture.rows(owner, "SELECT count(*) FROM clickd.message_stats")[0][0].flatMap { Int($0) } ?? -1))
         #expect(lines.contains { $0.hasPrefix("campaign,17,40,") })
         // Campaign 17: hero 12 + 2 repeats, footer 5, a scanner, a prefetch, a burst of 4 = 25
         // clicks, of which 19 human (the fixture's events).
         let seventeenStats = try #require(stats.first { $0[0] == "campaign" && $0[1] == "17" })
         #expect(seventeenStats[3] == "25" && seventeenStats[5] == "19", "\(seventeenStats.map { $0 ?? "-" })")
-        #expect(lines.contains { $0.hasPrefix("campaign,17,40,") && $0.hasSuffix(",25,19") })
+        #expect(lines.contains { $0.hasPrefix("campaign,17,40,") && $0.contains(",25,19,") })
+        // Opens (the fixture's): 17 opened of 40 (6 people, 2 through a proxy, the other 9
+        // by clicking), 10 machine opens (8 Apple, a scanner, a prefetch), 17 of 17 clicked.
+        #expect(lines.contains { $0 == "campaign,17,40,17,0.425000,25,19,17,0.425000,1.000000,10" }, "\(lines)")
+        let opens = try await ReportFixture.rows(
+            owner, "SELECT source_kind, source_id, opened_customers, open_rate, click_to_open_rate, machine_opens FROM clickd.message_stats")
+        for row in opens {
+            #expect(
+                html.contains(
+                    "<td>\(Shown.count(row[2]))</td><td>\(Shown.percent(row[3]))</td><td>\(Shown.percent(row[4]))</td><td>\(Shown.count(row[5]))</td></tr>"
+                ),
+                "open figures of \(row[1]!)")
+        }
+        // Sorted by open rate, most first: n-1 (90 %) before 17 (42.5 %); its CSV alike.
+        let byOpenRate = try await report.get("/?sort=-open-rate").text
+        #expect(byOpenRate.contains("Open rate</a> ▼"))
+        #expect(
+            try #require(byOpenRate.range(of: "newsletter n-1</bdi>")).lowerBound
+                < (try #require(byOpenRate.range(of: "campaign 17</bdi>"))).lowerBound)
+        let csvByOpenRate = try await report.get("/sources.csv?sort=-open-rate").text.components(separatedBy: "\r\n")
+        let n1 = try #require(csvByOpenRate.firstIndex { $0.hasPrefix("newsletter,n-1,10,4,0.400000,4,4,9,0.900000,0.444444,0") }, "\(csvByOpenRate)")
+        let c17 = try #require(csvByOpenRate.firstIndex { $0.hasPrefix("campaign,17,") })
+        #expect(n1 < c17)
         // Sorted by human clicks, most first.
         let byHuman = try await report.get("/?sort=-human").text
         #expect(byHuman.contains("Human clicks</a> ▼"))
@@ -77,6 +102,19 @@ import Testing
         #expect(html.contains("<span class=\"figure\">\(Shown.count(stats[0]))</span> delivered"))
         #expect(html.contains("<span class=\"figure\">\(Shown.percent(stats[2]))</span> of recipients clicked (\(Shown.count(stats[1])) people)"))
         #expect(html.contains("<span class=\"figure\">\(Shown.count(stats[3]))</span> clicks, repeats included"))
+        // Opens beside clicks, and who fetched the pixel.
+        #expect(html.contains("<span class=\"figure\">42.5 %</span> opened (17 people)"), "\(html)")
+        #expect(html.contains("<span class=\"figure\">100.0 %</span> click-to-open"))
+        // 19 fetches: 7 people's own (c0 twice), 2 through a proxy, 8 Apple's, a scanner, a prefetch.
+        #expect(html.contains("all time: 19 fetches, 10 of them machines'"))
+        for row in [
+            "Opened by the person</th><td>7</td><td>36.8 %</td><td>yes</td>",
+            "Opened through an image proxy</th><td>2</td><td>10.5 %</td><td>yes</td>",
+            "Apple Mail Privacy Protection</th><td>8</td><td>42.1 %</td><td>no</td>", "Security scanner</th><td>1</td><td>5.3 %</td><td>no</td>",
+            "Prefetched</th><td>1</td><td>5.3 %</td><td>no</td>",
+        ] {
+            #expect(html.contains(row), "\(row)")
+        }
         let bots = try await ReportFixture.rows(
             owner,
             "SELECT sum(total_clicks - human_clicks)::float8 / sum(total_clicks) FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = '17'"
@@ -288,7 +326,7 @@ import Testing
             ("/sources/campaign/nope", "No campaign nope has been delivered or clicked."),
             ("/sources/flyer/17", "There is no source kind flyer"),
             ("/sources/campaign/17/links/nope", "No link nope of campaign 17 has been clicked."),
-            ("/people/nobody", "Customer nobody has no deliveries or clicks."),
+            ("/people/nobody", "Customer nobody has no deliveries, opens or clicks."),
             ("/nothing/here", "There is no report page at this address."),
         ] {
             let page = try await report.get(path)
