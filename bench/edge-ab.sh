@@ -30,7 +30,6 @@ source "$root/bench/http.sh"
 
 eport=$(free_port)
 target=$(sign_url "$1" "$eport")
-cpu_ticks() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{s += $14 + $15} END {print s + 0}'; }
 hz=$(getconf CLK_TCK)
 sleep 0.5
 for round in $(seq 1 "$rounds"); do

@@ -48,6 +48,17 @@ sign_url() {  # binary port
         --customer cust_48213 --campaign 17 --url "${DESTINATION:-https://shop.example.com/collections/spring/blue-shoes?size=42}" 2>/dev/null
 }
 
+# An open pixel's URL for the same message, as `links rewrite` inserts it into an email.
+sign_open_url() {  # binary port
+    need_keys "$1"
+    echo '<p>Hello</p>' | "$1" links rewrite --keys "$work/keys" --base "http://127.0.0.1:$2" --type email \
+        --delivery dlv_01HXYZ9K2M4N6P8Q --customer cust_48213 --campaign 17 --json 2>/dev/null \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["open_pixel"])'
+}
+
+# CPU ticks (user + system) of every thread of process PID so far; CLK_TCK of them a second.
+cpu_ticks() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{s += $14 + $15} END {print s + 0}'; }
+
 # Starts `BINARY edge` on 127.0.0.1:PORT with a fresh log and waits until it listens; sets epid.
 start_edge() {  # binary port durability [more edge arguments]
     local binary=$1 port=$2 durability=$3

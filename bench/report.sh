@@ -10,7 +10,7 @@
 # the heaviest queries (EXPLAIN ANALYZE) to say where each page's time goes.
 # Run after `swift build -c release`.
 #
-#   EVENTS=10000000 bench/report.sh        (default 1,000,000)
+#   EVENTS=10000000 bench/report.sh        (default 1,000,000; OPEN_PERCENT=30 of them opens)
 #   BASELINE_COMMIT=bb88190 EVENTS=… bench/report.sh
 #
 # With BASELINE_COMMIT (built by bench/baseline-build.sh), the report of that commit serves
@@ -25,7 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/pg.sh"
 
 echo "generating $events events and a 100,000-member segment" >&2
-"$bin/LinkBench" generate-log "$work/log" "$events" >/dev/null 2>&1
+# Since issue 29, OPEN_PERCENT % of the events are opens (default 30; 0 for clicks only).
+"$bin/LinkBench" generate-log "$work/log" "$events" "${OPEN_PERCENT:-30}" >/dev/null 2>&1
 "$bin/LinkBench" append-segment "$work/log" 100000 >/dev/null 2>&1
 "$bin/clickd" migrate --database "$conninfo" --migrations "$root/migrations" >/dev/null 2>&1
 started=$(now)
@@ -88,6 +89,7 @@ echo "--- where the time goes (EXPLAIN ANALYZE, one random-ish example each)" >&
 explain() { echo "## $1" >&2; psql "$reader" -X -q -c "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY ON) $2" | grep -E "Execution Time|Planning Time|Scan|Sort|Aggregate|Join" | head -20 >&2; }
 explain "sources (message_stats)" "SELECT * FROM clickd.message_stats ORDER BY delivered DESC LIMIT 101"
 explain "overview: Top Clicked Links (link_clicks)" "SELECT * FROM clickd.link_clicks WHERE source_kind = 'campaign' AND source_id = 'src_33' ORDER BY total_clicks DESC, link_id LIMIT 100"
+explain "overview: opens by reason (opens_daily_by_reason)" "SELECT reason, sum(opens)::text FROM clickd.opens_daily_by_reason WHERE source_kind = 'campaign' AND source_id = 'src_33' GROUP BY 1"
 explain "overview: chart (source_clicks_hourly)" "SELECT * FROM clickd.source_clicks_hourly WHERE source_kind = 'campaign' AND source_id = 'src_33' AND hour >= '$from' AND hour < '$to'::date + 1"
 explain "segment members (link_clickers)" "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = 'src_33' AND link_id = 'link-4' AND human_clicks > 0 ORDER BY customer_id LIMIT 101"
 explain "big segment, one CSV chunk" "SELECT customer_id FROM clickd.link_clickers WHERE source_kind = 'campaign' AND source_id = 'big' AND link_id = 'all' AND customer_id > 'cust_5' ORDER BY customer_id LIMIT 5000"

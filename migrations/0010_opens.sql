@@ -387,11 +387,14 @@ JOIN clickd_internal.source_totals t ON t.shard = h.shard AND t.source_key = h.s
 GROUP BY t.source_key, t.source_kind, t.source_id, h.hour;
 
 -- A source's opens by day (UTC) and reason, a person's own fetches left out (they are
--- total_opens less these); names joined after the shards are summed, as bot_clicks_daily.
+-- total_opens less these). Joined shard by shard, then summed, as source_clicks_hourly: a
+-- query for one source (the report's overview) finds its totals rows by name and reads only
+-- their open_daily rows, by key.
 CREATE VIEW clickd.opens_daily_by_reason AS
-SELECT t.source_kind, t.source_id, o.day, o.reason, o.opens
-FROM (SELECT source_key, day, reason, sum(opens)::bigint AS opens FROM clickd_internal.open_daily GROUP BY 1, 2, 3) o
-JOIN (SELECT DISTINCT source_key, source_kind, source_id FROM clickd_internal.source_totals) t USING (source_key);
+SELECT t.source_kind, t.source_id, o.day, o.reason, sum(o.opens)::bigint AS opens
+FROM clickd_internal.open_daily o
+JOIN clickd_internal.source_totals t ON t.shard = o.shard AND t.source_key = o.source_key
+GROUP BY t.source_key, t.source_kind, t.source_id, o.day, o.reason;
 
 -- The opened-customer segment of a source.
 CREATE VIEW clickd.source_openers AS

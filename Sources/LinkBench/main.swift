@@ -50,9 +50,22 @@ func appendConcurrently(_ records: inout [[UInt8]], to writer: EventLogWriter) a
 }
 
 var sink = 0
-if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.arguments.count == 4, let count = Int(CommandLine.arguments[3]) {
+if CommandLine.arguments.dropFirst().first == "generate-log", (4...5).contains(CommandLine.arguments.count),
+    let count = Int(CommandLine.arguments[3]), let openPercent = CommandLine.arguments.count == 5 ? Int(CommandLine.arguments[4]) : 0,
+    (0...80).contains(openPercent)
+{
     // A realistic log for bench/ingest.sh: 100,000 customers, 500 sources of 20 links each,
-    // one delivery per five events, a few prefetches and scanner user agents.
+    // one delivery per five events, a few prefetches and scanner user agents. With an open
+    // percentage (bench/ingest-opens.sh, bench/report.sh), that share of all events are
+    // opens instead of clicks, of every reason; without one, the random stream (and so the
+    // log) is the click-only log of before.
+    let openAgents: [(ua: String, relay: Bool, soon: Bool)] = [
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Thunderbird/128.0", false, false),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", false, false),
+        ("Mozilla/5.0", false, false), ("Mozilla/5.0", true, false),
+        ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", false, false),
+        ("Mimecast Security Services", false, false), ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)", false, true),
+    ]
     var configuration = EventLogConfiguration()
     configuration.sync = .none
     let writer = try EventLogWriter(directory: CommandLine.arguments[2], configuration: configuration)
@@ -72,6 +85,15 @@ if CommandLine.arguments.dropFirst().first == "generate-log", CommandLine.argume
                         DeliveredEvent(
                             occurredAt: time, messageType: .email, sourceKind: kind,
                             sourceID: "src_\(source)", deliveryID: delivery, customerID: customer, trackedLinks: 20))))
+        } else if openPercent > 0, Int.random(in: 0..<80, using: &rng) < openPercent {
+            let agent = openAgents[Int.random(in: 0..<openAgents.count, using: &rng)]
+            let open = OpenEvent(
+                occurredAt: time,
+                token: OpenToken(
+                    deliveryID: delivery, customerID: customer, sourceKind: kind, sourceID: "src_\(source)", messageType: .email,
+                    issuedAt: (time - (agent.soon ? 3_000 : 3_600_000)) / 1000),
+                keyID: "k7f2", userAgent: agent.ua, clientIP: [17, 58, 0, 0], edgeID: "edge-1", appleRelay: agent.relay)
+            pending.append(EventCodec.encode(.opened(open)))
         } else {
             let link = Int.random(in: 0..<20, using: &rng)
             let click = ClickEvent(
