@@ -85,13 +85,7 @@ public enum EventCodec {
             guard flags & 0x80 == 0, let type = LinkToken.MessageType(rawValue: (flags >> 1) & 0b111),
                 let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
             else { throw DecodeError(message: "invalid click flags \(flags)") }
-            let issuedAt = try reader.varint()
-            // In seconds: bounded like occurred_at, so `issued_at * 1000` cannot overflow.
-            guard issuedAt <= latestIssuedAt else { throw DecodeError(message: "issued_at \(issuedAt) s is after the year 9999") }
-            let kid = try reader.string()
-            let sourceID = try reader.string()
-            let deliveryID = try reader.string()
-            let customerID = try reader.string()
+            let (issuedAt, kid, sourceID, deliveryID, customerID) = try reader.signedFields()
             let linkID = flags & (1 << 6) != 0 ? nil : try reader.string()
             let destination = try reader.string()
             let userAgent = try reader.string()
@@ -125,12 +119,7 @@ public enum EventCodec {
             guard flags & 0b1100_0000 == 0, let type = LinkToken.MessageType(rawValue: (flags >> 1) & 0b111),
                 let source = LinkToken.SourceKind(rawValue: (flags >> 4) & 0b11)
             else { throw DecodeError(message: "invalid open flags \(flags)") }
-            let issuedAt = try reader.varint()
-            guard issuedAt <= latestIssuedAt else { throw DecodeError(message: "issued_at \(issuedAt) s is after the year 9999") }
-            let kid = try reader.string()
-            let sourceID = try reader.string()
-            let deliveryID = try reader.string()
-            let customerID = try reader.string()
+            let (issuedAt, kid, sourceID, deliveryID, customerID) = try reader.signedFields()
             let userAgent = try reader.string()
             let edgeID = try reader.string()
             let ip = try reader.address()
@@ -215,6 +204,17 @@ public enum EventCodec {
         mutating func string() throws(DecodeError) -> String {
             guard let s = TokenCodec.utf8String(try field()) else { throw DecodeError(message: "field is not UTF-8") }
             return s
+        }
+
+        /// What a click and an open both carry from their token, after their flags: issued_at,
+        /// the key id, source, delivery and customer.
+        mutating func signedFields() throws(DecodeError) -> (
+            issuedAt: UInt64, kid: String, sourceID: String, deliveryID: String, customerID: String
+        ) {
+            let issuedAt = try varint()
+            // In seconds: bounded like occurred_at, so `issued_at * 1000` cannot overflow.
+            guard issuedAt <= EventCodec.latestIssuedAt else { throw DecodeError(message: "issued_at \(issuedAt) s is after the year 9999") }
+            return (issuedAt, try string(), try string(), try string(), try string())
         }
 
         /// An address: its length (0, 4 or 16) and its bytes.

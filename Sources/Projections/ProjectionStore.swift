@@ -211,13 +211,7 @@ public struct ProjectionStore {
             p.openDaily.text(key.reason)
             p.openDaily.int64(opens)
         }
-        for (key, opens) in batch.sourceOpeners where opens != 0 {
-            p.sourceOpeners.row(3)
-            p.sourceOpeners.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
-            p.sourceOpeners.text(key.customerID)
-            p.sourceOpeners.int64(opens)
-            if opens < 0 { p.lowersHumanCounts = true }
-        }
+
         for (key, clicks) in batch.botDaily {
             p.botDaily.row(4)
             p.botDaily.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
@@ -225,11 +219,15 @@ public struct ProjectionStore {
             p.botDaily.text(key.botReason)
             p.botDaily.int64(clicks)
         }
-        for (key, human) in batch.sourceClickers where human != 0 {
-            p.sourceClickers.row(3)
-            p.sourceClickers.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
-            p.sourceClickers.text(key.customerID)
-            p.sourceClickers.int64(human)
+        // Per (source, customer): human clicks, and opens as a person; a change of 0 is no row.
+        for (deltas, rows) in [(batch.sourceClickers, \PreparedBatch.sourceClickers), (batch.sourceOpeners, \PreparedBatch.sourceOpeners)] {
+            for (key, change) in deltas where change != 0 {
+                p[keyPath: rows].row(3)
+                p[keyPath: rows].uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
+                p[keyPath: rows].text(key.customerID)
+                p[keyPath: rows].int64(change)
+                if change < 0 { p.lowersHumanCounts = true }
+            }
         }
         p.activity.end()
         p.links.end()

@@ -35,19 +35,11 @@ public final class EdgeCounters: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        clicksRecorded = registry.makeCounter(
-            name: "clickd_clicks_total", labels: [("outcome", "recorded")],
-            help: "Clicks answered with a 302, by whether the log recorded them")
-        clicksUnrecorded = registry.makeCounter(
-            name: "clickd_clicks_total", labels: [("outcome", "unrecorded")],
-            help: "Clicks answered with a 302, by whether the log recorded them")
+        (clicksRecorded, clicksUnrecorded) = Self.outcomes(
+            registry, "clickd_clicks_total", help: "Clicks answered with a 302, by whether the log recorded them")
         prefetches = registry.makeCounter(name: "clickd_prefetches_total", help: "HEAD requests answered with a 302 (recorded as prefetches)")
-        opensRecorded = registry.makeCounter(
-            name: "clickd_opens_total", labels: [("outcome", "recorded")],
-            help: "Pixel fetches (GET /o/) of valid tokens answered with the GIF, by whether the log recorded them")
-        opensUnrecorded = registry.makeCounter(
-            name: "clickd_opens_total", labels: [("outcome", "unrecorded")],
-            help: "Pixel fetches (GET /o/) of valid tokens answered with the GIF, by whether the log recorded them")
+        (opensRecorded, opensUnrecorded) = Self.outcomes(
+            registry, "clickd_opens_total", help: "Pixel fetches (GET /o/) of valid tokens answered with the GIF, by whether the log recorded them")
         openHeads = registry.makeCounter(name: "clickd_open_heads_total", help: "HEAD requests of valid pixels (answered, not recorded)")
         notFound = registry.makeCounter(name: "clickd_requests_not_found_total", help: "Requests to other paths or with other methods")
         rejected = registry.makeCounter(
@@ -83,4 +75,12 @@ public final class EdgeCounters: Sendable {
     }
 
     func invalid(_ reason: String) { invalidTokens[reason]?.increment() }
+
+    /// A counter's `outcome="recorded"` and `outcome="unrecorded"` series.
+    static func outcomes(_ registry: PrometheusCollectorRegistry, _ name: String, help: String) -> (Prometheus.Counter, Prometheus.Counter) {
+        (
+            registry.makeCounter(name: name, labels: [("outcome", "recorded")], help: help),
+            registry.makeCounter(name: name, labels: [("outcome", "unrecorded")], help: help)
+        )
+    }
 }
