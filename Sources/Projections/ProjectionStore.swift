@@ -472,36 +472,26 @@ public struct ProjectionStore {
             // As for links: a customer's first human click on any link of the source makes
             // them a clicked customer of the source; their last one corrected away, no more.
             // Openers alike, with a person's opens (a human click is one).
-            var ctes: [String] = []
-            if sourceClickers {
-                ctes.append(
-                    """
-                    clickers AS (
-                        INSERT INTO \(schema).source_clickers AS t (shard, source_key, customer_id, human_clicks)
-                        SELECT \(shard), * FROM delta_source_clickers ORDER BY 1, 2, 3
-                        ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET human_clicks = t.human_clicks + EXCLUDED.human_clicks
-                        RETURNING t.source_key, t.customer_id, t.human_clicks
-                    ), customers AS (\(Self.distinctChange(key: "source_key", delta: "delta_source_clickers"))
+            // The upsert of one per-customer table (`rows`: its RETURNING) and the change of
+            // its distinct count (`changes`), or an empty change when the batch has no rows.
+            func customerUpsert(_ present: Bool, table: String, column: String, deltaColumn: String, rows: String, changes: String) -> String {
+                guard present else { return "\(changes) AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)" }
+                return """
+                    \(rows) AS (
+                        INSERT INTO \(schema).\(table) AS t (shard, source_key, customer_id, \(column))
+                        SELECT \(shard), * FROM delta_\(table) ORDER BY 1, 2, 3
+                        ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET \(column) = t.\(column) + EXCLUDED.\(column)
+                        RETURNING t.source_key, t.customer_id, t.\(column)
+                    ), \(changes) AS (\(Self.distinctChange(
+                        key: "source_key", delta: "delta_\(table)", rows: rows, column: column, deltaColumn: deltaColumn))
                     )
-                    """)
-            } else {
-                ctes.append("customers AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)")
-            }
-            if sourceOpeners {
-                ctes.append(
                     """
-                    openers AS (
-                        INSERT INTO \(schema).source_openers AS t (shard, source_key, customer_id, opens)
-                        SELECT \(shard), * FROM delta_source_openers ORDER BY 1, 2, 3
-                        ON CONFLICT (shard, source_key, customer_id) DO UPDATE SET opens = t.opens + EXCLUDED.opens
-                        RETURNING t.source_key, t.customer_id, t.opens
-                    ), opened AS (\(Self.distinctChange(
-                        key: "source_key", delta: "delta_source_openers", rows: "openers", column: "opens", deltaColumn: "opens"))
-                    )
-                    """)
-            } else {
-                ctes.append("opened AS (SELECT NULL::uuid AS source_key, 0::bigint AS change WHERE false)")
             }
+            let ctes = [
+                customerUpsert(
+                    sourceClickers, table: "source_clickers", column: "human_clicks", deltaColumn: "human", rows: "clickers", changes: "customers"),
+                customerUpsert(sourceOpeners, table: "source_openers", column: "opens", deltaColumn: "opens", rows: "openers", changes: "opened"),
+            ]
             upserts +=
                 "WITH " + ctes.joined(separator: ", ") + "\n"
                     + """
