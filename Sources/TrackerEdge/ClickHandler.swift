@@ -334,8 +334,9 @@ final class ClickHandler: ChannelInboundHandler, RemovableChannelHandler {
             edge.counters.openHeads.increment()
             return answer(number, pixel, keepAlive: head.keepAlive, context: context)
         }
-        // Apple's relay is recognised by the whole address: before the privacy mode cuts it.
-        let address = clientAddress(head, context)
+        // Apple's relay is recognised by the whole address: before the privacy mode cuts it
+        // (with `--ip none` too: the record keeps one bit of it, never the address).
+        let address = ClientAddress.client(peer: peer(context), forwardedFor: head.forwardedFor, trusted: edge.configuration.trustedProxies)
         let event = OpenEvent(
             occurredAt: edge.now(), token: verified, keyID: keyID, userAgent: head.userAgent,
             clientIP: recordedAddress(of: address), edgeID: edge.configuration.edgeID,

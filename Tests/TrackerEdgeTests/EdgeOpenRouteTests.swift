@@ -101,6 +101,21 @@ import Testing
         #expect(opens.map { OpenClassifier.reason($0) } == [.appleMPP, .appleMPP, .appleMPP], "the user agent alone says MPP too")
     }
 
+    /// With `--ip none` no address is recorded, yet the relay bit is still taken from it.
+    @Test func noAddressIsRecordedWithIPNoneButTheRelayBitIsKept() async throws {
+        let edge = try await InProcessEdge { setup in
+            setup.appleEgress = AddressRanges([CIDR("127.0.0.0/8")!])
+            setup.edge.ipMode = .none
+        }
+        #expect(try HTTPTestConnection(port: edge.port).request("GET", "/o/" + Self.openToken()).status == 200)
+        try await edge.stop()
+        guard case .opened(let open) = try edge.events().first else {
+            Issue.record("no open recorded")
+            return
+        }
+        #expect(open.clientIP.isEmpty && open.appleRelay)
+    }
+
     /// Opens and clicks pipelined on one connection are answered in order.
     @Test func opensAndClicksPipelineInOrder() async throws {
         let edge = try await InProcessEdge()
