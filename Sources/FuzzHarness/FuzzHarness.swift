@@ -22,6 +22,7 @@
         case reportInput = "report-input"
         case followerFile = "follower-file"
         case locationURL = "location-url"
+        case appleEgress = "apple-egress"
 
         public func run(_ data: UnsafeRawBufferPointer) {
             switch self {
@@ -35,6 +36,7 @@
             case .reportInput: FuzzHarness.reportInput(data)
             case .followerFile: FuzzHarness.followerFile(data)
             case .locationURL: FuzzHarness.locationURL(data)
+            case .appleEgress: FuzzHarness.appleEgress(data)
             }
         }
     }
@@ -209,6 +211,28 @@
             guard needle.count <= hay.count else { return nil }
             for i in 0...(hay.count - needle.count) where memcmp(hay.baseAddress! + i, needle.baseAddress!, needle.count) == 0 { return i }
             return nil
+        }
+
+        /// `AddressRanges.parseCSV`, Apple's egress file as `clickd edge --apple-egress` reads
+        /// it: what parses holds no more ranges than lines, and holds both ends of every range
+        /// its lines name (the merge and the binary search lose none).
+        static func appleEgress(_ data: UnsafeRawBufferPointer) {
+            let text = String(decoding: data, as: UTF8.self)
+            guard let ranges = try? AddressRanges.parseCSV(text) else { return }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            precondition(ranges.count <= lines.count, "more ranges than lines")
+            for line in lines {
+                let field = line.prefix { $0 != "," }.trimmingCharacters(in: CharacterSet(charactersIn: " \t\r"))
+                guard !field.isEmpty, !field.hasPrefix("#"), let cidr = CIDR(field) else { continue }
+                var last = cidr.address
+                var remaining = cidr.prefix
+                for i in last.indices {
+                    let keep = min(8, max(0, remaining))
+                    last[i] |= UInt8(truncatingIfNeeded: 0xff >> keep)
+                    remaining -= 8
+                }
+                precondition(ranges.contains(cidr.address) && ranges.contains(last), "a range of the file is not held: \(field)")
+            }
         }
 
         static func html(_ data: UnsafeRawBufferPointer) {

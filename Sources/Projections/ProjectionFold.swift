@@ -72,14 +72,10 @@ public struct ProjectionBatch: Sendable {
     public struct HourlyKey: Hashable, Sendable {
         public var source: SourceKey, hour: Int64
     }
-    /// A source, a UTC day (days since 1970-01-01) and a bot reason: `bot_daily` (migration
-    /// 0006), for bot clicks by reason over a range of days.
-    public struct BotDailyKey: Hashable, Sendable {
-        public var source: SourceKey, day: Int64, botReason: String
-    }
-    /// A source, a UTC day and an open's reason (never a person's own fetch): `open_daily`
-    /// (migration 0010).
-    public struct OpenDailyKey: Hashable, Sendable {
+    /// A source, a UTC day (days since 1970-01-01) and a reason: a bot click's in `bot_daily`
+    /// (migration 0006), for bot clicks by reason over a range of days, or an open's (never a
+    /// person's own fetch) in `open_daily` (migration 0010).
+    public struct ReasonDailyKey: Hashable, Sendable {
         public var source: SourceKey, day: Int64, reason: String
     }
     /// A source's deltas: deliveries, clicks, human clicks, opens, machine opens.
@@ -124,13 +120,13 @@ public struct ProjectionBatch: Sendable {
     /// (a person who clicked opened): the opened-customer count moves with them.
     public var sourceOpeners: [SourceClickerKey: Int64] = [:]
     /// Opens per source, day and reason (a person's own fetches not kept here).
-    public var openDaily: [OpenDailyKey: Int64] = [:]
+    public var openDaily: [ReasonDailyKey: Int64] = [:]
     /// Clicks per link and day: (total, human).
     public var daily: [DailyKey: (total: Int64, human: Int64)] = [:]
     /// Deliveries, clicks, human clicks, opens and a person's opens per source and hour.
     public var hourly: [HourlyKey: HourCounts] = [:]
     /// Bot clicks per source, day and reason.
-    public var botDaily: [BotDailyKey: Int64] = [:]
+    public var botDaily: [ReasonDailyKey: Int64] = [:]
     /// The records folded into this batch, and the first one's LSN.
     public var records = 0
     public var firstLSN: UInt64 = 0
@@ -305,7 +301,7 @@ public struct ProjectionFold: Sendable {
         let key = ProjectionBatch.HourlyKey(source: source, hour: Int64(c.occurredAt / Self.msPerHour))
         batch.hourly[key, default: .init()].total += total
         batch.hourly[key]!.human += human
-        if let botReason { batch.botDaily[.init(source: source, day: Int64(c.occurredAt / Self.msPerDay), botReason: botReason), default: 0] += 1 }
+        if let botReason { batch.botDaily[.init(source: source, day: Int64(c.occurredAt / Self.msPerDay), reason: botReason), default: 0] += 1 }
     }
 
     /// Adds a click (or, with `total` 0, a correction of one) to every counter it counts in.

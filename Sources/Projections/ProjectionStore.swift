@@ -204,20 +204,15 @@ public struct ProjectionStore {
             p.hourly.int64(c.opens)
             p.hourly.int64(c.personOpens)
         }
-        for (key, opens) in batch.openDaily {
-            p.openDaily.row(4)
-            p.openDaily.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
-            p.openDaily.date(daysSince1970: key.day)
-            p.openDaily.text(key.reason)
-            p.openDaily.int64(opens)
-        }
-
-        for (key, clicks) in batch.botDaily {
-            p.botDaily.row(4)
-            p.botDaily.uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
-            p.botDaily.date(daysSince1970: key.day)
-            p.botDaily.text(key.botReason)
-            p.botDaily.int64(clicks)
+        // Per (source, day, reason): bot clicks, and opens that are not the person's own.
+        for (counts, rows) in [(batch.botDaily, \PreparedBatch.botDaily), (batch.openDaily, \PreparedBatch.openDaily)] {
+            for (key, count) in counts {
+                p[keyPath: rows].row(4)
+                p[keyPath: rows].uuid(sourceNumbers[key.source] ?? key.source.numberBytes)
+                p[keyPath: rows].date(daysSince1970: key.day)
+                p[keyPath: rows].text(key.reason)
+                p[keyPath: rows].int64(count)
+            }
         }
         // Per (source, customer): human clicks, and opens as a person; a change of 0 is no row.
         for (deltas, rows) in [(batch.sourceClickers, \PreparedBatch.sourceClickers), (batch.sourceOpeners, \PreparedBatch.sourceOpeners)] {

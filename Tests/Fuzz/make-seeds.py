@@ -88,6 +88,8 @@ seeds = {
     "location-url": ["https://bücher.example/straße?q=größe#frag".encode(), "https://例え.テスト/パス?クエリ=値".encode(),
                      "https://ＥＸＡＭＰＬＥ．com:0443/a/./b/../é".encode(), "https://0x7f.1/é".encode(), "https://[::FFFF:192.0.2.1]/é".encode(),
                      "https://u:pä@a@ex.com\\x?y'z#`".encode(), b"https://ex.com:99999/\xc3\xa9", b"https://%zz%C3/\xff\xfe", b"http:\xc3"],
+    "apple-egress": [b"172.224.226.0/27,GB,GB-EN,London,\n172.224.226.32/27,GB,GB-EN,London,\n2a02:26f7:b3c0:4000::/64,GB,GB-EN,London,\n",
+                     b"# comment\n\n10.0.0.5,US,US-CA,,\r\n::/0\n0.0.0.0/0", b"172.224.999.0/27,GB\n", b"1.2.3.4/33\n::1/129,x"],
     "key-ring": [b"# ring\nkey k1 " + b64(KEY) + b" 2026-01-01T00:00:00Z active\nkey k2 " + b64(b"\x01" * 32) + b" 2026-02-01T00:00:00Z retired\n",
                  b"key k1 short 2026 active", b"kee x y z active\n", b"key k1 " + b64(KEY) + b" 2026 active\r\nkey k1 " + b64(KEY) + b" 2026 active",
                  b""],
