@@ -12,7 +12,11 @@ final class ClickLoad: Sendable {
 
     init(port: Int, workers: Int, prefix: String, opens: Bool = false) {
         for worker in 0..<workers {
-            DispatchQueue.global().async(group: group) { [answeredIDs, stopped] in
+            // A thread each, not Dispatch's pool: its workers block on their sockets, and
+            // under a loaded suite the pool let some start only after the edge was killed.
+            group.enter()
+            Thread { [answeredIDs, stopped, group] in
+                defer { group.leave() }
                 guard let connection = try? HTTPTestConnection(port: port, timeoutSeconds: 5) else { return }
                 var i = 0
                 while !stopped.value {
@@ -22,7 +26,7 @@ final class ClickLoad: Sendable {
                     guard let response = try? connection.request("GET", target) else { return }
                     if response.status == (opens ? 200 : 302) { answeredIDs.mutate { $0.append(delivery) } }
                 }
-            }
+            }.start()
         }
     }
 
