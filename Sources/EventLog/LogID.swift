@@ -17,16 +17,7 @@ public struct LogID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public init?(_ text: some StringProtocol) {
-        let hex = String(text.filter { $0 != "-" })
-        guard hex.count == 32 else { return nil }
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
+        guard let bytes = Hex.bytes(String(text.filter { $0 != "-" })), bytes.count == 16 else { return nil }
         self.init(bytes: bytes)
     }
 

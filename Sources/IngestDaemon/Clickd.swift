@@ -19,7 +19,8 @@ struct Clickd: AsyncParsableCommand {
             """,
         version: "clickd \(version)",
         subcommands: [
-            EdgeCommand.self, IngestCommand.self, KeysCommand.self, LinksCommand.self, LogCommand.self, MigrateCommand.self, RebuildCommand.self,
+            EdgeCommand.self, EraseCommand.self, IngestCommand.self, KeysCommand.self, LinksCommand.self, LogCommand.self, MigrateCommand.self,
+            RebuildCommand.self,
             ReportCommand.self, StatusCommand.self,
         ]
     )

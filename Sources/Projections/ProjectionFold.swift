@@ -154,6 +154,10 @@ public struct ProjectionFold: Sendable {
     /// the classifier sees them again.
     public var refused: [UInt64: String] = [:]
 
+    /// The erased people whose records this fold drops, as if the log had never held them
+    /// (docs/design/erasure.md, 2a).
+    public var erased = ErasureList.none
+
     public init() {}
 
     /// Where a restarted fold must start re-reading (see `ClickClassifier.oldestOpenLSN`).
@@ -169,6 +173,7 @@ public struct ProjectionFold: Sendable {
         if batch.records == 0 { batch.firstLSN = lsn }
         batch.records += 1
         batch.lastLSN = lsn
+        if !erased.isEmpty, let customer = EventCodec.customerField(payload), erased.contains(customer: customer) { return }
         let event: TrackingEvent
         do {
             event = try EventCodec.decode(payload)
@@ -325,5 +330,33 @@ public struct ProjectionFold: Sendable {
         let key = ProjectionBatch.DailyKey(link: link, day: day)
         batch.daily[key, default: (0, 0)].total += total
         batch.daily[key]!.human += human
+    }
+}
+
+extension ProjectionBatch {
+    /// Every counter delta with its sign turned (an erasure subtracts a person's own fold:
+    /// docs/design/erasure.md, 2a). First and last times are left out — a minimum or maximum
+    /// cannot be subtracted; the eraser takes them again from the rows that stay — and so
+    /// are the activity rows, corrections and dead letters, which it deletes instead.
+    public func negated() -> ProjectionBatch {
+        var out = ProjectionBatch()
+        func flip(_ c: Counts) -> Counts { Counts(total: -c.total, human: -c.human, first: nil, last: nil, url: c.url) }
+        out.links = links.mapValues(flip)
+        out.clickers = clickers.mapValues(flip)
+        out.sources = sources.mapValues {
+            SourceCounts(delivered: -$0.delivered, clicks: -$0.clicks, human: -$0.human, opens: -$0.opens, machineOpens: -$0.machineOpens)
+        }
+        out.sourceClickers = sourceClickers.mapValues { -$0 }
+        out.sourceOpeners = sourceOpeners.mapValues { -$0 }
+        out.daily = daily.mapValues { (-$0.total, -$0.human) }
+        out.hourly = hourly.mapValues {
+            HourCounts(delivered: -$0.delivered, total: -$0.total, human: -$0.human, opens: -$0.opens, personOpens: -$0.personOpens)
+        }
+        out.botDaily = botDaily.mapValues { -$0 }
+        out.openDaily = openDaily.mapValues { -$0 }
+        out.records = records
+        out.firstLSN = firstLSN
+        out.lastLSN = lastLSN
+        return out
     }
 }

@@ -2,7 +2,7 @@ import EventLog
 import Foundation
 
 /// The "function" write shape: a whole batch in one call of `clickd_ingest.apply_batch`
-/// (migrations/0009_apply_batch.sql, 0010_opens.sql), its rows as one array per column. On a Citus
+/// (migrations/0009_apply_batch.sql, 0010_opens.sql, 0011_erasures.sql), its rows as one array per column. On a Citus
 /// coordinator the call is delegated to the worker that holds the batch's shard (the
 /// function is distributed by its first argument, co-located with the checkpoints), so
 /// no row of the batch crosses the coordinator and the worker commits in one phase
@@ -72,14 +72,16 @@ extension ProjectionStore {
     public static let functionArgumentBytes = 64 << 20
 
     /// The function's arguments (migrations/0010_opens.sql).
-    static let applyBatchArguments = 75
+    static let applyBatchArguments = 76
     /// The call, with `$n` for each of the function's arguments.
     static let applyBatchCall = "SELECT clickd_ingest.apply_batch(" + (1...applyBatchArguments).map { "$\($0)" }.joined(separator: ", ") + ")"
 
     /// Applies `batch` in one call: its own transaction (or, with `ownTransaction: false`,
     /// the caller's). Outcomes as `begin`'s; a checkpoint that moved between the function's
     /// lock and its compare-and-set is an error (SQLSTATE 40001) and the batch is retried.
-    func applyByFunction(_ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?) throws -> Outcome {
+    func applyByFunction(
+        _ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?, erasureSeq: Int64
+    ) throws -> Outcome {
         guard let shard = Int32(exactly: batch.shard), let shardCount = Int32(exactly: shards) else {
             throw PostgresError(sqlState: nil, message: "shard \(batch.shard) of \(shards) is out of range")
         }
@@ -115,6 +117,7 @@ extension ProjectionStore {
         ] {
             parameters += arrays.map { $0 as any PostgresBindable }
         }
+        parameters.append(erasureSeq)
         precondition(
             parameters.count == Self.applyBatchArguments, "apply_batch takes \(Self.applyBatchArguments) arguments, not \(parameters.count)")
         let returned = try db.query(Self.applyBatchCall, parameters).first?[0] ?? ""
@@ -125,6 +128,8 @@ extension ProjectionStore {
         }
         if fields[0] == "1" { return .applied }
         if found != shards { throw ShardCountChanged(planned: shards, found: found) }
+        // -1: an erasure of the shard came after the batch was folded (migration 0011).
+        if fields[1] == "-1" { return .checkpointMoved(expected) }
         guard let current = UInt64(fields[1]) else {
             throw PostgresError(sqlState: nil, message: "log \(log) has no checkpoint row for shard \(batch.shard) in \(schema).checkpoints")
         }

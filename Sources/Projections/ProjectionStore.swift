@@ -49,7 +49,7 @@ public struct ProjectionStore {
             """, [shard, log, shards])
         let rows = try db.query(
             """
-            SELECT c.lsn, c.window_start, s.shards FROM \(schema).sharding s
+            SELECT c.lsn, c.window_start, s.shards, c.erasure_seq FROM \(schema).sharding s
             LEFT JOIN \(schema).checkpoints c ON c.shard = $1 AND c.log_id = $2
             """, [shard, log])
         guard let row = rows.first, let found = row[2].flatMap({ Int($0) }) else {
@@ -59,7 +59,7 @@ public struct ProjectionStore {
         guard let lsn = row[0].flatMap({ UInt64($0) }) else {
             throw PostgresError(sqlState: nil, message: "log \(log) has no checkpoint row for shard \(shard) in \(schema).checkpoints")
         }
-        return Checkpoint(lsn: lsn, windowStart: row[1].flatMap { UInt64($0) })
+        return Checkpoint(lsn: lsn, windowStart: row[1].flatMap { UInt64($0) }, erasureSeq: row[3].flatMap { Int64($0) } ?? 0)
     }
 
     /// A (log, shard)'s checkpoint: the LSN projected through, and where the classifier's
@@ -67,6 +67,25 @@ public struct ProjectionStore {
     public struct Checkpoint: Sendable, Equatable {
         public let lsn: UInt64
         public let windowStart: UInt64?
+        /// Raised by each erasure of the shard (migration 0011): a batch folded under another
+        /// value is refused (`begin`).
+        public var erasureSeq: Int64 = 0
+    }
+
+    /// The erasure list of `shards` (every erased person of them, and the key of their MACs).
+    public func erasures(shards: [Int]) throws -> ErasureList {
+        guard let keyText = try db.query("SELECT key FROM clickd_ingest.erasure_key").first?[0], let key = Self.bytea(keyText) else {
+            throw PostgresError(sqlState: nil, message: "clickd_ingest.erasure_key holds no key: run clickd migrate")
+        }
+        let rows = try db.query(
+            "SELECT customer_mac FROM clickd_ingest.erasures WHERE shard = ANY($1)", [PostgresBigintArray(shards.map { UInt64($0) })])
+        return ErasureList(key: key, macs: Set(rows.compactMap { $0[0].flatMap(Self.bytea) }))
+    }
+
+    /// A bytea as PostgreSQL's text output writes it (`\\x` and hex digits).
+    static func bytea(_ text: String) -> [UInt8]? {
+        guard text.hasPrefix("\\x") else { return nil }
+        return Hex.bytes(text.dropFirst(2))
     }
 
     /// Every shard's checkpoint of a log, as far as rows exist.
@@ -252,11 +271,11 @@ public struct ProjectionStore {
     /// means "sent". With `ownTransaction: false` the caller holds a transaction open (a
     /// rebuild's swap): no BEGIN, no COMMIT, and on failure the caller rolls back.
     public func begin(
-        _ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?,
+        _ batch: PreparedBatch, log: LogID, shards: Int, expected: UInt64, windowStart: UInt64?, erasureSeq: Int64 = 0,
         ownTransaction: Bool = true
     ) throws -> Outcome {
         if shape == .function, batch.argumentBytes <= functionArgumentLimit {
-            return try applyByFunction(batch, log: log, shards: shards, expected: expected, windowStart: windowStart)
+            return try applyByFunction(batch, log: log, shards: shards, expected: expected, windowStart: windowStart, erasureSeq: erasureSeq)
         }
         let shard = batch.shard
         // Everything up to the counter upserts; their SQL (and, in a transaction of its own,
@@ -264,7 +283,7 @@ public struct ProjectionStore {
         func write() throws -> (Outcome, PostgresConnection.TransactionEnd) {
             let rows = try db.query(
                 """
-                SELECT c.lsn, s.shards FROM \(schema).checkpoints c, \(schema).sharding s
+                SELECT c.lsn, s.shards, c.erasure_seq FROM \(schema).checkpoints c, \(schema).sharding s
                 WHERE c.shard = $1 AND c.log_id = $2 FOR UPDATE OF c
                 """, [shard, log])
             guard let value = rows.first?[0], let current = UInt64(value) else {
@@ -277,6 +296,9 @@ public struct ProjectionStore {
                 throw ShardCountChanged(planned: shards, found: found)
             }
             guard current == expected else { return (.checkpointMoved(current), .rollback) }
+            // An erasure of the shard committed after this batch was folded: it may hold the
+            // person. Refused as a moved checkpoint; the worker folds again with the new list.
+            if let seq = rows.first?[2].flatMap({ Int64($0) }), seq != erasureSeq { return (.checkpointMoved(current), .rollback) }
             if batch.activity.rows > 0 {
                 try db.copy(
                     """
@@ -369,6 +391,13 @@ public struct ProjectionStore {
                     FROM \(rows) c JOIN \(delta) d USING (\(key), customer_id)
                     GROUP BY c.\(key)
         """
+    }
+
+    /// Applies only `batch`'s counter deltas, in the caller's transaction (an erasure's
+    /// subtraction: docs/design/erasure.md, 2a).
+    func applyCounts(_ batch: PreparedBatch) throws {
+        let upserts = try writeCounts(batch)
+        if !upserts.isEmpty { try db.execute(upserts) }
     }
 
     private func writeCounts(_ batch: PreparedBatch) throws -> String {

@@ -17,6 +17,8 @@ public final class ShardWorker {
     final class ShardState {
         let shard: Int
         var fold = ProjectionFold()
+        /// The shard's erasure sequence its fold's list was loaded under (`sync`).
+        var erasureSeq: Int64 = 0
         var batch = ProjectionBatch()
         /// The projected LSN, as this worker knows it (moves when a batch commits).
         var checkpoint: UInt64 = 0
@@ -369,6 +371,7 @@ public final class ShardWorker {
         for state in log.owned {
             let stored = try store.checkpoint(log.reader.logID, shard: state.shard, shards: shardCount)
             state.fold = ProjectionFold()
+            state.erasureSeq = stored.erasureSeq
             state.batch = ProjectionBatch()
             state.checkpoint = stored.lsn
             state.replayFrom = nil
@@ -384,6 +387,10 @@ public final class ShardWorker {
             state.fold.refused = state.refused
             start = min(start, state.replayFrom ?? stored.lsn + 1)
         }
+        // After the sequences: an erasure committed in between makes the batches' sequence
+        // stale, never the list (docs/design/erasure.md, 2a).
+        let erased = try store.erasures(shards: log.owned.map(\.shard))
+        for state in log.owned { state.fold.erased = erased }
         log.reader.seek(to: start == .max ? 1 : start)
         log.read = log.reader.nextLSN - 1
         log.pending = 0
@@ -496,7 +503,7 @@ public final class ShardWorker {
         do {
             outcome = try store.begin(
                 prepared, log: log.reader.logID, shards: shardCount, expected: state.checkpoint,
-                windowStart: state.fold.replayStart, ownTransaction: ownsTransactions)
+                windowStart: state.fold.replayStart, erasureSeq: state.erasureSeq, ownTransaction: ownsTransactions)
         } catch let error as ProjectionStore.ShardCountChanged {
             throw error
         } catch {

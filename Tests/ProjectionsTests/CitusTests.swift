@@ -106,6 +106,26 @@ struct CitusTests {
         }
     }
 
+    /// `clickd erase` on the cluster (the list on the coordinator, each shard's subtraction
+    /// routed to its worker): the views equal a plain PostgreSQL database erased alike.
+    @Test func erasureEqualsPlainPostgreSQL() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let logs = [dir.appending("a"), dir.appending("b")]
+        for (records, log) in zip(WorkersTests.records(seed: 61), logs) { try await I.write(records, to: log) }
+        let reference = try I.database()
+        let (url, _) = try Self.database()
+        let people = ErasureTests.erased + (0..<20).map { "c\($0 * 11)" }
+        for database in [reference, url] {
+            let arguments = logs.flatMap { ["--log", $0] } + ["--database", database]
+            #expect(try ChildProcess.clickd(["ingest", "--once", "--workers", "2"] + arguments).status == 0)
+            let erased = try ChildProcess.clickd(["erase"] + arguments + people.flatMap { ["--customer", $0] })
+            #expect(erased.status == 0, "\(erased.stderr)")
+        }
+        try Self.expectEqualViews(url, reference, "after the erasure")
+        #expect(try I.rows(url, "SELECT count(*), count(erased_at) FROM clickd.erasures") == [["\(people.count)", "\(people.count)"]])
+    }
+
     /// kill -9 of a two-worker daemon at random moments while it ingests into the cluster,
     /// then a `--once` run: the same views as one plain PostgreSQL run (nothing lost, nothing
     /// counted twice: Citus commits a transaction on its one worker, or not at all).
@@ -148,7 +168,7 @@ struct CitusTests {
 
         let clean = try RebuildTests.rebuild(["--verify", "--log", log, "--database", url])
         #expect(clean.status == 0 && clean.stdout.contains("the rebuilt projections equal the live ones"), "\(clean.stdout)\(clean.stderr)")
-        try I.rows(
+        _ = try I.rows(
             url,
             """
             UPDATE clickd_internal.link_totals SET total_clicks = total_clicks + 5

@@ -27,7 +27,8 @@ import Testing
         let views = try db.query("SELECT table_name FROM information_schema.views WHERE table_schema = 'clickd' ORDER BY 1").map { $0[0]! }
         #expect(
             views == [
-                "activity", "bot_clicks_daily", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats", "opens_daily_by_reason",
+                "activity", "bot_clicks_daily", "erasures", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats",
+                "opens_daily_by_reason",
                 "source_clicks_hourly", "source_openers",
             ])
         // A changed file that was applied is refused, naming it.
