@@ -39,6 +39,7 @@ struct LogDumpCommand: AsyncParsableCommand {
                         var object: [String: Any] = ["lsn": lsn, "bytes": payload.count, "payload_base64": Data(payload).base64EncodedString()]
                         switch event {
                         case .success(let e): object["event"] = Self.fields(e).reduce(into: [String: String]()) { $0[$1.0] = $1.1 }
+                        case .failure where EventCodec.isRedaction(payload): object["redacted"] = true
                         case .failure(let error): object["error"] = error.message
                         }
                         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -46,6 +47,8 @@ struct LogDumpCommand: AsyncParsableCommand {
                     } else if case .success(let e) = event {
                         out +=
                             "lsn=\(lsn) bytes=\(payload.count) " + Self.fields(e).map { "\($0.0)=\(Self.quote($0.1))" }.joined(separator: " ") + "\n"
+                    } else if EventCodec.isRedaction(payload) {
+                        out += "lsn=\(lsn) bytes=\(payload.count) redacted\n"
                     } else {
                         out += "lsn=\(lsn) bytes=\(payload.count) payload=\(Self.render(payload))\n"
                     }

@@ -13,12 +13,23 @@
 ///                | user_agent | edge_id | ip length (1 byte: 0, 4 or 16) | ip
 ///
 /// Kind 3 is new in issue 29; a build before it dead-letters such a record by name
-/// ("unknown event kind 3") and goes on.
+/// ("unknown event kind 3") and goes on. Kind 4, the redaction record (issue 30), is the
+/// two bytes `1 4` and nothing else: what an erased person's record is replaced by in a
+/// rewritten segment, at the same LSN (docs/design/erasure.md, 3). Readers skip it; it
+/// does not decode to an event.
 ///
 /// Decoding checks every length before using it and throws on anything else, so a
 /// damaged or foreign record becomes a dead letter, never a crash.
 public enum EventCodec {
     public static let version: UInt8 = 1
+
+    /// The redaction record's payload (kind 4).
+    public static let redaction: [UInt8] = [version, 4]
+
+    /// Whether a payload is the redaction record: exactly `1 4`.
+    public static func isRedaction(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count == 2 && bytes[0] == version && bytes[1] == 4
+    }
 
     public static func encode(_ event: TrackingEvent) -> [UInt8] {
         var out: [UInt8] = []
@@ -75,6 +86,7 @@ public enum EventCodec {
         let v = try reader.byte()
         guard v == version else { throw DecodeError(message: "unknown event version \(v)") }
         let kind = try reader.byte()
+        if kind == 4 { throw DecodeError(message: "a redaction record (kind 4: an erased person's record), not an event") }
         let occurredAt = try reader.varint()
         // No edge clock reads past the year 9999, and neither PostgreSQL's timestamptz nor
         // the projections' arithmetic could hold it: such a record is a dead letter.

@@ -173,6 +173,8 @@ public struct ProjectionFold: Sendable {
         if batch.records == 0 { batch.firstLSN = lsn }
         batch.records += 1
         batch.lastLSN = lsn
+        // A redaction record (an erased person's, rewritten) counts for nothing and is no dead letter.
+        if EventCodec.isRedaction(payload) { return }
         if !erased.isEmpty, let customer = EventCodec.customerField(payload), erased.contains(customer: customer) { return }
         let event: TrackingEvent
         do {

@@ -179,4 +179,35 @@ import Testing
         #expect(got == (try I.rows(reference, query)))
         #expect(try WorkersTests.views(url) == WorkersTests.views(reference))
     }
+
+    /// A segment whose records of a person are redaction records (kind 4, the same LSNs:
+    /// what the log's rewrite will leave) projects as a log without them: skipped, no dead
+    /// letter, the checkpoint through the end; `log dump` shows them as redacted.
+    @Test func redactionRecordsCountForNothing() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let records = WorkersTests.records(seed: 83)[1]
+        let redacted = records.map { Self.customer($0) == "c42" ? EventCodec.redaction : $0 }
+        #expect(redacted.filter { $0 == EventCodec.redaction }.count > 10)
+        let (log, ref) = (dir.appending("log"), dir.appending("ref"))
+        try await I.write(redacted, to: log)
+        try await I.write(records.filter { Self.customer($0) != "c42" }, to: ref)
+        let (url, reference) = (try I.database(), try I.database())
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--workers", "2", "--log", log, "--database", url]).status == 0)
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", ref, "--database", reference]).status == 0)
+        #expect(try WorkersTests.views(url) == WorkersTests.views(reference))
+        // The generator's own poison records are dead letters in both; no redaction record is.
+        let letters = "SELECT count(*), count(*) FILTER (WHERE error LIKE '%kind 4%') FROM clickd_internal.dead_letters"
+        let (got, want) = (try I.rows(url, letters), try I.rows(reference, letters))
+        #expect(got == want && got.first?[1] == "0", "\(got) \(want)")
+        #expect(try I.waitUntilProjected(log, url, through: records.count))
+        let dump = try ChildProcess.clickd(["log", "dump", log])
+        let first = redacted.firstIndex(of: EventCodec.redaction)! + 1
+        #expect(dump.stdout.contains("lsn=\(first) bytes=2 redacted\n"), "\(dump.stdout.prefix(300))")
+        #expect(!dump.stdout.contains("c42"))
+        redacted[first - 1].withUnsafeBytes { raw in
+            #expect(EventCodec.isRedaction(raw) && EventCodec.customerField(raw) == nil)
+            #expect(throws: EventCodec.DecodeError.self) { try EventCodec.decode(raw) }
+        }
+    }
 }
