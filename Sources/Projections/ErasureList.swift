@@ -28,17 +28,16 @@ public struct ErasureList: Sendable {
 
     public var isEmpty: Bool { macs.isEmpty }
 
-    /// HMAC-SHA256 of a customer id's UTF-8 bytes under `key`.
-    public static func mac(key: [UInt8], customer: some DataProtocol) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: customer, using: SymmetricKey(data: key)))
+    /// HMAC-SHA256 of a customer id's UTF-8 bytes under the list's key.
+    public func mac(customer: some DataProtocol) -> [UInt8] {
+        var hmac = keyed.hmac
+        hmac.update(data: customer)
+        return Array(hmac.finalize())
     }
 
     /// Whether the customer field's bytes (`EventCodec.customerField`) name an erased person;
     /// no MAC is computed while the list is empty.
     public func contains(customer: UnsafeRawBufferPointer) -> Bool {
-        guard !macs.isEmpty else { return false }
-        var hmac = keyed.hmac
-        hmac.update(data: customer)
-        return macs.contains(Array(hmac.finalize()))
+        !macs.isEmpty && macs.contains(mac(customer: customer))
     }
 }

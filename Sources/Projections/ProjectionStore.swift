@@ -74,12 +74,18 @@ public struct ProjectionStore {
 
     /// The erasure list of `shards` (every erased person of them, and the key of their MACs).
     public func erasures(shards: [Int]) throws -> ErasureList {
-        guard let keyText = try db.query("SELECT key FROM clickd_ingest.erasure_key").first?[0], let key = Self.bytea(keyText) else {
-            throw PostgresError(sqlState: nil, message: "clickd_ingest.erasure_key holds no key: run clickd migrate")
-        }
+        let key = try erasureKey()
         let rows = try db.query(
             "SELECT customer_mac FROM clickd_ingest.erasures WHERE shard = ANY($1)", [PostgresBigintArray(shards.map { UInt64($0) })])
         return ErasureList(key: key, macs: Set(rows.compactMap { $0[0].flatMap(Self.bytea) }))
+    }
+
+    /// The key of the erasure list's MACs (migration 0011).
+    public func erasureKey() throws -> [UInt8] {
+        guard let keyText = try db.query("SELECT key FROM clickd_ingest.erasure_key").first?[0], let key = Self.bytea(keyText) else {
+            throw PostgresError(sqlState: nil, message: "clickd_ingest.erasure_key holds no key: run clickd migrate")
+        }
+        return key
     }
 
     /// A bytea as PostgreSQL's text output writes it (`\\x` and hex digits).
