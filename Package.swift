@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "LogArchive",
             dependencies: [
-                "EventLog",
+                "EventLog", "LinkTracking",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),

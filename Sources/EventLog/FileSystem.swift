@@ -8,6 +8,12 @@ package enum FileSystem {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
+    /// The directory part of `path` ("." for a bare name, "/" for a file at the root).
+    package static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     package static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     package static func isDirectory(_ path: String) -> Bool {

@@ -93,6 +93,12 @@ struct EdgeCommand: AsyncParsableCommand {
             valueName: "age"))
     var keepLocal: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The bound on forgetting: an erased person's records must be gone from every sealed segment and the archive this long after the erasure was asked for (90s, 30m, 1h, 7d); past it the edge logs an error and /metrics shows clickd_erasure_overdue 1. Needs a --seal-after under it.",
+            valueName: "age"))
+    var eraseWithin: String = "7d"
+
     @Option(help: ArgumentHelp("Event-loop threads for the click listener (default: one per core).", valueName: "n"))
     var threads: Int?
 
@@ -145,8 +151,10 @@ struct EdgeCommand: AsyncParsableCommand {
         _ = try archiveConfiguration()
     }
 
-    /// The archiver's configuration from the options; nil when neither archives.
-    func archiveConfiguration() throws -> ArchiverConfiguration? {
+    /// The archiver's configuration from the options. Every edge runs the archiver: without
+    /// an archive and --keep-local it ships and removes nothing, but still makes followers/
+    /// and erasures/ and rewrites the sealed segments that hold erased people.
+    func archiveConfiguration() throws -> ArchiverConfiguration {
         var configuration: ArchiverConfiguration
         if let archiveDir {
             guard FileSystem.isDirectory(archiveDir) else {
@@ -160,19 +168,27 @@ struct EdgeCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--archive-command: \(error)")
             }
-        } else if keepLocal != nil {
-            configuration = ArchiverConfiguration(destination: .none)
         } else {
-            return nil
+            configuration = ArchiverConfiguration(destination: .none)
         }
         if let keepLocal {
             guard let age = AgeArgument.parse(keepLocal) else {
                 throw ValidationError("--keep-local must be an age such as 90s, 30m, 1h or 7d (not \(keepLocal))")
             }
             configuration.keepLocal = age
-        } else {
+        } else if configuration.destination != .none {
             configuration.keepLocal = .seconds(3600)
         }
+        guard let within = AgeArgument.parse(eraseWithin), within >= .seconds(1) else {
+            throw ValidationError("--erase-within must be an age of 1s or more such as 90s, 30m, 1h or 7d (not \(eraseWithin))")
+        }
+        // The open segment is never rewritten: it must seal well within the bound.
+        guard sealAfter > 0, within > .milliseconds(Int64(sealAfter * 2000)) else {
+            throw ValidationError(
+                "--erase-within \(eraseWithin) needs --seal-after under half of it (now \(sealAfter == 0 ? "0, off" : "\(sealAfter) s")): the open segment is rewritten only once it is sealed"
+            )
+        }
+        configuration.eraseWithin = within
         configuration.commandTimeout = .milliseconds(Int64(archiveTimeout * 1000))
         return configuration
     }
@@ -247,7 +263,7 @@ struct EdgeCommand: AsyncParsableCommand {
                 setup.appleEgressPath = appleEgress
                 logger.info("Apple egress ranges loaded", metadata: ["file.path": "\(appleEgress)", "ranges": "\(setup.appleEgress.count)"])
             }
-            if setup.archive == nil {
+            if setup.archive?.destination == ArchiverConfiguration.Destination.none, setup.archive?.keepLocal == nil {
                 logger.notice("sealed segments are not archived: give --archive-dir or --archive-command")
             } else if setup.archive?.destination == ArchiverConfiguration.Destination.none {
                 logger.warning(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Projections
 
 struct EraseCommand: AsyncParsableCommand {
@@ -14,9 +15,11 @@ struct EraseCommand: AsyncParsableCommand {
             ingestion and rebuilds drop their records from then on. The figures then equal a \
             projection of the logs without them. Safe while ingestion runs; idempotent (run it \
             again after a failure). Reads the people's records from every --log (and \
-            --archive-dir for segments retention removed). Their records stay in the logs and \
-            the archive for now (docs/design/erasure.md, section 3). The operator's view: \
-            clickd.erasures.
+            --archive-dir for segments retention removed). Then it tells each --log's edge \
+            (DIR/erasures/, as clickd ingest does every 10 s), which rewrites the sealed \
+            segments and archived copies holding their records within its --erase-within; \
+            log_clean_at is set once every followed log says so (docs/design/erasure.md). The \
+            operator's view: clickd.erasures.
             """
     )
 
@@ -53,6 +56,13 @@ struct EraseCommand: AsyncParsableCommand {
             defer { connection.close() }
             let report = try Eraser(db: connection, logDirectories: log, archive: archiveDir).erase(customers: ids)
             printOut("erased: \(ids.count) people (\(report.recorded) new), \(report.records) records subtracted in \(report.shards) shards")
+            // The edges learn the list now rather than at the daemon's next report.
+            do {
+                let database = db
+                try FollowerReporter(logDirectories: log, logger: Logger(label: "clickd.erase")) { try database.connect() }.reportOnce()
+            } catch {
+                printError("warning: the edges' erasures files were not written now (clickd ingest writes them every 10 s): \(error)")
+            }
         }
     }
 }

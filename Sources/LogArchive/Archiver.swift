@@ -39,6 +39,10 @@ public struct ArchiverConfiguration: Sendable {
     /// The bound on each command of the last pass at a graceful stop (systemd's stop
     /// timeout is 30 s in the shipped unit).
     public var finalPassTimeout: Duration = .seconds(10)
+    /// How long after its request an erasure may take to reach every segment of this log
+    /// and its archive (`--erase-within`, docs/design/erasure.md): past it the pass logs an
+    /// error and `clickd_erasure_overdue` is 1.
+    public var eraseWithin: Duration = .seconds(7 * 86_400)
     /// Milliseconds since the Unix epoch (the age of the oldest unarchived segment).
     public var wallClock: @Sendable () -> Int64 = {
         var now = timespec()
@@ -60,8 +64,23 @@ public final class ArchiveMetrics: Sendable {
     let waiting: Gauge
     let localBytes: Gauge
     let pruned: Prometheus.Counter
+    let redacted: Prometheus.Counter
+    let erasurePending: Gauge
+    let erasureOverdue: Gauge
 
     public init(registry: PrometheusCollectorRegistry) {
+        redacted = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_erasure_redacted_records", unitName: "total",
+                helpText: "Records of erased people replaced by redaction records in this log's segments and its archive"))
+        erasurePending = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_erasure_oldest_pending", unitName: "seconds",
+                helpText: "Seconds since the oldest erasure not yet done in this log was asked for (0: none waits)"))
+        erasureOverdue = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "clickd_erasure_overdue",
+                helpText: "1 while an erasure has waited longer than --erase-within, or the pass is blocked; else 0"))
         archived = registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 metricName: "clickd_archived_segments", unitName: "total",
@@ -118,6 +137,14 @@ public final class Archiver: Service, Sendable {
         public var pruned = 0
         /// What keeps the oldest sealed segment on the disk (nil: no retention, or nothing sealed).
         public var retentionWaitsFor: String?
+        /// Records replaced by redaction records since start.
+        public var redacted = 0
+        /// Erasure passes finished (a test waits for one).
+        public var erasurePasses = 0
+        /// Why the erasure pass cannot finish (a command archive's stale copies), if it cannot.
+        public var erasureBlocked: String?
+        /// Since the oldest erasure not yet done in this log was asked for.
+        public var oldestPendingErasure: Duration?
     }
 
     public let logDirectory: String
@@ -170,6 +197,7 @@ public final class Archiver: Service, Sendable {
                 if logID == nil { logID = try await Self.blocking { try self.start() } }
                 let survey = try await Self.blocking { try self.survey() }
                 publish(survey)
+                try await erase(logID: logID!)
                 for name in survey.pending {
                     try await ship(name, logID: logID!)
                     try Task.checkCancellation()
@@ -200,13 +228,54 @@ public final class Archiver: Service, Sendable {
     private func start() throws -> LogID {
         let logID = try LogMetadata.read(directory: logDirectory).logID
         if configuration.archives { try ArchiveStatus(logDirectory: logDirectory).prepare() }
-        let followers = FollowerFile.directory(of: logDirectory)
-        if !FileSystem.isDirectory(followers) {
-            if mkdir(followers, 0o770) != 0 && errno != EEXIST { throw LogError.system("mkdir", path: followers) }
-            _ = chmod(followers, 0o770)
+        // followers/ and erasures/ are the ingest daemons' to write into.
+        for directory in [FollowerFile.directory(of: logDirectory), ErasuresFile.directory(of: logDirectory)]
+        where !FileSystem.isDirectory(directory) {
+            if mkdir(directory, 0o770) != 0 && errno != EEXIST { throw LogError.system("mkdir", path: directory) }
+            _ = chmod(directory, 0o770)
             try FileSystem.syncDirectory(logDirectory)
         }
         return logID
+    }
+
+    /// One erasure pass (`LogEraser`): rewrites the sealed segments, local and archived, that
+    /// hold erased people; before the segments are shipped, so new ones leave clean.
+    private func erase(logID: LogID) async throws {
+        let eraser = LogEraser(logDirectory: logDirectory, logID: logID, destination: configuration.destination, wallClock: configuration.wallClock)
+        let archives = configuration.archives
+        let outcome = try await Self.blocking {
+            try eraser.pass(states: archives ? try ArchiveStatus(logDirectory: self.logDirectory).states() : [:])
+        }
+        let now = configuration.wallClock()
+        let pending = outcome.oldestPending.map { Duration.milliseconds(max(0, now - Int64(clamping: $0))) }
+        let overdue = outcome.status.blocked != nil || (pending.map { $0 > configuration.eraseWithin } ?? false)
+        let (wasBlocked, wasOverdue) = state.withLock { s -> (String?, Bool) in
+            let before = (s.erasureBlocked, s.oldestPendingErasure.map { $0 > configuration.eraseWithin } ?? false)
+            s.redacted += outcome.replaced
+            s.erasurePasses += 1
+            s.erasureBlocked = outcome.status.blocked
+            s.oldestPendingErasure = pending
+            return before
+        }
+        metrics?.redacted.increment(by: Int64(outcome.replaced))
+        metrics?.erasurePending.set(pending.map { Double($0.components.seconds) } ?? 0)
+        metrics?.erasureOverdue.set(Double(overdue ? 1 : 0))
+        if outcome.rewritten > 0 {
+            logger.notice(
+                "rewrote sealed segments holding erased people",
+                metadata: [
+                    "segments": "\(outcome.rewritten)", "redacted_records": "\(outcome.replaced)", "read_bytes": "\(outcome.bytesRead)",
+                    "people_listed": "\(outcome.people)",
+                ])
+        }
+        if let blocked = outcome.status.blocked, blocked != wasBlocked {
+            logger.error("erasure cannot finish in this log", metadata: ["reason": "\(blocked)", "log": "\(logDirectory)"])
+        }
+        if let pending, pending > configuration.eraseWithin, !wasOverdue {
+            logger.error(
+                "an erasure has waited longer than --erase-within",
+                metadata: ["waited": "\(pending.formatted)", "erase_within": "\(configuration.eraseWithin.formatted)", "log": "\(logDirectory)"])
+        }
     }
 
     /// One retention pass: plans what may go (`Retention.plan`) and removes it.

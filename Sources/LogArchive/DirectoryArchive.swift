@@ -103,15 +103,10 @@ enum FileCopy {
             try output.sync()
             output.close()
             if rename(temp, target) != 0 { throw LogError.system("rename to", path: target) }
-            try FileSystem.syncDirectory(directoryPart(of: target))
+            try FileSystem.syncDirectory(FileSystem.parent(of: target))
         } catch {
             unlink(temp)
             throw error
         }
-    }
-
-    static func directoryPart(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }

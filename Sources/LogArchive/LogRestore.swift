@@ -94,7 +94,7 @@ public enum LogRestore {
         if mkdir(directory, 0o750) != 0 {
             throw ArchiveError("cannot create \(directory): \(String(cString: strerror(errno))) (its parent must exist)")
         }
-        try FileSystem.syncDirectory(FileCopy.directoryPart(of: directory))
+        try FileSystem.syncDirectory(FileSystem.parent(of: directory))
     }
 
     /// Fetches one file to `<name>.restoring`, checks a segment alone, renames it into

@@ -69,7 +69,10 @@ public final class FollowerReporter: Service, Sendable {
         guard let id = identity.first?[0] ?? nil, FollowerFile.isValidDatabaseID(id) else {
             throw PostgresError(sqlState: nil, message: "clickd_internal.database_identity holds no id: run clickd migrate")
         }
-        let shards = try ProjectionStore(db).shardCount()
+        let store = ProjectionStore(db)
+        let shards = try store.shardCount()
+        let erasures = try erasuresFile(database: id, store: store)
+        var covered: [UInt64] = []
         var failures: [String] = []
         for directory in logDirectories {
             // An edge that keeps everything (no archiving, no --keep-local) makes no followers/.
@@ -85,12 +88,58 @@ public final class FollowerReporter: Service, Sendable {
                 }
                 let file = FollowerFile(logID: logID, database: id, neededFrom: needed.min() ?? 1, updated: wallClock())
                 try file.write(logDirectory: directory)
+                if let until = try tellErasures(erasures, logDirectory: directory) { covered.append(until) }
             } catch {
                 failures.append("\(directory): \(error)")
             }
         }
+        // A person's records are gone from the logs once every followed log's edge says its
+        // segments are clean for this list through the time of the request.
+        if !erasures.macs.isEmpty, covered.count == logDirectories.count, let until = covered.min() {
+            let marked = try db.query(
+                """
+                UPDATE clickd_ingest.erasures SET log_clean_at = now()
+                 WHERE log_clean_at IS NULL AND requested_at <= to_timestamp($1::bigint / 1000.0) RETURNING erasure_id
+                """, [until])
+            if !marked.isEmpty {
+                logger.notice("erased people are gone from every followed log", metadata: ["erasures": "\(marked.count)"])
+            }
+        }
         if !failures.isEmpty { throw FollowerReportError(failures.joined(separator: "; ")) }
         written.withLock { $0 += 1 }
+    }
+}
+
+extension FollowerReporter {
+    /// This database's erasure list as the edges' file (docs/design/erasure.md, section 3):
+    /// every erased person's MAC, forever (a person erased may still click an old link),
+    /// named by its size and newest request (the list only grows).
+    func erasuresFile(database: String, store: ProjectionStore) throws -> ErasuresFile {
+        let rows = try store.db.query(
+            """
+            SELECT customer_mac, (extract(epoch FROM requested_at) * 1000)::bigint
+              FROM clickd_ingest.erasures ORDER BY customer_mac
+            """)
+        let entries = rows.compactMap { row -> ErasuresFile.Entry? in
+            guard let mac = row[0].flatMap(ProjectionStore.bytea), let at = row[1].flatMap({ UInt64($0) }) else { return nil }
+            return ErasuresFile.Entry(mac: mac, requestedAt: at)
+        }
+        let key = entries.isEmpty ? [UInt8](repeating: 0, count: 32) : try store.erasureKey()
+        return ErasuresFile(
+            database: database, revision: "\(entries.count)-\(entries.map(\.requestedAt).max() ?? 0)", key: key, macs: entries)
+    }
+
+    /// Writes the log's erasures file when the edge's copy is not this list (an fsync only
+    /// when the list changed), and returns how far the edge says the log is clean for it
+    /// (ms since the epoch; nil: not yet, or an edge that makes no erasures/).
+    func tellErasures(_ erasures: ErasuresFile, logDirectory: String) throws -> UInt64? {
+        guard FileSystem.isDirectory(ErasuresFile.directory(of: logDirectory)) else { return nil }
+        let existing = try? ErasuresFile.readAll(logDirectory: logDirectory).first { $0.database == erasures.database }
+        if existing?.revision != erasures.revision, !(existing == nil && erasures.macs.isEmpty) {
+            try erasures.write(logDirectory: logDirectory)
+        }
+        let done = ErasureStatus.read(logDirectory: logDirectory).done[erasures.database]
+        return done?.revision == erasures.revision ? done?.coveredUntil : nil
     }
 }
 

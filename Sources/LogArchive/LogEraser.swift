@@ -1,0 +1,156 @@
+import EventLog
+import LinkTracking
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The edge's erasure pass over its log (docs/design/erasure.md, section 3): reads the
+/// erasures files the ingest daemons wrote (`<log>/erasures/`), and rewrites every sealed
+/// segment — on this disk, and its copy in an `--archive-dir` archive — that holds a record
+/// of an erased person, each such record replaced by the redaction record at its LSN
+/// (`SegmentRewrite`). Run by the archiver before it ships, so a segment sealed with such a
+/// record is archived already clean.
+///
+/// Progress is kept in `<log>/erasure_status` (`ErasureStatus`): the segments checked
+/// against the current lists, so a pass reads only what was sealed since (or everything
+/// again when a list changed: one sequential read of the log). Once every segment is clean
+/// it writes `done` for each list, which the daemon turns into `log_clean_at`.
+///
+/// A command archive (`--archive-command`) cannot be rewritten by clickd: a segment archived
+/// there before its rewrite is recorded `stale`, and the pass reports itself blocked, with
+/// the segments named, until the operator replaces those archived copies (docs/deploy.md).
+struct LogEraser {
+    let logDirectory: String
+    let logID: LogID
+    let destination: ArchiverConfiguration.Destination
+    let wallClock: @Sendable () -> Int64
+
+    struct Outcome: Sendable, Equatable {
+        /// Segment files (local and archived) read by this pass.
+        var checked = 0
+        /// Segment files rewritten.
+        var rewritten = 0
+        /// Records replaced by redaction records.
+        var replaced = 0
+        var bytesRead: Int64 = 0
+        /// People listed in the erasures files.
+        var people = 0
+        var status = ErasureStatus()
+        /// The oldest request not yet done in this log (ms since the epoch), if any.
+        var oldestPending: UInt64?
+    }
+
+    /// One pass. `states`: the archive status of each segment.
+    func pass(states: [String: ArchiveStatus.State]) throws -> Outcome {
+        var outcome = Outcome()
+        try SegmentRewrite.removeStale(in: logDirectory)
+        let files = try ErasuresFile.readAll(logDirectory: logDirectory)
+        let lists = files.map { "\($0.database)=\($0.revision)" }.sorted()
+        var status = ErasureStatus.read(logDirectory: logDirectory)
+        if status.lists != lists {
+            status.lists = lists
+            status.clean = []
+            status.done = status.done.filter { done in files.contains { $0.database == done.key && $0.revision == done.value.revision } }
+        }
+        let matchers = files.filter { !$0.macs.isEmpty }.map { ErasureList(key: $0.key, macs: Set($0.macs.map(\.mac))) }
+        outcome.people = files.reduce(0) { $0 + $1.macs.count }
+        guard !matchers.isEmpty else {
+            outcome.status = status
+            return outcome
+        }
+        let isErased: (UInt64, UnsafeRawBufferPointer) -> Bool = { _, payload in
+            guard let customer = EventCodec.customerField(payload) else { return false }
+            return matchers.contains { $0.contains(customer: customer) }
+        }
+
+        let local = try SegmentName.list(in: logDirectory)
+        let sealedLocal = Set(local.dropLast().map(\.name))
+        var archived: Set<String> = []
+        var archiveDirectory: String?
+        if case .directory(let archive) = destination {
+            let directory = archive.directory(of: logID)
+            if FileSystem.isDirectory(directory) {
+                try SegmentRewrite.removeStale(in: directory)
+                archived = Set(try SegmentName.list(in: directory).map(\.name))
+                archiveDirectory = directory
+            }
+        }
+        var blocked: [String] = []
+        if case .command = destination, let first = local.first, first.firstLSN > 1, status.clean.isEmpty {
+            blocked.append(
+                "segments before \(first.name) were removed from this disk and are only in the command archive, which this edge cannot read: replace their archived copies with rewritten ones (clickd log restore, then the edge's pass) or erase them from the archive by hand"
+            )
+        }
+        var newestSeal: (lastLSN: UInt64, sealedAt: UInt64)?
+        for name in sealedLocal.union(archived).sorted() where !status.clean.contains(name) {
+            if sealedLocal.contains(name) {
+                let path = FileSystem.join(logDirectory, name)
+                let archivedByCommand: Bool
+                if case .command = destination { archivedByCommand = states[name] == .done } else { archivedByCommand = false }
+                let result = try SegmentRewrite.rewrite(
+                    path: path, fileName: name, logID: logID, replacement: EventCodec.redaction,
+                    beforeRename: {
+                        // The command archive's copy keeps the old bytes: say so durably first.
+                        guard archivedByCommand else { return }
+                        status.stale.insert(name)
+                        try status.write(logDirectory: logDirectory)
+                    }, replace: isErased)
+                count(result, into: &outcome)
+            }
+            if archived.contains(name), let archiveDirectory {
+                let result = try SegmentRewrite.rewrite(
+                    path: FileSystem.join(archiveDirectory, name), fileName: name, logID: logID, replacement: EventCodec.redaction,
+                    replace: isErased)
+                count(result, into: &outcome)
+            }
+            status.clean.insert(name)
+        }
+        // Every record before the newest seal lies in a checked segment; when nothing was
+        // written since it (the open segment is empty), every record there is.
+        if let last = local.dropLast().last {
+            newestSeal = try Self.seal(of: FileSystem.join(logDirectory, last.name))
+        }
+        if !status.stale.isEmpty {
+            blocked.append(
+                "\(status.stale.count) segments archived by --archive-command before they were rewritten still hold erased people in the archive (\(status.stale.sorted().prefix(3).joined(separator: ", "))\(status.stale.count > 3 ? ", …" : "")): replace each archived copy with the rewritten file of the same name on this disk, then remove the segment's line from \(ErasureStatus.fileName)"
+            )
+        }
+        status.blocked = blocked.isEmpty ? nil : blocked.joined(separator: "; ")
+        if status.blocked == nil {
+            let now = UInt64(max(0, wallClock()))
+            var covered = newestSeal?.sealedAt ?? 0
+            let watermark = try LogReader.durableWatermark(directory: logDirectory)
+            if watermark == 0 || watermark == newestSeal?.lastLSN { covered = now }
+            for file in files { status.done[file.database] = ErasureStatus.Done(revision: file.revision, coveredUntil: covered) }
+        }
+        for file in files {
+            let done = status.done[file.database].flatMap { $0.revision == file.revision ? $0.coveredUntil : nil } ?? 0
+            for entry in file.macs where entry.requestedAt > done {
+                outcome.oldestPending = min(outcome.oldestPending ?? entry.requestedAt, entry.requestedAt)
+            }
+        }
+        try status.write(logDirectory: logDirectory)
+        outcome.status = status
+        return outcome
+    }
+
+    private func count(_ result: SegmentRewrite.Outcome, into outcome: inout Outcome) {
+        outcome.checked += 1
+        outcome.bytesRead += result.bytesRead
+        outcome.replaced += result.replaced
+        if result.replaced > 0 { outcome.rewritten += 1 }
+    }
+
+    /// The last LSN and `sealed_at` of the sealed segment at `path`, from its footer (nil for
+    /// a format-1 segment, which has none).
+    static func seal(of path: String) throws -> (lastLSN: UInt64, sealedAt: UInt64)? {
+        let file = try LogFile(path: path, flags: O_RDONLY)
+        defer { file.close() }
+        let size = try file.size()
+        guard size >= Int64(SegmentHeader.size + SegmentFooter.size) else { return nil }
+        let bytes = try file.read(count: SegmentFooter.size, at: size - Int64(SegmentFooter.size))
+        guard case .success(let footer) = bytes.withUnsafeBytes({ SegmentFooter.decode($0) }) else { return nil }
+        return (footer.lastLSN, footer.sealedAt)
+    }
+}
