@@ -24,7 +24,10 @@ public final class Rebuilder {
         "activity", "link_totals", "link_clickers", "link_daily", "source_totals", "source_clickers",
         "source_hourly", "bot_daily", "source_openers", "open_daily", "dead_letters", "checkpoints",
     ]
-    static let ignoredColumns: Set<String> = ["updated_at", "recorded_at"]
+    /// Not figures: when a row was written, and the checkpoints' erasure sequence (a
+    /// compare-and-set token of the live tables that a rebuild starts again at 0; no eraser
+    /// runs during a rebuild, which holds its lock).
+    static let ignoredColumns: Set<String> = ["updated_at", "recorded_at", "erasure_seq"]
 
     public let db: PostgresConnection
     /// Replays the logs into the shadow tables, with its own connections (`connect`).
