@@ -139,6 +139,33 @@ if CommandLine.arguments.dropFirst().first == "append-segment", CommandLine.argu
     print(count)
     exit(0)
 }
+if CommandLine.arguments.dropFirst().first == "rewrite-log", CommandLine.arguments.count == 4 {
+    // For bench/rewrite.sh: the edge's erasure rewrite (SegmentRewrite with the list's
+    // matching, as LogEraser runs it) over every sealed segment of a log, the people read
+    // one id a line. Prints segments, bytes read and written, records replaced, seconds.
+    let directory = CommandLine.arguments[2]
+    let people = try String(contentsOfFile: CommandLine.arguments[3], encoding: .utf8).split(separator: "\n").map { Array($0.utf8) }
+    let keyed = ErasureList(key: [UInt8](repeating: 0x33, count: 32), macs: [])
+    var matcher = ErasureMatcher([ErasureList(key: keyed.key, macs: Set(people.map { keyed.mac(customer: $0) }))])
+    let logID = try LogReader(directory: directory).logID
+    var read: Int64 = 0
+    var written: Int64 = 0
+    var replaced = 0
+    let sealed = try SegmentName.list(in: directory).dropLast()
+    let start = ContinuousClock.now
+    for segment in sealed {
+        let outcome = try SegmentRewrite.rewrite(
+            path: directory + "/" + segment.name, fileName: segment.name, logID: logID, replacement: EventCodec.redaction
+        ) { _, payload in matcher.holds(record: payload) }
+        read += outcome.bytesRead
+        written += outcome.bytesWritten
+        replaced += outcome.replaced
+    }
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    print("segments=\(sealed.count) read_bytes=\(read) written_bytes=\(written) replaced=\(replaced) seconds=\(seconds)")
+    exit(0)
+}
 if CommandLine.arguments.dropFirst().first == "profile-rewrite" {
     // For `perf record`: the rewrite alone.
     for _ in 0..<3000 { sink &+= (try? rewriter.rewrite(email, options: options))?.body.count ?? 0 }

@@ -79,7 +79,7 @@ public final class ArchiveMetrics: Sendable {
                 helpText: "Seconds since the oldest erasure not yet done in this log was asked for (0: none waits)"))
         erasureOverdue = registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                metricName: "clickd_erasure_overdue",
+                metricName: "clickd_erasure_overdue", unitName: "",
                 helpText: "1 while an erasure has waited longer than --erase-within, or the pass is blocked; else 0"))
         archived = registry.makeCounter(
             descriptor: MetricNameDescriptor(

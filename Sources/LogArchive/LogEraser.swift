@@ -53,15 +53,11 @@ struct LogEraser {
             status.clean = []
             status.done = status.done.filter { done in files.contains { $0.database == done.key && $0.revision == done.value.revision } }
         }
-        let matchers = files.filter { !$0.macs.isEmpty }.map { ErasureList(key: $0.key, macs: Set($0.macs.map(\.mac))) }
+        var matcher = ErasureMatcher(files.map { ErasureList(key: $0.key, macs: Set($0.macs.map(\.mac))) })
         outcome.people = files.reduce(0) { $0 + $1.macs.count }
-        guard !matchers.isEmpty else {
+        guard !matcher.isEmpty else {
             outcome.status = status
             return outcome
-        }
-        let isErased: (UInt64, UnsafeRawBufferPointer) -> Bool = { _, payload in
-            guard let customer = EventCodec.customerField(payload) else { return false }
-            return matchers.contains { $0.contains(customer: customer) }
         }
 
         let local = try SegmentName.list(in: logDirectory)
@@ -95,13 +91,13 @@ struct LogEraser {
                         guard archivedByCommand else { return }
                         status.stale.insert(name)
                         try status.write(logDirectory: logDirectory)
-                    }, replace: isErased)
+                    }, replace: { _, payload in matcher.holds(record: payload) })
                 count(result, into: &outcome)
             }
             if archived.contains(name), let archiveDirectory {
                 let result = try SegmentRewrite.rewrite(
                     path: FileSystem.join(archiveDirectory, name), fileName: name, logID: logID, replacement: EventCodec.redaction,
-                    replace: isErased)
+                    replace: { _, payload in matcher.holds(record: payload) })
                 count(result, into: &outcome)
             }
             status.clean.insert(name)

@@ -155,8 +155,9 @@ public struct ProjectionFold: Sendable {
     public var refused: [UInt64: String] = [:]
 
     /// The erased people whose records this fold drops, as if the log had never held them
-    /// (docs/design/erasure.md, 2a).
-    public var erased = ErasureList.none
+    /// (docs/design/erasure.md, 2a); each customer's answer remembered (one HMAC per
+    /// person, not per record).
+    public var erased = ErasureMatcher.none
 
     public init() {}
 
@@ -175,7 +176,7 @@ public struct ProjectionFold: Sendable {
         batch.lastLSN = lsn
         // A redaction record (an erased person's, rewritten) counts for nothing and is no dead letter.
         if EventCodec.isRedaction(payload) { return }
-        if !erased.isEmpty, let customer = EventCodec.customerField(payload), erased.contains(customer: customer) { return }
+        if erased.holds(record: payload) { return }
         let event: TrackingEvent
         do {
             event = try EventCodec.decode(payload)

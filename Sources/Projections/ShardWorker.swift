@@ -390,7 +390,7 @@ public final class ShardWorker {
         // After the sequences: an erasure committed in between makes the batches' sequence
         // stale, never the list (docs/design/erasure.md, 2a).
         let erased = try store.erasures(shards: log.owned.map(\.shard))
-        for state in log.owned { state.fold.erased = erased }
+        for state in log.owned { state.fold.erased = ErasureMatcher([erased]) }
         log.reader.seek(to: start == .max ? 1 : start)
         log.read = log.reader.nextLSN - 1
         log.pending = 0
