@@ -142,6 +142,8 @@ public struct ErasuresFile: Sendable, Equatable {
 ///                                          every segment sealed by then is clean for that list
 ///     stale 0000000000000001.seg           rewritten here, but its archived copy (a command
 ///                                          archive's) still holds the old bytes
+///     archive_clean_below 48213            a command archive's segments before this LSN that
+///                                          are no longer on this disk were fetched and checked
 ///     blocked <reason>                     why a pass cannot finish (an archive it cannot rewrite)
 ///
 /// `done`'s time is the newest seal footer's `sealed_at` among the segments checked: every
@@ -157,6 +159,9 @@ public struct ErasureStatus: Sendable, Equatable {
     /// Segments whose archived copy could not be rewritten; kept until it is (never reset
     /// with the lists: the old bytes are still out there).
     public var stale: Set<String> = []
+    /// With a command archive: every archived segment before this LSN that retention removed
+    /// from the disk was fetched, checked and (if it had to be) replaced, for these lists.
+    public var archiveCleanBelow: UInt64 = 1
     /// database → (revision, covered until, in ms since the epoch).
     public var done: [String: Done] = [:]
     public var blocked: String?
@@ -177,6 +182,7 @@ public struct ErasureStatus: Sendable, Equatable {
         var text = "\(Self.magic)\nlists \(lists.joined(separator: ","))\n"
         for name in clean.sorted() { text += "clean \(name)\n" }
         for name in stale.sorted() { text += "stale \(name)\n" }
+        text += "archive_clean_below \(archiveCleanBelow)\n"
         for (database, done) in done.sorted(by: { $0.key < $1.key }) {
             text += "done \(database)=\(done.revision) \(done.coveredUntil)\n"
         }
@@ -204,6 +210,9 @@ public struct ErasureStatus: Sendable, Equatable {
                 guard fields.count == 2, let equals = fields[0].firstIndex(of: "="), let time = UInt64(fields[1]) else { return nil }
                 status.done[String(fields[0][..<equals])] = Done(
                     revision: String(fields[0][fields[0].index(after: equals)...]), coveredUntil: time)
+            case "archive_clean_below":
+                guard let lsn = UInt64(value), lsn >= 1 else { return nil }
+                status.archiveCleanBelow = lsn
             case "blocked": status.blocked = String(value)
             default: continue
             }

@@ -24,6 +24,8 @@ public enum SegmentRewrite {
         /// Records replaced by this rewrite.
         public var replaced = 0
         public var records = 0
+        /// The segment's last LSN.
+        public var lastLSN: UInt64 = 0
         public var bytesRead: Int64 = 0
         /// The new file's size (0: nothing was written).
         public var bytesWritten: Int64 = 0
@@ -75,6 +77,7 @@ public enum SegmentRewrite {
                 }
             }
             outcome.records = segment.records
+            outcome.lastLSN = segment.lastLSN
             outcome.sealedAt = segment.footer?.sealedAt ?? 0
             guard var output else { return outcome }
             if let old = segment.footer {

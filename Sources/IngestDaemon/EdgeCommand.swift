@@ -89,6 +89,14 @@ struct EdgeCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "With --archive-command: replace an archived segment by its rewrite (erasure) by running CMD under /bin/sh (%p the new file, %f the segment's name, %l the log id, %% a %). It must replace the object atomically (an S3 PUT does; with bucket versioning, also expire the old version). Without it, archived copies that hold erased people are reported, not rewritten.",
+            valueName: "cmd"))
+    var archiveReplaceCommand: String?
+
+    @OptionGroup var restore: RestoreCommandOptions
+
+    @Option(
+        help: ArgumentHelp(
             "Remove a sealed segment from this disk once it is archived, projected by every database following the log (their files in DIR/followers/) and sealed this long ago: 90s, 30m, 1h, 7d (default 1h when archiving; without an archive nothing is removed unless this is given).",
             valueName: "age"))
     var keepLocal: String?
@@ -190,6 +198,21 @@ struct EdgeCommand: AsyncParsableCommand {
         }
         configuration.eraseWithin = within
         configuration.commandTimeout = .milliseconds(Int64(archiveTimeout * 1000))
+        if archiveReplaceCommand != nil || restore.restoreCommand != nil {
+            guard archiveCommand != nil else {
+                throw ValidationError(
+                    "--archive-replace-command and --restore-command are for an --archive-command archive (an --archive-dir archive is rewritten in place)"
+                )
+            }
+        }
+        if let archiveReplaceCommand {
+            do {
+                configuration.replaceCommand = try CommandTemplate(archiveReplaceCommand, placeholders: ArchiverConfiguration.commandPlaceholders)
+            } catch {
+                throw ValidationError("--archive-replace-command: \(error)")
+            }
+        }
+        configuration.restore = try restore.source()?.0
         return configuration
     }
 

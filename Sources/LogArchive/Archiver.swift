@@ -1,4 +1,5 @@
 import EventLog
+import LinkTracking
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -43,6 +44,14 @@ public struct ArchiverConfiguration: Sendable {
     /// and its archive (`--erase-within`, docs/design/erasure.md): past it the pass logs an
     /// error and `clickd_erasure_overdue` is 1.
     public var eraseWithin: Duration = .seconds(7 * 86_400)
+    /// With a command archive: replaces an archived segment by its rewritten bytes
+    /// (`--archive-replace-command`: `%p` the new file, `%f` its name, `%l` the log id; must
+    /// replace atomically, as an S3 PUT does). Without it a command archive's copies of
+    /// erased people are reported, not rewritten.
+    public var replaceCommand: CommandTemplate?
+    /// With a command archive: fetches archived segments no longer on this disk, to rewrite
+    /// them (`--restore-command`, as `clickd log restore` runs it).
+    public var restore: ArchiveSource?
     /// Milliseconds since the Unix epoch (the age of the oldest unarchived segment).
     public var wallClock: @Sendable () -> Int64 = {
         var now = timespec()
@@ -243,8 +252,11 @@ public final class Archiver: Service, Sendable {
     private func erase(logID: LogID) async throws {
         let eraser = LogEraser(logDirectory: logDirectory, logID: logID, destination: configuration.destination, wallClock: configuration.wallClock)
         let archives = configuration.archives
-        let outcome = try await Self.blocking {
+        var outcome = try await Self.blocking {
             try eraser.pass(states: archives ? try ArchiveStatus(logDirectory: self.logDirectory).states() : [:])
+        }
+        if case .command = configuration.destination, let replace = configuration.replaceCommand, outcome.people > 0 {
+            try await rewriteCommandArchive(eraser, &outcome, replace: replace, logID: logID)
         }
         let now = configuration.wallClock()
         let pending = outcome.oldestPending.map { Duration.milliseconds(max(0, now - Int64(clamping: $0))) }
@@ -276,6 +288,88 @@ public final class Archiver: Service, Sendable {
                 "an erasure has waited longer than --erase-within",
                 metadata: ["waited": "\(pending.formatted)", "erase_within": "\(configuration.eraseWithin.formatted)", "log": "\(logDirectory)"])
         }
+    }
+
+    /// A command archive's part of the erasure (docs/design/erasure.md, 3b): each `stale`
+    /// segment (archived before its rewrite) replaced by its rewritten bytes, and — with
+    /// `--restore-command` — each archived segment no longer on this disk fetched into
+    /// `<log>/erasing/`, rewritten there and replaced if it held anyone. Progress is written
+    /// after each segment; a failure throws (the loop retries with backoff).
+    private func rewriteCommandArchive(
+        _ eraser: LogEraser, _ outcome: inout LogEraser.Outcome, replace: CommandTemplate, logID: LogID
+    ) async throws {
+        var status = outcome.status
+        let directory = logDirectory
+        var matcher = eraser.matcher(outcome)
+        var changed = false
+        func rewriteFetched(_ name: String) async throws -> SegmentRewrite.Outcome? {
+            guard let restore = configuration.restore else { return nil }
+            try await Self.blocking {
+                if !FileSystem.isDirectory(eraser.scratch), mkdir(eraser.scratch, 0o750) != 0, errno != EEXIST {
+                    throw LogError.system("mkdir", path: eraser.scratch)
+                }
+            }
+            let path = FileSystem.join(eraser.scratch, name)
+            defer { unlink(path) }
+            guard case .fetched = try await restore.fetch(fileName: name, logID: logID, to: path) else { return nil }
+            let m = matcher
+            let (result, used) = try await Self.blocking { () throws -> (SegmentRewrite.Outcome, ErasureMatcher) in
+                var m = m
+                let result = try SegmentRewrite.rewrite(path: path, fileName: name, logID: logID, replacement: EventCodec.redaction) { _, payload in
+                    m.holds(record: payload)
+                }
+                return (result, m)
+            }
+            matcher = used
+            if result.replaced > 0 { try await runReplace(replace, path: path, name: name, logID: logID) }
+            outcome.checked += 1
+            outcome.replaced += result.replaced
+            outcome.bytesRead += result.bytesRead
+            if result.replaced > 0 { outcome.rewritten += 1 }
+            return result
+        }
+        for name in status.stale.sorted() {
+            let local = FileSystem.join(directory, name)
+            if FileSystem.exists(local) {
+                try await runReplace(replace, path: local, name: name, logID: logID)
+            } else if try await rewriteFetched(name) == nil {
+                continue  // removed from the disk meanwhile, and no --restore-command: still stale
+            }
+            status.stale.remove(name)
+            try await Self.blocking { [status] in try status.write(logDirectory: directory) }
+            changed = true
+        }
+        while configuration.restore != nil, status.archiveCleanBelow < outcome.firstLocalLSN {
+            let name = SegmentName.fileName(firstLSN: status.archiveCleanBelow)
+            guard let result = try await rewriteFetched(name) else {
+                throw ArchiveError(
+                    "the restore command found no \(name) in the archive, so the erasure cannot reach the segments before \(SegmentName.fileName(firstLSN: outcome.firstLocalLSN)) there"
+                )
+            }
+            status.archiveCleanBelow = result.lastLSN + 1
+            try await Self.blocking { [status] in try status.write(logDirectory: directory) }
+            changed = true
+        }
+        guard changed else { return }
+        outcome.status = status
+        outcome = try await Self.blocking { [outcome] in
+            var finished = outcome
+            try eraser.finish(&finished)
+            return finished
+        }
+    }
+
+    /// Runs `--archive-replace-command` for one segment; throws why not.
+    private func runReplace(_ template: CommandTemplate, path: String, name: String, logID: LogID) async throws {
+        let command = template.expand(["p": path, "f": name, "l": logID.description])
+        let outcome = try await ShellCommand.run(command, timeout: configuration.commandTimeout, killAfter: configuration.killAfter)
+        try Task.checkCancellation()
+        guard outcome.succeeded else {
+            throw ArchiveError(
+                "archive replace command for \(name) failed (\(outcome.statusText)): \(command)"
+                    + (outcome.output.isEmpty ? "" : " — it printed: \(outcome.output)"))
+        }
+        logger.info("replaced an archived segment by its rewrite", metadata: ["segment": "\(name)"])
     }
 
     /// One retention pass: plans what may go (`Retention.plan`) and removes it.

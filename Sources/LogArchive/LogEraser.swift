@@ -39,22 +39,34 @@ struct LogEraser {
         var status = ErasureStatus()
         /// The oldest request not yet done in this log (ms since the epoch), if any.
         var oldestPending: UInt64?
+        /// The lists this pass checked against (what `finish` may say is done).
+        var files: [ErasuresFile] = []
+        /// The first LSN on this disk (1: nothing was removed by retention).
+        var firstLocalLSN: UInt64 = 1
     }
+
+    /// Where segments fetched from a command archive are rewritten (emptied at every pass).
+    var scratch: String { FileSystem.join(logDirectory, "erasing") }
 
     /// One pass. `states`: the archive status of each segment.
     func pass(states: [String: ArchiveStatus.State]) throws -> Outcome {
         var outcome = Outcome()
         try SegmentRewrite.removeStale(in: logDirectory)
+        if FileSystem.isDirectory(scratch) {
+            for name in try FileSystem.list(scratch) { unlink(FileSystem.join(scratch, name)) }
+        }
         let files = try ErasuresFile.readAll(logDirectory: logDirectory)
         let lists = files.map { "\($0.database)=\($0.revision)" }.sorted()
         var status = ErasureStatus.read(logDirectory: logDirectory)
         if status.lists != lists {
             status.lists = lists
             status.clean = []
+            status.archiveCleanBelow = 1
             status.done = status.done.filter { done in files.contains { $0.database == done.key && $0.revision == done.value.revision } }
         }
         var matcher = ErasureMatcher(files.map { ErasureList(key: $0.key, macs: Set($0.macs.map(\.mac))) })
         outcome.people = files.reduce(0) { $0 + $1.macs.count }
+        outcome.files = files
         guard !matcher.isEmpty else {
             outcome.status = status
             return outcome
@@ -72,13 +84,6 @@ struct LogEraser {
                 archiveDirectory = directory
             }
         }
-        var blocked: [String] = []
-        if case .command = destination, let first = local.first, first.firstLSN > 1, status.clean.isEmpty {
-            blocked.append(
-                "segments before \(first.name) were removed from this disk and are only in the command archive, which this edge cannot read: replace their archived copies with rewritten ones (clickd log restore, then the edge's pass) or erase them from the archive by hand"
-            )
-        }
-        var newestSeal: (lastLSN: UInt64, sealedAt: UInt64)?
         for name in sealedLocal.union(archived).sorted() where !status.clean.contains(name) {
             if sealedLocal.contains(name) {
                 let path = FileSystem.join(logDirectory, name)
@@ -102,25 +107,45 @@ struct LogEraser {
             }
             status.clean.insert(name)
         }
-        // Every record before the newest seal lies in a checked segment; when nothing was
-        // written since it (the open segment is empty), every record there is.
-        if let last = local.dropLast().last {
-            newestSeal = try Self.seal(of: FileSystem.join(logDirectory, last.name))
+        outcome.firstLocalLSN = local.first?.firstLSN ?? 1
+        outcome.status = status
+        try finish(&outcome)
+        return outcome
+    }
+
+    /// Says what is left (`blocked`), and for each list whether every segment is clean
+    /// (`done`, with the time every record before which lies in a clean segment), and writes
+    /// the status. Run after a pass, and again after the archiver replaced a command
+    /// archive's copies.
+    func finish(_ outcome: inout Outcome) throws {
+        var status = outcome.status
+        var blocked: [String] = []
+        if case .command = destination, outcome.firstLocalLSN > status.archiveCleanBelow {
+            blocked.append(
+                "segments from LSN \(status.archiveCleanBelow) to \(outcome.firstLocalLSN - 1) were removed from this disk and are only in the command archive: give the edge --restore-command and --archive-replace-command to rewrite them there"
+            )
         }
         if !status.stale.isEmpty {
             blocked.append(
-                "\(status.stale.count) segments archived by --archive-command before they were rewritten still hold erased people in the archive (\(status.stale.sorted().prefix(3).joined(separator: ", "))\(status.stale.count > 3 ? ", …" : "")): replace each archived copy with the rewritten file of the same name on this disk, then remove the segment's line from \(ErasureStatus.fileName)"
+                "\(status.stale.count) segments archived by --archive-command before they were rewritten still hold erased people in the archive (\(status.stale.sorted().prefix(3).joined(separator: ", "))\(status.stale.count > 3 ? ", …" : "")): give the edge --archive-replace-command, or replace each archived copy with the rewritten file of the same name and remove its stale line from \(ErasureStatus.fileName)"
             )
         }
         status.blocked = blocked.isEmpty ? nil : blocked.joined(separator: "; ")
         if status.blocked == nil {
+            // Every record before the newest seal lies in a checked segment; when nothing was
+            // written since it (the open segment is empty), every record there is.
             let now = UInt64(max(0, wallClock()))
+            let local = try SegmentName.list(in: logDirectory)
+            let newestSeal = try local.dropLast().last.flatMap { try Self.seal(of: FileSystem.join(logDirectory, $0.name)) }
             var covered = newestSeal?.sealedAt ?? 0
             let watermark = try LogReader.durableWatermark(directory: logDirectory)
             if watermark == 0 || watermark == newestSeal?.lastLSN { covered = now }
-            for file in files { status.done[file.database] = ErasureStatus.Done(revision: file.revision, coveredUntil: covered) }
+            for file in outcome.files where !file.macs.isEmpty {
+                status.done[file.database] = ErasureStatus.Done(revision: file.revision, coveredUntil: covered)
+            }
         }
-        for file in files {
+        outcome.oldestPending = nil
+        for file in outcome.files {
             let done = status.done[file.database].flatMap { $0.revision == file.revision ? $0.coveredUntil : nil } ?? 0
             for entry in file.macs where entry.requestedAt > done {
                 outcome.oldestPending = min(outcome.oldestPending ?? entry.requestedAt, entry.requestedAt)
@@ -128,7 +153,11 @@ struct LogEraser {
         }
         try status.write(logDirectory: logDirectory)
         outcome.status = status
-        return outcome
+    }
+
+    /// A matcher of the pass's lists (for segments fetched from a command archive).
+    func matcher(_ outcome: Outcome) -> ErasureMatcher {
+        ErasureMatcher(outcome.files.map { ErasureList(key: $0.key, macs: Set($0.macs.map(\.mac))) })
     }
 
     private func count(_ result: SegmentRewrite.Outcome, into outcome: inout Outcome) {

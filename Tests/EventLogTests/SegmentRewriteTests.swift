@@ -44,7 +44,9 @@ import Testing
         #expect(replaced > 300)
         #expect(try FileManager.default.contentsOfDirectory(atPath: log).allSatisfy { !$0.hasSuffix(SegmentRewrite.suffix) })
         // A reader sees every LSN, the redaction where a record was replaced.
-        let lastSealed = try SealedSegment.check(path: FileSystem.join(log, segments[segments.count - 2].name), fileName: segments[segments.count - 2].name, logID: logID).lastLSN
+        let lastSealed = try SealedSegment.check(
+            path: FileSystem.join(log, segments[segments.count - 2].name), fileName: segments[segments.count - 2].name, logID: logID
+        ).lastLSN
         let records = try LogFixtures.readAll(log)
         #expect(records.map(\.lsn) == Array(1...3000))
         for record in records {
@@ -109,7 +111,10 @@ import Testing
     @Test func erasuresAndStatusFilesRoundTripAndRefuseWhatTheyAreNot() {
         let file = ErasuresFile(
             database: "0b3e-1", revision: "2-1765100000000", key: [UInt8](repeating: 7, count: 32),
-            macs: [.init(mac: [UInt8](repeating: 1, count: 32), requestedAt: 1), .init(mac: [UInt8](repeating: 2, count: 32), requestedAt: 1_765_100_000_000)])
+            macs: [
+                .init(mac: [UInt8](repeating: 1, count: 32), requestedAt: 1),
+                .init(mac: [UInt8](repeating: 2, count: 32), requestedAt: 1_765_100_000_000),
+            ])
         #expect(ErasuresFile.parse(String(decoding: file.encoded(), as: UTF8.self)) == file)
         let text = String(decoding: file.encoded(), as: UTF8.self)
         #expect(ErasuresFile.parse(text.replacingOccurrences(of: "clickd-erasures", with: "clickd-followers")) == nil)

@@ -62,7 +62,21 @@ import Testing
         [Array(victim.utf8), Array(victimAddress.utf8), [198, 51, 100, 77], Array(victimAgent.utf8)]
     }
 
-    @Test func theLogAndTheArchiveForgetAndARebuildAgrees() throws {
+    /// The archive's options: an archive directory (rewritten in place), or commands that keep
+    /// the same layout (an object store's CLI would stand there), with the replace and
+    /// restore commands that let the edge rewrite copies it cannot reach as files.
+    static func archiveArguments(_ kind: String, _ archive: String) -> [String] {
+        guard kind == "command" else { return ["--archive-dir", archive] }
+        let object = "'\(archive)'/%l/%f"
+        return [
+            "--archive-command",
+            "mkdir -p '\(archive)'/%l && if [ -f \(object) ]; then cmp -s %p \(object); else cp %p \(object).tmp && mv \(object).tmp \(object); fi",
+            "--archive-replace-command", "cp %p \(object).tmp && mv \(object).tmp \(object)",
+            "--restore-command", "cp \(object) %p",
+        ]
+    }
+
+    @Test(arguments: ["directory", "command"]) func theLogAndTheArchiveForgetAndARebuildAgrees(_ kind: String) throws {
         let dir = try TemporaryDirectory("clickd-erasure-log")
         defer { dir.remove() }
         let keys = try A.keys(dir)
@@ -72,9 +86,8 @@ import Testing
         let url = try IngestTests.database()
         let edge = try EdgeProcess(
             log: log, keys: keys,
-            arguments: [
-                "--archive-dir", archive, "--seal-after", "0.2", "--segment-size", "1", "--keep-local", "0.3s", "--trust-proxy", "127.0.0.1/32",
-                "--erase-within", "1h",
+            arguments: Self.archiveArguments(kind, archive) + [
+                "--seal-after", "0.2", "--segment-size", "1", "--keep-local", "0.3s", "--trust-proxy", "127.0.0.1/32", "--erase-within", "1h",
             ])
         let connection = try HTTPTestConnection(port: edge.port, timeoutSeconds: 10)
         var clicks = 0
@@ -119,7 +132,44 @@ import Testing
         #expect(verifyArchive.status == 0, "\(verifyArchive.stdout)\(verifyArchive.stderr)")
         // A rebuild from the rewritten archive and log gives the live views: nobody comes back.
         let rebuilt = try ChildProcess.clickd(["rebuild", "--verify", "--log", log, "--archive-dir", archive, "--database", url])
-        #expect(rebuilt.status == 0 && rebuilt.stdout.contains("the rebuilt projections equal the live ones"), "\(rebuilt.stdout.suffix(3000))\(rebuilt.stderr.suffix(3000))")
+        #expect(
+            rebuilt.status == 0 && rebuilt.stdout.contains("the rebuilt projections equal the live ones"),
+            "\(rebuilt.stdout.suffix(3000))\(rebuilt.stderr.suffix(3000))")
+        edge.signal(SIGTERM)
+        _ = try edge.wait()
+    }
+
+    /// A command archive without `--archive-replace-command`: the local segments are
+    /// rewritten, the archived copies cannot be, and the edge says so (status `blocked`, the
+    /// overdue gauge, no `done`) rather than reporting the log clean.
+    @Test func aCommandArchiveWithoutReplaceIsReportedNotCleaned() throws {
+        let dir = try TemporaryDirectory("clickd-erasure-blocked")
+        defer { dir.remove() }
+        let keys = try A.keys(dir)
+        let log = dir.appending("log")
+        let archive = dir.appending("archive")
+        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
+        let url = try IngestTests.database()
+        let edge = try EdgeProcess(
+            log: log, keys: keys,
+            arguments: Array(Self.archiveArguments("command", archive).prefix(2)) + [
+                "--seal-after", "0.2", "--segment-size", "1", "--trust-proxy", "127.0.0.1/32",
+            ])
+        let connection = try HTTPTestConnection(port: edge.port, timeoutSeconds: 10)
+        try Self.click(connection, from: 0, count: 1500)
+        try A.eventually("segments archived") { try edge.metric("clickd_archived_segments_total") ?? 0 >= 3 }
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
+        let erased = try ChildProcess.clickd(["erase", "--customer", Self.victim, "--log", log, "--database", url])
+        #expect(erased.status == 0, "\(erased.stderr)")
+        try A.eventually("the edge to report the pass blocked") { try edge.metric("clickd_erasure_overdue") == 1 }
+        let status = ErasureStatus.read(logDirectory: log)
+        #expect(!status.stale.isEmpty && status.blocked?.contains("--archive-replace-command") == true, "\(status)")
+        #expect(status.done.isEmpty)
+        let sealed = try SegmentName.list(in: log).dropLast().map { FileSystem.join(log, $0.name) }
+        #expect(try Self.grep(sealed, for: Self.needles) == [], "the local segments are rewritten")
+        #expect(try !Self.grep([archive], for: Self.needles).isEmpty, "the archived copies are not")
+        #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
+        #expect(try IngestTests.rows(url, "SELECT count(*) FROM clickd.erasures WHERE log_clean_at IS NULL") == [["1"]])
         edge.signal(SIGTERM)
         _ = try edge.wait()
     }
@@ -144,7 +194,8 @@ import Testing
             let victim = i % 50 == 0
             let event = IngestTests.click(
                 UInt64(i), customer: victim ? Self.victim : "c-\(i % 997)", delivery: "d-\(i % 300)", link: "L\(i % 5)",
-                ua: victim ? Self.victimAgent : "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+                ua: victim
+                    ? Self.victimAgent : "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
                 ip: victim ? [198, 51, 100, 77] : [10, 0, UInt8(i % 200), UInt8(i % 250)])
             lsn = try await writer.append(EventCodec.encode(event))
             if victim { victims.append(lsn) }
