@@ -235,16 +235,6 @@ public struct ErasureStatus: Sendable, Equatable {
     /// Replaces the file. Not fsynced: a status lost to a crash only makes the next pass
     /// check again what it had checked (a rewrite is idempotent).
     public func write(logDirectory: String) throws {
-        let final = FileSystem.join(logDirectory, Self.fileName)
-        let temp = final + ".tmp"
-        do {
-            let file = try LogFile(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try file.write(encoded(), at: 0)
-            file.close()
-            if rename(temp, final) != 0 { throw LogError.system("rename to", path: final) }
-        } catch {
-            unlink(temp)
-            throw error
-        }
+        try FileSystem.replace(FileSystem.join(logDirectory, Self.fileName), contents: encoded())
     }
 }

@@ -41,6 +41,22 @@ package enum FileSystem {
         try dir.sync()
     }
 
+    /// Replaces the file at `path` with `contents` atomically (temp file + rename) but not
+    /// durably: for files whose loss to a crash only repeats work (follower and erasure
+    /// status files).
+    package static func replace(_ path: String, contents: [UInt8]) throws {
+        let temp = path + ".tmp"
+        do {
+            let file = try LogFile(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try file.write(contents, at: 0)
+            file.close()
+            if rename(temp, path) != 0 { throw LogError.system("rename to", path: path) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
     /// Creates `name` in `directory` holding exactly `contents`, atomically and durably:
     /// written to a temporary file, fsynced, renamed into place, and the directory fsynced.
     /// A crash leaves either no file or the whole file (plus, at worst, a `.tmp` to remove).

@@ -65,17 +65,7 @@ public struct FollowerFile: Sendable, Equatable {
         guard FileSystem.isDirectory(directory) else {
             throw LogError(.directory, "\(directory) does not exist: the edge makes it when it starts", path: directory)
         }
-        let final = FileSystem.join(directory, database)
-        let temp = final + ".tmp"
-        do {
-            let file = try LogFile(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try file.write(encoded(), at: 0)
-            file.close()
-            if rename(temp, final) != 0 { throw LogError.system("rename to", path: final) }
-        } catch {
-            unlink(temp)
-            throw error
-        }
+        try FileSystem.replace(FileSystem.join(directory, database), contents: encoded())
     }
 
     /// One entry of `followers/`: the file's name and what it says (nil: unreadable or
