@@ -21,7 +21,15 @@ struct StatusCommand: AsyncParsableCommand {
             unarchived (sealed segments the archive does not hold yet) and the age in seconds \
             of the oldest, the local segments and bytes, the first local LSN (past 1 once \
             retention removed segments), each follower's database:needed_from, and what \
-            retention waits for besides --keep-local (retention_waits_for=…).
+            retention waits for besides --keep-local (retention_waits_for=…). When the log's \
+            edge has run an erasure pass, a line of it: erasure=done (every list it was given is \
+            clean in every sealed segment and the archive), pending or blocked, the sealed segments checked, the stale archived copies and why it \
+            is blocked (blocked=…).
+
+            Then one line of this database's erasures (no ids): erasures=<people>, \
+            projections_pending (not yet erased from the projections), logs_pending (not yet \
+            gone from every followed log) and the age in seconds of the oldest request still \
+            pending anywhere.
 
             On a Citus coordinator, last, one line per node that holds clickd's shards: \
             citus_node=host:port, clickd_shards (how many of clickd's shards its Citus \
@@ -69,9 +77,28 @@ struct StatusCommand: AsyncParsableCommand {
                         + "local_bytes=\(life.localBytes) first_local_lsn=\(life.firstLocalLSN) "
                         + "followers=\(life.followers.isEmpty ? "none" : life.followers.joined(separator: ","))"
                         + (life.retentionWaitsFor.map { " retention_waits_for=\"\($0)\"" } ?? ""))
+                if FileSystem.exists(FileSystem.join(entry.directory, ErasureStatus.fileName)) {
+                    let erasure = ErasureStatus.read(logDirectory: entry.directory)
+                    let allDone = erasure.lists.allSatisfy { list in erasure.done.contains { "\($0.key)=\($0.value.revision)" == list } }
+                    let state = erasure.blocked != nil ? "blocked" : allDone ? "done" : "pending"
+                    printOut(
+                        "\(entry.directory) erasure=\(state) checked_segments=\(erasure.clean.count) stale_archived=\(erasure.stale.count)"
+                            + (erasure.blocked.map { " blocked=\"\($0)\"" } ?? ""))
+                }
             }
             let connection = try database.connect()
             defer { connection.close() }
+            if let row = try connection.query(
+                """
+                SELECT count(*), count(*) FILTER (WHERE erased_at IS NULL), count(*) FILTER (WHERE log_clean_at IS NULL),
+                       coalesce(extract(epoch FROM now() - min(requested_at) FILTER (WHERE erased_at IS NULL OR log_clean_at IS NULL))::bigint, 0)
+                  FROM clickd_ingest.erasures
+                """
+            ).first {
+                printOut(
+                    "erasures=\(row[0] ?? "0") projections_pending=\(row[1] ?? "0") logs_pending=\(row[2] ?? "0") oldest_pending_seconds=\(row[3] ?? "0")"
+                )
+            }
             if try CitusLayout.isCoordinator(connection) {
                 let shards = try ProjectionStore(connection, schema: "clickd_internal").shardCount()
                 for node in try CitusLayout.nodeLoad(connection, shards: shards) {

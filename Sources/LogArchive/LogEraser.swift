@@ -107,6 +107,14 @@ struct LogEraser {
             }
             status.clean.insert(name)
         }
+        // Segments checked while still on this disk need no fetch once retention removes
+        // them: the command archive's part moves past them (stale ones are handled apart).
+        if case .command = destination {
+            for (index, segment) in local.enumerated().dropLast()
+            where segment.firstLSN == status.archiveCleanBelow && status.clean.contains(segment.name) {
+                status.archiveCleanBelow = local[index + 1].firstLSN
+            }
+        }
         outcome.firstLocalLSN = local.first?.firstLSN ?? 1
         outcome.status = status
         try finish(&outcome)

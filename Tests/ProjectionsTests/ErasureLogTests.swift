@@ -121,6 +121,10 @@ import Testing
         #expect((try edge.metric("clickd_erasure_redacted_records_total") ?? 0) >= Double(victimClicks))
         #expect(try edge.metric("clickd_erasure_overdue") == 0)
         #expect(try IngestTests.rows(url, "SELECT count(*) FROM clickd.activity WHERE customer_id = '\(Self.victim)'") == [["0"]])
+        let status = try ChildProcess.clickd(["status", "--log", log, "--database", url])
+        #expect(status.stdout.contains("\(log) erasure=done "), "\(status.stdout)")
+        #expect(status.stdout.contains("erasures=1 projections_pending=0 logs_pending=0 oldest_pending_seconds=0"), "\(status.stdout)")
+        #expect(!status.stdout.contains(Self.victim))
 
         // Every LSN is still there, each of the victim's a redaction record; log and archive verify.
         let records = try LogReader(directory: log, archive: archive).readToEnd()
@@ -170,6 +174,9 @@ import Testing
         #expect(try !Self.grep([archive], for: Self.needles).isEmpty, "the archived copies are not")
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
         #expect(try IngestTests.rows(url, "SELECT count(*) FROM clickd.erasures WHERE log_clean_at IS NULL") == [["1"]])
+        let shown = try ChildProcess.clickd(["status", "--log", log, "--database", url])
+        #expect(shown.stdout.contains("\(log) erasure=blocked ") && shown.stdout.contains("--archive-replace-command"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("erasures=1 projections_pending=0 logs_pending=1 oldest_pending_seconds="), "\(shown.stdout)")
         edge.signal(SIGTERM)
         _ = try edge.wait()
     }
