@@ -196,8 +196,9 @@ public struct ErasureStatus: Sendable, Equatable {
         var status = ErasureStatus()
         for line in lines.dropFirst() {
             let parts = line.split(separator: " ", maxSplits: 1)
+            guard let name = parts.first else { continue }  // a line of spaces
             let value = parts.count > 1 ? parts[1] : ""
-            switch parts[0] {
+            switch name {
             case "lists": status.lists = value.split(separator: ",").map(String.init)
             case "clean":
                 guard SegmentName.firstLSN(of: String(value)) != nil else { return nil }

@@ -21,6 +21,7 @@
         case keyRing = "key-ring"
         case reportInput = "report-input"
         case followerFile = "follower-file"
+        case erasureFiles = "erasure-files"
         case locationURL = "location-url"
         case appleEgress = "apple-egress"
 
@@ -35,6 +36,7 @@
             case .keyRing: FuzzHarness.keyRing(data)
             case .reportInput: FuzzHarness.reportInput(data)
             case .followerFile: FuzzHarness.followerFile(data)
+            case .erasureFiles: FuzzHarness.erasureFiles(data)
             case .locationURL: FuzzHarness.locationURL(data)
             case .appleEgress: FuzzHarness.appleEgress(data)
             }
@@ -359,6 +361,27 @@
             precondition(FollowerFile.isValidDatabaseID(file.database) && !file.database.contains("/") && file.neededFrom >= 1)
             precondition(
                 FollowerFile.parse(String(decoding: file.encoded(), as: UTF8.self)) == file, "a follower file does not survive being written out")
+        }
+
+        /// The erasures file (written by an ingest daemon, another user's process) and the
+        /// edge's erasure status: never a trap; what parses has 32-byte key and MACs, a safe
+        /// database name and segment names only, and is written out to something that parses
+        /// back the same (the status once normalised: its `blocked` line loses line breaks).
+        static func erasureFiles(_ data: UnsafeRawBufferPointer) {
+            let text = String(decoding: data, as: UTF8.self)
+            if let file = ErasuresFile.parse(text) {
+                precondition(file.key.count == 32 && file.macs.allSatisfy { $0.mac.count == 32 } && FollowerFile.isValidDatabaseID(file.database))
+                precondition(
+                    ErasuresFile.parse(String(decoding: file.encoded(), as: UTF8.self)) == file, "an erasures file does not survive being written out"
+                )
+            }
+            if let status = ErasureStatus.parse(text) {
+                precondition(status.clean.union(status.stale).allSatisfy { SegmentName.firstLSN(of: $0) != nil } && status.archiveCleanBelow >= 1)
+                guard let once = ErasureStatus.parse(String(decoding: status.encoded(), as: UTF8.self)) else {
+                    preconditionFailure("an erasure status does not parse once written out")
+                }
+                precondition(ErasureStatus.parse(String(decoding: once.encoded(), as: UTF8.self)) == once, "an erasure status is not stable")
+            }
         }
 
         /// The edge's Location for any destination: plain printable ASCII, and a serialized
