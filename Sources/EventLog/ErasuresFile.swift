@@ -108,6 +108,19 @@ public struct ErasuresFile: Sendable, Equatable {
         try FileSystem.createDurably(directory: directory, name: database, contents: encoded())
     }
 
+    /// The `revision` of database `database`'s file in `logDirectory` (nil: none, or not one),
+    /// from its first lines alone: what the daemon compares every 10 s without reading the
+    /// list (the writer puts `revision` third).
+    public static func revision(logDirectory: String, database: String) -> String? {
+        let path = FileSystem.join(directory(of: logDirectory), database)
+        guard let file = try? LogFile(path: path, flags: O_RDONLY), let bytes = try? file.read(count: 512, at: 0) else { return nil }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+        guard lines.first == Substring(magic), lines.count > 3, lines[1] == "database \(database)", lines[2].hasPrefix("revision ") else {
+            return nil
+        }
+        return String(lines[2].dropFirst("revision ".count))
+    }
+
     /// Every erasures file of the log in `logDirectory` (temporary files skipped). A file
     /// that does not parse is an error naming it: the edge must not go on as if it held
     /// nobody.

@@ -337,6 +337,7 @@ public final class Archiver: Service, Sendable {
             }
             status.stale.remove(name)
             try await Self.blocking { [status] in try status.write(logDirectory: directory) }
+            outcome.onDisk = status
             changed = true
         }
         while configuration.restore != nil, status.archiveCleanBelow < outcome.firstLocalLSN {
@@ -348,6 +349,7 @@ public final class Archiver: Service, Sendable {
             }
             status.archiveCleanBelow = result.lastLSN + 1
             try await Self.blocking { [status] in try status.write(logDirectory: directory) }
+            outcome.onDisk = status
             changed = true
         }
         guard changed else { return }

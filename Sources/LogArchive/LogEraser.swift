@@ -43,6 +43,9 @@ struct LogEraser {
         var files: [ErasuresFile] = []
         /// The first LSN on this disk (1: nothing was removed by retention).
         var firstLocalLSN: UInt64 = 1
+        /// The status as it is on the disk (written again only when it changed: passes run
+        /// every few seconds).
+        var onDisk = ErasureStatus()
     }
 
     /// Where segments fetched from a command archive are rewritten (emptied at every pass).
@@ -58,6 +61,7 @@ struct LogEraser {
         let files = try ErasuresFile.readAll(logDirectory: logDirectory)
         let lists = files.map { "\($0.database)=\($0.revision)" }.sorted()
         var status = ErasureStatus.read(logDirectory: logDirectory)
+        outcome.onDisk = status
         if status.lists != lists {
             status.lists = lists
             status.clean = []
@@ -96,6 +100,7 @@ struct LogEraser {
                         guard archivedByCommand else { return }
                         status.stale.insert(name)
                         try status.write(logDirectory: logDirectory)
+                        outcome.onDisk = status
                     }, replace: { _, payload in matcher.holds(record: payload) })
                 count(result, into: &outcome)
             }
@@ -159,7 +164,10 @@ struct LogEraser {
                 outcome.oldestPending = min(outcome.oldestPending ?? entry.requestedAt, entry.requestedAt)
             }
         }
-        try status.write(logDirectory: logDirectory)
+        if status != outcome.onDisk {
+            try status.write(logDirectory: logDirectory)
+            outcome.onDisk = status
+        }
         outcome.status = status
     }
 

@@ -71,7 +71,7 @@ public final class FollowerReporter: Service, Sendable {
         }
         let store = ProjectionStore(db)
         let shards = try store.shardCount()
-        let erasures = try erasuresFile(database: id, store: store)
+        var erasures = try ErasureListState(database: id, store: store)
         var covered: [UInt64] = []
         var failures: [String] = []
         for directory in logDirectories {
@@ -88,14 +88,14 @@ public final class FollowerReporter: Service, Sendable {
                 }
                 let file = FollowerFile(logID: logID, database: id, neededFrom: needed.min() ?? 1, updated: wallClock())
                 try file.write(logDirectory: directory)
-                if let until = try tellErasures(erasures, logDirectory: directory) { covered.append(until) }
+                if let until = try tellErasures(&erasures, logDirectory: directory) { covered.append(until) }
             } catch {
                 failures.append("\(directory): \(error)")
             }
         }
         // A person's records are gone from the logs once every followed log's edge says its
         // segments are clean for this list through the time of the request.
-        if !erasures.macs.isEmpty, covered.count == logDirectories.count, let until = covered.min() {
+        if erasures.count > 0, covered.count == logDirectories.count, let until = covered.min() {
             let marked = try db.query(
                 """
                 UPDATE clickd_ingest.erasures SET log_clean_at = now()
@@ -111,32 +111,48 @@ public final class FollowerReporter: Service, Sendable {
 }
 
 extension FollowerReporter {
-    /// This database's erasure list as the edges' file (docs/design/erasure.md, section 3):
-    /// every erased person's MAC, forever (a person erased may still click an old link),
-    /// named by its size and newest request (the list only grows).
-    func erasuresFile(database: String, store: ProjectionStore) throws -> ErasuresFile {
-        let rows = try store.db.query(
-            """
-            SELECT customer_mac, (extract(epoch FROM requested_at) * 1000)::bigint
-              FROM clickd_ingest.erasures ORDER BY customer_mac
-            """)
-        let entries = rows.compactMap { row -> ErasuresFile.Entry? in
-            guard let mac = row[0].flatMap(ProjectionStore.bytea), let at = row[1].flatMap({ UInt64($0) }) else { return nil }
-            return ErasuresFile.Entry(mac: mac, requestedAt: at)
+    /// This database's erasure list as the edges see it: named by its size and newest request
+    /// (the list only grows), read in full only when an edge's file must be written.
+    struct ErasureListState {
+        let database: String
+        let revision: String
+        let count: Int
+        let store: ProjectionStore
+        private var file: ErasuresFile?
+
+        init(database: String, store: ProjectionStore) throws {
+            let row = try store.db.query(
+                "SELECT count(*), coalesce(max((extract(epoch FROM requested_at) * 1000)::bigint), 0) FROM clickd_ingest.erasures"
+            ).first
+            count = row?[0].flatMap { Int($0) } ?? 0
+            revision = "\(count)-\(row?[1] ?? "0")"
+            self.database = database
+            self.store = store
         }
-        let key = entries.isEmpty ? [UInt8](repeating: 0, count: 32) : try store.erasureKey()
-        return ErasuresFile(
-            database: database, revision: "\(entries.count)-\(entries.map(\.requestedAt).max() ?? 0)", key: key, macs: entries)
+
+        /// Every erased person's MAC, forever (a person erased may still click an old link).
+        mutating func load() throws -> ErasuresFile {
+            if let file { return file }
+            let rows = try store.db.query(
+                "SELECT customer_mac, (extract(epoch FROM requested_at) * 1000)::bigint FROM clickd_ingest.erasures ORDER BY customer_mac")
+            let entries = rows.compactMap { row -> ErasuresFile.Entry? in
+                guard let mac = row[0].flatMap(ProjectionStore.bytea), let at = row[1].flatMap({ UInt64($0) }) else { return nil }
+                return ErasuresFile.Entry(mac: mac, requestedAt: at)
+            }
+            let loaded = ErasuresFile(
+                database: database, revision: "\(entries.count)-\(entries.map(\.requestedAt).max() ?? 0)", key: try store.erasureKey(), macs: entries)
+            file = loaded
+            return loaded
+        }
     }
 
     /// Writes the log's erasures file when the edge's copy is not this list (an fsync only
     /// when the list changed), and returns how far the edge says the log is clean for it
     /// (ms since the epoch; nil: not yet, or an edge that makes no erasures/).
-    func tellErasures(_ erasures: ErasuresFile, logDirectory: String) throws -> UInt64? {
-        guard FileSystem.isDirectory(ErasuresFile.directory(of: logDirectory)) else { return nil }
-        let existing = try? ErasuresFile.readAll(logDirectory: logDirectory).first { $0.database == erasures.database }
-        if existing?.revision != erasures.revision, !(existing == nil && erasures.macs.isEmpty) {
-            try erasures.write(logDirectory: logDirectory)
+    func tellErasures(_ erasures: inout ErasureListState, logDirectory: String) throws -> UInt64? {
+        guard erasures.count > 0, FileSystem.isDirectory(ErasuresFile.directory(of: logDirectory)) else { return nil }
+        if ErasuresFile.revision(logDirectory: logDirectory, database: erasures.database) != erasures.revision {
+            try erasures.load().write(logDirectory: logDirectory)
         }
         let done = ErasureStatus.read(logDirectory: logDirectory).done[erasures.database]
         return done?.revision == erasures.revision ? done?.coveredUntil : nil
