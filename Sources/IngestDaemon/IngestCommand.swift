@@ -22,7 +22,9 @@ struct IngestCommand: AsyncParsableCommand {
             (docs/scale-out.md). Records that do not decode go to clickd_internal.dead_letters. With --once \
             it drains every log to its current end and exits 0. SIGTERM finishes the batch \
             in flight and exits. Under systemd (Type=notify) it sends READY, WATCHDOG, \
-            STATUS and STOPPING. PostgreSQL unavailable: it retries with backoff and logs \
+            STATUS and STOPPING. Every 10 minutes it makes this month's and the next month's \
+            partitions of activity and, with --activity-retention, drops the months past it. \
+            PostgreSQL unavailable: it retries with backoff and logs \
             once per change of state. Run 'clickd migrate' first.
             """
     )
@@ -33,6 +35,28 @@ struct IngestCommand: AsyncParsableCommand {
 
     @Flag(help: "Drain every log to its current durable end, then exit.")
     var once = false
+
+    @Option(
+        help: ArgumentHelp(
+            """
+            Keep activity rows (clickd.activity) this long, e.g. 400d: every 10 minutes, each \
+            month (UTC) whose end is older is dropped whole and recorded in \
+            clickd.retention_drops. Counters, rollups and segments are kept (docs/analysts.md, \
+            "Retention"). At least 31d. Default: keep activity for ever.
+            """, valueName: "age"))
+    var activityRetention: String?
+
+    /// `--activity-retention`, parsed (`validate`).
+    var retention: Duration? { activityRetention.flatMap(AgeArgument.parse) }
+
+    func validate() throws {
+        if let activityRetention {
+            guard let age = AgeArgument.parse(activityRetention), age >= .seconds(31 * 86_400) else {
+                throw ValidationError(
+                    "--activity-retention must be an age of at least 31d (activity is dropped by whole months), e.g. 400d; got \(activityRetention)")
+            }
+        }
+    }
 
     func run() async throws {
         try await runReportingErrors {
@@ -53,6 +77,8 @@ struct IngestCommand: AsyncParsableCommand {
                 } catch {
                     logger.warning("cannot write follower files; the edges hold their logs meanwhile", metadata: ["error": "\(error)"])
                 }
+                // This month's partitions ahead, and the months past the retention dropped.
+                try ActivityRetention(retention: retention, logger: logger) { try database.connect() }.passOnce()
                 // The other logs were drained; a log that could not be read is an error.
                 if let failing = ingestor.failingLogs.first {
                     let more = ingestor.failingLogs.count > 1 ? " (and \(ingestor.failingLogs.count - 1) more logs)" : ""
@@ -65,6 +91,7 @@ struct IngestCommand: AsyncParsableCommand {
             setup.batchSize = logs.batchSize
             setup.workers = logs.workers
             setup.archive = logs.archiveDir
+            setup.activityRetention = retention
             setup.environment = ProcessInfo.processInfo.environment
             let group = try buildIngest(setup, logger: logger)
             await signals?.handOver(to: group)

@@ -31,6 +31,13 @@ struct StatusCommand: AsyncParsableCommand {
             gone from every followed log) and the age in seconds of the oldest request still \
             pending anywhere.
 
+            Then one line of activity's months and the retention (clickd ingest \
+            --activity-retention): months (partitions held), oldest_month and newest_month, \
+            default_rows (rows of a month with no partition, e.g. an edge's clock far ahead), \
+            retention (the last one that dropped, in days, or none), dropped_before (activity \
+            before it is gone), drops, and the last drop: last_drop=<month> last_drop_rows \
+            last_drop_at.
+
             On a Citus coordinator, last, one line per node that holds clickd's shards: \
             citus_node=host:port, clickd_shards (how many of clickd's shards its Citus \
             shards hold), bytes (of those shards) and transactions (committed in this \
@@ -99,6 +106,7 @@ struct StatusCommand: AsyncParsableCommand {
                     "erasures=\(row[0] ?? "0") projections_pending=\(row[1] ?? "0") logs_pending=\(row[2] ?? "0") oldest_pending_seconds=\(row[3] ?? "0")"
                 )
             }
+            printOut(try ActivityRetention.statusLine(connection))
             if try CitusLayout.isCoordinator(connection) {
                 let shards = try ProjectionStore(connection, schema: "clickd_internal").shardCount()
                 for node in try CitusLayout.nodeLoad(connection, shards: shards) {

@@ -21,6 +21,9 @@ public struct IngestSetup: Sendable {
     public var followerInterval: Duration = .seconds(10)
     /// An archive directory segments removed from the logs are read from.
     public var archive: String?
+    /// `--activity-retention` (nil: activity is kept for ever), and how often it is kept.
+    public var activityRetention: Duration?
+    public var retentionInterval: Duration = .seconds(600)
 
     public init(logDirectories: [String], conninfo: String) {
         self.logDirectories = logDirectories
@@ -30,7 +33,7 @@ public struct IngestSetup: Sendable {
 
 /// The ingest daemon's composition root — what `clickd ingest` and the in-process tests both
 /// call: opens the logs (a missing one is an error now) and returns the service group that
-/// follows them (`IngestService`), tells the edges what is projected (`FollowerReporter`), with systemd's notifications (`SystemdService`: READY once
+/// follows them (`IngestService`), tells the edges what is projected (`FollowerReporter`), keeps activity's partitions (`ActivityRetention`), with systemd's notifications (`SystemdService`: READY once
 /// the group runs, WATCHDOG while the loop turns — also while PostgreSQL is down and it
 /// retries —, STATUS on each change of state, STOPPING first at shutdown); then each worker
 /// stops after its batch in flight.
@@ -46,6 +49,9 @@ public func buildIngest(_ setup: IngestSetup, logger: Logger) throws -> ServiceG
     let followers = FollowerReporter(
         logDirectories: setup.logDirectories, interval: setup.followerInterval, logger: logger
     ) { try PostgresConnection(conninfo) }
+    let retention = ActivityRetention(
+        retention: setup.activityRetention, interval: setup.retentionInterval, logger: logger
+    ) { try PostgresConnection(conninfo) }
     return ServiceGroup(
-        configuration: .init(services: [followers, ingest, systemd], gracefulShutdownSignals: setup.stopSignals, logger: logger))
+        configuration: .init(services: [followers, retention, ingest, systemd], gracefulShutdownSignals: setup.stopSignals, logger: logger))
 }

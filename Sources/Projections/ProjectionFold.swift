@@ -159,7 +159,20 @@ public struct ProjectionFold: Sendable {
     /// person, not per record).
     public var erased = ErasureMatcher.none
 
+    /// Activity before this instant (ms) has been dropped by the retention
+    /// (`clickd_ingest.activity_retention.dropped_before`): a record older keeps counting in
+    /// every counter but writes no activity row — a rebuild brings no dropped month back.
+    public var activityFrom: UInt64 = 0
+
     public init() {}
+
+    /// Appends an activity row unless the retention has dropped its month; returns its index.
+    @discardableResult
+    private func keep(_ row: ProjectionBatch.ActivityRow, in batch: inout ProjectionBatch) -> Int? {
+        guard row.occurredAt >= activityFrom else { return nil }
+        batch.activity.append(row)
+        return batch.activity.count - 1
+    }
 
     /// Where a restarted fold must start re-reading (see `ClickClassifier.oldestOpenLSN`).
     public var replayStart: UInt64? { classifier.oldestOpenLSN }
@@ -196,12 +209,12 @@ public struct ProjectionFold: Sendable {
         }
         switch event {
         case .delivered(let d):
-            batch.activity.append(
+            keep(
                 .init(
                     lsn: lsn, customerID: d.customerID, occurredAt: d.occurredAt, kind: "delivered",
                     deliveryID: d.deliveryID, sourceKind: d.sourceKind.name, sourceID: d.sourceID,
                     messageType: d.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
-                    userAgent: nil, ip: []))
+                    userAgent: nil, ip: []), in: &batch)
             let source = ProjectionBatch.SourceKey(sourceKind: d.sourceKind.name, sourceID: d.sourceID)
             batch.sources[source, default: .init()].delivered += 1
             batch.hourly[.init(source: source, hour: Int64(d.occurredAt / Self.msPerHour)), default: .init()].delivered += 1
@@ -209,12 +222,12 @@ public struct ProjectionFold: Sendable {
             // A pure function of the record: no window, nothing to correct later.
             let reason = OpenClassifier.reason(o)
             let persons = reason?.isPersons ?? true
-            batch.activity.append(
+            keep(
                 .init(
                     lsn: lsn, customerID: o.token.customerID, occurredAt: o.occurredAt, kind: "opened_email",
                     deliveryID: o.token.deliveryID, sourceKind: o.token.sourceKind.name, sourceID: o.token.sourceID,
                     messageType: o.token.messageType.name, linkID: nil, url: nil, human: nil, botReason: nil,
-                    userAgent: o.userAgent, ip: o.clientIP, openReason: reason?.rawValue))
+                    userAgent: o.userAgent, ip: o.clientIP, openReason: reason?.rawValue), in: &batch)
             let source = ProjectionBatch.SourceKey(sourceKind: o.token.sourceKind.name, sourceID: o.token.sourceID)
             batch.sources[source, default: .init()].opens += 1
             if !persons { batch.sources[source]!.machineOpens += 1 }
@@ -244,13 +257,12 @@ public struct ProjectionFold: Sendable {
                 countTime(earlier, total: 0, human: -1, botReason: reason, into: &batch)
             }
             let human = verdict.isHuman
-            batch.rowOfLSN[lsn] = batch.activity.count
-            batch.activity.append(
+            batch.rowOfLSN[lsn] = keep(
                 .init(
                     lsn: lsn, customerID: c.token.customerID, occurredAt: c.occurredAt, kind: "clicked_link",
                     deliveryID: c.token.deliveryID, sourceKind: c.token.sourceKind.name, sourceID: c.token.sourceID,
                     messageType: c.token.messageType.name, linkID: c.token.linkID, url: c.token.destination,
-                    human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP))
+                    human: human, botReason: verdict.botReason?.rawValue, userAgent: c.userAgent, ip: c.clientIP), in: &batch)
             count(c, total: 1, human: human ? 1 : 0, at: c.occurredAt, into: &batch)
             countTime(c, total: 1, human: human ? 1 : 0, botReason: human ? nil : verdict.botReason?.rawValue ?? "unknown", into: &batch)
             // Forget clicks that left the window, now and then (corrections only name clicks inside it).

@@ -80,6 +80,14 @@ public struct ProjectionStore {
         return ErasureList(key: key, macs: Set(rows.compactMap { $0[0].flatMap(Self.bytea) }))
     }
 
+    /// The instant (ms since 1970) before which the retention has dropped activity
+    /// (migration 0012; 0 when nothing was dropped): rows older are not written again.
+    public func activityDroppedBefore() throws -> UInt64 {
+        let rows = try db.query(
+            "SELECT floor(extract(epoch FROM dropped_before) * 1000)::bigint FROM clickd_ingest.activity_retention WHERE dropped_before > 'epoch'")
+        return rows.first?[0].flatMap { UInt64($0) } ?? 0
+    }
+
     /// The key of the erasure list's MACs (migration 0011).
     public func erasureKey() throws -> [UInt8] {
         guard let keyText = try db.query("SELECT key FROM clickd_ingest.erasure_key").first?[0], let key = Self.bytea(keyText) else {

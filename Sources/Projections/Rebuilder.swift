@@ -75,7 +75,14 @@ public final class Rebuilder {
             throw RebuildError(
                 "the live projections include log \(missing), which is not among the --log directories: give every log, or the swap would lose it")
         }
-        let tables = try db.query("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", [Self.live]).compactMap { $0[0] }
+        // The tables, not their partitions (made below, under their table).
+        let catalog = try db.query(
+            """
+            SELECT c.relname, pg_get_partkeydef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1
+            """, [Self.live])
+        let tables = catalog.compactMap { $0[0] }
+        let partitionKeys = Dictionary(uniqueKeysWithValues: catalog.compactMap { row in row[0].flatMap { name in row[1].map { (name, $0) } } })
         guard tables.contains("checkpoints"), tables.contains("activity"), tables.contains("sharding") else {
             throw RebuildError("the database is not migrated (no clickd_internal.sharding); run clickd migrate first")
         }
@@ -85,6 +92,24 @@ public final class Rebuilder {
             for table in tables {
                 // Table names come from the catalog of our own schema; quote them anyway.
                 let name = quoteIdentifier(table)
+                if let key = partitionKeys[table] {
+                    // A partitioned table (activity, by month): partitioned alike, with the
+                    // live one's partitions (the writers make the months they meet beyond).
+                    guard key.allSatisfy({ $0.isLetter || $0.isNumber || "_ (),".contains($0) }) else {
+                        throw RebuildError("\(Self.live).\(table) has a partition key clickd does not know: \(key)")
+                    }
+                    try db.execute("CREATE TABLE \(Self.shadow).\(name) (LIKE \(Self.live).\(name) INCLUDING ALL) PARTITION BY \(key)")
+                    for partition in try db.query(
+                        """
+                        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                        WHERE i.inhparent = $1::regclass ORDER BY 1
+                        """, ["\(Self.live).\(name)"])
+                    {
+                        guard let child = partition[0], let bound = partition[1] else { continue }
+                        try db.execute("CREATE TABLE \(Self.shadow).\(quoteIdentifier(child)) PARTITION OF \(Self.shadow).\(name) \(bound)")
+                    }
+                    continue
+                }
                 try db.execute("CREATE TABLE \(Self.shadow).\(name) (LIKE \(Self.live).\(name) INCLUDING ALL)")
                 let options = try db.query(
                     "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1::regclass",
@@ -248,10 +273,15 @@ public final class Rebuilder {
                     """, [Self.live, table]
                 ).compactMap { $0[0] }.filter { !Self.ignoredColumns.contains($0) }.map(quoteIdentifier)
                 let list = columns.joined(separator: ", ")
+                // A month the retention dropped while the rebuild replayed is still in the
+                // shadow (the next retention pass drops it there too): not a difference.
+                let filter =
+                    table == "activity"
+                    ? " WHERE occurred_at >= coalesce((SELECT dropped_before FROM clickd_ingest.activity_retention), '-infinity')" : ""
                 for (only, other) in [(Self.live, Self.shadow), (Self.shadow, Self.live)] {
                     let rows = try db.query(
                         """
-                        SELECT count(*) OVER (), d::text FROM (SELECT \(list) FROM \(only).\(table) EXCEPT ALL SELECT \(list) FROM \(other).\(table)) d
+                        SELECT count(*) OVER (), d::text FROM (SELECT \(list) FROM \(only).\(table)\(filter) EXCEPT ALL SELECT \(list) FROM \(other).\(table)\(filter)) d
                         ORDER BY 2 LIMIT \(limit)
                         """)
                     let side = only == Self.live ? "live" : "rebuilt"

@@ -90,6 +90,8 @@ public final class ShardWorker {
     private let logs: [LogState]
     private let connect: () throws -> PostgresConnection
     private var store: ProjectionStore?
+    /// The months of activity known to have their partition (made before a batch needs them).
+    private var partitions: ActivityPartitions
     /// The most records one transaction applies; a worker holds at most 8 times as many.
     private let batchSize: Int
     private let logger: Logger
@@ -121,6 +123,7 @@ public final class ShardWorker {
         self.batchSize = max(1, batchSize)
         progress = Progress(logs: logDirectories.count)
         self.schema = schema
+        partitions = ActivityPartitions(schema: schema)
         self.logger = logger
         self.connect = connect
     }
@@ -316,6 +319,7 @@ public final class ShardWorker {
     public func disconnect() {
         inFlight = nil
         store = nil
+        partitions = ActivityPartitions(schema: schema)
     }
 
     /// Waits for the batch in flight to commit; only then does its shard's checkpoint move.
@@ -390,7 +394,11 @@ public final class ShardWorker {
         // After the sequences: an erasure committed in between makes the batches' sequence
         // stale, never the list (docs/design/erasure.md, 2a).
         let erased = try store.erasures(shards: log.owned.map(\.shard))
-        for state in log.owned { state.fold.erased = ErasureMatcher([erased]) }
+        let activityFrom = try store.activityDroppedBefore()
+        for state in log.owned {
+            state.fold.erased = ErasureMatcher([erased])
+            state.fold.activityFrom = activityFrom
+        }
         log.reader.seek(to: start == .max ? 1 : start)
         log.read = log.reader.nextLSN - 1
         log.pending = 0
@@ -501,6 +509,9 @@ public final class ShardWorker {
         let failureBatch = (state, batch.records, batch.firstLSN, batch.lastLSN)
         let outcome: ProjectionStore.Outcome
         do {
+            // The months of its rows that have no partition yet, made first (migration 0012).
+            let months = partitions.missing(batch.activity, now: EventLogConfiguration.wallClockMilliseconds())
+            if !months.isEmpty { try partitions.make(months, db: store.db) }
             outcome = try store.begin(
                 prepared, log: log.reader.logID, shards: shardCount, expected: state.checkpoint,
                 windowStart: state.fold.replayStart, erasureSeq: state.erasureSeq, ownTransaction: ownsTransactions)

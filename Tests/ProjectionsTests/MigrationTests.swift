@@ -28,7 +28,7 @@ import Testing
         #expect(
             views == [
                 "activity", "bot_clicks_daily", "erasures", "link_clickers", "link_clicks", "link_clicks_daily", "message_stats",
-                "opens_daily_by_reason",
+                "opens_daily_by_reason", "retention_drops",
                 "source_clicks_hourly", "source_openers",
             ])
         // A changed file that was applied is refused, naming it.
