@@ -35,14 +35,16 @@ extension CitusLayout {
         }
     }
 
-    /// clickd's functions (schema `clickd_ingest`) and how Citus distributes them now.
+    /// clickd's functions of one shard (schema `clickd_ingest`, first argument `p_shard`) and
+    /// how Citus distributes them now. The others (activity's months, made and dropped on
+    /// the coordinator, which sends the DDL to every node) are not delegated.
     static func functions(_ db: PostgresConnection) throws -> [Function] {
         try db.query(
             """
             SELECT p.oid::regprocedure::text, o.distribution_argument_index, o.colocationid
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             LEFT JOIN pg_dist_object o ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid
-            WHERE n.nspname = 'clickd_ingest' ORDER BY 1
+            WHERE n.nspname = 'clickd_ingest' AND p.proargnames[1] = 'p_shard' ORDER BY 1
             """
         ).map { Function(signature: $0[0] ?? "", argument: $0[1].flatMap { Int($0) }, colocation: $0[2].flatMap { Int($0) }) }
     }
