@@ -101,7 +101,8 @@ import Testing
         while month < before {
             let count = try I.rows(
                 reference,
-                "SELECT count(*) FROM clickd.activity WHERE occurred_at >= '\(month.startTimestamp)' AND occurred_at < '\(month.next.startTimestamp)'")
+                "SELECT count(*) FROM clickd.activity WHERE occurred_at >= '\(month.startTimestamp)' AND occurred_at < '\(month.next.startTimestamp)'"
+            )
             expectedDrops.append([month.partitionName, count[0][0], "400 days"])
             month = month.next
         }
@@ -121,7 +122,10 @@ import Testing
         #expect(again.status == 0 && !again.stderr.contains("activity month dropped"), "\(again.stderr)")
         #expect(try I.rows(url, "SELECT count(*) FROM clickd.retention_drops") == [["\(expectedDrops.count)"]])
         let current = ActivityMonth(milliseconds: now)
-        let held = try I.rows(url, "SELECT to_regclass('clickd_internal.\(current.partitionName)') IS NOT NULL, to_regclass('clickd_internal.\(current.next.partitionName)') IS NOT NULL")
+        let held = try I.rows(
+            url,
+            "SELECT to_regclass('clickd_internal.\(current.partitionName)') IS NOT NULL, to_regclass('clickd_internal.\(current.next.partitionName)') IS NOT NULL"
+        )
         #expect(held == [["t", "t"]])
 
         // The audit line.
@@ -181,9 +185,8 @@ import Testing
         // The daemon's pass in that month makes it: the rows move in, nothing changes in the views.
         let views = try I.snapshot(url)
         let logger = Logger(label: "test")
-        let later = ActivityRetention(retention: nil, logger: logger, wallClock: { ahead.startMilliseconds + 3600_000 }) {
-            try PostgresConnection(url)
-        }
+        let connect: @Sendable () throws -> PostgresConnection = { try PostgresConnection(url) }
+        let later = ActivityRetention(retention: nil, logger: logger, wallClock: { ahead.startMilliseconds + 3600_000 }, connect: connect)
         let pass = try later.passOnce()
         #expect(pass.made == [ahead, ahead.next])
         #expect(try I.rows(url, table) == [["clickd_internal.\(ahead.partitionName)", "2"]])
@@ -191,8 +194,7 @@ import Testing
 
         // 500 days on, with a retention of 400 days: every month up to then is dropped.
         let much = ActivityRetention(
-            retention: .seconds(400 * 86_400), logger: logger, wallClock: { ahead.startMilliseconds + 500 * Self.day }
-        ) { try PostgresConnection(url) }
+            retention: .seconds(400 * 86_400), logger: logger, wallClock: { ahead.startMilliseconds + 500 * Self.day }, connect: connect)
         let dropped = try much.passOnce()
         #expect(dropped.dropped.contains(ActivityRetention.Drop(month: ahead, rows: 2)))
         #expect(try I.rows(url, "SELECT count(*) FROM clickd.activity") == [["0"]])
@@ -201,7 +203,9 @@ import Testing
 
     @Test func aRetentionShorterThanAMonthOrWithoutUnitIsOneLine() throws {
         for bad in ["400", "30d", "soon", "4000000d"] {
-            let result = try ChildProcess.clickd(["ingest", "--once", "--log", "/nonexistent", "--database", "postgres://x", "--activity-retention", bad])
+            let result = try ChildProcess.clickd([
+                "ingest", "--once", "--log", "/nonexistent", "--database", "postgres://x", "--activity-retention", bad,
+            ])
             #expect(result.status != 0)
             // ArgumentParser's error line, then its usage lines.
             let first = result.stderr.split(separator: "\n").first ?? ""
