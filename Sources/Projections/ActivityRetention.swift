@@ -151,25 +151,12 @@ public final class ActivityRetention: Service, Sendable {
     public var passesDone: Int { passes.withLock { $0 } }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            var failing: String?
-            while !Task.isCancelled {
-                do {
-                    _ = try await BlockingThread.run(name: "clickd-retention") { try self.passOnce() }
-                    if failing != nil { self.logger.notice("activity partitions are kept again") }
-                    failing = nil
-                } catch {
-                    // Ingestion goes on: rows of a month without its partition go to the
-                    // default partition, and move into the month when it is made.
-                    let line = "\(error)"
-                    if line != failing {
-                        self.logger.warning("cannot keep the activity partitions", metadata: ["error": "\(line)"])
-                    }
-                    failing = line
-                }
-                try? await Task.sleep(for: self.interval)
-            }
-        }
+        // On failure ingestion goes on: rows of a month without its partition go to the
+        // default partition, and move into the month when it is made.
+        await runPeriodically(
+            name: "clickd-retention", interval: interval, logger: logger, failure: "cannot keep the activity partitions",
+            recovered: "activity partitions are kept again"
+        ) { _ = try self.passOnce() }
     }
 
     /// The months before this one are dropped at `now` (nil: none is): those whose end is

@@ -35,25 +35,12 @@ public final class FollowerReporter: Service, Sendable {
     public var passesWritten: Int { written.withLock { $0 } }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            var failing: String?
-            while !Task.isCancelled {
-                do {
-                    try await BlockingThread.run(name: "clickd-followers") { try self.reportOnce() }
-                    if failing != nil { self.logger.notice("follower files are written again") }
-                    failing = nil
-                } catch {
-                    // A log directory without followers/ (an edge older than this), or the
-                    // database away: retention holds the log meanwhile, which is safe.
-                    let line = "\(error)"
-                    if line != failing {
-                        self.logger.warning("cannot write follower files; the edges hold their logs meanwhile", metadata: ["error": "\(line)"])
-                    }
-                    failing = line
-                }
-                try? await Task.sleep(for: self.interval)
-            }
-        }
+        // A log directory without followers/ (an edge older than this), or the database
+        // away: retention holds the log meanwhile, which is safe.
+        await runPeriodically(
+            name: "clickd-followers", interval: interval, logger: logger,
+            failure: "cannot write follower files; the edges hold their logs meanwhile", recovered: "follower files are written again"
+        ) { try self.reportOnce() }
     }
 
     /// Reads this database's id and checkpoints, and writes every log's follower file.
