@@ -187,9 +187,10 @@ public final class ActivityRetention: Service, Sendable {
         if let retention, let before = Self.dropBefore(now: now, retention: retention) {
             let keep = max(0, retention.components.seconds)
             let seconds = keep % 86_400 == 0 ? "\(keep / 86_400) days" : "\(keep) seconds"
-            for name in try Self.partitions(db, schema: "clickd_internal") where ActivityMonth(partitionName: name).map({ $0 < before }) ?? false {
-                let rows = try db.query("SELECT clickd_ingest.drop_activity_partition('clickd_internal', $1, $2::interval)", [name, seconds])
-                guard let n = rows.first?[0].flatMap({ Int64($0) }), let dropped = ActivityMonth(partitionName: name) else { continue }
+            for dropped in try Self.months(db, schema: "clickd_internal") where dropped < before {
+                let rows = try db.query(
+                    "SELECT clickd_ingest.drop_activity_partition('clickd_internal', $1, $2::interval)", [dropped.partitionName, seconds])
+                guard let n = rows.first?[0].flatMap({ Int64($0) }) else { continue }
                 pass.dropped.append(Drop(month: dropped, rows: n))
                 logger.notice(
                     "activity month dropped (retention)",
@@ -221,15 +222,15 @@ public final class ActivityRetention: Service, Sendable {
         return pass
     }
 
-    /// The month partitions of `<schema>.activity`, oldest first.
-    static func partitions(_ db: PostgresConnection, schema: String) throws -> [String] {
+    /// The months `<schema>.activity` has a partition of, oldest first.
+    static func months(_ db: PostgresConnection, schema: String) throws -> [ActivityMonth] {
         try db.query(
             """
             SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
             WHERE i.inhparent = to_regclass($1) ORDER BY 1
             """, ["\(schema).activity"]
         )
-        .compactMap { $0[0] }.filter { ActivityMonth(partitionName: $0) != nil }
+        .compactMap { $0[0].flatMap(ActivityMonth.init(partitionName:)) }.sorted()
     }
 }
 
@@ -238,7 +239,7 @@ extension ActivityRetention {
     /// held, the default partition's rows, the retention last dropped with, the instant
     /// before which activity is gone, and the last drop (no ids: months and counts).
     public static func statusLine(_ db: PostgresConnection) throws -> String {
-        let months = try partitions(db, schema: "clickd_internal").compactMap { ActivityMonth(partitionName: $0) }
+        let months = try months(db, schema: "clickd_internal")
         let row =
             try db.query(
                 """

@@ -38,18 +38,27 @@ import Testing
         }
     }
 
-    @Test func retentionPrunesThenTheArchiveRebuildsAndRestores() throws {
-        let dir = try TemporaryDirectory("clickd-archive-rebuild")
-        defer { dir.remove() }
+    /// An edge on `dir/log` archiving to `dir/archive` (`arguments`, given the archive's path,
+    /// say how), a migrated database, and a connection to the edge.
+    static func archivingEdge(_ dir: TemporaryDirectory, arguments: (String) -> [String]) throws -> (
+        keys: String, log: String, archive: String, url: String, edge: EdgeProcess, connection: HTTPTestConnection
+    ) {
         let keys = try Self.keys(dir)
         let log = dir.appending("log")
         let archive = dir.appending("archive")
         try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
         let url = try IngestTests.database()
-        let edge = try EdgeProcess(
-            log: log, keys: keys,
-            arguments: ["--archive-dir", archive, "--seal-after", "0.2", "--segment-size", "1", "--keep-local", "0.3s"])
+        let edge = try EdgeProcess(log: log, keys: keys, arguments: arguments(archive))
         let connection = try HTTPTestConnection(port: edge.port, timeoutSeconds: 10)
+        return (keys, log, archive, url, edge, connection)
+    }
+
+    @Test func retentionPrunesThenTheArchiveRebuildsAndRestores() throws {
+        let dir = try TemporaryDirectory("clickd-archive-rebuild")
+        defer { dir.remove() }
+        let (_, log, archive, url, edge, connection) = try Self.archivingEdge(dir) {
+            ["--archive-dir", $0, "--seal-after", "0.2", "--segment-size", "1", "--keep-local", "0.3s"]
+        }
         var clicks = 0
         for round in 0..<8 {
             for _ in 0..<1500 {

@@ -79,17 +79,11 @@ import Testing
     @Test(arguments: ["directory", "command"]) func theLogAndTheArchiveForgetAndARebuildAgrees(_ kind: String) throws {
         let dir = try TemporaryDirectory("clickd-erasure-log")
         defer { dir.remove() }
-        let keys = try A.keys(dir)
-        let log = dir.appending("log")
-        let archive = dir.appending("archive")
-        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
-        let url = try IngestTests.database()
-        let edge = try EdgeProcess(
-            log: log, keys: keys,
-            arguments: Self.archiveArguments(kind, archive) + [
+        let (_, log, archive, url, edge, connection) = try A.archivingEdge(dir) {
+            Self.archiveArguments(kind, $0) + [
                 "--seal-after", "0.2", "--segment-size", "1", "--keep-local", "0.3s", "--trust-proxy", "127.0.0.1/32", "--erase-within", "1h",
-            ])
-        let connection = try HTTPTestConnection(port: edge.port, timeoutSeconds: 10)
+            ]
+        }
         var clicks = 0
         var victimClicks = 0
         for _ in 0..<5 {
@@ -98,7 +92,6 @@ import Testing
             usleep(300_000)
             #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
         }
-        let logID = try LogReader(directory: log).logID
         try A.eventually("segments to be pruned to the archive") { try SegmentName.list(in: log).first!.firstLSN > 1 }
         #expect(try !Self.grep([log, archive], for: Self.needles).isEmpty, "the victim is in the log before")
 
@@ -149,17 +142,9 @@ import Testing
     @Test func aCommandArchiveWithoutReplaceIsReportedNotCleaned() throws {
         let dir = try TemporaryDirectory("clickd-erasure-blocked")
         defer { dir.remove() }
-        let keys = try A.keys(dir)
-        let log = dir.appending("log")
-        let archive = dir.appending("archive")
-        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: false)
-        let url = try IngestTests.database()
-        let edge = try EdgeProcess(
-            log: log, keys: keys,
-            arguments: Array(Self.archiveArguments("command", archive).prefix(2)) + [
-                "--seal-after", "0.2", "--segment-size", "1", "--trust-proxy", "127.0.0.1/32",
-            ])
-        let connection = try HTTPTestConnection(port: edge.port, timeoutSeconds: 10)
+        let (_, log, archive, url, edge, connection) = try A.archivingEdge(dir) {
+            Array(Self.archiveArguments("command", $0).prefix(2)) + ["--seal-after", "0.2", "--segment-size", "1", "--trust-proxy", "127.0.0.1/32"]
+        }
         try Self.click(connection, from: 0, count: 1500)
         try A.eventually("segments archived") { try edge.metric("clickd_archived_segments_total") ?? 0 >= 3 }
         #expect(try ChildProcess.clickd(["ingest", "--once", "--log", log, "--database", url]).status == 0)
